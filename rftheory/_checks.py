@@ -1,0 +1,65 @@
+"""Input validation shared by the library: errors name the argument and what was expected."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def as_data(data, name: str = "data") -> np.ndarray:
+    """A training set: finite float64 array of shape (n, D), n >= 1, D >= 1."""
+    try:
+        arr = np.array(data, dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a numeric array of shape (n, D)") from exc
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must have shape (n, D); got an array of rank {arr.ndim}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: the training set needs at least one point")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} has dimension D = 0")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return arr
+
+
+def as_points(x, D: int, name: str = "x") -> np.ndarray:
+    """Query points: finite float64 of shape (m, D). A single point of shape (D,) becomes (1, D)."""
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a numeric array of shape (m, {D})") from exc
+    if arr.ndim == 1 and arr.shape[0] == D:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != D:
+        raise ValueError(f"{name} must have shape (m, {D}); got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return arr
+
+
+def per_point_times(t, m: int, schedule, name: str = "t") -> np.ndarray:
+    """Times as a validated (m,) float64 array (a scalar is broadcast)."""
+    tt = schedule.check_t(t, name)
+    if tt.ndim == 0:
+        return np.full(m, float(tt))
+    if tt.shape != (m,):
+        raise ValueError(f"{name} must be a scalar or have shape ({m},); got {tt.shape}")
+    return tt.astype(np.float64, copy=False)
+
+
+def check_ridge_dim(d, D: int, name: str = "d") -> int:
+    if isinstance(d, bool) or int(d) != d:
+        raise TypeError(f"{name} (ridge dimension) must be an integer; got {d!r}")
+    d = int(d)
+    if d < 0 or d >= D:
+        raise ValueError(f"{name} (ridge dimension) must satisfy 0 <= d < D = {D}; got {d}")
+    return d
+
+
+def as_generator(rng) -> np.random.Generator:
+    """A ``numpy.random.Generator`` from a Generator, an int seed or a SeedSequence; None is refused
+    so that no result depends on hidden global state."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer, np.random.SeedSequence)) and not isinstance(rng, bool):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy.random.Generator or an integer seed; got {type(rng).__name__}")

@@ -1,0 +1,258 @@
+"""The smoothed empirical density ``p_t = (1/n) sum_i N(a_t x_i, h_t I)`` (THEORY.md §1).
+
+Everything is a function of the posterior weights ``w_i(x, t) = softmax_i(-|x - a_t x_i|^2 / (2 h_t))``:
+
+    m_t(x)  = sum_i w_i x_i                       posterior mean (Tweedie)
+    S_t(x)  = sum_i w_i (x_i - m)(x_i - m)^T       posterior covariance
+    s*(x,t) = (a_t m_t - x) / h_t                  score
+    H_t(x)  = -I/h_t + (a_t^2/h_t^2) S_t(x)        Hessian of log p_t (P1; derivations/p1_hessian.py)
+
+Numerics (float64 throughout):
+
+* The data are centred at their mean c once; queries become ``x' = x - a_t c`` (P2's translation law),
+  so the inner products below are between vectors of the data's own spread, not its offset.
+* The logits are evaluated as ``l~_i = (a x'.x_i - a^2|x_i|^2/2)/h``; the dropped ``-|x'|^2/(2h)`` is the
+  same for every i, so softmax is unchanged and the work is one matrix product per chunk.
+* One pass over chunks of the training set with a running maximum (the log-sum-exp of pspc's
+  ``empirical_pmean``), merging weighted means and scatter matrices exactly (Chan et al.'s pairwise update),
+  so memory is bounded by the chunk, not by n * m.
+* ``log p`` is recomputed around the heaviest point: ``-|x' - a x_*|^2/(2h) + log sum_i e^{l~_i - l~_*}``, which
+  never forms ``|x'|^2/(2h)`` (that would lose all digits at h = 1e-8).
+* The scatter matrix is formed by one matrix product of ``e_i`` with ``x_i x_i^T`` (fast path) when its
+  cancellation error ``eps a^2 R^2 / h`` is below ~1e-12 of the Hessian's scale, and by a per-query centred
+  sum otherwise (precise path, used at small h). R is the largest distance of a data point from c.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import as_data, as_points, per_point_times
+from .schedules import OU, Schedule, get_schedule
+
+__all__ = ["EmpiricalDensity", "PosteriorMoments"]
+
+_EPS = np.finfo(np.float64).eps
+# precise scatter when a^2 R^2 / h exceeds this (cancellation error eps * ratio <= ~2e-12 relative)
+_PRECISE_RATIO = 1.0e4
+# bytes allowed for the largest temporary of one (query chunk, data chunk) block
+_BLOCK_BYTES = 64 * 2**20
+
+
+@dataclass
+class PosteriorMoments:
+    """One pass of the posterior over the training set at m query points.
+
+    Attributes (m = number of queries, D = dimension):
+        t, a, h      (m,) time, signal scale, noise variance at each query
+        log_density  (m,) log p_t(x)
+        mean         (m, D) posterior mean m_t(x) (data units)
+        score        (m, D) s*(x, t) = (a m - x)/h   (1/length)
+        cov          (m, D, D) posterior covariance (length^2) or None if not requested
+        nearest      (m,) index of the training point of largest weight
+        max_weight   (m,) its weight
+    """
+
+    t: np.ndarray
+    a: np.ndarray
+    h: np.ndarray
+    log_density: np.ndarray
+    mean: np.ndarray
+    score: np.ndarray
+    cov: np.ndarray | None
+    nearest: np.ndarray
+    max_weight: np.ndarray
+
+    @property
+    def hessian(self) -> np.ndarray:
+        """(m, D, D) Hessian of log p_t, ``-I/h + (a^2/h^2) cov`` (P1)."""
+        if self.cov is None:
+            raise ValueError("hessian needs the posterior covariance: call moments(..., cov=True)")
+        D = self.cov.shape[-1]
+        c = (self.a * self.a / (self.h * self.h))[:, None, None]
+        return c * self.cov - np.eye(D)[None] / self.h[:, None, None]
+
+
+class EmpiricalDensity:
+    """Smoothed empirical density of a finite training set under a forward schedule.
+
+    Parameters
+    ----------
+    data : (n, D) array_like
+        Training points (finite).
+    schedule : Schedule or str, default OU()
+        Forward process giving a_t and h_t.
+    chunk_size : int, default 2048
+        Training points per streaming chunk; memory scales with it, not with n.
+    precise : {"auto", True, False}
+        Scatter-matrix path: "auto" switches to the per-query centred sum at small h (see module doc).
+
+    It is a score field: ``score``, ``hessian`` and ``log_density`` take x of shape (m, D) and t scalar or (m,).
+    """
+
+    def __init__(self, data, schedule: Schedule | str | None = None, chunk_size: int = 2048,
+                 precise="auto"):
+        self.data = as_data(data, "data")
+        self.data.setflags(write=False)
+        self.n, self.D = self.data.shape
+        self.schedule = OU() if schedule is None else get_schedule(schedule)
+        if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}")
+        self.chunk_size = int(chunk_size)
+        if precise not in ("auto", True, False):
+            raise ValueError(f"precise must be 'auto', True or False; got {precise!r}")
+        self.precise = precise
+        self.center = self.data.mean(axis=0)
+        self._xc = self.data - self.center
+        self._sq = np.einsum("nd,nd->n", self._xc, self._xc)
+        self._r2 = float(self._sq.max())
+
+    def __repr__(self):
+        return f"EmpiricalDensity(n={self.n}, D={self.D}, schedule={self.schedule.name})"
+
+    # ------------------------------------------------------------------ core pass
+    def moments(self, x, t, cov: bool = False) -> PosteriorMoments:
+        """Log-density, posterior mean, score (and covariance if ``cov``) in one streaming pass."""
+        x = as_points(x, self.D, "x")
+        m = x.shape[0]
+        tt = per_point_times(t, m, self.schedule, "t")
+        a = self.schedule._a(tt)
+        h = self.schedule._h(tt)
+        xq = x - a[:, None] * self.center[None, :]
+        D = self.D
+        out_lp = np.empty(m)
+        out_mu = np.empty((m, D))
+        out_cov = np.empty((m, D, D)) if cov else None
+        out_idx = np.empty(m, dtype=np.int64)
+        out_wmax = np.empty(m)
+        nc = min(self.chunk_size, self.n)
+        per_q = nc * (D * D if cov else 1) * 8 + nc * 16
+        qc = int(max(1, min(m, _BLOCK_BYTES // max(per_q, 1)))) if m else 1
+        for q0 in range(0, m, qc):
+            sl = slice(q0, min(m, q0 + qc))
+            res = self._pass(xq[sl], a[sl], h[sl], cov)
+            out_lp[sl], out_mu[sl], c_, out_idx[sl], out_wmax[sl] = res
+            if cov:
+                out_cov[sl] = c_
+        mean = out_mu + self.center[None, :]
+        score = (a[:, None] * out_mu - xq) / h[:, None]
+        return PosteriorMoments(t=tt, a=a, h=h, log_density=out_lp, mean=mean, score=score,
+                                cov=out_cov, nearest=out_idx, max_weight=out_wmax)
+
+    def _use_precise(self, a, h) -> bool:
+        if self.precise != "auto":
+            return bool(self.precise)
+        return bool(np.max(a * a * self._r2 / h) > _PRECISE_RATIO)
+
+    def _pass(self, xq, a, h, want_cov):
+        """Stream over data chunks for a block of queries (centred coordinates)."""
+        q, D = xq.shape
+        X, sq = self._xc, self._sq
+        precise = want_cov and self._use_precise(a, h)
+        M = np.full(q, -np.inf)
+        W = np.zeros(q)
+        mu = np.zeros((q, D))
+        C = np.zeros((q, D, D)) if want_cov else None
+        idx = np.zeros(q, dtype=np.int64)
+        inv_h = 1.0 / h
+        nc = self.chunk_size
+        for n0 in range(0, self.n, nc):
+            Xb = X[n0:n0 + nc]
+            lt = (xq @ Xb.T) * (a * inv_h)[:, None] - np.outer(0.5 * a * a * inv_h, sq[n0:n0 + nc])
+            jb = np.argmax(lt, axis=1)
+            Mb = lt[np.arange(q), jb]
+            e = np.exp(lt - Mb[:, None])
+            Wb = e.sum(axis=1)
+            mub = (e @ Xb) / Wb[:, None]
+            if want_cov:
+                if precise:
+                    Cb = np.empty((q, D, D))
+                    step = max(1, _BLOCK_BYTES // (8 * Xb.shape[0] * D))
+                    for s0 in range(0, q, step):
+                        ss = slice(s0, s0 + step)
+                        d = Xb[None, :, :] - mub[ss, None, :]
+                        Cb[ss] = np.einsum("qn,qnd,qne->qde", e[ss], d, d, optimize=True)
+                else:
+                    xbar = Xb.mean(axis=0)
+                    Xk = Xb - xbar
+                    outer = (Xk[:, :, None] * Xk[:, None, :]).reshape(Xb.shape[0], D * D)
+                    Cb = (e @ outer).reshape(q, D, D)
+                    dm = mub - xbar
+                    Cb -= Wb[:, None, None] * dm[:, :, None] * dm[:, None, :]
+            # merge running state (a) with this chunk (b)
+            Mn = np.maximum(M, Mb)
+            fa = np.exp(M - Mn)  # exp(-inf) = 0 on the first chunk
+            fb = np.exp(Mb - Mn)
+            Wa, Wbn = W * fa, Wb * fb
+            Wt = Wa + Wbn
+            delta = mub - mu
+            mu = mu + delta * (Wbn / Wt)[:, None]
+            if want_cov:
+                C = C * fa[:, None, None] + Cb * fb[:, None, None] \
+                    + (Wa * Wbn / Wt)[:, None, None] * delta[:, :, None] * delta[:, None, :]
+            better = Mb > M
+            idx = np.where(better, n0 + jb, idx)
+            M, W = Mn, Wt
+        # log p around the heaviest point: never forms |x'|^2/(2h)
+        dstar = xq - a[:, None] * X[idx]
+        lp = (-np.einsum("qd,qd->q", dstar, dstar) * 0.5 * inv_h + np.log(W)
+              - np.log(self.n) - 0.5 * D * np.log(2.0 * np.pi * h))
+        cov = None
+        if want_cov:
+            cov = C / W[:, None, None]
+            cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
+        return lp, mu, cov, idx, 1.0 / W
+
+    # ------------------------------------------------------------------ score-field interface
+    def log_density(self, x, t) -> np.ndarray:
+        """(m,) log p_t(x)."""
+        return self.moments(x, t).log_density
+
+    def score(self, x, t) -> np.ndarray:
+        """(m, D) exact score ``(a_t m_t(x) - x)/h_t``."""
+        return self.moments(x, t).score
+
+    def hessian(self, x, t) -> np.ndarray:
+        """(m, D, D) Hessian of log p_t: ``-I/h + (a^2/h^2) Cov[x_0 | x]`` (P1)."""
+        return self.moments(x, t, cov=True).hessian
+
+    def score_and_hessian(self, x, t):
+        """Both in one pass: ``(score (m, D), hessian (m, D, D))``."""
+        mom = self.moments(x, t, cov=True)
+        return mom.score, mom.hessian
+
+    def posterior_mean(self, x, t) -> np.ndarray:
+        """(m, D) ``E[x_0 | x_t = x]``."""
+        return self.moments(x, t).mean
+
+    def posterior_cov(self, x, t) -> np.ndarray:
+        """(m, D, D) ``Cov[x_0 | x_t = x]``."""
+        return self.moments(x, t, cov=True).cov
+
+    def denoiser(self, x, t) -> np.ndarray:
+        """(m, D) ``a_t m_t(x)``, the posterior-mean target of the posterior-mean parametrization."""
+        mom = self.moments(x, t)
+        return mom.a[:, None] * mom.mean
+
+    def weights(self, x, t) -> np.ndarray:
+        """(m, n) posterior weights (a dense matrix: for moderate n; the other methods stream)."""
+        x = as_points(x, self.D, "x")
+        tt = per_point_times(t, x.shape[0], self.schedule, "t")
+        a, h = self.schedule._a(tt), self.schedule._h(tt)
+        xq = x - a[:, None] * self.center[None, :]
+        lt = ((xq @ self._xc.T) * (a / h)[:, None]
+              - np.outer(0.5 * a * a / h, self._sq))
+        lt -= lt.max(axis=1, keepdims=True)
+        w = np.exp(lt)
+        return w / w.sum(axis=1, keepdims=True)
+
+    def sample(self, t, size: int, rng) -> np.ndarray:
+        """``size`` exact draws from p_t (pick a training point, add Gaussian noise)."""
+        from ._checks import as_generator
+
+        rng = as_generator(rng)
+        tt = float(self.schedule.check_t(t))
+        a, h = float(self.schedule._a(np.float64(tt))), float(self.schedule._h(np.float64(tt)))
+        i = rng.integers(0, self.n, size=int(size))
+        return a * self.data[i] + np.sqrt(h) * rng.standard_normal((int(size), self.D))

@@ -1,0 +1,242 @@
+"""Forward processes ``X_t = a_t X_0 + sqrt(h_t) Z`` and reverse-time grids (THEORY.md §1).
+
+A schedule is data: four vectorised float64 functions of t
+
+    a(t)     signal scale
+    h(t)     noise variance
+    beta(t)  = -d log a_t / dt
+    g2(t)    = dh_t/dt + 2 beta_t h_t        (squared diffusion coefficient)
+
+and a domain ``(t_lo, t_hi]`` (open at 0: ``h_0 = 0`` makes the smoothed density singular).
+The reverse drift in ``s = T - t`` is ``beta x + g2 s`` (SDE) or ``beta x + g2 s / 2`` (PF-ODE);
+for OU this is ``x + 2 s`` and ``x + s``.
+
+Time grids are decreasing arrays from ``t_max`` to ``t_min`` (the order reverse-time samplers walk).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "Schedule",
+    "OU",
+    "LinearVP",
+    "VE",
+    "GTVFig1",
+    "geometric_grid",
+    "uniform_grid",
+    "edm_grid",
+    "get_schedule",
+]
+
+
+def _as_time(t, lo: float, hi: float, name: str = "t") -> np.ndarray:
+    """Validate times: finite float64 in ``(lo, hi]``; returns an array (0-d for scalars)."""
+    arr = np.asarray(t, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (got NaN or inf)")
+    if np.any(arr <= lo) or np.any(arr > hi):
+        bad = arr[(arr <= lo) | (arr > hi)].ravel()[0]
+        raise ValueError(f"{name} must lie in ({lo}, {hi}] for this schedule (got {bad!r})")
+    return arr
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Base class. Subclasses implement ``_a``, ``_h``, ``_beta``, ``_g2`` on validated arrays."""
+
+    t_lo = 0.0
+    t_hi = np.inf
+    name = "schedule"
+
+    def check_t(self, t, name: str = "t") -> np.ndarray:
+        return _as_time(t, self.t_lo, self.t_hi, name)
+
+    def a(self, t):
+        return self._a(self.check_t(t))
+
+    def h(self, t):
+        return self._h(self.check_t(t))
+
+    def beta(self, t):
+        return self._beta(self.check_t(t))
+
+    def g2(self, t):
+        return self._g2(self.check_t(t))
+
+    def a_h(self, t):
+        """``(a_t, h_t)`` in one validated call."""
+        tt = self.check_t(t)
+        return self._a(tt), self._h(tt)
+
+    def snr(self, t):
+        """Signal-to-noise ratio ``a_t^2 / h_t``."""
+        a, h = self.a_h(t)
+        return a * a / h
+
+
+@dataclass(frozen=True)
+class OU(Schedule):
+    """Ornstein-Uhlenbeck: ``a = e^{-t}``, ``h = 1 - e^{-2t}``; ``beta = 1``, ``g2 = 2``. [HQT] default."""
+
+    name = "ou"
+
+    def _a(self, t):
+        return np.exp(-t)
+
+    def _h(self, t):
+        return -np.expm1(-2.0 * t)
+
+    def _beta(self, t):
+        return np.ones_like(t)
+
+    def _g2(self, t):
+        return 2.0 * np.ones_like(t)
+
+
+@dataclass(frozen=True)
+class LinearVP(Schedule):
+    """Linear VP (DDPM continuous): ``log a = -(beta_min t + beta_d t^2/2)``, ``h = 1 - a^2``.
+
+    ``beta(t) = beta_min + beta_d t`` and ``g2 = 2 beta(t)``. [GTV] uses beta_min 0.1, beta_d 19.9, T = 1.
+    """
+
+    beta_min: float = 0.1
+    beta_d: float = 19.9
+    name = "linear_vp"
+
+    def __post_init__(self):
+        if not (np.isfinite(self.beta_min) and np.isfinite(self.beta_d)):
+            raise ValueError("beta_min and beta_d must be finite")
+        if self.beta_min < 0 or self.beta_d < 0 or self.beta_min + self.beta_d <= 0:
+            raise ValueError("beta_min, beta_d must be >= 0 and not both 0")
+
+    def _loga(self, t):
+        return -(self.beta_min * t + 0.5 * self.beta_d * t * t)
+
+    def _a(self, t):
+        return np.exp(self._loga(t))
+
+    def _h(self, t):
+        return -np.expm1(2.0 * self._loga(t))
+
+    def _beta(self, t):
+        return self.beta_min + self.beta_d * t
+
+    def _g2(self, t):
+        return 2.0 * (self.beta_min + self.beta_d * t)
+
+
+@dataclass(frozen=True)
+class VE(Schedule):
+    """Variance exploding: ``a = 1``, ``h = sigma(t)^2``, ``sigma = sigma_min (sigma_max/sigma_min)^t``.
+
+    ``beta = 0``, ``g2 = dh/dt = 2 sigma^2 log(sigma_max/sigma_min)``; the PF-ODE drift is ``sigma sigma' s``.
+    Domain ``(0, 1]``.
+    """
+
+    sigma_min: float = 0.01
+    sigma_max: float = 50.0
+    name = "ve"
+    t_hi = 1.0
+
+    def __post_init__(self):
+        if not (0 < self.sigma_min < self.sigma_max < np.inf):
+            raise ValueError("VE needs 0 < sigma_min < sigma_max < inf")
+
+    def _a(self, t):
+        return np.ones_like(t)
+
+    def _h(self, t):
+        return self.sigma_min**2 * (self.sigma_max / self.sigma_min) ** (2.0 * t)
+
+    def _beta(self, t):
+        return np.zeros_like(t)
+
+    def _g2(self, t):
+        return 2.0 * self._h(t) * np.log(self.sigma_max / self.sigma_min)
+
+
+@dataclass(frozen=True)
+class GTVFig1(Schedule):
+    """[GTV] Fig. 1 schedule: ``h = t``, ``a = sqrt(1 - t)`` on ``(0, 1)``.
+
+    ``beta = 1/(2(1-t))`` and ``g2 = 1/(1-t)``. t = 1 is excluded (a = 0, beta infinite).
+    """
+
+    name = "gtv_fig1"
+    t_hi = 1.0
+
+    def check_t(self, t, name: str = "t"):
+        arr = _as_time(t, 0.0, 1.0, name)
+        if np.any(arr >= 1.0):
+            raise ValueError(f"{name} must lie in (0, 1) for the GTV Fig. 1 schedule (a_1 = 0)")
+        return arr
+
+    def _a(self, t):
+        return np.sqrt(1.0 - t)
+
+    def _h(self, t):
+        return np.asarray(t, dtype=np.float64) * 1.0
+
+    def _beta(self, t):
+        return 0.5 / (1.0 - t)
+
+    def _g2(self, t):
+        return 1.0 / (1.0 - t)
+
+
+_SCHEDULES = {"ou": OU, "linear_vp": LinearVP, "vp": LinearVP, "ve": VE, "gtv_fig1": GTVFig1}
+
+
+def get_schedule(name_or_schedule) -> Schedule:
+    """A schedule from its name (``ou``, ``linear_vp``/``vp``, ``ve``, ``gtv_fig1``) or an instance."""
+    if isinstance(name_or_schedule, Schedule):
+        return name_or_schedule
+    if isinstance(name_or_schedule, str) and name_or_schedule.lower() in _SCHEDULES:
+        return _SCHEDULES[name_or_schedule.lower()]()
+    raise ValueError(
+        f"schedule must be a Schedule or one of {sorted(_SCHEDULES)} (got {name_or_schedule!r})"
+    )
+
+
+def _check_grid_args(t_max, t_min, n):
+    if not (np.isfinite(t_max) and np.isfinite(t_min)):
+        raise ValueError("t_max and t_min must be finite")
+    if t_min <= 0:
+        raise ValueError(f"t_min must be > 0 (got {t_min})")
+    if t_max <= t_min:
+        raise ValueError(f"t_max must exceed t_min (got t_max={t_max}, t_min={t_min})")
+    if int(n) != n or n < 2:
+        raise ValueError(f"n (number of grid points) must be an integer >= 2 (got {n})")
+
+
+def geometric_grid(t_max: float, t_min: float, n: int) -> np.ndarray:
+    """``n`` times from ``t_max`` down to ``t_min``, equally spaced in log t ([HQT]'s grid)."""
+    _check_grid_args(t_max, t_min, n)
+    g = np.geomspace(t_max, t_min, int(n))
+    g[0], g[-1] = t_max, t_min
+    return g
+
+
+def uniform_grid(t_max: float, t_min: float, n: int) -> np.ndarray:
+    """``n`` equally spaced times from ``t_max`` down to ``t_min``."""
+    _check_grid_args(t_max, t_min, n)
+    return np.linspace(t_max, t_min, int(n))
+
+
+def edm_grid(t_max: float, t_min: float, n: int, rho: float = 7.0) -> np.ndarray:
+    """EDM-style grid in t: ``t_i = (t_max^{1/rho} + i/(n-1) (t_min^{1/rho} - t_max^{1/rho}))^rho``.
+
+    Karras et al. space the noise level this way; here it is applied to the schedule's own time
+    (for VE with sigma = t it is exactly the EDM grid). Denser near t_min for rho > 1.
+    """
+    _check_grid_args(t_max, t_min, n)
+    if not rho > 0:
+        raise ValueError(f"rho must be > 0 (got {rho})")
+    i = np.arange(int(n), dtype=np.float64) / (int(n) - 1)
+    g = (t_max ** (1.0 / rho) + i * (t_min ** (1.0 / rho) - t_max ** (1.0 / rho))) ** rho
+    g[0], g[-1] = t_max, t_min
+    return g
