@@ -18,9 +18,11 @@ Numerics (float64 throughout):
   so memory is bounded by the chunk, not by n * m.
 * ``log p`` is recomputed around the heaviest point: ``-|x' - a x_*|^2/(2h) + log sum_i e^{l~_i - l~_*}``, which
   never forms ``|x'|^2/(2h)`` (that would lose all digits at h = 1e-8).
-* The scatter matrix is formed by one matrix product of ``e_i`` with ``x_i x_i^T`` (fast path) when its
-  cancellation error ``eps a^2 R^2 / h`` is below ~1e-12 of the Hessian's scale, and by a per-query centred
-  sum otherwise (precise path, used at small h). R is the largest distance of a data point from c.
+* The scatter matrix is formed by one matrix product of ``e_i`` with ``x_i x_i^T`` (fast path) unless its
+  cancellation error would matter: at small h (``a^2 R^2 / h`` > 1e4, R the largest distance of a data
+  point from c) or where a query's posterior is nearly one-hot (mass off its top point < 1e-2, so the
+  covariance is small against R^2). There the sums are centred per query at its heaviest point (precise
+  path), which keeps the covariance's small eigenvalues, and so the ridge frame, to full relative precision.
 """
 from __future__ import annotations
 
@@ -132,7 +134,8 @@ class EmpiricalDensity:
         for q0 in range(0, m, qc):
             sl = slice(q0, min(m, q0 + qc))
             res = self._pass(xq[sl], a[sl], h[sl], cov)
-            out_lp[sl], out_mu[sl], c_, out_idx[sl], out_wmax[sl] = res
+            out_lp[sl], out_mu[sl], c_, out_idx[sl], W_, _ = res
+            out_wmax[sl] = 1.0 / W_
             if cov:
                 out_cov[sl] = c_
         mean = out_mu + self.center[None, :]
@@ -148,7 +151,7 @@ class EmpiricalDensity:
     def _pass(self, xq, a, h, want_cov):
         """Stream over data chunks for a block of queries (centred coordinates)."""
         q, D = xq.shape
-        X, sq = self._xc, self._sq
+        X = self._xc
         precise = want_cov and self._use_precise(a, h)
         M = np.full(q, -np.inf)
         W = np.zeros(q)
@@ -159,27 +162,31 @@ class EmpiricalDensity:
         nc = self.chunk_size
         for n0 in range(0, self.n, nc):
             Xb = X[n0:n0 + nc]
-            lt = (xq @ Xb.T) * (a * inv_h)[:, None] - np.outer(0.5 * a * a * inv_h, sq[n0:n0 + nc])
+            lt = self._logits(xq, a, h, n0, Xb)
             jb = np.argmax(lt, axis=1)
             Mb = lt[np.arange(q), jb]
             e = np.exp(lt - Mb[:, None])
             Wb = e.sum(axis=1)
             mub = (e @ Xb) / Wb[:, None]
             if want_cov:
-                if precise:
-                    Cb = np.empty((q, D, D))
-                    step = max(1, _BLOCK_BYTES // (8 * Xb.shape[0] * D))
-                    for s0 in range(0, q, step):
-                        ss = slice(s0, s0 + step)
-                        d = Xb[None, :, :] - mub[ss, None, :]
-                        Cb[ss] = np.einsum("qn,qnd,qne->qde", e[ss], d, d, optimize=True)
-                else:
+                Cb = np.empty((q, D, D))
+                # per query: the centred (precise) sum where the chunk's posterior is nearly one-hot
+                # (mass off its top point < 1e-2: the covariance is small against R^2 and the one-product
+                # form would lose its relative precision) or where h is small; one product otherwise
+                sel = np.ones(q, dtype=bool) if precise else (Wb - 1.0) < 1e-2 * Wb
+                if self.precise is False:
+                    sel[:] = False
+                ip = np.flatnonzero(sel)
+                if ip.size:
+                    mub[ip], Cb[ip] = self._centred_scatter(Xb, e[ip], Wb[ip], jb[ip])
+                ig = np.flatnonzero(~sel)
+                if ig.size:
                     xbar = Xb.mean(axis=0)
                     Xk = Xb - xbar
                     outer = (Xk[:, :, None] * Xk[:, None, :]).reshape(Xb.shape[0], D * D)
-                    Cb = (e @ outer).reshape(q, D, D)
-                    dm = mub - xbar
-                    Cb -= Wb[:, None, None] * dm[:, :, None] * dm[:, None, :]
+                    Cg = (e[ig] @ outer).reshape(ig.size, D, D)
+                    dm = mub[ig] - xbar
+                    Cb[ig] = Cg - Wb[ig, None, None] * dm[:, :, None] * dm[:, None, :]
             # merge running state (a) with this chunk (b)
             Mn = np.maximum(M, Mb)
             fa = np.exp(M - Mn)  # exp(-inf) = 0 on the first chunk
@@ -202,7 +209,7 @@ class EmpiricalDensity:
         if want_cov:
             cov = C / W[:, None, None]
             cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
-        return lp, mu, cov, idx, 1.0 / W
+        return lp, mu, cov, idx, W, M
 
     # ------------------------------------------------------------------ score-field interface
     def log_density(self, x, t) -> np.ndarray:
@@ -234,6 +241,67 @@ class EmpiricalDensity:
         """(m, D) ``a_t m_t(x)``, the posterior-mean target of the posterior-mean parametrization."""
         mom = self.moments(x, t)
         return mom.a[:, None] * mom.mean
+
+    @staticmethod
+    def _centred_scatter(Xb, e, Wb, jb):
+        """Weighted mean and scatter of a chunk, each query's sums centred at its heaviest point x_*:
+        mu - x_* and x_i - mu keep full relative precision even when the other weights are 1e-30
+        (no eps*|x| residue that would swamp a tiny covariance and turn its eigenvectors)."""
+        q, D = e.shape[0], Xb.shape[1]
+        mub = np.empty((q, D))
+        Cb = np.empty((q, D, D))
+        step = max(1, _BLOCK_BYTES // (16 * Xb.shape[0] * D))
+        for s0 in range(0, q, step):
+            ss = slice(s0, s0 + step)
+            xs = Xb[jb[ss]]
+            Y = Xb[None, :, :] - xs[:, None, :]
+            dm = np.einsum("qn,qnd->qd", e[ss], Y) / Wb[ss, None]
+            mub[ss] = xs + dm
+            d = Y - dm[:, None, :]
+            Cb[ss] = np.einsum("qn,qnd,qne->qde", e[ss], d, d, optimize=True)
+        return mub, Cb
+
+    def third_cumulant(self, x, t) -> np.ndarray:
+        """(m, D, D, D) ``E[(x_0 - m)^{(x)3} | x]``, the posterior third central moment (length^3).
+
+        Two passes: the first fixes the running maximum, normaliser and mean; the second sums the centred
+        cubes with the final weights (no merge formula needed, no cancellation).
+        """
+        x = as_points(x, self.D, "x")
+        m = x.shape[0]
+        tt = per_point_times(t, m, self.schedule, "t")
+        a, h = self.schedule._a(tt), self.schedule._h(tt)
+        xq = x - a[:, None] * self.center[None, :]
+        D, nc = self.D, self.chunk_size
+        out = np.empty((m, D, D, D))
+        qc = int(max(1, _BLOCK_BYTES // (8 * min(nc, self.n) * D * 2)))
+        for q0 in range(0, m, qc):
+            sl = slice(q0, min(m, q0 + qc))
+            xs, as_, hs = xq[sl], a[sl], h[sl]
+            M, W, mu = self._normaliser(xs, as_, hs)
+            acc = np.zeros((xs.shape[0], D, D, D))
+            for n0 in range(0, self.n, nc):
+                Xb = self._xc[n0:n0 + nc]
+                w = np.exp(self._logits(xs, as_, hs, n0, Xb) - M[:, None]) / W[:, None]
+                d = Xb[None, :, :] - mu[:, None, :]
+                acc += np.einsum("qn,qni,qnj,qnk->qijk", w, d, d, d, optimize=True)
+            out[sl] = acc
+        return out
+
+    def hessian_derivative(self, x, t) -> np.ndarray:
+        """(m, D, D, D) ``d H_{ij} / d x_k = (a^3/h^3) kappa3_{ijk}`` (derivative of P1; third derivative of
+        log p_t). Used by the Newton projection onto the ridge and by the frame-rotation rate of T2."""
+        x = as_points(x, self.D, "x")
+        tt = per_point_times(t, x.shape[0], self.schedule, "t")
+        a, h = self.schedule._a(tt), self.schedule._h(tt)
+        return ((a / h) ** 3)[:, None, None, None] * self.third_cumulant(x, tt)
+
+    def _logits(self, xq, a, h, n0, Xb):
+        return (xq @ Xb.T) * (a / h)[:, None] - np.outer(0.5 * a * a / h, self._sq[n0:n0 + Xb.shape[0]])
+
+    def _normaliser(self, xq, a, h):
+        _, mu, _, _, W, M = self._pass(xq, a, h, False)
+        return M, W, mu
 
     def weights(self, x, t) -> np.ndarray:
         """(m, n) posterior weights (a dense matrix: for moderate n; the other methods stream)."""

@@ -1,0 +1,142 @@
+"""Tracing a 1-D ridge (d = 1) as ordered curve pieces, by predictor-corrector continuation.
+
+Seeds: a grid over the bounding box is projected onto the ridge (:func:`rftheory.ridge.project`). From an
+unvisited projected seed the curve is followed both ways: step ``step`` along the tangent (sign kept
+continuous), project back, repeat until the projection fails, the point leaves the beta-regular region or the
+box, or the curve closes on its start. Seeds within reach of a traced piece are marked visited. The pieces
+are returned in order with their arc length, for plots and for T4 (attractors along the ridge).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import check_ridge_dim
+
+
+@dataclass
+class RidgePiece:
+    """One connected piece of a traced 1-D ridge.
+
+    points (k, D) ordered along the curve; arclength (k,) from the first point; closed: whether the last
+    point returns to the first; beta (k,), eigengap (k,) the regularity diagnostics at each point.
+    """
+
+    points: np.ndarray
+    arclength: np.ndarray
+    closed: bool
+    beta: np.ndarray
+    eigengap: np.ndarray
+
+    @property
+    def length(self) -> float:
+        extra = np.linalg.norm(self.points[-1] - self.points[0]) if self.closed else 0.0
+        return float(self.arclength[-1] + extra)
+
+
+def _default_bounds(field, t, D):
+    data = getattr(field, "data", None)
+    sch = getattr(field, "schedule", None)
+    if data is None or sch is None:
+        raise ValueError("bounds=(lo, hi) must be given for a field without data and schedule")
+    a, h = float(sch.a(t)), float(sch.h(t))
+    pad = 3.0 * np.sqrt(h)
+    return a * data.min(axis=0) - pad, a * data.max(axis=0) + pad
+
+
+def _seed_grid(lo, hi, grid_size):
+    axes = [np.linspace(l, u, grid_size) for l, u in zip(lo, hi)]
+    mesh = np.meshgrid(*axes, indexing="ij")
+    return np.column_stack([g.ravel() for g in mesh])
+
+
+def trace(field, t, d: int = 1, bounds=None, seeds=None, grid_size=None, step=None, tol: float = 1e-9,
+          beta_min: float = 0.0, max_points: int = 5000):
+    """Trace the 1-D ridge of ``field`` at time t (D = 2 or 3) into a list of :class:`RidgePiece`."""
+    from .ridge import _require_field, project, _dim
+
+    _require_field(field)
+    D = int(getattr(field, "D", 0) or (np.asarray(seeds).shape[-1] if seeds is not None else 0))
+    if D not in (2, 3):
+        raise ValueError(f"trace supports D = 2 or 3; got D = {D}")
+    d = check_ridge_dim(d, D)
+    if d != 1:
+        raise ValueError(f"trace follows 1-D ridges (d = 1); got d = {d}")
+    t = float(t)
+    lo, hi = (np.asarray(b, dtype=np.float64) for b in (bounds if bounds is not None
+                                                      else _default_bounds(field, t, D)))
+    if lo.shape != (D,) or hi.shape != (D,) or np.any(hi <= lo):
+        raise ValueError("bounds must be (lo, hi) arrays of shape (D,) with hi > lo")
+    if seeds is None:
+        gs = grid_size or (40 if D == 2 else 12)
+        seeds = _seed_grid(lo, hi, gs)
+    sch = getattr(field, "schedule", None)
+    diag = float(np.linalg.norm(hi - lo))
+    if step is None:
+        step = diag / 150.0
+        if sch is not None:
+            step = min(step, 0.25 * float(np.sqrt(sch.h(t))))
+    pr = project(field, seeds, t, 1, tol=tol, beta_min=beta_min)
+    inside = np.all((pr.points >= lo) & (pr.points <= hi), axis=1)
+    cand = pr.points[pr.converged & inside]
+    visited = np.zeros(len(cand), dtype=bool)
+    pieces = []
+    total = 0
+
+    def tangent_at(p):
+        from .ridge import frame
+
+        fr = frame(field, p[None], t, 1)
+        return fr.tangent[0, :, 0]
+
+    def follow(start, direction):
+        pts, betas, gaps = [], [], []
+        cur, v = start, direction
+        closed = False
+        for _ in range(max_points):
+            y = project(field, (cur + step * v)[None], t, 1, tol=tol, beta_min=beta_min, max_iter=60)
+            p = y.points[0]
+            if not y.converged[0] or np.any(p < lo) or np.any(p > hi):
+                break
+            if np.linalg.norm(p - (cur + step * v)) > step:  # the correction jumped to another branch
+                break
+            if np.linalg.norm(p - cur) < 0.25 * step:  # stalled (end of the regular ridge)
+                break
+            if len(pts) > 3 and np.linalg.norm(p - start) < 0.75 * step:
+                closed = True
+                break
+            if len(pts) > 2 and np.min(np.linalg.norm(np.asarray(pts[:-2]) - p, axis=1)) < 0.5 * step:
+                break  # turned back on itself (the tangent field reverses at an end of the ridge)
+            w = tangent_at(p)
+            v = w if np.dot(w, v) >= 0 else -w
+            pts.append(p)
+            betas.append(y.beta[0])
+            gaps.append(y.eigengap[0])
+            cur = p
+        return pts, betas, gaps, closed
+
+    while not np.all(visited) and total < max_points:
+        i = int(np.flatnonzero(~visited)[0])
+        seed = cand[i]
+        v0 = tangent_at(seed)
+        f_pts, f_b, f_g, closed = follow(seed, v0)
+        b_pts, b_b, b_g = ([], [], [])
+        if not closed:
+            b_pts, b_b, b_g, _ = follow(seed, -v0)
+        s0 = project(field, seed[None], t, 1, tol=tol, beta_min=beta_min)
+        pts = b_pts[::-1] + [seed] + f_pts
+        betas = b_b[::-1] + [s0.beta[0]] + f_b
+        gaps = b_g[::-1] + [s0.eigengap[0]] + f_g
+        P = np.array(pts)
+        seg = np.linalg.norm(np.diff(P, axis=0), axis=1) if len(P) > 1 else np.zeros(0)
+        arc = np.concatenate([[0.0], np.cumsum(seg)])
+        pieces.append(RidgePiece(points=P, arclength=arc, closed=closed, beta=np.array(betas),
+                                 eigengap=np.array(gaps)))
+        total += len(P)
+        # mark seeds near this piece as visited (chunked distance computation)
+        for c0 in range(0, len(cand), 4096):
+            dd = np.min(np.linalg.norm(cand[c0:c0 + 4096, None, :] - P[None], axis=-1), axis=1)
+            visited[c0:c0 + 4096] |= dd <= 1.5 * step
+        visited[i] = True
+    return pieces

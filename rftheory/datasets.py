@@ -1,0 +1,84 @@
+"""Training sets: the papers' mode configurations, the project's 13-point set, circles and the GTV sets.
+
+All functions return float64 arrays of shape (n, D). Anything random takes a ``numpy.random.Generator``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._checks import as_generator
+
+__all__ = ["MODES", "modes", "THIRTEEN", "thirteen_points", "circle", "GTV_SETS", "gtv_set"]
+
+# [HQT] §6 mode configurations (equal weights). Side 5 for the square family, as in the 3-mode set.
+MODES = {
+    "one": [(5.0, 0.0)],
+    "two": [(0.0, 0.0), (5.0, 0.0)],
+    "two_sym": [(-3.0, 0.0), (3.0, 0.0)],
+    "three": [(0.0, 0.0), (5.0, 0.0), (0.0, 5.0)],
+    "square": [(0.0, 0.0), (5.0, 0.0), (0.0, 5.0), (5.0, 5.0)],
+    "triangle_mid": [(0.0, 0.0), (5.0, 0.0), (0.0, 5.0), (2.5, 2.5)],
+    "square_centre": [(0.0, 0.0), (5.0, 0.0), (0.0, 5.0), (5.0, 5.0), (2.5, 2.5)],
+    "grid3": [(float(i), float(j)) for i in range(3) for j in range(3)],
+}
+
+
+def modes(name: str) -> np.ndarray:
+    """A mode configuration by name: one of ``MODES``."""
+    if name not in MODES:
+        raise ValueError(f"unknown mode configuration {name!r}; choose from {sorted(MODES)}")
+    return np.array(MODES[name], dtype=np.float64)
+
+
+# The [HQT] Fig. 1 analogue. The paper's 13 coordinates are not public; this project fixes its own:
+# an upper arc of 7 points, a lower arc of 3 and 3 isolated points, so that the d = 1 ridge has long
+# connected stretches (the arcs), short bridges between nearby points and isolated modes.
+THIRTEEN = [
+    (-3.0, 0.0), (-2.0, 1.0), (-1.0, 1.5), (0.0, 1.7), (1.0, 1.5), (2.0, 1.0), (3.0, 0.0),
+    (-1.0, -1.0), (0.0, -1.2), (1.0, -1.0),
+    (0.0, -3.0), (-2.5, -2.5), (2.5, -2.5),
+]
+
+
+def thirteen_points() -> np.ndarray:
+    """The project's fixed 13-point 2-D training set (see ``THIRTEEN``)."""
+    return np.array(THIRTEEN, dtype=np.float64)
+
+
+def circle(n: int, rho: float = 1.0, noise: float = 0.0, rng=None, offset: float = 0.0) -> np.ndarray:
+    """n points on a circle of radius rho: evenly spaced (angle offset ``offset``) when ``noise == 0`` and
+    ``rng`` is None; otherwise uniform random angles (from ``rng``) plus isotropic N(0, noise^2) noise."""
+    if int(n) != n or n < 1:
+        raise ValueError(f"n must be a positive integer; got {n}")
+    if not rho > 0:
+        raise ValueError(f"rho must be positive; got {rho}")
+    if noise < 0:
+        raise ValueError(f"noise must be >= 0; got {noise}")
+    n = int(n)
+    if rng is None:
+        if noise > 0:
+            raise ValueError("noise > 0 needs rng (a numpy Generator or seed)")
+        th = offset + 2 * np.pi * np.arange(n) / n
+        return rho * np.column_stack([np.cos(th), np.sin(th)])
+    g = as_generator(rng)
+    th = g.uniform(0.0, 2 * np.pi, n)
+    pts = rho * np.column_stack([np.cos(th), np.sin(th)])
+    if noise > 0:
+        pts = pts + noise * g.standard_normal((n, 2))
+    return pts
+
+
+_HEX = [(np.cos(k * np.pi / 3), np.sin(k * np.pi / 3)) for k in range(6)]
+GTV_SETS = {
+    "hexagon": _HEX,
+    "line": [(v, v) for v in np.linspace(-1.0, 1.0, 6)],
+    "L": [(-1.0, -1.0), (-1.0, 0.0), (-1.0, 1.0), (0.0, -1.0), (0.5, -1.0), (1.0, -1.0)],
+    "random": [(-1.0, -1.0), (-0.9, 1.0), (-0.3, 0.2), (0.1, -0.1), (0.2, -0.1), (0.9, 0.7)],
+}
+
+
+def gtv_set(name: str) -> np.ndarray:
+    """[GTV] Fig. 1 six-point sets: ``hexagon``, ``line``, ``L``, ``random``."""
+    if name not in GTV_SETS:
+        raise ValueError(f"unknown GTV set {name!r}; choose from {sorted(GTV_SETS)}")
+    return np.array(GTV_SETS[name], dtype=np.float64)

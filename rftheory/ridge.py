@@ -1,0 +1,391 @@
+"""The log-density ridge of a score field (THEORY.md §2).
+
+With ``H = grad^2 log p_t`` ordered ``lambda_1 >= ... >= lambda_D`` (eigenvectors ``v_k``) and ridge dimension d,
+the normal frame is ``E = [v_{d+1} .. v_D]``, ``P_perp = E E^T`` and
+
+    R_t^d = { x : P_perp s(x, t) = 0 and lambda_{d+1}(x) < 0 }.
+
+Diagnostics reported everywhere: normal curvature ``beta = -lambda_{d+1}`` and eigengap ``lambda_d - lambda_{d+1}``
+(infinite for d = 0). A point is beta-regular when both exceed a threshold.
+
+Projection (:func:`project`) runs subspace-constrained mean shift, ``x <- x + h P_perp s`` (for p_t the
+mean-shift vector is ``h s* = a m - x``), and switches to Newton steps on ``E^T s = 0`` near the ridge. The
+Newton Jacobian includes the turning of the normal frame,
+
+    J = Lambda_N E^T + G,   G_{jk} = sum_{l tangent} (v_l . s) (v_l^T (dH/dx_k) v_j) / (lambda_j - lambda_l),
+
+(first-order eigenvector perturbation), so convergence is quadratic when the field provides
+``hessian_derivative`` (EmpiricalDensity does, from the posterior third cumulant); otherwise G = 0 and the
+step is the frame-frozen quasi-Newton step (linear convergence). The minimal-norm step ``-J^+ E^T s`` is used.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field as dc_field
+
+import numpy as np
+from scipy import optimize, special
+
+from ._checks import as_points, check_ridge_dim
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Frame", "Projection", "frame", "residual", "decompose", "project", "distance", "trace",
+           "blurred_circle_radius", "affine_hull", "STATUS"]
+
+_EPS = np.finfo(np.float64).eps
+STATUS = {0: "converged", 1: "max_iter", 2: "not_regular", 3: "diverged"}
+
+
+def _require_field(field, need_hessian=True):
+    if not hasattr(field, "score"):
+        raise TypeError("field must be a score field with a score(x, t) method")
+    if need_hessian and not (hasattr(field, "hessian") or hasattr(field, "score_and_hessian")):
+        raise TypeError("field must provide hessian(x, t) (or score_and_hessian) for ridge geometry")
+
+
+def _dim(field, x):
+    D = getattr(field, "D", None)
+    if D is None:
+        D = np.asarray(x).shape[-1]
+    return int(D)
+
+
+def _score_hessian(field, x, t):
+    if hasattr(field, "score_and_hessian"):
+        return field.score_and_hessian(x, t)
+    return field.score(x, t), field.hessian(x, t)
+
+
+def _frame_at(field, x, t, d):
+    """Frame at x. For an empirical density the eigenvectors come from the posterior covariance (P1: same
+    eigenvectors as H, and eigenvalues ``-1/h + (a^2/h^2) mu``): its small eigenvalues carry full relative
+    precision, so an eigengap far below ``eps/h`` (one-hot weights near a mode) is still resolved."""
+    if hasattr(field, "moments"):
+        mom = field.moments(x, t, cov=True)
+        mu, vec = np.linalg.eigh(mom.cov)
+        c = (mom.a * mom.a / (mom.h * mom.h))[:, None]
+        lam = c * mu[:, ::-1] - 1.0 / mom.h[:, None]
+        fr = _frame_from(mom.score, None, d, lam=lam, vec=vec[:, :, ::-1])
+        if d > 0:
+            fr.eigengap = c[:, 0] * (mu[:, ::-1][:, d - 1] - mu[:, ::-1][:, d])
+        fr.gap_floor = 8 * _EPS * c[:, 0] * np.abs(mu).max(axis=1)
+        return fr
+    s, H = _score_hessian(field, x, t)
+    return _frame_from(s, H, d)
+
+
+@dataclass
+class Frame:
+    """Ridge frame at m points (D dimensions, ridge dimension d).
+
+    eigenvalues  (m, D)       Hessian eigenvalues, descending (1/length^2)
+    vectors      (m, D, D)    eigenvectors as columns, same order
+    normal       (m, D, D-d)  normal basis E = [v_{d+1} .. v_D]
+    tangent      (m, D, d)    tangent basis [v_1 .. v_d]
+    beta         (m,)         normal curvature -lambda_{d+1}
+    eigengap     (m,)         lambda_d - lambda_{d+1} (inf for d = 0)
+    score        (m, D)       the field's score at the points
+    """
+
+    eigenvalues: np.ndarray
+    vectors: np.ndarray
+    normal: np.ndarray
+    tangent: np.ndarray
+    beta: np.ndarray
+    eigengap: np.ndarray
+    score: np.ndarray
+    d: int
+    gap_floor: np.ndarray | float = 0.0  # round-off level of the eigengap (below it the frame is undetermined)
+
+    def project_normal(self, v):
+        """(m, D) ``P_perp v``."""
+        return np.einsum("mdk,mk->md", self.normal, np.einsum("mdk,md->mk", self.normal, v))
+
+    def regular(self, beta_min: float = 0.0):
+        """(m,) beta-regular: ``beta > beta_min`` and ``eigengap > beta_min``."""
+        return (self.beta > beta_min) & (self.eigengap > beta_min)
+
+
+def _frame_from(s, H, d, lam=None, vec=None):
+    if lam is None:
+        lam, vec = np.linalg.eigh(H)  # ascending
+        lam = lam[:, ::-1]
+        vec = vec[:, :, ::-1]
+    beta = -lam[:, d]
+    gap = lam[:, d - 1] - lam[:, d] if d > 0 else np.full(lam.shape[0], np.inf)
+    floor = 8 * _EPS * np.abs(lam).max(axis=1)
+    return Frame(eigenvalues=lam, vectors=vec, normal=vec[:, :, d:], tangent=vec[:, :, :d], beta=beta,
+                 eigengap=gap, score=s, d=d, gap_floor=floor)
+
+
+def frame(field, x, t, d: int) -> Frame:
+    """Eigen-frame of the field's Hessian at x: see :class:`Frame`."""
+    _require_field(field)
+    D = _dim(field, x)
+    d = check_ridge_dim(d, D)
+    x = as_points(x, D, "x")
+    return _frame_at(field, x, t, d)
+
+
+@dataclass
+class Residual:
+    """``residual`` (m,) = |P_perp s| (1/length); ``curvature_ok`` lambda_{d+1} < 0; ``regular`` beta-regular
+    at the requested threshold; ``frame`` the frame used."""
+
+    residual: np.ndarray
+    curvature_ok: np.ndarray
+    regular: np.ndarray
+    frame: Frame
+
+
+def residual(field, x, t, d: int, beta_min: float = 0.0) -> Residual:
+    """Ridge residual ``|P_perp s(x, t)|`` and the ridge condition flags."""
+    fr = frame(field, x, t, d)
+    g = np.einsum("mdk,md->mk", fr.normal, fr.score)
+    return Residual(residual=np.linalg.norm(g, axis=1), curvature_ok=fr.beta > 0,
+                    regular=fr.regular(beta_min), frame=fr)
+
+
+def decompose(v, field, x, t, d: int):
+    """Split vectors ``v`` (m, D) at points x into ``(normal part, tangent part)`` of the ridge frame."""
+    fr = frame(field, x, t, d)
+    v = np.asarray(v, dtype=np.float64)
+    if v.shape != fr.score.shape:
+        raise ValueError(f"v must have shape {fr.score.shape}; got {v.shape}")
+    vn = fr.project_normal(v)
+    return vn, v - vn
+
+
+@dataclass
+class Projection:
+    """Result of :func:`project` (m points).
+
+    points      (m, D) projected points (the last iterate where not converged, never NaN)
+    converged   (m,) bool
+    status      (m,) int, see ``STATUS``: 0 converged, 1 max_iter, 2 not_regular, 3 diverged
+    iterations  (m,) iterations used
+    residual    (m,) final |P_perp s| (1/length)
+    beta        (m,) final normal curvature; eigengap (m,) final eigengap
+    newton_steps (m,) how many of the iterations were Newton steps
+    order       observed convergence order of the Newton phase (median over points; NaN if unmeasured)
+    tol         the tolerance applied (after the round-off floor)
+    """
+
+    points: np.ndarray
+    converged: np.ndarray
+    status: np.ndarray
+    iterations: np.ndarray
+    residual: np.ndarray
+    beta: np.ndarray
+    eigengap: np.ndarray
+    newton_steps: np.ndarray
+    order: float = float("nan")
+    tol: np.ndarray = dc_field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def status_names(self):
+        return np.array([STATUS[int(c)] for c in self.status])
+
+
+def _step_size(field, t, m):
+    sch = getattr(field, "schedule", None)
+    if sch is None:
+        return None
+    return np.broadcast_to(np.asarray(sch.h(t), dtype=np.float64), (m,)).copy()
+
+
+def _newton_step(fr, dH, g):
+    """Minimal-norm Newton step for E^T s = 0 with the frame-turning term (see module doc)."""
+    m, D, _ = fr.vectors.shape
+    d = fr.d
+    lamN = fr.eigenvalues[:, d:]
+    E = fr.normal
+    J = lamN[:, :, None] * np.swapaxes(E, 1, 2)  # (m, D-d, D)
+    if dH is not None and d > 0:
+        T = fr.tangent
+        c = np.einsum("mdl,md->ml", T, fr.score)  # tangential score coordinates
+        # B[m, l, j, k] = v_l^T dH_k v_j
+        B = np.einsum("mal,mabk,mbj->mljk", T, dH, E, optimize=True)
+        denom = lamN[:, None, :] - fr.eigenvalues[:, :d, None]  # (m, d, D-d): lambda_j - lambda_l
+        with np.errstate(divide="ignore", invalid="ignore"):
+            G = np.einsum("ml,mljk->mjk", c, B / denom[..., None])
+        J = J + np.where(np.isfinite(G), G, 0.0)
+    JJt = J @ np.swapaxes(J, 1, 2)
+    try:
+        y = np.linalg.solve(JJt, -g[:, :, None])[:, :, 0]
+    except np.linalg.LinAlgError:
+        y = np.linalg.lstsq(JJt.reshape(-1, JJt.shape[-1]), -g.reshape(-1), rcond=None)[0]
+    return np.einsum("mkd,mk->md", J, y)
+
+
+def project(field, x, t, d: int, tol: float = 1e-10, max_iter: int = 200, newton: bool = True,
+            beta_min: float = 0.0, step=None, batch_size: int = 65536) -> Projection:
+    """Project points onto the d-dimensional ridge of ``field`` at time t.
+
+    SCMS steps ``x <- x + step * P_perp s`` (step = h_t for fields with a schedule, e.g. EmpiricalDensity,
+    which makes it exact subspace-constrained mean shift), switching to Newton steps once the Newton step is
+    shorter than the SCMS step would be (near the ridge). Points whose residual drops below tol are frozen;
+    tol is raised to the round-off floor ``64 eps (1 + |x|) |lambda_D|`` where that is larger.
+    Queries are processed in batches of ``batch_size``; nothing per-iteration is stored.
+    """
+    _require_field(field)
+    D = _dim(field, x)
+    d = check_ridge_dim(d, D)
+    x = as_points(x, D, "x")
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a positive finite number; got {tol}")
+    if int(max_iter) != max_iter or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer; got {max_iter}")
+    m = x.shape[0]
+    t_arr = np.asarray(t, dtype=np.float64)
+    if t_arr.ndim == 0:
+        t_arr = np.full(m, float(t_arr))
+    if t_arr.shape != (m,):
+        raise ValueError(f"t must be a scalar or have shape ({m},); got {t_arr.shape}")
+    out = {k: None for k in ("points", "converged", "status", "iterations", "residual", "beta", "eigengap",
+                             "newton_steps", "tol")}
+    chunks = []
+    orders = []
+    for b0 in range(0, m, batch_size):
+        sl = slice(b0, min(m, b0 + batch_size))
+        res, ords = _project_batch(field, x[sl], t_arr[sl], d, tol, int(max_iter), newton, beta_min, step)
+        chunks.append(res)
+        orders.extend(ords)
+    for k in out:
+        out[k] = np.concatenate([c[k] for c in chunks])
+    order = float(np.median(orders)) if orders else float("nan")
+    return Projection(order=order, **out)
+
+
+def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step):
+    """Trust-region hybrid: a Newton step is taken when it is within the point's trust radius; if the
+    residual then fails to decrease, the point returns to where it was, takes the SCMS step instead and
+    its trust radius shrinks (x4); each successful Newton step doubles it (start: sqrt(h))."""
+    m, D = x0.shape
+    x = x0.copy()
+    h = _step_size(field, t, m) if step is None else np.broadcast_to(np.float64(step), (m,)).copy()
+    if h is None:
+        raise ValueError("step must be given for a field without a schedule (SCMS step length)")
+    has_dH = newton and hasattr(field, "hessian_derivative")
+    status = np.full(m, 1, dtype=np.int64)
+    iters = np.zeros(m, dtype=np.int64)
+    nsteps = np.zeros(m, dtype=np.int64)
+    res = np.full(m, np.inf)
+    beta = np.full(m, np.nan)
+    gap = np.full(m, np.nan)
+    tol_eff = np.full(m, tol)
+    trust = np.sqrt(h)
+    prev_x = x.copy()
+    prev_r = np.full(m, np.inf)
+    prev_scms = np.zeros_like(x)
+    was_newton = np.zeros(m, dtype=bool)
+    hist = np.full((m, 3), np.nan)  # last three residuals of consecutive Newton steps (observed order)
+    orders = []
+    active = np.arange(m)
+    for it in range(max_iter + 1):
+        if active.size == 0:
+            break
+        xa, ta = x[active], t[active]
+        fr = _frame_at(field, xa, ta, d)
+        s = fr.score
+        g = np.einsum("mdk,md->mk", fr.normal, s)
+        r = np.linalg.norm(g, axis=1)
+        floor = 64 * _EPS * np.sqrt(D) * (1.0 + np.abs(xa).max(axis=1)) * np.abs(fr.eigenvalues[:, -1])
+        tol_eff[active] = np.maximum(tol, floor)
+        # a Newton step that did not reduce the residual is undone: back, SCMS step, smaller trust
+        failed = was_newton[active] & ~(r < prev_r[active])
+        ok_newton = was_newton[active] & ~failed
+        trust[active[ok_newton]] *= 2.0
+        if np.any(failed):
+            fa = active[failed]
+            trust[fa] /= 4.0
+            x[fa] = prev_x[fa] + prev_scms[fa]
+            was_newton[fa] = False
+            hist[fa] = np.nan
+            iters[fa] += 1
+        ev = ~failed
+        res[active[ev]], beta[active[ev]], gap[active[ev]] = r[ev], fr.beta[ev], fr.eigengap[ev]
+        done = ev & (r <= tol_eff[active])
+        degenerate = fr.eigengap <= 64 * fr.gap_floor
+        regular = fr.regular(beta_min) & ~degenerate
+        bad = ev & (~np.isfinite(r) | ~np.all(np.isfinite(xa), axis=1))
+        status[active[done & regular]] = 0
+        status[active[done & ~regular]] = 2
+        status[active[bad]] = 3
+        keep = ev & ~done & ~bad
+        if it == max_iter:
+            break
+        scms = h[active][:, None] * fr.project_normal(s)
+        if newton:
+            dn = _newton_step(fr, field.hessian_derivative(xa, ta) if has_dH else None, g)
+            use_n = keep & regular & np.all(np.isfinite(dn), axis=1) & \
+                (np.linalg.norm(dn, axis=1) <= trust[active])
+        else:
+            dn, use_n = scms, np.zeros(len(active), dtype=bool)
+        delta = np.where(use_n[:, None], dn, scms)
+        # observed order from consecutive Newton-phase residuals well above the round-off floor
+        ha = hist[active]
+        ha = np.where(use_n[:, None], np.column_stack([ha[:, 1], ha[:, 2], r]), np.nan)
+        hist[active[keep]] = ha[keep]
+        okq = np.all(np.isfinite(ha), axis=1) & (ha[:, 2] < ha[:, 1]) & (ha[:, 1] < ha[:, 0]) & \
+            (ha[:, 2] > 1e3 * tol_eff[active])
+        if np.any(okq):
+            q = np.log(ha[okq, 2] / ha[okq, 1]) / np.log(ha[okq, 1] / ha[okq, 0])
+            orders.extend(q[np.isfinite(q)].tolist())
+        ka = active[keep]
+        prev_x[ka], prev_r[ka], prev_scms[ka] = xa[keep], r[keep], scms[keep]
+        was_newton[ka] = use_n[keep]
+        nsteps[active[keep & use_n]] += 1
+        iters[ka] += 1
+        x[ka] = xa[keep] + delta[keep]
+        active = active[keep | failed]
+    return dict(points=x, converged=status == 0, status=status, iterations=iters, residual=res, beta=beta,
+                eigengap=gap, newton_steps=nsteps, tol=tol_eff), orders
+
+
+def distance(field, x, t, d: int, **kw):
+    """``(distance (m,), Projection)``: |x - pi(x)| with pi the converged projection (flags in the result)."""
+    pr = project(field, x, t, d, **kw)
+    x = as_points(x, pr.points.shape[1], "x")
+    return np.linalg.norm(x - pr.points, axis=1), pr
+
+
+# ----------------------------------------------------------------------------- oracles
+def blurred_circle_radius(h: float, a: float = 1.0, rho: float = 1.0) -> float:
+    """P3: radius of the 1-D ridge of a uniform circle of radius rho blurred to (a, h), the positive root of
+    ``r = a rho I_1(a rho r/h)/I_0(a rho r/h)``; NaN when ``a^2 rho^2/(2h) <= 1`` (the ridge has collapsed)."""
+    if not (h > 0 and a > 0 and rho > 0):
+        raise ValueError("h, a and rho must be positive")
+    k = a * rho / h
+    if a * a * rho * rho / (2 * h) <= 1.0:
+        return float("nan")
+
+    def f(r):  # ratio of scaled Bessel functions: no overflow at large arguments
+        return r - a * rho * special.i1e(k * r) / special.i0e(k * r)
+
+    lo = 1e-300
+    # f(r) < 0 just above 0 when the slope a rho k/2 of the ratio exceeds 1; f(a rho) > 0
+    r_small = min(a * rho, 1e-6 * h / (a * rho))
+    lo = r_small if f(r_small) < 0 else lo
+    return float(optimize.brentq(f, lo, a * rho, xtol=1e-15, rtol=4 * _EPS, maxiter=500))
+
+
+def affine_hull(data, rtol: float = 1e-10):
+    """P2 geometry of a training set: ``(origin, basis (D, k), normal_basis (D, D-k), c)``.
+
+    ``origin`` is the data mean, ``basis`` spans the direction space of the affine hull (singular values
+    above ``rtol`` times the largest), ``c`` is the common component of every x_i in the normal space.
+    """
+    X = np.asarray(data, dtype=np.float64)
+    origin = X.mean(axis=0)
+    u, sv, vt = np.linalg.svd(X - origin, full_matrices=True)
+    k = int(np.sum(sv > rtol * max(sv.max() if sv.size else 0.0, _EPS))) if sv.size else 0
+    basis = vt[:k].T
+    normal = vt[k:].T
+    c = normal.T @ origin
+    return origin, basis, normal, c
+
+
+# ----------------------------------------------------------------------------- tracing (d = 1)
+from ._ridge_trace import trace  # noqa: E402  (kept in its own module: it is a separate job)
