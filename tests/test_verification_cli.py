@@ -1,0 +1,48 @@
+"""``rftheory verify`` end to end through rftheory.cli.main: reports, exit codes, perturbation, resume."""
+import json
+
+import pytest
+
+from rftheory import cli
+from verification.runner import PERTURB_ENV
+
+
+def test_verify_quick_passes_writes_both_reports_and_resumes(tmp_path, capsys):
+    out = tmp_path / "v"
+    assert cli.main(["verify", "--quick", "--out", str(out), "--no-progress"]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["passed"] is True and rep["profile"] == "quick"
+    names = [c["name"] for c in rep["checks"]]
+    assert {"P1", "tweedie", "V1"} <= set(names)
+    assert all(c["verdict"] == "pass" for c in rep["checks"])
+    md = (out / "report.md").read_text()
+    assert "| result | setting | predicted | measured | tolerance | margin | verdict |" in md
+    assert sum(line.startswith("| P1 |") for line in md.splitlines()) == len(rep["checks"][0]["rows"])
+    # the sweep ran on the local cluster and was cached; V1 reused tweedie's tasks
+    sw = rep["sweeps"]
+    assert sw and sw[0]["computed"] == sw[0]["tasks"] >= 64 and sw[-1]["cached"] == sw[-1]["tasks"]
+    assert not list(out.glob("*.tmp"))
+    capsys.readouterr()
+    # a perturbed check makes the run fail (and the report says so); the sweep is reused from the cache
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(PERTURB_ENV, "tweedie=1.05")
+        assert cli.main(["verify", "--quick", "--only", "tweedie", "--out", str(out), "--no-progress",
+                         "--scheduler", "serial"]) == 1
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["passed"] is False and rep["checks"][0]["verdict"] == "fail"
+    assert rep["sweeps"][0]["computed"] == 0
+    assert "prediction × 1.05" in (out / "report.md").read_text()
+
+
+def test_verify_only_p1_perturbed_fails(tmp_path, monkeypatch):
+    monkeypatch.setenv(PERTURB_ENV, "P1=1.000001")
+    assert cli.main(["verify", "--quick", "--only", "P1", "--out", str(tmp_path), "--no-progress"]) == 1
+    monkeypatch.setenv(PERTURB_ENV, "")
+    assert cli.main(["verify", "--quick", "--only", "P1", "--out", str(tmp_path), "--no-progress"]) == 0
+
+
+def test_verify_rejects_unknown_names(tmp_path, capsys, monkeypatch):
+    assert cli.main(["verify", "--only", "NOPE", "--out", str(tmp_path)]) == 2
+    assert "--only" in capsys.readouterr().err
+    monkeypatch.setenv(PERTURB_ENV, "NOPE=2")
+    assert cli.main(["verify", "--only", "P1", "--out", str(tmp_path)]) == 2

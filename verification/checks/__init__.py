@@ -1,0 +1,2 @@
+"""One module per checked result; see ``verification`` for the protocol. Modules starting with ``_`` are
+shared helpers, not checks."""
