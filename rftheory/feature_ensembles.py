@@ -1,0 +1,452 @@
+"""Linear-feature denoiser ensembles (V3) and the first-order V-kernel (V4) of [GTV] (THEORY.md §5).
+
+Model. ``m_hat(x, t) = W phi(x, t)`` predicts the posterior mean ``E[x_0 | x_t = x]`` (data units); the
+score is ``s_hat = (a_t m_hat - x)/h_t``. Features are tensor products of 1-D bases, one per coordinate
+``x_1 .. x_D`` and one for t (``TensorFeatures``): Gaussian bumps (``GaussianBumps``) or Fourier modes
+(``FourierModes``), F = F_1 ... F_D F_t features.
+
+Fit (weighted ridge regression, one fit per ensemble member). Draw P triples ``(x_0, t, z)``: ``x_0``
+uniform over the training set, ``t ~ U[t_min, t_max]``, ``x_t = a_t x_0 + sqrt(h_t) z``; minimise
+
+    (1/P) sum_p lam_p |x_0p - W phi(x_tp, t_p)|^2 + ridge |W|_F^2,     lam = a_t^2/h_t,
+
+so ``W = B A^{-1}`` with ``A = (1/P) sum lam phi phi^T + ridge I`` and ``B = (1/P) sum lam x_0 phi^T``.
+(``lam = a^2/h`` in denoiser units is the standard DSM weight ``h_t`` on the score error.) All N fits
+are solved at once as a batch of linear systems, in the primal (F x F) when F <= P and in the dual
+(P x P, push-through identity ``(A^T A/P + r I)^{-1} A^T = A^T (A A^T/P + r I)^{-1}``) when F > P.
+
+Sampling. ``pf_ode_ensemble`` integrates the PF-ODE of every fit at once with Euler steps on a given
+decreasing grid. The denoiser is evaluated exactly at each particle (no grid, no snapping) by contracting
+the weight tensor with the 1-D factor bases: cost N M (F_1 ... F_D) per step.
+
+V4. To first order in 1/P the fits' fluctuation is ``dW = (1/P) sum_p [lam r phi^T - E(lam r phi^T)] Abar^{-1}``
+with ``r = x_0 - Wbar phi`` and population ``Abar``, ``Wbar``. Hence, in score units and with
+``k(z, z'') = phi(z)^T Abar^{-1} phi(z'')``,
+
+    Cov[s_hat(z), s_hat(z')] ~ (a a'/(h h')) (1/P) E_z''[lam''^2 k(z,z'') k(z'',z') Sigma(z'')]      (V-kernel)
+
+which is THEORY's ``(1/P) E[lambda^2 K C K]`` written with the score-space weight lambda = h, features
+``psi = (a/h) phi`` and ``C = (a^2/h^2) Sigma``. The full first-order sandwich replaces ``Sigma`` by
+``E[r r^T | z'']`` and subtracts the mean term. Both are asymptotic in F/P: they are reported next to the
+measured ensemble covariance, never as exact.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._checks import as_data, as_generator
+from .schedules import Schedule, get_schedule
+
+__all__ = [
+    "GaussianBumps",
+    "FourierModes",
+    "TensorFeatures",
+    "gaussian_features",
+    "fourier_features",
+    "sample_triples",
+    "FeatureEnsemble",
+    "fit_ensemble",
+    "pf_ode_ensemble",
+    "ensemble_histograms",
+    "VKernelComparison",
+    "vkernel_comparison",
+]
+
+log = logging.getLogger(__name__)
+
+_BLOCK_BYTES = 96 * 2**20  # largest temporary (per chunk of fits)
+
+
+# ----------------------------------------------------------------------------- 1-D bases
+@dataclass(frozen=True)
+class GaussianBumps:
+    """Gaussian bumps ``N(u; c_j, w^2)`` (the normal pdf: amplitude ``1/(sqrt(2 pi) w)``) at ``n``
+    centres equally spaced on ``[lo, hi]``; width ``w = width_factor * spacing`` (default half the spacing)."""
+
+    n: int
+    lo: float
+    hi: float
+    width_factor: float = 0.5
+
+    def __post_init__(self):
+        if isinstance(self.n, bool) or int(self.n) != self.n or self.n < 2:
+            raise ValueError(f"n (number of bumps) must be an integer >= 2; got {self.n!r}")
+        if not (np.isfinite(self.lo) and np.isfinite(self.hi) and self.hi > self.lo):
+            raise ValueError(f"need finite lo < hi; got lo={self.lo!r}, hi={self.hi!r}")
+        if not (np.isfinite(self.width_factor) and self.width_factor > 0):
+            raise ValueError(f"width_factor must be > 0; got {self.width_factor!r}")
+
+    @property
+    def centres(self) -> np.ndarray:
+        return np.linspace(self.lo, self.hi, int(self.n))
+
+    @property
+    def width(self) -> float:
+        return self.width_factor * (self.hi - self.lo) / (int(self.n) - 1)
+
+    def __call__(self, u) -> np.ndarray:
+        u = np.asarray(u, dtype=np.float64)
+        w = self.width
+        d = (u[..., None] - self.centres) / w
+        return np.exp(-0.5 * d * d) / (np.sqrt(2.0 * np.pi) * w)
+
+
+@dataclass(frozen=True)
+class FourierModes:
+    """``n`` Fourier modes on ``[lo, hi]``: ``1, cos(w_1 v), sin(w_1 v), cos(w_2 v), ...`` (truncated to n),
+    ``v = u - lo``, ``w_k = 2 pi k / period``; the default period is ``2 (hi - lo)`` so that the two ends
+    of the interval are not forced to agree (a cosine-sine series on the doubled interval)."""
+
+    n: int
+    lo: float
+    hi: float
+    period: float | None = None
+
+    def __post_init__(self):
+        if isinstance(self.n, bool) or int(self.n) != self.n or self.n < 1:
+            raise ValueError(f"n (number of modes) must be an integer >= 1; got {self.n!r}")
+        if not (np.isfinite(self.lo) and np.isfinite(self.hi) and self.hi > self.lo):
+            raise ValueError(f"need finite lo < hi; got lo={self.lo!r}, hi={self.hi!r}")
+        if self.period is not None and not (np.isfinite(self.period) and self.period > 0):
+            raise ValueError(f"period must be > 0; got {self.period!r}")
+
+    def __call__(self, u) -> np.ndarray:
+        u = np.asarray(u, dtype=np.float64)
+        L = 2.0 * (self.hi - self.lo) if self.period is None else self.period
+        j = np.arange(int(self.n))
+        k = (j + 1) // 2  # 0, 1, 1, 2, 2, ...
+        ph = 2.0 * np.pi * k / L * (u[..., None] - self.lo)
+        return np.where(j % 2 == 1, np.cos(ph), np.where(j == 0, 1.0, np.sin(ph)))
+
+
+class TensorFeatures:
+    """``phi(x, t) = b_1(x_1) (x) ... (x) b_D(x_D) (x) b_t(t)`` (row-wise Kronecker, C order, t last)."""
+
+    def __init__(self, x_bases, t_basis):
+        x_bases = list(x_bases)
+        if not x_bases:
+            raise ValueError("x_bases must hold one 1-D basis per coordinate (got none)")
+        for b in x_bases + [t_basis]:
+            if not callable(b) or not hasattr(b, "n"):
+                raise TypeError("each basis must be callable with an attribute n (e.g. GaussianBumps)")
+        self.x_bases = x_bases
+        self.t_basis = t_basis
+        self.D = len(x_bases)
+        self.shape = tuple(int(b.n) for b in x_bases) + (int(t_basis.n),)
+        self.F = int(np.prod(self.shape))
+
+    def __repr__(self):
+        return f"TensorFeatures(shape={self.shape}, F={self.F})"
+
+    def factors(self, x, t):
+        """The 1-D factor matrices ``[b_1(x[..., 0]), ..., b_D(x[..., D-1]), b_t(t)]``."""
+        x = np.asarray(x, dtype=np.float64)
+        return [b(x[..., k]) for k, b in enumerate(self.x_bases)] + [self.t_basis(t)]
+
+    def __call__(self, x, t) -> np.ndarray:
+        """Features of shape ``x.shape[:-1] + (F,)``; t broadcast against ``x.shape[:-1]``."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape[-1] != self.D:
+            raise ValueError(f"x must have last dimension D = {self.D}; got {x.shape}")
+        t = np.broadcast_to(np.asarray(t, dtype=np.float64), x.shape[:-1])
+        fs = self.factors(x, t)
+        out = fs[0]
+        for f in fs[1:]:
+            out = (out[..., :, None] * f[..., None, :]).reshape(out.shape[:-1] + (-1,))
+        return out
+
+
+def gaussian_features(D: int, n_x: int, n_t: int, x_range=(-1.5, 1.5), t_range=(1e-2, 1.0),
+                      width_factor: float = 0.5) -> TensorFeatures:
+    """[GTV]'s Gaussian features: ``n_x`` bumps per coordinate on ``x_range``, ``n_t`` on ``t_range``,
+    widths half the spacing."""
+    return TensorFeatures([GaussianBumps(n_x, *x_range, width_factor) for _ in range(int(D))],
+                          GaussianBumps(n_t, *t_range, width_factor))
+
+
+def fourier_features(D: int, n_x: int, n_t: int, x_range=(-1.5, 1.5), t_range=(1e-2, 1.0)
+                     ) -> TensorFeatures:
+    """Fourier modes in each coordinate and in t (``FourierModes``)."""
+    return TensorFeatures([FourierModes(n_x, *x_range) for _ in range(int(D))], FourierModes(n_t, *t_range))
+
+
+# ----------------------------------------------------------------------------- fitting
+def _check_int(v, name, lo=1):
+    if isinstance(v, bool) or int(v) != v or v < lo:
+        raise ValueError(f"{name} must be an integer >= {lo}; got {v!r}")
+    return int(v)
+
+
+def _check_trange(schedule, t_min, t_max):
+    if not (np.isfinite(t_min) and np.isfinite(t_max) and 0 < t_min < t_max):
+        raise ValueError(f"need 0 < t_min < t_max (finite); got t_min={t_min!r}, t_max={t_max!r}")
+    schedule.check_t(np.array([t_min, t_max]), "t_min/t_max")
+
+
+def sample_triples(data, schedule, size, t_min: float, t_max: float, rng):
+    """Training triples: ``x_0`` uniform over ``data``, ``t ~ U[t_min, t_max]``, ``x_t = a x_0 + sqrt(h) z``.
+
+    ``size`` is an int or a tuple (e.g. ``(N, P)``); returns ``(x0, t, xt)`` with shapes ``size + (D,)``,
+    ``size`` and ``size + (D,)``.
+    """
+    data = as_data(data, "data")
+    schedule = get_schedule(schedule)
+    _check_trange(schedule, t_min, t_max)
+    rng = as_generator(rng)
+    size = (int(size),) if np.isscalar(size) else tuple(int(s) for s in size)
+    i = rng.integers(0, data.shape[0], size=size)
+    t = rng.uniform(t_min, t_max, size=size)
+    a, h = schedule.a(t), schedule.h(t)
+    x0 = data[i]
+    xt = a[..., None] * x0 + np.sqrt(h)[..., None] * rng.standard_normal(size + (data.shape[1],))
+    return x0, t, xt
+
+
+@dataclass
+class FeatureEnsemble:
+    """N fitted linear-feature denoisers.
+
+    Attributes: ``features`` (TensorFeatures), ``schedule``; ``W`` (N, D, F) weights (data units per
+    feature unit); ``P``, ``ridge``, ``t_min``, ``t_max`` as fitted; ``data`` (n, D) the training set.
+    """
+
+    features: TensorFeatures
+    schedule: Schedule
+    W: np.ndarray
+    P: int
+    ridge: float
+    t_min: float
+    t_max: float
+    data: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    @property
+    def N(self) -> int:
+        return self.W.shape[0]
+
+    @property
+    def D(self) -> int:
+        return self.W.shape[1]
+
+    def denoise(self, x, t) -> np.ndarray:
+        """``m_hat_n(x, t)`` for every fit: x (m, D) shared by all fits, t scalar or (m,) -> (N, m, D)."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.D:
+            raise ValueError(f"x must have shape (m, {self.D}); got {x.shape}")
+        phi = self.features(x, t)
+        return np.einsum("mf,ndf->nmd", phi, self.W, optimize=True)
+
+    def score(self, x, t) -> np.ndarray:
+        """``s_hat_n(x, t) = (a m_hat_n - x)/h`` for every fit, shape (N, m, D)."""
+        x = np.asarray(x, dtype=np.float64)
+        tt = np.broadcast_to(self.schedule.check_t(t, "t"), x.shape[:1])
+        a, h = self.schedule.a(tt), self.schedule.h(tt)
+        return (a[None, :, None] * self.denoise(x, tt) - x[None]) / h[None, :, None]
+
+    def denoise_particles(self, x, t: float) -> np.ndarray:
+        """Per-fit particles x (N, M, D) at one time t -> m_hat (N, M, D), by contracting the weight tensor
+        with the 1-D factors (exact; cost N M F_1...F_D)."""
+        fs = self.features.factors(x, np.float64(t))
+        bt = fs[-1]
+        Wt = (self.W.reshape(self.N, self.D, -1, bt.shape[-1]) @ bt).reshape(
+            (self.N, self.D) + self.features.shape[:-1])
+        letters = "ijklpqrsuv"[:self.D]
+        spec = ",".join(f"nm{c}" for c in letters) + f",nd{letters}->nmd"
+        return np.einsum(spec, *fs[:-1], Wt, optimize=True)
+
+
+def _solve_chunk(phi, lam, y, ridge):
+    """Batched weighted ridge: phi (b, P, F), lam (b, P), y (b, P, D) -> W (b, D, F)."""
+    b, P, F = phi.shape
+    if F <= P:
+        A = np.einsum("bpf,bp,bpg->bfg", phi, lam, phi, optimize=True) / P
+        A[:, np.arange(F), np.arange(F)] += ridge
+        B = np.einsum("bpf,bp,bpd->bfd", phi, lam, y, optimize=True) / P
+        return np.swapaxes(np.linalg.solve(A, B), 1, 2)
+    sl = np.sqrt(lam)
+    As = phi * sl[..., None]
+    K = As @ np.swapaxes(As, 1, 2) / P
+    K[:, np.arange(P), np.arange(P)] += ridge
+    c = np.linalg.solve(K, y * sl[..., None]) / P  # (b, P, D)
+    return np.einsum("bpf,bpd->bdf", As, c, optimize=True)
+
+
+def fit_ensemble(features: TensorFeatures, data, schedule, P: int, N: int, t_min: float, t_max: float = 1.0,
+                 ridge: float = 0.1, rng=None, progress: bool = False) -> FeatureEnsemble:
+    """V3: N independent weighted-ridge fits, each on its own P triples (``sample_triples``).
+
+    Weight ``lam = a_t^2/h_t``; ridge added to the P-normalised Gram matrix (so its strength does not
+    change with P). Vectorised over the ensemble: fits are solved in chunks as batches of linear systems.
+    """
+    if not isinstance(features, TensorFeatures):
+        raise TypeError(f"features must be a TensorFeatures; got {type(features).__name__}")
+    data = as_data(data, "data")
+    if data.shape[1] != features.D:
+        raise ValueError(f"data has D = {data.shape[1]} but features expect D = {features.D}")
+    schedule = get_schedule(schedule)
+    P, N = _check_int(P, "P"), _check_int(N, "N")
+    if not (np.isfinite(ridge) and ridge > 0):
+        raise ValueError(f"ridge must be a positive finite number; got {ridge!r}")
+    rng = as_generator(rng)
+    _check_trange(schedule, t_min, t_max)
+    F, D = features.F, features.D
+    per_fit = 8 * (P * F + min(F, P) ** 2 + P * D) * 2
+    chunk = int(max(1, min(N, _BLOCK_BYTES // per_fit)))
+    W = np.empty((N, D, F))
+    from tqdm.auto import tqdm
+
+    for n0 in tqdm(range(0, N, chunk), disable=not progress, desc=f"fit P={P}", leave=False):
+        b = min(chunk, N - n0)
+        x0, t, xt = sample_triples(data, schedule, (b, P), t_min, t_max, rng)
+        a, h = schedule.a(t), schedule.h(t)
+        W[n0:n0 + b] = _solve_chunk(features(xt, t), a * a / h, x0, float(ridge))
+    return FeatureEnsemble(features=features, schedule=schedule, W=W, P=P, ridge=float(ridge),
+                           t_min=float(t_min), t_max=float(t_max), data=data)
+
+
+# ----------------------------------------------------------------------------- sampling
+def pf_ode_ensemble(ens: FeatureEnsemble, grid, x_init, progress: bool = False) -> np.ndarray:
+    """Euler PF-ODE for every fit at once: ``x <- x + dt (beta x + (g^2/2) s_hat_n(x, t))``.
+
+    ``grid``: strictly decreasing times (e.g. ``edm_grid(1, eps, 31)`` for 30 steps). ``x_init``: (M, D)
+    shared starts or (N, M, D) per fit. Returns the final particles (N, M, D).
+    """
+    if not isinstance(ens, FeatureEnsemble):
+        raise TypeError(f"ens must be a FeatureEnsemble; got {type(ens).__name__}")
+    g = np.asarray(grid, dtype=np.float64)
+    if g.ndim != 1 or g.size < 2 or not np.all(np.diff(g) < 0):
+        raise ValueError("grid must be a strictly decreasing 1-D array of at least 2 times")
+    ens.schedule.check_t(g, "grid")
+    x = np.asarray(x_init, dtype=np.float64)
+    if x.ndim == 2:
+        x = np.broadcast_to(x, (ens.N,) + x.shape)
+    if x.ndim != 3 or x.shape[0] != ens.N or x.shape[2] != ens.D:
+        raise ValueError(f"x_init must have shape (M, {ens.D}) or ({ens.N}, M, {ens.D}); got {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x_init contains NaN or inf")
+    x = x.copy()
+    sched = ens.schedule
+    from tqdm.auto import tqdm
+
+    for k in tqdm(range(g.size - 1), disable=not progress, desc="PF-ODE", leave=False):
+        t, dt = g[k], g[k] - g[k + 1]
+        a, h = float(sched.a(t)), float(sched.h(t))
+        beta, g2 = float(sched.beta(t)), float(sched.g2(t))
+        s = (a * ens.denoise_particles(x, t) - x) / h
+        x += dt * (beta * x + 0.5 * g2 * s)
+    return x
+
+
+def ensemble_histograms(samples, edges) -> np.ndarray:
+    """Per-fit 1-D densities: samples (N, M) or (N, M, 1) and bin ``edges`` (B+1,) -> (N, B), normalised by
+    M (mass outside the edges is not redistributed)."""
+    s = np.asarray(samples, dtype=np.float64)
+    if s.ndim == 3 and s.shape[2] == 1:
+        s = s[..., 0]
+    if s.ndim != 2:
+        raise ValueError(f"samples must have shape (N, M) or (N, M, 1); got {s.shape}")
+    edges = np.asarray(edges, dtype=np.float64)
+    w = np.diff(edges)
+    out = np.stack([np.histogram(row, bins=edges)[0] for row in s]).astype(np.float64)
+    return out / (s.shape[1] * w[None, :])
+
+
+# ----------------------------------------------------------------------------- V4
+@dataclass
+class VKernelComparison:
+    """V4 at test points z_j = (x_j, t_j) for one ensemble (score units, 1/length^2).
+
+    ``measured`` (J,) variance over the fits of ``tr`` of the score covariance at each z_j (sample
+    covariance, N-1 normalisation); ``vkernel`` (J,) the first-order V-kernel prediction (posterior
+    covariance only); ``sandwich`` (J,) the full first-order sandwich (residual second moment, mean term
+    subtracted); ``ratio`` = sum(measured)/sum(vkernel); ``ratio_se`` its approximate standard error
+    (delta method over fits); ``F_over_P``. ``note`` says the prediction is only asymptotic.
+    """
+
+    x: np.ndarray
+    t: np.ndarray
+    measured: np.ndarray
+    vkernel: np.ndarray
+    sandwich: np.ndarray
+    ratio: float
+    ratio_sandwich: float
+    ratio_se: float
+    F_over_P: float
+    note: str = ("first-order (asymptotic in F/P) prediction: expect agreement only for F/P << 1; "
+                 "at F/P ~ 1/4 and above it underestimates the measured covariance")
+
+
+def vkernel_comparison(ens: FeatureEnsemble, x, t, Q: int = 200_000, rng=None, dens=None) -> VKernelComparison:
+    """V4: first-order V-kernel and sandwich predictions next to the ensemble's measured score variance.
+
+    Population quantities (``Abar``, ``Wbar`` and the expectation over z'') are Monte Carlo averages over
+    ``Q`` fresh triples from the fitting distribution; their relative error is O(Q^{-1/2}), far below the
+    first-order error at the F/P studied when Q >> P. ``Sigma(z'')`` is the exact posterior covariance.
+    """
+    from .empirical import EmpiricalDensity
+
+    if not isinstance(ens, FeatureEnsemble):
+        raise TypeError(f"ens must be a FeatureEnsemble; got {type(ens).__name__}")
+    if ens.N < 3:
+        raise ValueError(f"the ensemble needs N >= 3 fits to measure a covariance; got {ens.N}")
+    Q = _check_int(Q, "Q")
+    rng = as_generator(rng)
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != ens.D:
+        raise ValueError(f"x must have shape (J, {ens.D}); got {x.shape}")
+    sched = ens.schedule
+    tt = np.broadcast_to(sched.check_t(t, "t"), x.shape[:1]).astype(np.float64)
+    dens = EmpiricalDensity(ens.data, sched) if dens is None else dens
+    feats, F, D, r = ens.features, ens.features.F, ens.D, ens.ridge
+    # population Gram and cross moments, streamed over blocks of z''
+    blk = int(max(1, _BLOCK_BYTES // (8 * 2 * F)))
+    A = np.zeros((F, F))
+    B = np.zeros((D, F))
+    seeds = rng.spawn(int(np.ceil(Q / blk)))
+    for k, s in enumerate(seeds):
+        q = min(blk, Q - k * blk)
+        x0, tq, xq = sample_triples(ens.data, sched, q, ens.t_min, ens.t_max, s)
+        lam = sched.a(tq) ** 2 / sched.h(tq)
+        ph = feats(xq, tq)
+        A += (ph * lam[:, None]).T @ ph
+        B += (x0 * lam[:, None]).T @ ph
+    A = A / Q + r * np.eye(F)
+    B /= Q
+    Wbar = np.linalg.solve(A, B.T).T  # A symmetric
+    kz = np.linalg.solve(A, feats(x, tt).T)  # (F, J): Abar^{-1} phi(z_j)
+    J = x.shape[0]
+    VK = np.zeros(J)
+    S2 = np.zeros(J)
+    M1 = np.zeros((J, D))
+    for k, s in enumerate(seeds):  # the same blocks again (same child seeds, same draws)
+        q = min(blk, Q - k * blk)
+        x0, tq, xq = sample_triples(ens.data, sched, q, ens.t_min, ens.t_max, s)
+        lam = sched.a(tq) ** 2 / sched.h(tq)
+        ph = feats(xq, tq)
+        kk = ph @ kz  # (q, J)
+        Sig = dens.posterior_cov(xq, tq)  # (q, D, D)
+        trS = np.trace(Sig, axis1=1, axis2=2)
+        VK += np.einsum("q,qj->j", lam * lam * trS, kk * kk)
+        res = x0 - ph @ Wbar.T
+        S2 += np.einsum("q,qj->j", lam * lam * np.einsum("qd,qd->q", res, res), kk * kk)
+        M1 += np.einsum("q,qj,qd->jd", lam, kk, res)
+    VK /= Q
+    S2 /= Q
+    M1 /= Q
+    a, h = sched.a(tt), sched.h(tt)
+    conv = (a / h) ** 2 / ens.P
+    vkernel = conv * VK
+    sandwich = conv * (S2 - np.einsum("jd,jd->j", M1, M1))
+    s_hat = ens.score(x, tt)  # (N, J, D)
+    dev = s_hat - s_hat.mean(axis=0, keepdims=True)
+    per_fit = np.einsum("njd,njd->nj", dev, dev) * ens.N / (ens.N - 1)  # unbiased per-fit contributions
+    measured = per_fit.mean(axis=0)
+    tot = per_fit.sum(axis=1)  # (N,) each fit's contribution to the summed variance
+    ratio = float(measured.sum() / vkernel.sum())
+    ratio_se = float(tot.std(ddof=1) / np.sqrt(ens.N) / vkernel.sum())
+    return VKernelComparison(x=x, t=tt, measured=measured, vkernel=vkernel, sandwich=sandwich, ratio=ratio,
+                             ratio_sandwich=float(measured.sum() / sandwich.sum()), ratio_se=ratio_se,
+                             F_over_P=F / ens.P)
