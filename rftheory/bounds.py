@@ -1,0 +1,305 @@
+"""T1-T4 as functions of measured quantities (THEORY.md §3).
+
+Conventions: t is forward time, the samplers run it from T down to t; integrals ``int_t^T`` are over
+recorded grids (decreasing arrays ``times``) with the trapezoid rule.
+
+* T1 (exact, OU): off the affine hull the normal offset ``y = P_N x - a_t c`` obeys a scalar linear ODE;
+  :func:`t1_ode` and :func:`t1_sde_mean` / :func:`t1_sde_var` are its solutions (derivations/t1_normal_dynamics.py).
+* T2: Groenwall bound on the normal offset from measured ``beta``, ``|P_perp e|``, ``|d_t pi|`` and the
+  frame-turning rate ``kappa`` (with or without it).
+* T3: Groenwall bound on the tangential deviation from measured ``lambda_1`` and ``|P_par e|``.
+* T4: attractors of the learned drift restricted to a traced 1-D ridge; inter-mode ones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import integrate
+
+from .schedules import OU
+
+__all__ = ["t1_ode", "t1_sde_mean", "t1_sde_var", "t1_stationary_var", "gronwall_normal", "gronwall_tangent",
+           "Attractor", "ridge_attractors"]
+
+
+def _require_ou(schedule):
+    if schedule is not None and not isinstance(schedule, OU):
+        raise ValueError("T1's closed forms are for the OU schedule (THEORY.md §3)")
+
+
+def _integral(f, t, T, quad_pts):
+    """``int_t^T f(u) du`` for a callable f by adaptive quadrature, or trapezoid on (times, values)."""
+    if callable(f):
+        val, _ = integrate.quad(f, t, T, limit=500, epsabs=0.0, epsrel=1e-12, points=quad_pts)
+        return val
+    raise TypeError("integrand must be callable")
+
+
+def t1_ode(y_T, T: float, t: float, e_normal=None, schedule=None) -> np.ndarray:
+    """T1, PF-ODE: ``y(t) = sqrt(h_t/h_T) y(T) + sqrt(h_t) int_t^T h_u^{-1/2} e_N(u) du``.
+
+    ``e_normal``: None (exact score), a constant vector (k,), or a callable ``u -> (k,)`` giving the normal
+    score error along the path (it must not depend on x for the formula to be exact). OU schedule.
+    """
+    _require_ou(schedule)
+    sch = OU()
+    y_T = np.asarray(y_T, dtype=np.float64)
+    hT, ht = float(sch.h(T)), float(sch.h(t))
+    out = np.sqrt(ht / hT) * y_T
+    if e_normal is None:
+        return out
+    if callable(e_normal):
+        k = np.asarray(e_normal(T)).shape[0]
+        integ = np.array([_integral(lambda u, j=j: np.asarray(e_normal(u))[j] / np.sqrt(sch._h(u)), t, T, None)
+                          for j in range(k)])
+    else:
+        # closed form of int_t^T (1 - e^{-2u})^{-1/2} du = arccosh(e^T) - arccosh(e^t)
+        integ = np.asarray(e_normal, dtype=np.float64) * (np.arccosh(np.exp(T)) - np.arccosh(np.exp(t)))
+    return out + np.sqrt(ht) * integ
+
+
+def t1_sde_mean(y_T, T: float, t: float, e_normal=None, schedule=None) -> np.ndarray:
+    """T1, reverse SDE mean: ``(h_t/a_t)(a_T/h_T) y(T) + 2 (h_t/a_t) int_t^T (a_u/h_u) e_N du`` (OU)."""
+    _require_ou(schedule)
+    sch = OU()
+    y_T = np.asarray(y_T, dtype=np.float64)
+    r = lambda u: float(sch.h(u) / sch.a(u))  # noqa: E731  (= 2 sinh u)
+    out = r(t) / r(T) * y_T
+    if e_normal is None:
+        return out
+    if callable(e_normal):
+        k = np.asarray(e_normal(T)).shape[0]
+        integ = np.array([_integral(lambda u, j=j: np.asarray(e_normal(u))[j] * sch._a(u) / sch._h(u), t, T,
+                                    None) for j in range(k)])
+    else:
+        # int a/h du = int du / (2 sinh u) = (1/2) log(tanh(T/2) / tanh(t/2))
+        integ = np.asarray(e_normal, dtype=np.float64) * 0.5 * np.log(np.tanh(T / 2) / np.tanh(t / 2))
+    return out + 2.0 * r(t) * integ
+
+
+def t1_sde_var(T: float, t: float, var_T: float = 0.0, schedule=None) -> float:
+    """T1, reverse SDE: per-coordinate variance of y(t) given var(y(T)) = var_T:
+    ``(r_t/r_T)^2 var_T + r_t^2 (1/h_t - 1/h_T)`` with ``r = h/a``. From p_T (var_T = h_T) it equals h_t."""
+    _require_ou(schedule)
+    sch = OU()
+    rt, rT = float(sch.h(t) / sch.a(t)), float(sch.h(T) / sch.a(T))
+    return (rt / rT) ** 2 * var_T + rt * rt * (1.0 / float(sch.h(t)) - 1.0 / float(sch.h(T)))
+
+
+def t1_stationary_var(t: float) -> float:
+    """Off-hull variance of the exact reverse SDE started from p_T: h_t (OU)."""
+    return float(OU().h(t))
+
+
+# ----------------------------------------------------------------------------- Groenwall bounds
+def _check_series(times, *arrays):
+    times = np.asarray(times, dtype=np.float64)
+    if times.ndim != 1 or times.size < 2 or not np.all(np.diff(times) < 0):
+        raise ValueError("times must be a strictly decreasing 1-D array (reverse time)")
+    out = []
+    for a in arrays:
+        a = np.asarray(a, dtype=np.float64)
+        if a.shape[0] != times.size:
+            raise ValueError(f"series must have length {times.size} along axis 0; got {a.shape}")
+        out.append(a)
+    return times, out
+
+
+def _gronwall(times, rate, forcing, x0):
+    """Solve ``dX/ds = -rate X + forcing`` along reverse time s (times decreasing) exactly for piecewise
+    linear rate and forcing (trapezoid for the exponent, exact exponential integrator per step)."""
+    ds = -np.diff(times)
+    X = np.empty((times.size,) + np.shape(x0))
+    X[0] = x0
+    for k in range(times.size - 1):
+        r = 0.5 * (rate[k] + rate[k + 1])
+        f = 0.5 * (forcing[k] + forcing[k + 1])
+        decay = np.exp(-r * ds[k])
+        # int_0^ds e^{-r (ds - v)} dv = (1 - e^{-r ds}) / r   (-> ds as r -> 0)
+        gain = np.where(np.abs(r * ds[k]) > 1e-12, -np.expm1(-r * ds[k]) / np.where(r == 0, 1, r), ds[k])
+        X[k + 1] = decay * X[k] + gain * f
+    return X
+
+
+def gronwall_normal(times, beta, e_perp, ridge_velocity, nu0, kappa=None, sde: bool = False) -> np.ndarray:
+    """T2 bound on |nu(t)| along one or many trajectories (columns).
+
+    ODE: ``d|nu|/ds <= -(beta - 1 - kappa)|nu| + |P_perp e| + |d_t pi|``; SDE drift: rate ``2 beta - 1 - kappa``
+    and forcing ``2|P_perp e| + |d_t pi|``. Arrays have shape (k,) or (k, m) over ``times`` (k, decreasing);
+    ``nu0`` is the measured offset at times[0]. ``kappa=None`` gives the first-order bound without the
+    frame-turning term.
+    """
+    times, (beta, e_perp, vel) = _check_series(times, beta, e_perp, ridge_velocity)
+    kap = np.zeros_like(beta) if kappa is None else _check_series(times, kappa)[1][0]
+    if sde:
+        rate, forcing = 2.0 * beta - 1.0 - kap, 2.0 * e_perp + vel
+    else:
+        rate, forcing = beta - 1.0 - kap, e_perp + vel
+    return _gronwall(times, rate, forcing, np.asarray(nu0, dtype=np.float64))
+
+
+def gronwall_tangent(times, lambda1, e_par, sde: bool = False) -> np.ndarray:
+    """T3 bound on |P_par delta(t)|: ``int_t^T exp(int_t^u (1 + lambda_1^+)) |P_par e(u)| du`` (ODE), with
+    ``1 + 2 lambda_1^+`` and ``2 |P_par e|`` for the SDE drift; starts from 0 at times[0]."""
+    times, (lam, e_par) = _check_series(times, lambda1, e_par)
+    lp = np.maximum(lam, 0.0)
+    rate = -(1.0 + (2.0 if sde else 1.0) * lp)
+    forcing = (2.0 if sde else 1.0) * e_par
+    return _gronwall(times, rate, forcing, np.zeros(e_par.shape[1:]))
+
+
+# ----------------------------------------------------------------------------- T4
+@dataclass
+class Attractor:
+    """A zero of the drift along the ridge where it crosses from + to - (stable for the restricted flow).
+
+    point (D,), arclength u along its piece, piece index, distance to the nearest a_t x_i, inter_mode flag
+    (farther than r_mem from every a_t x_i).
+    """
+
+    point: np.ndarray
+    arclength: float
+    piece: int
+    mode_distance: float
+    inter_mode: bool
+
+
+def ridge_attractors(field, pieces, t: float, schedule=None, r_mem: float | None = None, kind: str = "ode",
+                     data=None):
+    """T4: stable zeros of ``g(u) = <gamma'(u), drift(gamma(u), t)>`` on traced ridge pieces.
+
+    ``field`` supplies the learned score (e.g. a PerturbedField or an RF model's score field); ``pieces``
+    are :class:`rftheory._ridge_trace.RidgePiece` of p_t at time t. ``r_mem`` defaults to ``3 sqrt(h_t)``.
+    Returns (attractors, profiles) with profiles a list of (arclength, g) per piece.
+    """
+    from .sampling import drift
+
+    sch = schedule if schedule is not None else getattr(field, "schedule", None)
+    if sch is None:
+        raise ValueError("schedule must be given for a field without one")
+    X = np.asarray(data if data is not None else getattr(field, "data", None), dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError("data (training points) must be given for a field without .data")
+    a, h = float(sch.a(t)), float(sch.h(t))
+    r_mem = 3.0 * np.sqrt(h) if r_mem is None else float(r_mem)
+    out, profiles = [], []
+    for j, pc in enumerate(pieces):
+        P = pc.points
+        if len(P) < 3:
+            profiles.append((pc.arclength, np.zeros(len(P))))
+            continue
+        tang = np.gradient(P, pc.arclength, axis=0)
+        tang /= np.linalg.norm(tang, axis=1, keepdims=True)
+        g = np.einsum("md,md->m", tang, drift(field, P, t, sch, kind))
+        profiles.append((pc.arclength, g))
+        idx = np.flatnonzero((g[:-1] > 0) & (g[1:] <= 0))
+        for i in idx:
+            w = g[i] / (g[i] - g[i + 1])  # linear interpolation of the zero
+            u = pc.arclength[i] + w * (pc.arclength[i + 1] - pc.arclength[i])
+            p = P[i] + w * (P[i + 1] - P[i])
+            dist = float(np.min(np.linalg.norm(a * X - p, axis=1)))
+            out.append(Attractor(point=p, arclength=float(u), piece=j, mode_distance=dist,
+                                 inter_mode=dist > r_mem))
+    return out, profiles
+
+
+# ----------------------------------------------------------------------------- evaluation over trajectories
+@dataclass
+class BoundReport:
+    """Coverage of a bound over trajectories.
+
+    n_total: trajectories measured; n_tube: those inside the beta-regular tube from some time on (the
+    bound's assumptions); coverage: fraction of those for which measured <= bound at every recorded time;
+    median_ratio: median over them of the median measured/bound ratio; worst_ratio: max ratio seen;
+    violations: indices of trajectories that break the bound.
+    """
+
+    name: str
+    n_total: int
+    n_tube: int
+    coverage: float
+    median_ratio: float
+    worst_ratio: float
+    violations: np.ndarray
+
+
+def tube_mask(meas, width: str = "beta"):
+    """(k, m) inside the beta-regular tube: converged regular projection, |nu| <= beta^{-1/2} (the normal
+    profile's width) and no jump of the projection larger than that width between records."""
+    w = 1.0 / np.sqrt(np.maximum(meas.beta, 1e-300))
+    jump = np.vstack([np.zeros((1, meas.proj.shape[1])), np.linalg.norm(np.diff(meas.proj, axis=0), axis=2)])
+    return meas.regular & (meas.distance <= w) & (jump <= w)
+
+
+def _tail_start(mask):
+    """Index from which mask holds to the end, per column (-1 if it never does)."""
+    tail = np.flip(np.cumprod(np.flip(mask, axis=0), axis=0), axis=0).astype(bool)
+    return np.where(tail.any(axis=0), np.argmax(tail, axis=0), -1)
+
+
+def _report(name, ratios_by_traj, n_total):
+    n = len(ratios_by_traj)
+    if n == 0:
+        return BoundReport(name, n_total, 0, float("nan"), float("nan"), float("nan"), np.zeros(0, dtype=int))
+    ok = np.array([np.all(r <= 1.0 + 1e-9) for _, r in ratios_by_traj])
+    med = float(np.median([np.median(r) for _, r in ratios_by_traj]))
+    worst = float(max(np.max(r) for _, r in ratios_by_traj))
+    viol = np.array([j for (j, _), o in zip(ratios_by_traj, ok) if not o], dtype=int)
+    return BoundReport(name, n_total, n, float(ok.mean()), med, worst, viol)
+
+
+def evaluate_t2(meas, use_kappa: bool = True, relative_velocity: bool = False, min_points: int = 3):
+    """T2 over every trajectory of :class:`rftheory.dynamics.PathMeasurements`: from the time each one enters
+    the tube for good, the Groenwall bound started at the measured offset against the measured distance."""
+    start = _tail_start(tube_mask(meas))
+    vel = meas.ridge_velocity_rel if relative_velocity else meas.ridge_velocity
+    res = []
+    for j in np.flatnonzero(start >= 0):
+        i0 = start[j]
+        if meas.times.size - i0 < min_points:
+            continue
+        sl = slice(i0, None)
+        b = gronwall_normal(meas.times[sl], meas.beta[sl, j], meas.e_perp[sl, j], vel[sl, j],
+                            meas.distance[i0, j], kappa=meas.kappa[sl, j] if use_kappa else None)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where(b > 0, meas.distance[sl, j] / b, np.where(meas.distance[sl, j] > 0, np.inf, 0.0))
+        res.append((j, r[1:]))
+    name = "T2" + ("+kappa" if use_kappa else "") + (" (relative velocity)" if relative_velocity else "")
+    return _report(name, res, meas.distance.shape[1])
+
+
+def evaluate_t3(meas_learned, meas_exact, min_points: int = 3):
+    """T3 over trajectory pairs from the same starts: |P_par (x_learned - x_exact)| against the Groenwall
+    bound from lambda_1 and |P_par e| measured along the learned path (tangent frame at the learned point),
+    over the stretch where both paths stay beta-regular (from the first recorded time on)."""
+    from .ridge import frame
+
+    if meas_learned.x.shape != meas_exact.x.shape:
+        raise ValueError("learned and exact measurements must have the same shape")
+    ok = meas_learned.regular & meas_exact.regular
+    res = []
+    for j in range(ok.shape[1]):
+        stop = np.flatnonzero(~ok[:, j])
+        end = stop[0] if stop.size else ok.shape[0]
+        if end < min_points:
+            continue
+        sl = slice(0, end)
+        b = gronwall_tangent(meas_learned.times[sl], meas_learned.lambda1[sl, j], meas_learned.e_par[sl, j])
+        delta = meas_learned.x[sl, j] - meas_exact.x[sl, j]
+        par = np.empty(end)
+        for i in range(end):
+            fr = frame(_density_of(meas_learned), meas_learned.x[i, j][None], float(meas_learned.times[i]),
+                       meas_learned.d)
+            par[i] = np.linalg.norm(delta[i] - fr.project_normal(delta[i][None])[0])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where(b > 0, par / b, np.where(par > 1e-12, np.inf, 0.0))
+        res.append((j, r[1:]))
+    return _report("T3", res, ok.shape[1])
+
+
+def _density_of(meas):
+    dens = getattr(meas, "density", None)
+    if dens is None:
+        raise ValueError("measurements carry no density (use dynamics.measure)")
+    return dens

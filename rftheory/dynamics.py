@@ -1,0 +1,193 @@
+"""Reach -> align -> slide, measured along recorded trajectories (THEORY.md §3).
+
+:func:`measure` projects every recorded sample onto the d-dimensional ridge of p_t at its time and records
+the normal offset, the regularity diagnostics, the normal/tangent parts of the score error, the ridge
+velocity and the frame-turning rate. :func:`phases` turns those series into the three phases;
+:func:`memorization` gives the d_1/d_2 < 1/3 fraction with a bootstrap interval.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import ridge
+from ._checks import as_data, as_generator
+
+__all__ = ["PathMeasurements", "measure", "PhaseSummary", "phases", "Memorization", "memorization"]
+
+
+@dataclass
+class PathMeasurements:
+    """Series over k recorded times (decreasing) for m samples; arrays are (k, m) unless noted.
+
+    times (k,); x, proj (k, m, D) samples and their ridge projections; status (projection status codes);
+    distance |x - pi(x)| (length); beta, eigengap at pi(x) (1/length^2); lambda1 largest Hessian eigenvalue
+    at x; regular: converged and beta-regular at pi(x); e_perp, e_par |P_perp e|, |P_par e| at x (1/length);
+    ridge_velocity |P_perp d_t pi| as THEORY.md's T2 states it; ridge_velocity_rel |P_perp(d_t pi + b_t pi)|, the
+    ridge's normal velocity relative to the drift's linear part b_t x (b_t the schedule's beta), which is what
+    d nu/ds picks up at nu = 0 (0 for a ridge that scales with a_t) (length/time); kappa frame-turning rate |(d_nu P_perp) s*| (1/time).
+    """
+
+    times: np.ndarray
+    x: np.ndarray
+    proj: np.ndarray
+    status: np.ndarray
+    distance: np.ndarray
+    beta: np.ndarray
+    eigengap: np.ndarray
+    lambda1: np.ndarray
+    regular: np.ndarray
+    e_perp: np.ndarray
+    e_par: np.ndarray
+    ridge_velocity: np.ndarray
+    ridge_velocity_rel: np.ndarray
+    kappa: np.ndarray
+    d: int
+
+
+def _frame_turning(density, p, nhat, t, d, eps):
+    """kappa = |(P_perp(p + eps n) - P_perp(p - eps n)) s*(p)| / (2 eps): the normal frame's turning rate
+    along the unit normal direction n, applied to the score (the term T2's first-order form neglects)."""
+    fp = ridge.frame(density, p + eps * nhat, t, d)
+    fm = ridge.frame(density, p - eps * nhat, t, d)
+    s = density.score(p, t)
+    diff = fp.project_normal(s) - fm.project_normal(s)
+    return np.linalg.norm(diff, axis=1) / (2 * eps)
+
+
+def measure(density, traj, d: int, field=None, beta_min: float = 0.0, velocity: bool = True,
+            kappa: bool = True, tol: float = 1e-9, progress: bool = False) -> PathMeasurements:
+    """Measure a :class:`rftheory.sampling.Trajectory` against the ridge of ``density`` (an EmpiricalDensity).
+
+    ``field``: the learned field that drove the samples (its error ``field.score - density.score`` is split);
+    None means the exact score (errors 0). Velocity and kappa by central differences (relative time step
+    1e-4; normal step 1e-4 sqrt(h_t)); each costs two more projections per recorded time.
+    """
+    times = np.asarray(traj.times, dtype=np.float64)
+    k, m, D = traj.states.shape
+    sh = (k, m)
+    out = {name: np.full(sh, np.nan) for name in ("distance", "beta", "eigengap", "lambda1", "e_perp", "e_par",
+                                                  "ridge_velocity", "ridge_velocity_rel", "kappa")}
+    status = np.zeros(sh, dtype=np.int64)
+    proj = np.empty_like(traj.states)
+    for i in tqdm(range(k), disable=not progress, desc="measuring ridge", leave=False):
+        t = float(times[i])
+        x = traj.states[i]
+        pr = ridge.project(density, x, t, d, tol=tol, beta_min=beta_min)
+        p = pr.points
+        proj[i], status[i] = p, pr.status
+        out["distance"][i] = np.linalg.norm(x - p, axis=1)
+        out["beta"][i], out["eigengap"][i] = pr.beta, pr.eigengap
+        fx = ridge.frame(density, x, t, d)
+        out["lambda1"][i] = fx.eigenvalues[:, 0]
+        if field is not None:
+            err = field.score(x, t) - fx.score
+            en = fx.project_normal(err)
+            out["e_perp"][i] = np.linalg.norm(en, axis=1)
+            out["e_par"][i] = np.linalg.norm(err - en, axis=1)
+        else:
+            out["e_perp"][i] = 0.0
+            out["e_par"][i] = 0.0
+        fp = ridge.frame(density, p, t, d)
+        if velocity:
+            # the ridge's normal velocity relative to the drift's linear part b_t x (b = schedule beta):
+            # d nu/ds picks up P_perp(b_t pi + d_t pi) at nu = 0 (for a ridge that scales with a_t, 0)
+            dt = 1e-4 * t
+            pa = ridge.project(density, p, t + dt, d, tol=tol).points
+            pb = ridge.project(density, p, t - dt, d, tol=tol).points
+            v = (pa - pb) / (2 * dt)
+            out["ridge_velocity"][i] = np.linalg.norm(fp.project_normal(v), axis=1)
+            vr = v + float(density.schedule.beta(t)) * p
+            out["ridge_velocity_rel"][i] = np.linalg.norm(fp.project_normal(vr), axis=1)
+        if kappa:
+            off = x - p
+            nn = np.linalg.norm(off, axis=1, keepdims=True)
+            nhat = np.where(nn > 0, off / np.where(nn > 0, nn, 1.0), fp.normal[:, :, 0])
+            h = float(density.schedule.h(t))
+            out["kappa"][i] = _frame_turning(density, p, nhat, t, d, 1e-4 * np.sqrt(h))
+    regular = (status == 0) & (out["beta"] > beta_min) & (out["eigengap"] > beta_min)
+    pm = PathMeasurements(times=times, x=traj.states, proj=proj, status=status, regular=regular, d=d, **out)
+    pm.density = density
+    return pm
+
+
+@dataclass
+class PhaseSummary:
+    """Per-sample phase times (NaN where a phase is not reached) and the slide length.
+
+    reach_time: first recorded time with distance <= r_tube; align_time: first time after which the normal
+    distance stays within a factor ``settle`` of its final value (or below ``floor``); slide: tangential
+    displacement |pi(t_end) - pi(t_align)| after alignment; reached / aligned fractions.
+    """
+
+    reach_time: np.ndarray
+    align_time: np.ndarray
+    slide: np.ndarray
+    reached: float
+    aligned: float
+    r_tube: float
+
+
+def phases(meas: PathMeasurements, r_tube: float, settle: float = 2.0, floor: float = 0.0) -> PhaseSummary:
+    """Reach, align and slide from :func:`measure`'s series."""
+    if not r_tube > 0:
+        raise ValueError("r_tube must be positive")
+    if not settle > 1:
+        raise ValueError("settle must exceed 1")
+    dist = meas.distance
+    k, m = dist.shape
+    inside = dist <= r_tube
+    reach_i = np.where(inside.any(axis=0), np.argmax(inside, axis=0), -1)
+    final = dist[-1]
+    band = (dist <= settle * final + floor) & (dist >= final / settle - floor)
+    # first index from which the band holds to the end
+    tail_ok = np.flip(np.cumprod(np.flip(band, axis=0), axis=0), axis=0).astype(bool)
+    align_i = np.where(tail_ok.any(axis=0), np.argmax(tail_ok, axis=0), -1)
+    align_i = np.where((reach_i >= 0) & (align_i >= 0), np.maximum(align_i, reach_i), -1)
+    t = meas.times
+    reach_t = np.where(reach_i >= 0, t[np.maximum(reach_i, 0)], np.nan)
+    align_t = np.where(align_i >= 0, t[np.maximum(align_i, 0)], np.nan)
+    slide = np.full(m, np.nan)
+    ok = align_i >= 0
+    slide[ok] = np.linalg.norm(meas.proj[-1, ok] - meas.proj[align_i[ok], ok], axis=1)
+    return PhaseSummary(reach_time=reach_t, align_time=align_t, slide=slide, reached=float(np.mean(reach_i >= 0)),
+                        aligned=float(np.mean(ok)), r_tube=float(r_tube))
+
+
+@dataclass
+class Memorization:
+    """fraction of samples with d_1/d_2 < ratio; (ci_low, ci_high) percentile bootstrap interval at level
+    ``level``; ratios (m,) the d_1/d_2 values."""
+
+    fraction: float
+    ci_low: float
+    ci_high: float
+    level: float
+    ratios: np.ndarray
+
+
+def memorization(samples, data, rng, ratio: float = 1.0 / 3.0, n_boot: int = 2000, level: float = 0.95,
+                 scale: float = 1.0) -> Memorization:
+    """Memorization metric: a sample is memorized when its nearest training point (scaled by ``scale``,
+    e.g. a_t) is < ratio times as far as the second nearest. Needs at least two training points."""
+    X = as_data(data, "data") * scale
+    S = as_data(samples, "samples")
+    if X.shape[0] < 2:
+        raise ValueError("data needs at least two points for d_1/d_2")
+    if S.shape[1] != X.shape[1]:
+        raise ValueError(f"samples have D = {S.shape[1]} but data have D = {X.shape[1]}")
+    if not 0 < level < 1:
+        raise ValueError("level must lie in (0, 1)")
+    g = as_generator(rng)
+    r = np.empty(S.shape[0])
+    for c0 in range(0, S.shape[0], 1024):
+        dd = np.linalg.norm(S[c0:c0 + 1024, None, :] - X[None], axis=-1)
+        two = np.partition(dd, 1, axis=1)[:, :2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r[c0:c0 + 1024] = np.where(two[:, 1] > 0, two[:, 0] / two[:, 1], 0.0)
+    mem = (r < ratio).astype(np.float64)
+    boots = mem[g.integers(0, mem.size, size=(n_boot, mem.size))].mean(axis=1)
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+    return Memorization(fraction=float(mem.mean()), ci_low=float(lo), ci_high=float(hi), level=level, ratios=r)

@@ -1,0 +1,213 @@
+"""Reverse-time inference for any score field (THEORY.md §1).
+
+In reverse time ``s = T - t`` the drifts are ``beta_t x + g2_t s`` (SDE, plus ``sqrt(g2_t) dW``) and
+``beta_t x + g2_t s / 2`` (probability-flow ODE); for OU, ``x + 2 s`` and ``x + s``.
+
+Every sampler has the same signature, k-diffusion style: ``sample(field, x, grid, method=..., schedule=...,
+rng=..., record=..., progress=...)`` with ``grid`` a strictly decreasing array of times (t_max ... t_min > 0).
+Randomness is injected through a ``numpy.random.Generator``. Trajectories are recorded only at the
+requested grid times (nothing per step is kept otherwise).
+
+Error injection: :class:`PerturbedField` adds an error field to a base field (``s_hat = s* + e``) while
+keeping the base field's Hessian and geometry, so the ridge of p_t stays the reference.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ._checks import as_generator, as_points
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Trajectory", "sample", "drift", "check_grid", "PerturbedField", "constant_error",
+           "normal_error", "tangent_error", "random_smooth_error", "METHODS"]
+
+METHODS = ("euler", "heun", "em")
+
+
+def check_grid(grid, schedule=None) -> np.ndarray:
+    """A reverse-time grid: 1-D float64, finite, strictly decreasing, last time > 0, in the schedule's domain."""
+    g = np.asarray(grid, dtype=np.float64)
+    if g.ndim != 1 or g.size < 2:
+        raise ValueError("grid must be a 1-D array of at least two times")
+    if not np.all(np.isfinite(g)):
+        raise ValueError("grid contains NaN or inf")
+    if not np.all(np.diff(g) < 0):
+        raise ValueError("grid must be strictly decreasing (reverse time: t_max down to t_min)")
+    if g[-1] <= 0:
+        raise ValueError(f"grid's last time t_min must be > 0 (got {g[-1]})")
+    if schedule is not None:
+        schedule.check_t(g, "grid")
+    return g
+
+
+def _schedule_of(field, schedule):
+    sch = schedule if schedule is not None else getattr(field, "schedule", None)
+    if sch is None:
+        raise ValueError("schedule must be given for a field without a .schedule attribute")
+    return sch
+
+
+def drift(field, x, t: float, schedule, kind: str = "ode") -> np.ndarray:
+    """Reverse-time drift ``beta x + c g2 s(x, t)`` with c = 1/2 (``ode``) or 1 (``sde``)."""
+    b = float(schedule.beta(t))
+    g2 = float(schedule.g2(t))
+    c = 0.5 if kind == "ode" else 1.0
+    return b * x + c * g2 * field.score(x, t)
+
+
+@dataclass
+class Trajectory:
+    """Samples and their recorded path.
+
+    times   (k,) recorded times (a subset of the grid, decreasing)
+    states  (k, m, D) positions at those times
+    final   (m, D) positions at the grid's last time
+    method  integrator used; steps: number of steps taken
+    """
+
+    times: np.ndarray
+    states: np.ndarray
+    final: np.ndarray
+    method: str
+    steps: int
+
+
+def _record_indices(grid, record):
+    if record is None:
+        return np.array([len(grid) - 1])
+    if isinstance(record, (int, np.integer)) and not isinstance(record, bool):
+        if record < 1:
+            raise ValueError("record must be >= 1 when it is a count")
+        idx = np.unique(np.round(np.linspace(0, len(grid) - 1, int(record))).astype(int))
+        return idx
+    rt = np.asarray(record, dtype=np.float64).ravel()
+    # each requested time to the nearest grid point in log t (grids are usually geometric)
+    idx = np.array([int(np.argmin(np.abs(np.log(grid) - np.log(r)))) for r in rt])
+    return np.unique(idx)
+
+
+def sample(field, x, grid, method: str = "heun", schedule=None, rng=None, record=None,
+           progress: bool = False) -> Trajectory:
+    """Integrate from ``x`` (m, D) at ``grid[0]`` down to ``grid[-1]``.
+
+    method: ``euler`` / ``heun`` (PF-ODE) or ``em`` (reverse SDE, Euler-Maruyama; needs ``rng``).
+    record: None (final only), an int (that many grid points, evenly spread in index) or times to record
+    (each snapped to the nearest grid point in log t).
+    """
+    if not hasattr(field, "score"):
+        raise TypeError("field must be a score field with a score(x, t) method")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    sch = _schedule_of(field, schedule)
+    g = check_grid(grid, sch)
+    D = getattr(field, "D", None) or np.asarray(x).shape[-1]
+    x = as_points(x, int(D), "x").copy()
+    gen = as_generator(rng) if method == "em" else None
+    rec = _record_indices(g, record)
+    states = np.empty((len(rec), *x.shape))
+    pos = {int(i): k for k, i in enumerate(rec)}
+    if 0 in pos:
+        states[pos[0]] = x
+    for k in tqdm(range(len(g) - 1), disable=not progress, desc=f"sampling ({method})", leave=False):
+        t0, t1 = float(g[k]), float(g[k + 1])
+        ds = t0 - t1
+        if method == "euler":
+            x = x + ds * drift(field, x, t0, sch, "ode")
+        elif method == "heun":
+            d0 = drift(field, x, t0, sch, "ode")
+            xp = x + ds * d0
+            x = x + 0.5 * ds * (d0 + drift(field, xp, t1, sch, "ode"))
+        else:
+            x = x + ds * drift(field, x, t0, sch, "sde") + np.sqrt(float(sch.g2(t0)) * ds) * \
+                gen.standard_normal(x.shape)
+        if k + 1 in pos:
+            states[pos[k + 1]] = x
+        if not np.all(np.isfinite(x)):
+            raise FloatingPointError(f"sampler diverged at t = {t1:g} (step {k + 1}); use a finer grid")
+    return Trajectory(times=g[rec], states=states, final=x, method=method, steps=len(g) - 1)
+
+
+# ----------------------------------------------------------------------------- error injection
+class PerturbedField:
+    """``score = base.score + error(x, t)``; Hessian, log-density and geometry are the base field's.
+
+    ``error`` is a callable ``(x (m, D), t) -> (m, D)``; see the constructors below. ``scale`` multiplies
+    it (a float or a function of t).
+    """
+
+    def __init__(self, base, error, scale=1.0):
+        if not hasattr(base, "score"):
+            raise TypeError("base must be a score field with a score(x, t) method")
+        if not callable(error):
+            raise TypeError("error must be callable as error(x, t) -> (m, D)")
+        self.base = base
+        self.error_fn = error
+        self.scale = scale
+        for attr in ("schedule", "D", "data", "n"):
+            if hasattr(base, attr):
+                setattr(self, attr, getattr(base, attr))
+
+    def error(self, x, t) -> np.ndarray:
+        c = self.scale(t) if callable(self.scale) else self.scale
+        return c * np.asarray(self.error_fn(x, t), dtype=np.float64)
+
+    def score(self, x, t) -> np.ndarray:
+        return self.base.score(x, t) + self.error(x, t)
+
+    def __getattr__(self, name):  # hessian, moments, log_density ... of the base field
+        if name in ("base", "error_fn", "scale"):
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+
+def constant_error(vector):
+    """The same error vector everywhere."""
+    v = np.asarray(vector, dtype=np.float64)
+    if v.ndim != 1 or not np.all(np.isfinite(v)):
+        raise ValueError("vector must be a finite 1-D array")
+    return lambda x, t: np.broadcast_to(v, np.shape(x)).copy()
+
+
+def _frame_error(density, d, u0, part):
+    from .ridge import frame
+
+    u0 = np.asarray(u0, dtype=np.float64)
+
+    def err(x, t):
+        fr = frame(density, x, t, d)
+        u = np.broadcast_to(u0, fr.score.shape)
+        un = fr.project_normal(u)
+        return un if part == "normal" else u - un
+    return err
+
+
+def normal_error(density, d, u0):
+    """``P_perp(x) u0``: an error with no tangential part (ridge frame of ``density``, dimension d)."""
+    return _frame_error(density, d, u0, "normal")
+
+
+def tangent_error(density, d, u0):
+    """``P_par(x) u0``: an error with no normal part."""
+    return _frame_error(density, d, u0, "tangent")
+
+
+def random_smooth_error(D: int, rng, n_features: int = 32, length: float = 1.0, amplitude: float = 1.0,
+                        time_scale: float | None = None):
+    """A smooth random vector field ``sum_k A_k cos(w_k . x + c_k t + b_k)`` (random Fourier features,
+    ``w ~ N(0, I/length^2)``), RMS amplitude ``amplitude``; time-independent unless ``time_scale`` is given."""
+    g = as_generator(rng)
+    W = g.standard_normal((n_features, D)) / length
+    b = g.uniform(0, 2 * np.pi, n_features)
+    A = g.standard_normal((n_features, D)) * amplitude * np.sqrt(2.0 / n_features)
+    c = g.standard_normal(n_features) / time_scale if time_scale else np.zeros(n_features)
+
+    def err(x, t):
+        x = np.asarray(x, dtype=np.float64)
+        tt = np.broadcast_to(np.asarray(t, dtype=np.float64), (x.shape[0],))
+        return np.cos(x @ W.T + tt[:, None] * c[None, :] + b[None, :]) @ A
+    return err

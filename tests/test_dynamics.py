@@ -1,0 +1,225 @@
+"""Samplers, reach/align/slide measurements and T1-T4."""
+import numpy as np
+import pytest
+from scipy import stats
+
+from rftheory import EmpiricalDensity, bounds, datasets, dynamics, ridge
+from rftheory.sampling import (PerturbedField, constant_error, normal_error, random_smooth_error, sample,
+                               tangent_error)
+from rftheory.schedules import LinearVP, geometric_grid
+
+T, TMIN = 10.0, 1e-3
+
+
+def _two_modes(D):
+    X = np.zeros((2, D))
+    X[:, 0] = [-3.0, 3.0]
+    return X
+
+
+# ----------------------------------------------------------------------------- T1 (exact)
+@pytest.mark.parametrize("D", [2, 5])
+@pytest.mark.parametrize("varying", [False, True])
+def test_t1_ode_final_offset_matches_formula(D, varying):
+    dens = EmpiricalDensity(_two_modes(D))
+    rng = np.random.default_rng(D)
+    x0 = dens.sample(T, 40, rng)
+    c = np.linspace(0.3, -0.2, D - 1)  # normal error components (the hull is the x-axis: normal = rest)
+    if varying:
+        en = lambda u: c * (1.0 + np.sin(3.0 * u))  # noqa: E731
+        err = lambda x, t: np.broadcast_to(np.concatenate([[0.0], en(float(t))]), x.shape).copy()  # noqa: E731
+    else:
+        en = c
+        err = constant_error(np.concatenate([[0.0], c]))
+    f = PerturbedField(dens, err)
+    rec = [1.0, 0.1, TMIN]
+    tr = sample(f, x0, geometric_grid(T, TMIN, 2000), "heun", record=rec)
+    fine = sample(f, x0, geometric_grid(T, TMIN, 4000), "heun", record=rec)
+    for k in range(len(rec)):
+        # each run recorded at its own grid's nearest times: compare each with the formula at those times
+        e_n, e_2n = (tr_.states[k][:, 1:] - np.array([bounds.t1_ode(y, T, tr_.times[k], e_normal=en)
+                                                      for y in x0[:, 1:]]) for tr_ in (tr, fine))
+        err_k = np.abs(e_n)
+        # Heun is second order: halving the step cuts the error 4x, so |e_N - e_2N| ~ (3/4)|e_N|;
+        # allow 2x that estimate (Richardson) plus round-off
+        assert np.all(err_k <= 2 * (4 / 3) * np.abs(e_n - e_2n) + 1e-12)
+    # the issue's bar at t_min: 2000 geometric steps agree to 1e-5 (measured ~3e-6)
+    assert err_k.max() <= 1e-5
+
+
+def test_t1_sde_mean_and_variance_from_p_T():
+    dens = EmpiricalDensity(_two_modes(2))
+    rng = np.random.default_rng(11)
+    N = 4000
+    x0 = dens.sample(T, N, rng)
+    g = geometric_grid(T, TMIN, 1000)
+    rec = [1.0, 0.1, 0.01, TMIN]
+    exact = sample(dens, x0, g, "em", rng=rng, record=rec)
+    pert = sample(PerturbedField(dens, constant_error([0.0, 0.3])), x0, g, "em", rng=rng, record=rec)
+    hT = float(dens.schedule.h(T))
+    # z = 4.4: Bonferroni over 2 x 4 x 2 = 16 comparisons at family level 1e-4
+    z = stats.norm.ppf(1 - 1e-4 / 32)
+    for k, t in enumerate(exact.times):
+        var_pred = bounds.t1_sde_var(T, t, var_T=hT)
+        assert var_pred == pytest.approx(dens.schedule.h(t), rel=1e-10)  # exact score: variance h_t
+        for tr, e in ((exact, 0.0), (pert, 0.3)):
+            y = tr.states[k][:, 1]
+            mean_pred = bounds.t1_sde_mean(np.zeros(1), T, t, e_normal=np.array([e]))[0]
+            se_mean = np.sqrt(var_pred / N)
+            se_var = var_pred * np.sqrt(2.0 / (N - 1))  # Gaussian y: Var(s^2) = 2 sigma^4/(N-1)
+            # + Euler-Maruyama bias: O(step) relative; the geometric grid's largest relative step is 1.9%
+            em_bias = 0.02 * var_pred
+            assert abs(y.mean() - mean_pred) <= z * se_mean, (t, y.mean(), mean_pred)
+            assert abs(y.var(ddof=1) - var_pred) <= z * se_var + em_bias, (t, y.var(), var_pred)
+
+
+def test_t1_formulas_agree_with_quadrature():
+    en = lambda u: np.array([0.3])  # noqa: E731  callable path (quadrature) vs closed form
+    for t in (1e-3, 0.1, 2.0):
+        a = bounds.t1_ode(np.array([0.7]), T, t, e_normal=np.array([0.3]))
+        b = bounds.t1_ode(np.array([0.7]), T, t, e_normal=en)
+        assert a == pytest.approx(b, rel=1e-10)
+        a = bounds.t1_sde_mean(np.array([0.7]), T, t, e_normal=np.array([0.3]))
+        b = bounds.t1_sde_mean(np.array([0.7]), T, t, e_normal=en)
+        assert a == pytest.approx(b, rel=1e-10)
+    with pytest.raises(ValueError, match="OU"):
+        bounds.t1_ode(np.zeros(1), 1.0, 0.5, schedule=LinearVP())
+
+
+# ----------------------------------------------------------------------------- normal vs tangent errors
+def test_normal_error_moves_off_not_along_and_tangent_the_reverse():
+    # collinear data (P2): weights depend on the tangential coordinate only, so a normal-only error cannot
+    # move samples along the ridge and a tangent-only error cannot move them off it (exact, round-off)
+    dens = EmpiricalDensity(datasets.modes("two_sym"))
+    rng = np.random.default_rng(3)
+    x0 = dens.sample(T, 200, rng)
+    g = geometric_grid(T, TMIN, 300)
+    base = sample(dens, x0, g, "heun").final
+    nrm = sample(PerturbedField(dens, normal_error(dens, 1, [0.0, 0.5])), x0, g, "heun").final
+    tng = sample(PerturbedField(dens, tangent_error(dens, 1, [0.5, 0.0])), x0, g, "heun").final
+    scale = np.abs(base).max()
+    assert np.abs(nrm[:, 0] - base[:, 0]).max() <= 1e-12 * scale       # not along
+    assert np.abs(nrm[:, 1] - base[:, 1]).min() >= 1e-3                  # off
+    assert np.abs(tng[:, 1] - base[:, 1]).max() <= 1e-12 * scale       # not off
+    assert np.abs(tng[:, 0] - base[:, 0]).max() >= 1e-2                  # along
+
+
+@pytest.mark.parametrize("name", ["thirteen", "three"])
+def test_t2_t3_coverage_reported_on_curved_sets(name):
+    X = datasets.thirteen_points() if name == "thirteen" else datasets.modes("three")
+    dens = EmpiricalDensity(X)
+    rng = np.random.default_rng(0)
+    Tn = 2.0 if name == "thirteen" else 4.0
+    x0 = dens.sample(Tn, 40, rng)
+    g = geometric_grid(Tn, 1e-2, 400)
+    M0 = dynamics.measure(dens, sample(dens, x0, g, "heun", record=40), 1)
+    u = np.array([0.3, 0.4])
+    out = {}
+    for kind, err in (("normal", normal_error(dens, 1, u)), ("tangent", tangent_error(dens, 1, u))):
+        f = PerturbedField(dens, err)
+        M = dynamics.measure(dens, sample(f, x0, g, "heun", record=40), 1, field=f)
+        out[kind] = (bounds.evaluate_t2(M), bounds.evaluate_t2(M, use_kappa=False), bounds.evaluate_t3(M, M0), M)
+    # the first-order bounds hold for most trajectories inside the tube and are not vacuous (ratios < 1);
+    # violations are a finding (see the issue notes): T2 with kappa covered 75-95 % in the runs recorded there
+    for kind in out:
+        t2k, t2, t3, M = out[kind]
+        assert t2k.n_tube >= 5  # not vacuous: some trajectories stay in the tube
+        assert t2k.coverage >= 0.5 and t2k.median_ratio < 1.0
+        assert t2k.coverage >= t2.coverage  # the frame-turning rate only loosens the bound
+    assert out["tangent"][2].coverage >= 0.8  # T3 with a tangent-only error
+    # a normal-only error has |P_par e| = 0: the first-order T3 bound is 0 and any tangential drift (second
+    # order, through curvature) breaks it -- report, do not hide
+    assert out["normal"][2].coverage < 0.5
+
+
+# ----------------------------------------------------------------------------- T4 and memorization
+def _pull_to_origin(dens, width=1.0):
+    """Posterior-mean error that replaces the denoiser by 0 in a window around x_1 = 0: a tangential
+    error (the data are on the x-axis) with a stable zero of the restricted drift at the origin."""
+    def err(x, t):
+        a, h = float(dens.schedule.a(t)), float(dens.schedule.h(t))
+        chi = np.exp(-x[:, 0] ** 2 / (2 * width**2))
+        return -(a / h) * dens.posterior_mean(x, t) * chi[:, None]
+    return err
+
+
+def test_t4_predicted_attractor_matches_samples_and_zero_error_memorizes():
+    dens = EmpiricalDensity(datasets.modes("two_sym"))
+    rng = np.random.default_rng(5)
+    x0 = dens.sample(T, 400, rng)
+    g = geometric_grid(T, TMIN, 600)
+    pcs = ridge.trace(dens, TMIN, 1)
+    f = PerturbedField(dens, _pull_to_origin(dens))
+    att, _ = bounds.ridge_attractors(f, pcs, TMIN)
+    inter = [a for a in att if a.inter_mode]
+    assert len(inter) == 1
+    final = sample(f, x0, g, "heun").final
+    # KDE of the samples' ridge coordinate (x_1) between the modes; its peak within one bandwidth
+    mid = final[np.abs(final[:, 0]) < 1.5, 0]
+    kde = stats.gaussian_kde(mid)
+    grid = np.linspace(-1.5, 1.5, 3001)
+    peak = grid[np.argmax(kde(grid))]
+    bw = kde.factor * mid.std(ddof=1)
+    assert abs(peak - inter[0].point[0]) <= bw
+    # zero error: no inter-mode attractor, samples memorize
+    att0, _ = bounds.ridge_attractors(dens, pcs, TMIN)
+    assert not any(a.inter_mode for a in att0)
+    mem = dynamics.memorization(sample(dens, x0, g, "heun").final, dens.data, rng, scale=dens.schedule.a(TMIN))
+    assert mem.fraction >= 0.99 and mem.ci_low <= mem.fraction <= mem.ci_high
+
+
+def test_phases_reach_align_slide():
+    dens = EmpiricalDensity(datasets.thirteen_points())
+    rng = np.random.default_rng(2)
+    x0 = dens.sample(2.0, 30, rng)
+    f = PerturbedField(dens, normal_error(dens, 1, [0.1, 0.1]))
+    M = dynamics.measure(dens, sample(f, x0, geometric_grid(2.0, 1e-2, 300), "heun", record=30), 1, field=f,
+                         velocity=False, kappa=False)
+    ph = dynamics.phases(M, r_tube=0.3)
+    ok = ~np.isnan(ph.align_time)
+    assert ph.reached > 0.5 and np.all(ph.align_time[ok] <= ph.reach_time[ok])  # align comes after reach
+    assert np.all(ph.slide[ok] >= 0)
+
+
+# ----------------------------------------------------------------------------- samplers and errors
+def test_samplers_are_reproducible_and_record():
+    dens = EmpiricalDensity(datasets.modes("three"))
+    x0 = dens.sample(3.0, 10, np.random.default_rng(0))
+    g = geometric_grid(3.0, 1e-2, 50)
+    a = sample(dens, x0, g, "em", rng=np.random.default_rng(9), record=5)
+    b = sample(dens, x0, g, "em", rng=np.random.default_rng(9), record=5)
+    np.testing.assert_array_equal(a.states, b.states)
+    assert a.states.shape == (5, 10, 2) and a.times[0] == 3.0 and a.times[-1] == 1e-2
+    np.testing.assert_array_equal(a.states[-1], a.final)
+    e = sample(dens, x0, g, "euler").final
+    h = sample(dens, x0, g, "heun").final
+    assert np.all(np.isfinite(e)) and np.all(np.isfinite(h))
+
+
+def test_random_smooth_error_is_reproducible_and_smooth():
+    e1 = random_smooth_error(2, np.random.default_rng(1))
+    e2 = random_smooth_error(2, np.random.default_rng(1))
+    x = np.random.default_rng(2).normal(size=(5, 2))
+    np.testing.assert_array_equal(e1(x, 0.5), e2(x, 0.5))
+    d = 1e-6
+    assert np.abs(e1(x + d, 0.5) - e1(x, 0.5)).max() < 1e-4
+
+
+@pytest.mark.parametrize("grid,match", [([1.0, 2.0], "decreasing"), ([1.0, 0.0], "t_min"),
+                                        ([1.0, np.nan], "NaN"), ([1.0], "two")])
+def test_bad_grids(grid, match):
+    dens = EmpiricalDensity(datasets.modes("two"))
+    with pytest.raises(ValueError, match=match):
+        sample(dens, np.zeros((1, 2)), grid)
+
+
+def test_bad_fields_and_methods():
+    dens = EmpiricalDensity(datasets.modes("two"))
+    with pytest.raises(TypeError, match="score"):
+        sample(object(), np.zeros((1, 2)), [1.0, 0.5], schedule=dens.schedule)
+    with pytest.raises(ValueError, match="method"):
+        sample(dens, np.zeros((1, 2)), [1.0, 0.5], method="rk4")
+    with pytest.raises(TypeError, match="rng"):
+        sample(dens, np.zeros((1, 2)), [1.0, 0.5], method="em")
+    with pytest.raises(ValueError, match="data"):
+        dynamics.memorization(np.zeros((3, 2)), np.zeros((1, 2)), np.random.default_rng(0))
