@@ -82,3 +82,10 @@ def gtv_set(name: str) -> np.ndarray:
     if name not in GTV_SETS:
         raise ValueError(f"unknown GTV set {name!r}; choose from {sorted(GTV_SETS)}")
     return np.array(GTV_SETS[name], dtype=np.float64)
+
+
+# Real data (scikit-learn digits, MNIST IDX files, the exact PCA latent map) live in realdata.py; re-exported.
+from .realdata import (DEFAULT_LATENT_DIM, PCALatent, load_digits, load_idx, load_mnist,  # noqa: E402
+                       select_class)
+
+__all__ += ["load_digits", "select_class", "load_idx", "load_mnist", "PCALatent", "DEFAULT_LATENT_DIM"]
