@@ -168,13 +168,29 @@ class CheckResult:
     elapsed_s: float
     error: str | None = None
     notes: list = field(default_factory=list)
+    comparisons: list = field(default_factory=list, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:
         return self.verdict == "pass"
 
+    def reevaluate(self, perturb: float) -> "CheckResult":
+        """The same comparisons judged with the predictions multiplied by ``perturb``.
+
+        Identical to ``execute(mod, ctx, perturb)`` (the perturbation never reaches the check's code, and
+        its randomness depends only on the seed) without rerunning the simulation.
+        """
+        if self.verdict == "error":
+            return self
+        rows = [c.evaluate(self.name, perturb) for c in self.comparisons]
+        verdict = "pass" if all(r.passed for r in rows) else "fail"
+        return CheckResult(name=self.name, title=self.title, profile=self.profile, seed=self.seed,
+                           perturb=float(perturb), inputs=self.inputs, rows=rows, verdict=verdict,
+                           elapsed_s=self.elapsed_s, error=None, notes=list(self.notes),
+                           comparisons=self.comparisons)
+
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = {k: v for k, v in asdict(self).items() if k != "comparisons"}
         d["rows"] = [asdict(r) if isinstance(r, Row) else r for r in self.rows]
         return d
 
@@ -275,7 +291,7 @@ def execute(mod, ctx: Context, perturb: float = 1.0) -> CheckResult:
     """
     _check_module(mod)
     t0 = time.perf_counter()
-    inputs, rows, error, notes = {}, [], None, []
+    inputs, rows, error, notes, comps = {}, [], None, [], []
     try:
         inputs = mod.inputs(ctx.profile)
         if not isinstance(inputs, dict):
@@ -301,4 +317,5 @@ def execute(mod, ctx: Context, perturb: float = 1.0) -> CheckResult:
         verdict = "error"
     return CheckResult(name=mod.NAME, title=mod.TITLE, profile=ctx.profile, seed=ctx.seed, perturb=float(perturb),
                        inputs=_json_safe(inputs), rows=rows, verdict=verdict,
-                       elapsed_s=time.perf_counter() - t0, error=error, notes=notes)
+                       elapsed_s=time.perf_counter() - t0, error=error, notes=notes,
+                       comparisons=comps if error is None else [])
