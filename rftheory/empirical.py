@@ -39,7 +39,9 @@ _EPS = np.finfo(np.float64).eps
 # precise scatter when a^2 R^2 / h exceeds this (cancellation error eps * ratio <= ~2e-12 relative)
 _PRECISE_RATIO = 1.0e4
 # bytes allowed for the largest temporary of one (query chunk, data chunk) block
-_BLOCK_BYTES = 64 * 2**20
+_BLOCK_BYTES = 8 * 2**20
+# the third moment comes from the same pass (one product with the data's cubes) up to this dimension
+_FUSED_THIRD_MAX_D = 4
 
 
 @dataclass
@@ -54,6 +56,7 @@ class PosteriorMoments:
         cov          (m, D, D) posterior covariance (length^2) or None if not requested
         nearest      (m,) index of the training point of largest weight
         max_weight   (m,) its weight
+        third        (m, D, D, D) posterior third central moment (length^3) or None if not requested
     """
 
     t: np.ndarray
@@ -65,6 +68,7 @@ class PosteriorMoments:
     cov: np.ndarray | None
     nearest: np.ndarray
     max_weight: np.ndarray
+    third: np.ndarray | None = None
 
     @property
     def hessian(self) -> np.ndarray:
@@ -109,13 +113,30 @@ class EmpiricalDensity:
         self._xc = self.data - self.center
         self._sq = np.einsum("nd,nd->n", self._xc, self._xc)
         self._r2 = float(self._sq.max())
+        # logits of a chunk as one product: [a x'/h, a^2/h] . [x_i, -|x_i|^2/2]
+        self._aug = np.concatenate([self._xc, -0.5 * self._sq[:, None]], axis=1)
+        D = self.D
+        self._pairs = np.triu_indices(D)
+        self._pair_index = np.zeros((D, D), dtype=np.intp)
+        self._pair_index[self._pairs] = np.arange(self._pairs[0].size)
+        self._pair_index[self._pairs[1], self._pairs[0]] = np.arange(self._pairs[0].size)
+        ii, jj, kk = np.meshgrid(np.arange(D), np.arange(D), np.arange(D), indexing="ij")
+        keep = (ii <= jj) & (jj <= kk)
+        self._triples = (ii[keep], jj[keep], kk[keep])
 
     def __repr__(self):
         return f"EmpiricalDensity(n={self.n}, D={self.D}, schedule={self.schedule.name})"
 
     # ------------------------------------------------------------------ core pass
-    def moments(self, x, t, cov: bool = False) -> PosteriorMoments:
-        """Log-density, posterior mean, score (and covariance if ``cov``) in one streaming pass."""
+    def moments(self, x, t, cov: bool = False, third: bool = False) -> PosteriorMoments:
+        """Log-density, posterior mean, score (and covariance if ``cov``) in one streaming pass.
+
+        ``third`` also returns the posterior third central moment (implies ``cov``), as used by the Newton
+        step of the ridge projection. For D <= 4 it comes from the same pass (raw third moments summed with
+        the same weights, then centred: absolute error ~ eps R^3, R the data radius); queries where that
+        could matter against the moment itself (the precise path: small h or a nearly one-hot posterior),
+        and every query for D > 4, get the cancellation-free two-pass :meth:`third_cumulant`.
+        """
         x = as_points(x, self.D, "x")
         m = x.shape[0]
         tt = per_point_times(t, m, self.schedule, "t")
@@ -123,33 +144,79 @@ class EmpiricalDensity:
         h = self.schedule._h(tt)
         xq = x - a[:, None] * self.center[None, :]
         D = self.D
+        cov = bool(cov or third)
+        fused = bool(third) and D <= _FUSED_THIRD_MAX_D
         out_lp = np.empty(m)
         out_mu = np.empty((m, D))
         out_cov = np.empty((m, D, D)) if cov else None
+        out_k3 = np.empty((m, D, D, D)) if third else None
         out_idx = np.empty(m, dtype=np.int64)
         out_wmax = np.empty(m)
         nc = min(self.chunk_size, self.n)
-        per_q = nc * (D * D if cov else 1) * 8 + nc * 16
+        ncols = 1 + D + (self._pairs[0].size if cov else 0) + (self._triples[0].size if fused else 0)
+        # the largest temporaries of a block: logits/weights (nc) and their moment sums (ncols) per query
+        per_q = (nc + 2 * ncols + (D * D if cov else 0)) * 8
         qc = int(max(1, min(m, _BLOCK_BYTES // max(per_q, 1)))) if m else 1
         for q0 in range(0, m, qc):
             sl = slice(q0, min(m, q0 + qc))
-            res = self._pass(xq[sl], a[sl], h[sl], cov)
-            out_lp[sl], out_mu[sl], c_, out_idx[sl], W_, _ = res
+            res = self._pass(xq[sl], a[sl], h[sl], cov, fused)
+            out_lp[sl], out_mu[sl], c_, out_idx[sl], W_, _ = res[:6]
             out_wmax[sl] = 1.0 / W_
             if cov:
                 out_cov[sl] = c_
+            if fused:
+                out_k3[sl] = self._central_third(res[6], out_mu[sl], c_)
+        if third:
+            exact = np.ones(m, dtype=bool) if not fused else \
+                (out_wmax > 1.0 - 1e-2) | bool(self.precise is True) | \
+                ((self.precise == "auto") & (a * a * self._r2 / h > _PRECISE_RATIO))
+            ie = np.flatnonzero(exact)
+            if ie.size:
+                out_k3[ie] = self.third_cumulant(x[ie], tt[ie])
         mean = out_mu + self.center[None, :]
         score = (a[:, None] * out_mu - xq) / h[:, None]
         return PosteriorMoments(t=tt, a=a, h=h, log_density=out_lp, mean=mean, score=score,
-                                cov=out_cov, nearest=out_idx, max_weight=out_wmax)
+                                cov=out_cov, nearest=out_idx, max_weight=out_wmax, third=out_k3)
+
+    def _central_third(self, r3, mu, cov):
+        """kappa_ijk = E[x_i x_j x_k] - (mu_i C_jk + mu_j C_ik + mu_k C_ij) - mu_i mu_j mu_k (full tensor)."""
+        D = mu.shape[1]
+        i3, j3, k3 = self._triples
+        u = r3 - (mu[:, i3] * cov[:, j3, k3] + mu[:, j3] * cov[:, i3, k3] + mu[:, k3] * cov[:, i3, j3]) \
+            - mu[:, i3] * mu[:, j3] * mu[:, k3]
+        out = np.empty((mu.shape[0], D, D, D))
+        for a_, b_, c_ in ((i3, j3, k3), (i3, k3, j3), (j3, i3, k3), (j3, k3, i3), (k3, i3, j3), (k3, j3, i3)):
+            out[:, a_, b_, c_] = u
+        return out
 
     def _use_precise(self, a, h) -> bool:
         if self.precise != "auto":
             return bool(self.precise)
         return bool(np.max(a * a * self._r2 / h) > _PRECISE_RATIO)
 
-    def _pass(self, xq, a, h, want_cov):
-        """Stream over data chunks for a block of queries (centred coordinates)."""
+    def _chunk_features(self, n0, nc, want_cov, want_k3):
+        """Columns ``[1, y, y_i y_j (i <= j), y_i y_j y_k (i <= j <= k)]`` of a data chunk, y = x - chunk mean:
+        one matrix product of the weights with them gives every weighted sum of the fast path at once."""
+        Xb = self._xc[n0:n0 + nc]
+        xbar = Xb.mean(axis=0)
+        Y = Xb - xbar
+        cols = [np.ones((Y.shape[0], 1)), Y]
+        if want_cov:
+            i2, j2 = self._pairs
+            cols.append(Y[:, i2] * Y[:, j2])
+        if want_k3:
+            i3, j3, k3 = self._triples
+            cols.append(Y[:, i3] * Y[:, j3] * Y[:, k3])
+        return xbar, np.concatenate(cols, axis=1)
+
+    def _pass(self, xq, a, h, want_cov, want_k3=False):
+        """Stream over data chunks for a block of queries (centred coordinates).
+
+        Per chunk: one matrix product for the logits, an in-place exp, and one matrix product of the
+        weights with the chunk's moment columns (fast path), or the centred per-query sums (precise path).
+        ``want_k3`` (with ``want_cov``) also returns the raw third moments about the data centre, summed
+        with the same weights (``k3raw`` (q, D(D+1)(D+2)/6), normalised), for :meth:`moments`' ``third``.
+        """
         q, D = xq.shape
         X = self._xc
         precise = want_cov and self._use_precise(a, h)
@@ -157,19 +224,30 @@ class EmpiricalDensity:
         W = np.zeros(q)
         mu = np.zeros((q, D))
         C = np.zeros((q, D, D)) if want_cov else None
+        R3 = np.zeros((q, self._triples[0].size)) if want_k3 else None
         idx = np.zeros(q, dtype=np.int64)
         inv_h = 1.0 / h
         nc = self.chunk_size
+        ar = np.arange(q)
+        i2, j2 = self._pairs
         for n0 in range(0, self.n, nc):
             Xb = X[n0:n0 + nc]
-            lt = self._logits(xq, a, h, n0, Xb)
-            jb = np.argmax(lt, axis=1)
-            Mb = lt[np.arange(q), jb]
-            e = np.exp(lt - Mb[:, None])
-            Wb = e.sum(axis=1)
-            mub = (e @ Xb) / Wb[:, None]
+            e = self._logits(xq, a, h, n0, Xb)
+            jb = np.argmax(e, axis=1)
+            Mb = e[ar, jb]
+            e -= Mb[:, None]
+            np.exp(e, out=e)
+            xbar, F = self._chunk_features(n0, Xb.shape[0], want_cov, want_k3)
+            S = e @ F
+            Wb = S[:, 0]
+            dm = S[:, 1:1 + D] / Wb[:, None]  # chunk posterior mean - xbar
+            mub = xbar + dm
             if want_cov:
                 Cb = np.empty((q, D, D))
+                S2 = S[:, 1 + D:1 + D + i2.size]
+                Cb[:, i2, j2] = S2
+                Cb[:, j2, i2] = S2
+                Cb -= Wb[:, None, None] * dm[:, :, None] * dm[:, None, :]
                 # per query: the centred (precise) sum where the chunk's posterior is nearly one-hot
                 # (mass off its top point < 1e-2: the covariance is small against R^2 and the one-product
                 # form would lose its relative precision) or where h is small; one product otherwise
@@ -179,14 +257,10 @@ class EmpiricalDensity:
                 ip = np.flatnonzero(sel)
                 if ip.size:
                     mub[ip], Cb[ip] = self._centred_scatter(Xb, e[ip], Wb[ip], jb[ip])
-                ig = np.flatnonzero(~sel)
-                if ig.size:
-                    xbar = Xb.mean(axis=0)
-                    Xk = Xb - xbar
-                    outer = (Xk[:, :, None] * Xk[:, None, :]).reshape(Xb.shape[0], D * D)
-                    Cg = (e[ig] @ outer).reshape(ig.size, D, D)
-                    dm = mub[ig] - xbar
-                    Cb[ig] = Cg - Wb[ig, None, None] * dm[:, :, None] * dm[:, None, :]
+                if want_k3:
+                    # raw third moments about the data centre: sum e y^3 with x = xbar + y
+                    S3 = S[:, 1 + D + i2.size:]
+                    R3b = self._shift_third(S3, S[:, 1 + D:1 + D + i2.size], S[:, 1:1 + D], Wb, xbar)
             # merge running state (a) with this chunk (b)
             Mn = np.maximum(M, Mb)
             fa = np.exp(M - Mn)  # exp(-inf) = 0 on the first chunk
@@ -198,6 +272,8 @@ class EmpiricalDensity:
             if want_cov:
                 C = C * fa[:, None, None] + Cb * fb[:, None, None] \
                     + (Wa * Wbn / Wt)[:, None, None] * delta[:, :, None] * delta[:, None, :]
+            if want_k3:
+                R3 = R3 * fa[:, None] + R3b * fb[:, None]
             better = Mb > M
             idx = np.where(better, n0 + jb, idx)
             M, W = Mn, Wt
@@ -209,7 +285,21 @@ class EmpiricalDensity:
         if want_cov:
             cov = C / W[:, None, None]
             cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
+        if want_k3:
+            return lp, mu, cov, idx, W, M, R3 / W[:, None]
         return lp, mu, cov, idx, W, M
+
+    def _shift_third(self, S3, S2, S1, S0, c):
+        """Sums of ``(c + y)^{(x)3}`` (unique i <= j <= k) from the sums of y, y y and y y y (weights e)."""
+        i3, j3, k3 = self._triples
+        p = self._pair_index
+        out = S3.copy()
+        # (c+y)_i (c+y)_j (c+y)_k = y_i y_j y_k + [c_i y_j y_k + c_j y_i y_k + c_k y_i y_j]
+        #                            + [c_i c_j y_k + c_i c_k y_j + c_j c_k y_i] + c_i c_j c_k
+        out += c[i3] * S2[:, p[j3, k3]] + c[j3] * S2[:, p[i3, k3]] + c[k3] * S2[:, p[i3, j3]]
+        out += (c[i3] * c[j3]) * S1[:, k3] + (c[i3] * c[k3]) * S1[:, j3] + (c[j3] * c[k3]) * S1[:, i3]
+        out += (c[i3] * c[j3] * c[k3]) * S0[:, None]
+        return out
 
     # ------------------------------------------------------------------ score-field interface
     def log_density(self, x, t) -> np.ndarray:
@@ -297,7 +387,10 @@ class EmpiricalDensity:
         return ((a / h) ** 3)[:, None, None, None] * self.third_cumulant(x, tt)
 
     def _logits(self, xq, a, h, n0, Xb):
-        return (xq @ Xb.T) * (a / h)[:, None] - np.outer(0.5 * a * a / h, self._sq[n0:n0 + Xb.shape[0]])
+        """Logits up to a per-query constant, ``(a x'.x_i - a^2 |x_i|^2 / 2)/h``, as the same single product
+        that :meth:`_pass` uses (so the two agree to the last bit)."""
+        Q = np.concatenate([xq * (a / h)[:, None], (a * a / h)[:, None]], axis=1)
+        return Q @ self._aug[n0:n0 + Xb.shape[0]].T
 
     def _normaliser(self, xq, a, h):
         _, mu, _, _, W, M = self._pass(xq, a, h, False)

@@ -27,6 +27,7 @@ import numpy as np
 from scipy import optimize, special
 
 from ._checks import as_points, check_ridge_dim
+from .empirical import EmpiricalDensity
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,14 @@ def _score_hessian(field, x, t):
     return field.score(x, t), field.hessian(x, t)
 
 
-def _frame_at(field, x, t, d):
+def _frame_at(field, x, t, d, third=False):
     """Frame at x. For an empirical density the eigenvectors come from the posterior covariance (P1: same
     eigenvectors as H, and eigenvalues ``-1/h + (a^2/h^2) mu``): its small eigenvalues carry full relative
-    precision, so an eigengap far below ``eps/h`` (one-hot weights near a mode) is still resolved."""
+    precision, so an eigengap far below ``eps/h`` (one-hot weights near a mode) is still resolved.
+    With ``third`` (EmpiricalDensity only) the same pass also gives ``dH/dx`` (``fr.dH``, (m, D, D, D))."""
     if hasattr(field, "moments"):
-        mom = field.moments(x, t, cov=True)
+        third = bool(third) and isinstance(field, EmpiricalDensity)
+        mom = field.moments(x, t, cov=True, third=True) if third else field.moments(x, t, cov=True)
         mu, vec = np.linalg.eigh(mom.cov)
         c = (mom.a * mom.a / (mom.h * mom.h))[:, None]
         lam = c * mu[:, ::-1] - 1.0 / mom.h[:, None]
@@ -70,6 +73,8 @@ def _frame_at(field, x, t, d):
         if d > 0:
             fr.eigengap = c[:, 0] * (mu[:, ::-1][:, d - 1] - mu[:, ::-1][:, d])
         fr.gap_floor = 8 * _EPS * c[:, 0] * np.abs(mu).max(axis=1)
+        if third:  # derivative of P1: dH_ij/dx_k = (a^3/h^3) kappa3_ijk
+            fr.dH = ((mom.a / mom.h) ** 3)[:, None, None, None] * mom.third
         return fr
     s, H = _score_hessian(field, x, t)
     return _frame_from(s, H, d)
@@ -97,6 +102,7 @@ class Frame:
     score: np.ndarray
     d: int
     gap_floor: np.ndarray | float = 0.0  # round-off level of the eigengap (below it the frame is undetermined)
+    dH: np.ndarray | None = None  # (m, D, D, D) dH/dx when computed in the same pass (projection only)
 
     def project_normal(self, v):
         """(m, D) ``P_perp v``."""
@@ -287,7 +293,7 @@ def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step):
         if active.size == 0:
             break
         xa, ta = x[active], t[active]
-        fr = _frame_at(field, xa, ta, d)
+        fr = _frame_at(field, xa, ta, d, third=has_dH and d > 0)
         s = fr.score
         g = np.einsum("mdk,md->mk", fr.normal, s)
         r = np.linalg.norm(g, axis=1)
@@ -318,7 +324,10 @@ def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step):
             break
         scms = h[active][:, None] * fr.project_normal(s)
         if newton:
-            dn = _newton_step(fr, field.hessian_derivative(xa, ta) if has_dH else None, g)
+            dH = None
+            if has_dH and d > 0:  # G (frame turning) is used only for d > 0
+                dH = fr.dH if fr.dH is not None else field.hessian_derivative(xa, ta)
+            dn = _newton_step(fr, dH, g)
             use_n = keep & regular & np.all(np.isfinite(dn), axis=1) & \
                 (np.linalg.norm(dn, axis=1) <= trust[active])
         else:
