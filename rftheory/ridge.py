@@ -27,7 +27,7 @@ import numpy as np
 from scipy import optimize, special
 
 from ._checks import as_points, check_ridge_dim
-from .empirical import EmpiricalDensity
+from .empirical import EmpiricalDensity, _blas_single
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ def _frame_at(field, x, t, d, third=False):
     if hasattr(field, "moments"):
         third = bool(third) and isinstance(field, EmpiricalDensity)
         mom = field.moments(x, t, cov=True, third=True) if third else field.moments(x, t, cov=True)
-        mu, vec = np.linalg.eigh(mom.cov)
+        with _blas_single():  # many tiny matrices: threads only cost (see empirical._blas_single)
+            mu, vec = np.linalg.eigh(mom.cov)
         c = (mom.a * mom.a / (mom.h * mom.h))[:, None]
         lam = c * mu[:, ::-1] - 1.0 / mom.h[:, None]
         fr = _frame_from(mom.score, None, d, lam=lam, vec=vec[:, :, ::-1])
@@ -115,7 +116,8 @@ class Frame:
 
 def _frame_from(s, H, d, lam=None, vec=None):
     if lam is None:
-        lam, vec = np.linalg.eigh(H)  # ascending
+        with _blas_single():
+            lam, vec = np.linalg.eigh(H)  # ascending
         lam = lam[:, ::-1]
         vec = vec[:, :, ::-1]
     beta = -lam[:, d]
@@ -203,6 +205,11 @@ def _step_size(field, t, m):
 
 def _newton_step(fr, dH, g):
     """Minimal-norm Newton step for E^T s = 0 with the frame-turning term (see module doc)."""
+    with _blas_single():  # batched products and solves of small matrices
+        return _newton_step_impl(fr, dH, g)
+
+
+def _newton_step_impl(fr, dH, g):
     m, D, _ = fr.vectors.shape
     d = fr.d
     lamN = fr.eigenvalues[:, d:]
