@@ -41,6 +41,10 @@ _EPS = np.finfo(np.float64).eps
 _PRECISE_RATIO = 1.0e4
 # bytes allowed for the largest temporary of one (query chunk, data chunk) block
 _BLOCK_BYTES = 8 * 2**20
+# moment columns of all chunks are kept for the duration of one moments() call up to this size
+_FEATURE_CACHE_BYTES = 256 * 2**20
+# ... and kept on the density object across calls up to this total
+_FEATURE_KEEP_BYTES = 64 * 2**20
 # moment products with fewer columns than this run on one BLAS thread (memory-bound, see _blas_single)
 _SKINNY_COLS = 64
 # the third moment comes from the same pass (one product with the data's cubes) up to this dimension
@@ -140,6 +144,7 @@ class EmpiricalDensity:
         self._sq = np.einsum("nd,nd->n", self._xc, self._xc)
         self._r2 = float(self._sq.max())
         # logits of a chunk as one product: [a x'/h, a^2/h] . [x_i, -|x_i|^2/2]
+        self._feat_cache, self._feat_bytes = {}, 0
         self._aug = np.concatenate([self._xc, -0.5 * self._sq[:, None]], axis=1)
         D = self.D
         self._pairs = np.triu_indices(D)
@@ -183,10 +188,12 @@ class EmpiricalDensity:
         # the largest temporaries of a block: logits/weights (nc) and their moment sums (ncols) per query
         per_q = (nc + 2 * ncols + (D * D if cov else 0)) * 8
         qc = int(max(1, min(m, _BLOCK_BYTES // max(per_q, 1)))) if m else 1
+        # the chunks' moment columns are built once per call when they fit the cache budget
+        cache = {} if (m > qc and self.n * ncols * 8 <= _FEATURE_CACHE_BYTES) else None
         with _blas_single() if ncols < _SKINNY_COLS else contextlib.nullcontext():
             for q0 in range(0, m, qc):
                 sl = slice(q0, min(m, q0 + qc))
-                self._block(out_lp, out_mu, out_cov, out_k3, out_idx, out_wmax, sl, xq, a, h, cov, fused)
+                self._block(out_lp, out_mu, out_cov, out_k3, out_idx, out_wmax, sl, xq, a, h, cov, fused, cache)
         if third:
             exact = np.ones(m, dtype=bool) if not fused else \
                 (out_wmax > 1.0 - 1e-2) | bool(self.precise is True) | \
@@ -200,8 +207,8 @@ class EmpiricalDensity:
         return PosteriorMoments(t=tt, a=a, h=h, log_density=out_lp, mean=mean, score=score,
                                 cov=out_cov, nearest=out_idx, max_weight=out_wmax, third=out_k3)
 
-    def _block(self, out_lp, out_mu, out_cov, out_k3, out_idx, out_wmax, sl, xq, a, h, cov, fused):
-        res = self._pass(xq[sl], a[sl], h[sl], cov, fused)
+    def _block(self, out_lp, out_mu, out_cov, out_k3, out_idx, out_wmax, sl, xq, a, h, cov, fused, cache=None):
+        res = self._pass(xq[sl], a[sl], h[sl], cov, fused, cache)
         out_lp[sl], out_mu[sl], c_, out_idx[sl], W_, _ = res[:6]
         out_wmax[sl] = 1.0 / W_
         if cov:
@@ -225,9 +232,14 @@ class EmpiricalDensity:
             return bool(self.precise)
         return bool(np.max(a * a * self._r2 / h) > _PRECISE_RATIO)
 
-    def _chunk_features(self, n0, nc, want_cov, want_k3):
+    def _chunk_features(self, n0, nc, want_cov, want_k3, cache=None):
         """Columns ``[1, y, y_i y_j (i <= j), y_i y_j y_k (i <= j <= k)]`` of a data chunk, y = x - chunk mean:
         one matrix product of the weights with them gives every weighted sum of the fast path at once."""
+        key = (n0, nc, want_cov, want_k3)
+        if key in self._feat_cache:
+            return self._feat_cache[key]
+        if cache is not None and n0 in cache:
+            return cache[n0]
         Xb = self._xc[n0:n0 + nc]
         xbar = Xb.mean(axis=0)
         Y = Xb - xbar
@@ -238,9 +250,16 @@ class EmpiricalDensity:
         if want_k3:
             i3, j3, k3 = self._triples
             cols.append(Y[:, i3] * Y[:, j3] * Y[:, k3])
-        return xbar, np.concatenate(cols, axis=1)
+        out = xbar, np.concatenate(cols, axis=1)
+        nb = out[1].nbytes
+        if self._feat_bytes + nb <= _FEATURE_KEEP_BYTES:  # kept on the object (read-only data)
+            self._feat_cache[key] = out
+            self._feat_bytes += nb
+        elif cache is not None:
+            cache[n0] = out
+        return out
 
-    def _pass(self, xq, a, h, want_cov, want_k3=False):
+    def _pass(self, xq, a, h, want_cov, want_k3=False, cache=None):
         """Stream over data chunks for a block of queries (centred coordinates).
 
         Per chunk: one matrix product for the logits, an in-place exp, and one matrix product of the
@@ -268,7 +287,7 @@ class EmpiricalDensity:
             Mb = e[ar, jb]
             e -= Mb[:, None]
             np.exp(e, out=e)
-            xbar, F = self._chunk_features(n0, Xb.shape[0], want_cov, want_k3)
+            xbar, F = self._chunk_features(n0, Xb.shape[0], want_cov, want_k3, cache)
             S = e @ F
             Wb = S[:, 0]
             dm = S[:, 1:1 + D] / Wb[:, None]  # chunk posterior mean - xbar
