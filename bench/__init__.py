@@ -1,0 +1,1 @@
+"""Benchmarks with their baselines, printing ratios (see ARCHITECTURE.md)."""
