@@ -63,7 +63,7 @@ def _frame_at(field, x, t, d, third=False):
     eigenvectors as H, and eigenvalues ``-1/h + (a^2/h^2) mu``): its small eigenvalues carry full relative
     precision, so an eigengap far below ``eps/h`` (one-hot weights near a mode) is still resolved.
     With ``third`` (EmpiricalDensity only) the same pass also gives ``dH/dx`` (``fr.dH``, (m, D, D, D))."""
-    if hasattr(field, "moments"):
+    if hasattr(field, "moments") and hasattr(field, "posterior_cov"):
         third = bool(third) and isinstance(field, EmpiricalDensity)
         mom = field.moments(x, t, cov=True, third=True) if third else field.moments(x, t, cov=True)
         with _blas_single():  # many tiny matrices: threads only cost (see empirical._blas_single)

@@ -1,0 +1,73 @@
+"""Shared pieces of the [HQT] figures: sizes, RF training (cached per process), sampling and ridge drawing."""
+from __future__ import annotations
+
+import functools
+import logging
+
+import numpy as np
+
+from rftheory import EmpiricalDensity, ridge
+from rftheory.rf_model import RandomFeatureModel, gradient_flow
+from rftheory.sampling import sample
+from rftheory.schedules import OU, geometric_grid
+
+from ._common import RIDGE, SAMPLES, TRAIN
+
+log = logging.getLogger(__name__)
+
+#: [HQT] uses p in 500..10000, K = 128 (64), T = 40 or 10, 2000 samples, 2000-4000 EM steps, t_min 1e-3.
+SIZES = {
+    "quick": {"p": 160, "K": 4, "T": 4.0, "t0": 1e-3, "samples": 300, "steps": 300, "t_min": 1e-2,
+              "weight": "1/h", "tau": np.inf},
+    "full": {"p": 1000, "K": 32, "T": 10.0, "t0": 1e-3, "samples": 2000, "steps": 2000, "t_min": 1e-3,
+             "weight": "1/h", "tau": np.inf},
+}
+
+
+def sizes(quick: bool) -> dict:
+    return dict(SIZES["quick" if quick else "full"])
+
+
+@functools.lru_cache(maxsize=16)
+def _train_cached(data_key, p, K, T, t0, weight, seed):
+    data = np.array(data_key, dtype=np.float64)
+    model = RandomFeatureModel(data.shape[1], p, K, T, rng=np.random.default_rng(seed))
+    mom = model.moments(data, OU(), t0=t0, weight=weight, report=False)
+    flow = gradient_flow(mom.U, mom.V, np.zeros((data.shape[1], p)))
+    return model, mom, flow
+
+
+def train_rf(data, s: dict, seed: int, weight=None, tau=None):
+    """(score field at training time tau, model, moments, flow) for an RF model trained on ``data`` in closed
+    form (exact Gaussian moments, gradient flow from W(0) = 0); cached per process."""
+    key = tuple(map(tuple, np.asarray(data, dtype=np.float64)))
+    w = s["weight"] if weight is None else weight
+    model, mom, flow = _train_cached(key, s["p"], s["K"], s["T"], s["t0"], w, seed)
+    W = flow.predict(s["tau"] if tau is None else tau)
+    return model.score_field(W, OU()), model, mom, flow
+
+
+def reverse_samples(field, dens, s: dict, seed: int, record=None, method="em"):
+    """Reverse-time samples of ``field`` from exact draws of p_T (Euler-Maruyama by default)."""
+    rng = np.random.default_rng(seed)
+    x0 = dens.sample(s["T"], s["samples"], rng)
+    grid = geometric_grid(s["T"], s["t_min"], s["steps"])
+    return sample(field, x0, grid, method, rng=rng, record=record)
+
+
+def draw_ridge(ax, dens: EmpiricalDensity, t: float, label=True):
+    """Trace the d = 1 ridge of p_t and draw it (green); return the pieces."""
+    pcs = ridge.trace(dens, t, 1)
+    for k, pc in enumerate(pcs):
+        pts = np.vstack([pc.points, pc.points[:1]]) if pc.closed else pc.points
+        ax.plot(pts[:, 0], pts[:, 1], "-", color=RIDGE, lw=1.5, label="ridge of $p_t$" if (label and k == 0) else None)
+    return pcs
+
+
+def draw_training(ax, data, a: float, label=True):
+    ax.plot(a * data[:, 0], a * data[:, 1], "o", color=TRAIN, ms=4, label="$a_t x_i$" if label else None, zorder=5)
+
+
+def draw_samples(ax, x, label=True, **kw):
+    kw = {"s": 4, "alpha": 0.5, "color": SAMPLES, **kw}
+    ax.scatter(x[:, 0], x[:, 1], label="samples" if label else None, **kw)

@@ -1,0 +1,53 @@
+"""[HQT] figures render in quick mode and the numbers behind them hold."""
+import numpy as np
+import pytest
+
+from paper_figures import registry
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    return tmp_path_factory.mktemp("hqt_figs")
+
+
+def _files_ok(res):
+    assert len(res.files) == 2
+    for f in res.files:
+        assert f.exists() and f.stat().st_size > 10_000, f
+    png = [f for f in res.files if f.suffix == ".png"][0]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_registry_lists_the_hqt_figures():
+    figs = registry.figures()
+    for name in ("ridge", "phases", "residual"):
+        assert name in figs and figs[name].CAPTION
+
+
+def test_ridge_figure(out):
+    res = registry.figures()["ridge"].render(out, quick=True, progress=False)
+    _files_ok(res)
+    d = res.data
+    assert len(d["times"]) == 6 and d["times"][0] > d["times"][-1]
+    # at t_min the typical RF sample sits inside the tube of radius 3 sqrt(h_t) around the ridge
+    assert d["median_distance"][-1] <= d["r_tube"][-1]
+    assert d["tube_fraction"][-1] >= 0.5
+
+
+def test_phase_figure(out):
+    res = registry.figures()["phases"].render(out, quick=True, progress=False)
+    _files_ok(res)
+    d = res.data
+    # T1 holds pathwise; the residual is the Heun error plus the trapezoid rule over 200 geometric records
+    # (relative step 2.8%, error O(step^2) ~ 1e-3 of the offset's scale)
+    assert d["t1_max_abs_error"] <= 1e-3 * d["t1_scale"]
+    assert d["t2_n_tube"] >= 5 and d["t2_median_ratio"] < 1
+    assert d["t3_median_ratio"] < 1
+
+
+def test_residual_figure(out):
+    res = registry.figures()["residual"].render(out, quick=True, progress=False)
+    _files_ok(res)
+    for v in res.data.values():
+        assert 0 < v["on_ridge_fraction"] <= 1 and 0 <= v["normalised_mean"] <= 1
+        assert v["residual_median"] <= v["residual_max"]
