@@ -1,0 +1,174 @@
+"""Assembly of the quadratic loss of a random-feature score model: U (p x p), V (D x p) (THEORY.md §4).
+
+    U = int_{t0}^{T} lambda(t) (1/n) sum_i E_z[sigma sigma^T] dt
+    V = int_{t0}^{T} lambda(t) (1/n) sum_i E_z[y_i sigma^T] dt
+
+with pre-activations ``u_j = a_t w_j.x_i + c_j(t) + sqrt(h_t) w_j.z`` (``c(t) = W_t phi(t) + b``): given (i, t)
+they are jointly Gaussian with means ``mu_j``, standard deviations ``sqrt(h_t)|w_j|`` and correlations
+``w_j.w_k/(|w_j||w_k|)`` -- the correlations do not depend on (i, t), which is what the hoisted ReLU kernel
+exploits. The regression target y is ``a_t x_i`` (posterior-mean parametrization) or ``-z/sqrt(h_t)``
+(direct score); for the latter Stein's lemma gives ``E[-z/sqrt(h) sigma(u_j)] = -w_j E[sigma'(u_j)]``.
+
+Time quadrature (``time_rule``): composite Gauss-Legendre, ``n_gl`` nodes per panel; panels geometric
+(ratio 2) from t0 up to min(1, T) -- lambda = 1/h^2 changes by orders of magnitude there -- then uniform
+panels no wider than ``(T_emb / K) / panels_per_period`` (the embedding's shortest period over
+``panels_per_period``). Its convergence is reported by repeating the assembly on a subset of units with
+twice the nodes per panel (:class:`QuadratureReport`).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from .features import fourier_embedding
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = ("1", "1/h", "1/h2")
+PARAMETRIZATIONS = ("posterior_mean", "score")
+
+
+def weight_fn(weight: str):
+    if weight == "1":
+        return lambda h: np.ones_like(h)
+    if weight == "1/h":
+        return lambda h: 1.0 / h
+    if weight == "1/h2":
+        return lambda h: 1.0 / (h * h)
+    raise ValueError(f"weight must be one of {WEIGHTS}; got {weight!r}")
+
+
+def time_rule(t0: float, T: float, K: int, T_emb: float, n_gl: int = 8, panels_per_period: float = 2.0):
+    """Nodes and weights (ascending) of the composite Gauss-Legendre rule on [t0, T] described above."""
+    if not (0 < t0 < T < np.inf):
+        raise ValueError(f"need 0 < t0 < T < inf (got t0={t0}, T={T})")
+    if int(n_gl) != n_gl or n_gl < 1:
+        raise ValueError(f"n_gl must be a positive integer; got {n_gl!r}")
+    if not panels_per_period > 0:
+        raise ValueError("panels_per_period must be > 0")
+    tg = min(1.0, T)
+    edges = [t0]
+    while edges[-1] * 2 < tg:
+        edges.append(edges[-1] * 2)
+    edges.append(tg)
+    if T > tg:
+        width = (T_emb / max(int(K), 1)) / panels_per_period
+        npan = int(np.ceil((T - tg) / width))
+        edges.extend(list(np.linspace(tg, T, npan + 1)[1:]))
+    edges = np.unique(np.asarray(edges, dtype=np.float64))
+    x0, w0 = np.polynomial.legendre.leggauss(int(n_gl))
+    a, b = edges[:-1], edges[1:]
+    nodes = ((a + b)[:, None] + (b - a)[:, None] * x0[None, :]) / 2
+    wts = ((b - a) / 2)[:, None] * w0[None, :]
+    return nodes.ravel(), wts.ravel()
+
+
+@dataclass
+class QuadratureReport:
+    """Convergence of the time quadrature: the rule, and the relative Frobenius differences of U and V
+    (restricted to ``units``) between the rule and the refined rule (twice the nodes per panel)."""
+
+    rule: str
+    n_nodes: int
+    n_nodes_refined: int
+    units: np.ndarray
+    rel_diff_U: float
+    rel_diff_V: float
+
+
+@dataclass
+class Moments:
+    """U (p, p), V (D, p), c0 = the loss constant (1/(nD)) int lambda sum_i E|y|^2 dt, so that
+    ``L(W) = (1/D)[tr(W U W^T) - 2 tr(V W^T)] + c0``; the settings used; the quadrature report (or None)."""
+
+    U: np.ndarray
+    V: np.ndarray
+    c0: float
+    weight: str
+    parametrization: str
+    method: str
+    t0: float
+    T: float
+    n_time_nodes: int
+    report: QuadratureReport | None = None
+
+
+def _pair_index(p):
+    return np.triu_indices(p, k=1)
+
+
+def assemble(model, data, schedule, t0, T, weight, method, parametrization, nodes, wts,
+             units=None, mc_draws=None, rng=None, progress=False):
+    """U, V, c0 for the model restricted to ``units`` (default all) on the given time rule."""
+    act = model.act
+    Wx, Wt, b = model.W_x, model.W_t, model.b
+    if units is not None:
+        Wx, Wt, b = Wx[units], Wt[units], b[units]
+    p, D = Wx.shape
+    n = data.shape[0]
+    lam = weight_fn(weight)
+    a_all, h_all = schedule.a_h(nodes)
+    wq = wts * lam(h_all)
+    norms = np.sqrt(np.einsum("jd,jd->j", Wx, Wx))
+    if np.any(norms == 0):
+        raise ValueError("a row of W_x is zero: its pre-activation has zero variance")
+    proj = data @ Wx.T                         # (n, p): w_j . x_i
+    C = fourier_embedding(nodes, model.K, model.T) @ Wt.T + b[None, :]    # (Q, p)
+    U_diag = np.zeros(p)
+    jj, kk = _pair_index(p)
+    U_off = np.zeros(jj.size)
+    V = np.zeros((D, p))
+    c0 = 0.0
+    if method == "exact":
+        rho = np.clip((Wx[jj] * Wx[kk]).sum(1) / (norms[jj] * norms[kk]), -1.0, 1.0)
+        kern = act.pair_kernel(rho)
+        relu = act.name == "relu" and hasattr(kern, "std")
+    else:
+        rng_ = rng
+    it = range(nodes.size)
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(it, desc="U, V", leave=False)
+    for q in it:
+        a, h, w = a_all[q], h_all[q], wq[q] / n
+        sh = np.sqrt(h)
+        s = sh * norms
+        for i in range(n):
+            mu = a * proj[i] + C[q]
+            y = a * data[i]
+            if parametrization == "posterior_mean":
+                c0 += w * float(y @ y) / D
+            else:
+                c0 += w * D / h / D
+            if method == "exact":
+                Es = act.mean(mu, s)
+                if parametrization == "posterior_mean":
+                    V += w * np.outer(y, Es)
+                else:
+                    V -= w * Wx.T * act.mean_deriv(mu, s)[None, :]
+                U_diag += w * act.second(mu, s)
+                if relu:
+                    al = mu / s
+                    from .features import norm_cdf, relu_g
+                    g = relu_g(al)
+                    P = norm_cdf(al)
+                    U_off += (w * s[jj] * s[kk]) * kern.std(al[jj], al[kk], g[jj], g[kk], P[jj], P[kk])
+                else:
+                    U_off += w * kern(mu[jj], s[jj], mu[kk], s[kk])
+            else:
+                Z = rng_.standard_normal((mc_draws, D))
+                S = act(mu[None, :] + sh * (Z @ Wx.T))          # (m, p)
+                G = (S.T @ S) / mc_draws
+                U_diag += w * np.diag(G)
+                U_off += w * G[jj, kk]
+                if parametrization == "posterior_mean":
+                    V += w * np.outer(y, S.mean(0))
+                else:
+                    V += w * (-(Z.T @ S) / (mc_draws * sh))
+    U = np.zeros((p, p))
+    U[jj, kk] = U_off
+    U = U + U.T
+    U[np.diag_indices(p)] = U_diag
+    return U, V, c0

@@ -1,0 +1,143 @@
+"""R2 and the U/V assembly: closed-form gradient flow, exact GD, SGD in expectation, MC vs exact moments."""
+import numpy as np
+import pytest
+
+from rftheory.rf_model import RandomFeatureModel, gd, gradient_flow, loss, sgd
+
+EPS = np.finfo(float).eps
+X2 = np.array([[-3.0, 0.0], [3.0, 0.0]])
+
+
+@pytest.fixture(scope="module")
+def small():
+    m = RandomFeatureModel(2, 12, 4, 4.0, activation="cos", rng=0)
+    mom = m.moments(X2, t0=1e-2, weight="1", T=4.0)
+    return m, mom
+
+
+def _flow_tol(U, W):
+    # round-off of one eigendecomposition-based evaluation: p eps |U| |W| scale with condition of the basis
+    return 64 * U.shape[0] * EPS * (np.abs(W).max() + 1.0)
+
+
+def test_predict_endpoints_and_normal_equations(small):
+    m, mom = small
+    rng = np.random.default_rng(1)
+    W0 = rng.standard_normal((2, m.p)) / np.sqrt(m.p)
+    gf = gradient_flow(mom.U, mom.V, W0)
+    np.testing.assert_allclose(gf.predict(0.0), W0, rtol=0, atol=_flow_tol(mom.U, W0))
+    np.testing.assert_array_equal(gf.predict(np.inf), gf.W_star)
+    # W* solves the normal equations on the range of U; the frozen part of W0 is its null-space part
+    r = gf.W_star @ mom.U - mom.V
+    assert np.linalg.norm(r) <= 1e3 * m.p * EPS * np.linalg.norm(mom.U) * np.linalg.norm(gf.W_star) + \
+        np.linalg.norm(mom.V) * 1e-9
+    assert gf.predict(np.array([0.0, 1.0, np.inf])).shape == (3, 2, m.p)
+
+
+def test_predict_solves_the_ode(small):
+    """Central differences of predict(tau) against -2 (W U - V); Richardson estimate as tolerance."""
+    m, mom = small
+    W0 = np.zeros((2, m.p))
+    gf = gradient_flow(mom.U, mom.V, W0)
+    lam = np.linalg.eigvalsh(mom.U)[-1]
+    for tau in (3e-3 / lam, 0.3 / lam, 3.0 / lam):
+        d = 1e-3 / lam
+        fd1 = (gf.predict(tau + d) - gf.predict(tau - d)) / (2 * d)
+        fd2 = (gf.predict(tau + 2 * d) - gf.predict(tau - 2 * d)) / (4 * d)
+        W = gf.predict(tau)
+        rhs = -2 * (W @ mom.U - mom.V)
+        tol = np.abs(fd1 - fd2).max() + 64 * EPS * np.abs(W).max() / d
+        assert np.abs(fd1 - rhs).max() <= tol
+
+
+def test_gd_matches_closed_form(small):
+    m, mom = small
+    rng = np.random.default_rng(2)
+    W0 = rng.standard_normal((2, m.p))
+    gf = gradient_flow(mom.U, mom.V, W0)
+    mu, Q = gf.mu, gf.Q
+    eta = 0.4 / mu[-1]
+    W, rec = gd(mom.U, mom.V, W0, eta, 200, record=[0, 7, 200])
+    for k, Wk in rec.items():
+        pred = gf.W_star + ((W0 - gf.W_star) @ Q * (1 - 2 * eta * mu)[None, :] ** k) @ Q.T
+        assert np.linalg.norm(Wk - pred) <= 1e-10 * np.linalg.norm(pred)
+
+
+def test_mc_moments_agree_with_exact():
+    """R independent MC assemblies (m_z draws each, same time rule): the mean of a fixed random projection of
+    U and of V lies within 4 standard errors (from the replicate spread) of the exact value."""
+    m = RandomFeatureModel(2, 8, 2, 2.0, activation="relu", rng=3)
+    ex = m.moments(X2, t0=1e-2, weight="1/h", T=2.0, n_gl=4, report=False)
+    R, mz = 8, 400
+    rng = np.random.default_rng(4)
+    PU, PV = rng.standard_normal(ex.U.shape), rng.standard_normal(ex.V.shape)
+    su, sv = [], []
+    for r in range(R):
+        mc = m.moments(X2, t0=1e-2, weight="1/h", T=2.0, n_gl=4, method="mc", mc_draws=mz,
+                       rng=np.random.default_rng(100 + r), report=False)
+        su.append(np.sum(PU * mc.U))
+        sv.append(np.sum(PV * mc.V))
+    for s, exact in ((np.array(su), np.sum(PU * ex.U)), (np.array(sv), np.sum(PV * ex.V))):
+        assert abs(s.mean() - exact) <= 4 * s.std(ddof=1) / np.sqrt(R)
+
+
+def test_time_quadrature_report_for_a_smooth_activation(small):
+    m, mom = small
+    rep = mom.report
+    assert rep.n_nodes_refined == 2 * rep.n_nodes
+    assert rep.rel_diff_U < 1e-10 and rep.rel_diff_V < 1e-10
+
+
+def test_sgd_mean_is_gd():
+    """E[W_k] of SGD equals the GD iterate on the exact U, V; S seeds, 4 standard errors on projections."""
+    m = RandomFeatureModel(2, 6, 2, 2.0, activation="cos", rng=5)
+    mom = m.moments(X2, t0=1e-2, weight="1", T=2.0, report=False)
+    W0 = np.zeros((2, m.p))
+    eta, k, S = 0.02, 30, 48
+    target = gd(mom.U, mom.V, W0, eta, k)
+    runs = np.array([sgd(m, X2, W0, eta, k, rng=np.random.default_rng(1000 + s), t0=1e-2, T=2.0, batch=4)
+                     for s in range(S)])
+    se = runs.std(0, ddof=1) / np.sqrt(S)
+    dev = np.abs(runs.mean(0) - target)
+    # the data's second coordinate is 0, so that row is deterministic (0): exact there
+    det = se == 0
+    assert np.all(dev[det] <= 1e-12)
+    # the other coordinates: within 4 standard errors (two-sided 6e-5 each, 6 coordinates)
+    assert np.all(dev[~det] <= 4.0 * se[~det]), (dev / np.where(det, 1, se)).max()
+    # the flow differs from GD by O(eta): predict(k eta) is within the GD-vs-flow gap of the SGD mean
+    gf = gradient_flow(mom.U, mom.V, W0)
+    gap = np.abs(gf.predict(k * eta) - target).max()
+    assert np.abs(runs.mean(0) - gf.predict(k * eta)).max() <= gap + 4 * (runs.std(0, ddof=1) / np.sqrt(S)).max()
+
+
+def test_score_field_and_loss(small):
+    m, mom = small
+    W = gradient_flow(mom.U, mom.V, np.zeros((2, m.p))).W_star
+    f = m.score_field(W)
+    x = np.array([[0.5, 0.1], [1.0, -2.0]])
+    out = f.output(x, 0.5)
+    h = f.schedule.h(0.5)
+    np.testing.assert_allclose(f.score(x, 0.5), (out - x) / h, rtol=1e-14)
+    g = m.score_field(W, parametrization="score")
+    np.testing.assert_allclose(g.score(x, 0.5), out, rtol=1e-14)
+    assert loss(W, mom) <= loss(np.zeros_like(W), mom)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="p"):
+        RandomFeatureModel(2, 0, 2, 1.0, rng=0)
+    with pytest.raises(ValueError, match="activation"):
+        RandomFeatureModel(2, 3, 2, 1.0, activation="gelu", rng=0)
+    with pytest.raises(TypeError, match="rng"):
+        RandomFeatureModel(2, 3, 2, 1.0)
+    m = RandomFeatureModel(2, 3, 2, 1.0, rng=0)
+    with pytest.raises(ValueError, match="weight"):
+        m.moments(X2, weight="1/h3")
+    with pytest.raises(ValueError, match="D"):
+        m.moments(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="method"):
+        m.moments(X2, method="magic")
+    with pytest.raises(ValueError, match="W0"):
+        gradient_flow(np.eye(3), np.zeros((2, 3)), np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="tau"):
+        gradient_flow(np.eye(3), np.zeros((2, 3)), np.zeros((2, 3))).predict(-1.0)
