@@ -28,21 +28,28 @@ def sizes(quick: bool) -> dict:
     return dict(SIZES["quick" if quick else "full"])
 
 
-@functools.lru_cache(maxsize=16)
-def _train_cached(data_key, p, K, T, t0, weight, seed):
+@functools.lru_cache(maxsize=32)
+def _moments_cached(data_key, p, K, T, t0, weight, seed):
     data = np.array(data_key, dtype=np.float64)
     model = RandomFeatureModel(data.shape[1], p, K, T, rng=np.random.default_rng(seed))
-    mom = model.moments(data, OU(), t0=t0, weight=weight, report=False)
-    flow = gradient_flow(mom.U, mom.V, np.zeros((data.shape[1], p)))
-    return model, mom, flow
+    return model, model.moments(data, OU(), t0=t0, weight=weight, report=False)
 
 
-def train_rf(data, s: dict, seed: int, weight=None, tau=None):
+def train_rf(data, s: dict, seed: int, weight=None, tau=None, init: str = "zero"):
     """(score field at training time tau, model, moments, flow) for an RF model trained on ``data`` in closed
-    form (exact Gaussian moments, gradient flow from W(0) = 0); cached per process."""
+    form (exact Gaussian moments, gradient flow); ``init`` "zero" (W(0) = 0) or "random" (W(0) = A/sqrt(p),
+    A ~ N(0, 1), as in [HQT]: its part in U's null space stays frozen). Moments cached per process."""
     key = tuple(map(tuple, np.asarray(data, dtype=np.float64)))
     w = s["weight"] if weight is None else weight
-    model, mom, flow = _train_cached(key, s["p"], s["K"], s["T"], s["t0"], w, seed)
+    model, mom = _moments_cached(key, s["p"], s["K"], s["T"], s["t0"], w, seed)
+    D = model.D
+    if init == "zero":
+        W0 = np.zeros((D, s["p"]))
+    elif init == "random":
+        W0 = np.random.default_rng([seed, 7]).standard_normal((D, s["p"])) / np.sqrt(s["p"])
+    else:
+        raise ValueError(f"init must be 'zero' or 'random'; got {init!r}")
+    flow = gradient_flow(mom.U, mom.V, W0)
     W = flow.predict(s["tau"] if tau is None else tau)
     return model.score_field(W, OU()), model, mom, flow
 

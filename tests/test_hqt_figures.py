@@ -20,7 +20,7 @@ def _files_ok(res):
 
 def test_registry_lists_the_hqt_figures():
     figs = registry.figures()
-    for name in ("ridge", "phases", "residual"):
+    for name in ("ridge", "phases", "two_mode", "structured", "residual"):
         assert name in figs and figs[name].CAPTION
 
 
@@ -51,3 +51,25 @@ def test_residual_figure(out):
     for v in res.data.values():
         assert 0 < v["on_ridge_fraction"] <= 1 and 0 <= v["normalised_mean"] <= 1
         assert v["residual_median"] <= v["residual_max"]
+
+
+def test_two_mode_figure(out):
+    res = registry.figures()["two_mode"].render(out, quick=True, progress=False)
+    _files_ok(res)
+    for w, rows in res.data.items():
+        sn, st = np.array(rows["score_normal"]), np.array(rows["score_tangent"])
+        qn, qt = np.array(rows["sample_normal"]), np.array(rows["sample_tangent"])
+        # R4: the normal error is below the tangential one at every tau, and decays with tau to a floor
+        assert np.all(sn < st) and np.all(qn < qt), w
+        assert np.all(np.diff(sn) <= 1e-12 * sn[0]) and sn[-1] < 1e-3 * sn[0], w
+        # the tangential (architectural) part keeps an O(1) floor at tau = infinity
+        assert st[-1] > 1e3 * sn[-1], w
+
+
+def test_structured_figure(out):
+    res = registry.figures()["structured"].render(out, quick=True, progress=False)
+    _files_ok(res)
+    assert set(res.data) == {"three", "square", "triangle_mid", "square_centre", "grid3"}
+    for v in res.data.values():
+        assert 0 <= v["fraction_far_from_modes"] <= 1
+        assert len(v["inter_mode_attractors"]) <= v["n_attractors"]
