@@ -1,0 +1,153 @@
+"""R3: the error split of a random-feature score model (THEORY.md §4).
+
+At any (x, t), ``s_tau - s* = (s_tau - s_inf) + (s_inf - s*)`` = optimization error + architectural bias;
+a third, separate term is the finite-sample error of an SGD (Monte Carlo) run, ``s_sgd - s_E`` with s_E the
+score of the run's expectation (the GD iterate). Each is split into its normal and tangent parts in the ridge
+frame of p_t (``rftheory.ridge.decompose``, dimension d), pointwise and as averages over p_t.
+
+Loss-level Pythagoras (derivations/r3_pythagoras.py): since ``V = W_inf U`` on the range of U,
+``L(W) - L(W_inf) = (1/D) tr((W - W_inf) U (W - W_inf)^T)``, so ``L(W(tau)) - L* = that + (L(W_inf) - L*)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import as_generator, as_points, per_point_times
+from .rf_model import loss
+
+__all__ = ["ErrorSplit", "split_error", "optimization_error", "architectural_bias", "finite_sample_error",
+           "average_split", "pythagoras"]
+
+
+@dataclass
+class ErrorSplit:
+    """An error field at m points split in the ridge frame.
+
+    x (m, D), t (m,), error (m, D) (1/length, score units), normal (m, D) = P_perp error, tangent (m, D);
+    normal_norm, tangent_norm (m,); eigengap (m,) of the Hessian at d and ``determined`` (m,): the gap is
+    above its round-off floor, so the frame (hence the split) is defined. Where it is not -- e.g. at small t
+    next to a mode, where H ~ -I/h_t -- the split is arbitrary and averages leave such points out.
+    """
+
+    x: np.ndarray
+    t: np.ndarray
+    error: np.ndarray
+    normal: np.ndarray
+    tangent: np.ndarray
+    eigengap: np.ndarray
+    determined: np.ndarray
+
+    @property
+    def normal_norm(self):
+        return np.linalg.norm(self.normal, axis=1)
+
+    @property
+    def tangent_norm(self):
+        return np.linalg.norm(self.tangent, axis=1)
+
+
+def split_error(error, density, x, t, d) -> ErrorSplit:
+    """Split a given error (m, D) at x into ridge-normal and tangent parts of ``density`` (a score field with
+    a Hessian, e.g. EmpiricalDensity)."""
+    from .ridge import frame
+
+    x = as_points(x, density.D, "x")
+    error = np.asarray(error, dtype=np.float64)
+    if error.shape != x.shape:
+        raise ValueError(f"error must have shape {x.shape}; got {error.shape}")
+    tt = per_point_times(t, x.shape[0], density.schedule, "t")
+    fr = frame(density, x, tt, d)
+    nrm = fr.project_normal(error)
+    return ErrorSplit(x=x, t=tt, error=error, normal=nrm, tangent=error - nrm, eigengap=fr.eigengap,
+                      determined=fr.eigengap > fr.gap_floor)
+
+
+def optimization_error(field_tau, field_inf, density, x, t, d) -> ErrorSplit:
+    """``s_tau - s_inf`` split at x (fields: score fields of W(tau) and W_inf)."""
+    x = as_points(x, density.D, "x")
+    return split_error(field_tau.score(x, t) - field_inf.score(x, t), density, x, t, d)
+
+
+def architectural_bias(field_inf, density, x, t, d) -> ErrorSplit:
+    """``s_inf - s*`` split at x (s* the exact score of ``density``)."""
+    x = as_points(x, density.D, "x")
+    return split_error(field_inf.score(x, t) - density.score(x, t), density, x, t, d)
+
+
+def finite_sample_error(fields_runs, field_expected, density, x, t, d):
+    """Finite-sample error of SGD runs: for each run ``s_run - s_E`` split at x.
+
+    Returns ``(mean_split, mean_sq_normal, mean_sq_tangent)``: the split of the runs' mean error (its bias,
+    which vanishes in expectation), and the per-point mean over runs of |P_perp e|^2 and |P_par e|^2 (its
+    variance part)."""
+    x = as_points(x, density.D, "x")
+    base = field_expected.score(x, t)
+    errs = np.array([f.score(x, t) - base for f in fields_runs])
+    if errs.size == 0:
+        raise ValueError("fields_runs is empty")
+    mean = split_error(errs.mean(0), density, x, t, d)
+    sq_n = np.zeros(x.shape[0])
+    sq_t = np.zeros(x.shape[0])
+    for e in errs:
+        s = split_error(e, density, x, t, d)
+        sq_n += s.normal_norm**2
+        sq_t += s.tangent_norm**2
+    return mean, sq_n / len(errs), sq_t / len(errs)
+
+
+@dataclass
+class AverageSplit:
+    """Root-mean-square normal and tangent parts over p_t: ``rms_normal = sqrt(E|P_perp e|^2)`` etc., with
+    the standard errors of the mean squares (Monte Carlo), the number of points used and the fraction of
+    the drawn points whose frame is determined (only those are averaged)."""
+
+    t: float
+    rms_normal: float
+    rms_tangent: float
+    se_sq_normal: float
+    se_sq_tangent: float
+    n_points: int
+    determined_fraction: float
+
+
+def average_split(error_fn, density, t, d, n_samples=None, rng=None, x=None, weights=None) -> AverageSplit:
+    """Weighted average over p_t of the split of ``error_fn(x, t) -> (m, D)``.
+
+    Either ``n_samples`` draws from p_t with ``rng`` (Monte Carlo; standard errors reported), or given
+    points ``x`` with optional ``weights`` (normalised to sum 1)."""
+    if x is None:
+        if n_samples is None:
+            raise ValueError("give either x (points) or n_samples with rng")
+        x = density.sample(t, int(n_samples), as_generator(rng))
+    x = as_points(x, density.D, "x")
+    s = split_error(error_fn(x, t), density, x, t, d)
+    w = np.full(x.shape[0], 1.0 / x.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (x.shape[0],) or np.any(w < 0) or not w.sum() > 0:
+        raise ValueError("weights must be non-negative with shape (m,) and a positive sum")
+    frac = float(np.mean(s.determined))
+    w = np.where(s.determined, w, 0.0)
+    if not w.sum() > 0:
+        raise ValueError("no point has a determined ridge frame (eigengap at round-off everywhere)")
+    w = w / w.sum()
+    qn, qt = s.normal_norm**2, s.tangent_norm**2
+    mn, mt = float(w @ qn), float(w @ qt)
+    m = int(np.sum(s.determined))
+    se_n = float(np.sqrt(w @ (qn - mn) ** 2 / max(m - 1, 1)))
+    se_t = float(np.sqrt(w @ (qt - mt) ** 2 / max(m - 1, 1)))
+    return AverageSplit(t=float(t), rms_normal=np.sqrt(mn), rms_tangent=np.sqrt(mt), se_sq_normal=se_n,
+                        se_sq_tangent=se_t, n_points=m, determined_fraction=frac)
+
+
+def pythagoras(mom, W_tau, W_inf) -> dict:
+    """Both sides of ``L(W_tau) - L(W_inf) = (1/D) tr((W_tau - W_inf) U (W_tau - W_inf)^T)``.
+
+    Returns lhs, rhs and their relative difference (``L*`` cancels from the identity as stated in R3)."""
+    W_tau = np.asarray(W_tau, dtype=np.float64)
+    W_inf = np.asarray(W_inf, dtype=np.float64)
+    D = W_tau.shape[0]
+    dW = W_tau - W_inf
+    lhs = loss(W_tau, mom) - loss(W_inf, mom)
+    rhs = float(np.einsum("dj,jk,dk->", dW, mom.U, dW) / D)
+    return {"lhs": lhs, "rhs": rhs, "rel_diff": abs(lhs - rhs) / max(abs(rhs), 1e-300)}
