@@ -1,0 +1,177 @@
+"""Random-feature benchmarks (issue 7): ``python -m bench.bench_rf [--quick] [--paper]``.
+
+1. exact vs Monte Carlo moments, judged by the relative L2(p_t) error of the predicted score s_tau
+   (tau in 1e2, 1e3, 1e4, inf) against a converged reference (exact moments, twice the time nodes), and by
+   the error of U's small eigenvalues; MC error vs draws per (point, time node) with its fitted rate, and
+   the draws (hence time) MC would need to match the exact method's error.
+2. the exact method at the paper's size (p = 1000, K = 128, n = 3, T = 40): measured on a slice of the time
+   nodes and extrapolated linearly in the node count (the assembly is a loop over (i, t) of identical cost),
+   with the split between the hoisted ReLU pair kernel and the rest; ``--paper`` runs it in full.
+3. ``predict(tau)`` at 100 values of tau after the eigendecomposition, relative to one ``eigh`` of U.
+Ratios are against baselines measured in the same run; nothing is asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from rftheory import EmpiricalDensity
+from rftheory.rf_model import RandomFeatureModel, gradient_flow
+
+X2 = np.array([[-3.0, 0.0], [3.0, 0.0]])
+X3 = np.array([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]])
+
+
+def _score_err(model, W, W_ref, dens, ts, rng):
+    num = den = 0.0
+    for t in ts:
+        x = dens.sample(t, 400, rng)
+        s = model.score_field(W).score(x, t)
+        r = model.score_field(W_ref).score(x, t)
+        num += np.sum((s - r) ** 2)
+        den += np.sum(r**2)
+    return np.sqrt(num / den)
+
+
+def bench_exact_vs_mc(quick: bool):
+    p, K, T = (40, 4, 10.0) if quick else (120, 8, 10.0)
+    draws = [25, 100, 400] if quick else [50, 200, 800, 3200]
+    m = RandomFeatureModel(2, p, K, T, activation="relu", rng=0)
+    kw = dict(t0=1e-3, weight="1", report=False, n_gl=8)
+    t0 = time.perf_counter()
+    ex = m.moments(X2, **kw)
+    t_exact = time.perf_counter() - t0
+    ref = m.moments(X2, t0=1e-3, weight="1", report=False, n_gl=16)
+    dens = EmpiricalDensity(X2)
+    W0 = np.zeros((2, p))
+    taus = [1e2, 1e3, 1e4, np.inf]
+    gref = gradient_flow(ref.U, ref.V, W0)
+    gex = gradient_flow(ex.U, ex.V, W0)
+    ts = (0.05, 0.5, 2.0)
+    mu_ref = np.linalg.eigvalsh(ref.U)
+    small = slice(0, 10)
+    print(f"[1] exact vs MC: p={p}, K={K}, T={T}, two modes (+-3, 0), weight 1, {ex.n_time_nodes} time nodes")
+    print(f"    exact: {t_exact:.2f} s; U rel err vs refined {np.linalg.norm(ex.U - ref.U) / np.linalg.norm(ref.U):.1e}")
+
+    def errs(mom):
+        g = gradient_flow(mom.U, mom.V, W0)
+        e = [_score_err(m, g.predict(tau), gref.predict(tau), dens, ts, np.random.default_rng(5)) for tau in taus]
+        mu = np.linalg.eigvalsh(mom.U)
+        eig = np.max(np.abs(mu[small] - mu_ref[small]) / np.abs(mu_ref[small]))
+        return e, eig
+
+    e_ex, eig_ex = errs(ex)
+    print("    method      draws   time[s]  " + "  ".join(f"err(tau={tau:g})" for tau in taus) + "  small-eig rel err")
+    print(f"    exact           -  {t_exact:8.2f}  " + "  ".join(f"{v:13.2e}" for v in e_ex) + f"  {eig_ex:.2e}")
+    rows = []
+    for N in draws:
+        t0 = time.perf_counter()
+        mc = m.moments(X2, method="mc", mc_draws=N, rng=np.random.default_rng(N), **kw)
+        tm = time.perf_counter() - t0
+        e, eig = errs(mc)
+        rows.append((N, tm, e, eig))
+        print(f"    mc      {N:8d}  {tm:8.2f}  " + "  ".join(f"{v:13.2e}" for v in e) + f"  {eig:.2e}")
+    Ns = np.array([r[0] for r in rows], float)
+    for j, tau in enumerate(taus):
+        E = np.array([r[2][j] for r in rows])
+        slope = np.polyfit(np.log(Ns), np.log(E), 1)[0]
+        # draws needed at the fitted 1/sqrt(N) rate to reach the exact error; time scales linearly in N
+        need = Ns[-1] * (E[-1] / max(e_ex[j], 1e-300)) ** 2
+        t_need = rows[-1][1] * need / Ns[-1]
+        print(f"    tau={tau:g}: MC error slope {slope:+.2f} (1/sqrt(N) is -0.5); draws to match exact "
+              f"{need:.2e} -> {t_need:.2e} s = {t_need / t_exact:.1e} x exact time")
+    E = np.array([r[3] for r in rows])
+    need = Ns[-1] * (E[-1] / max(eig_ex, 1e-300)) ** 2
+    print(f"    small eigenvalues: slope {np.polyfit(np.log(Ns), np.log(E), 1)[0]:+.2f}; draws to match exact "
+          f"{need:.2e} -> {rows[-1][1] * need / Ns[-1] / t_exact:.1e} x exact time")
+
+
+def bench_paper_size(quick: bool, full: bool):
+    from rftheory.features import norm_cdf, relu_g
+    from rftheory.rf_moments import time_rule
+
+    p, K, T = 1000, 128, 40.0
+    t_build = time.perf_counter()
+    m = RandomFeatureModel(2, p, K, T, activation="relu", rng=0)
+    nodes, wts = time_rule(1e-3, T, K, T, 12, 2.0)
+    print(f"[2] paper size: p={p}, K={K}, n=3, T={T}: {nodes.size} time nodes (12-node GL, panels <= T/(2K))")
+    if full:
+        t0 = time.perf_counter()
+        mom = m.moments(X3, t0=1e-3, weight="1", report=True)
+        tt = time.perf_counter() - t0
+        print(f"    full assembly {tt:.0f} s; quadrature report: rel diff U {mom.report.rel_diff_U:.1e}, "
+              f"V {mom.report.rel_diff_V:.1e} ({mom.report.n_nodes} vs {mom.report.n_nodes_refined} nodes)")
+        return
+    from rftheory.features import relu_pair_kernel
+
+    Wx = m.W_x
+    nrm = np.linalg.norm(Wx, axis=1)
+    jj, kk = np.triu_indices(p, 1)
+    rho = np.clip((Wx[jj] * Wx[kk]).sum(1) / (nrm[jj] * nrm[kk]), -1, 1)
+    t0 = time.perf_counter()
+    kern = relu_pair_kernel(rho)
+    t_kb = time.perf_counter() - t0
+    nslice = 4 if quick else 16
+    sl = np.linspace(0, nodes.size - 1, nslice).astype(int)
+    t_kernel = t_rest = 0.0
+    from rftheory.features import fourier_embedding
+    C = fourier_embedding(nodes[sl], K, T) @ m.W_t.T + m.b
+    a_, h_ = np.exp(-nodes[sl]), -np.expm1(-2 * nodes[sl])
+    for q in range(nslice):
+        for x in X3:
+            t0 = time.perf_counter()
+            s = np.sqrt(h_[q]) * nrm
+            mu = a_[q] * (Wx @ x) + C[q]
+            al = mu / s
+            g, P = relu_g(al), norm_cdf(al)
+            m.act.second(mu, s)
+            args = (al[jj], al[kk], g[jj], g[kk], P[jj], P[kk])
+            t1 = time.perf_counter()
+            kern.std(*args)
+            t2 = time.perf_counter()
+            t_rest += t1 - t0
+            t_kernel += t2 - t1
+    per = (t_kernel + t_rest) / (nslice * 3)
+    total = per * nodes.size * 3 + t_kb
+    print(f"    kernel build (per-pair nodes/constants, {kern.n_nodes / rho.size:.1f} nodes per pair): {t_kb:.1f} s")
+    print(f"    per (i, t): {per:.3f} s ({100 * t_kernel / (t_kernel + t_rest):.0f}% in the pair kernel's exp loop)")
+    print(f"    extrapolated full assembly: {total:.0f} s = {total / 60:.1f} min on this machine "
+          f"(from {nslice} time nodes x 3 points; run --paper for the measured value)")
+
+
+def bench_predict(quick: bool):
+    p = 300 if quick else 1000
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((p, p + 10))
+    U = A @ A.T / p
+    V = rng.standard_normal((2, p))
+    W0 = np.zeros((2, p))
+    np.linalg.eigh(U[:50, :50])          # warm up LAPACK/BLAS threads
+    t_eigh = t_pred = np.inf
+    gf = gradient_flow(U, V, W0)
+    taus = np.geomspace(1e-2, 1e4, 100)
+    for _ in range(3):                   # interleaved repeats, best of 3 each (shared machine)
+        t0 = time.perf_counter()
+        np.linalg.eigh(U)
+        t_eigh = min(t_eigh, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        gf.predict(taus)
+        t_pred = min(t_pred, time.perf_counter() - t0)
+    print(f"[3] predict(tau) at 100 taus, p={p}: {t_pred:.3f} s vs one eigh {t_eigh:.3f} s: ratio {t_pred / t_eigh:.2f}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="bench_rf", description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
+    ap.add_argument("--paper", action="store_true", help="run the paper-size assembly in full (tens of minutes)")
+    a = ap.parse_args(argv)
+    bench_predict(a.quick)
+    bench_exact_vs_mc(a.quick)
+    bench_paper_size(a.quick, a.paper)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
