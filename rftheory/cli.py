@@ -68,6 +68,12 @@ def _cmd_analyze(args) -> int:
 
 
 def _cmd_bench(args) -> int:
+    # bench/ lives beside the package in a source checkout (editable install); it is not installed
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.isdir(os.path.join(root, "bench")) and root not in sys.path:
+        sys.path.insert(0, root)
     try:
         mod = importlib.import_module("bench.run")
     except ImportError as err:
@@ -96,7 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--only", nargs="+", metavar="NAME", help="checks to run (default: all)")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--out", default="verify_out")
-    v.add_argument("--scheduler", default=None, help="address of a running dask scheduler for sweeps")
+    v.add_argument("--scheduler", default=None,
+                   help="dask scheduler ADDRESS for sweeps, or 'serial' to run them in-process "
+                        "(default: a 2-worker local cluster started on first use)")
+    v.add_argument("--perturb", default=None, metavar="NAME=FACTOR[,...]",
+                   help="multiply the named checks' predictions by FACTOR ('*' for all) to see them fail")
     v.add_argument("--no-progress", action="store_true")
     v.set_defaults(func=_cmd_verify)
 
