@@ -9,7 +9,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from rftheory import EmpiricalDensity, bounds, datasets, ridge
+from rftheory import EmpiricalDensity, bounds, datasets
 
 from . import _hqt
 from ._common import FigureResult, save

@@ -54,7 +54,7 @@ def _seed_grid(lo, hi, grid_size):
 def trace(field, t, d: int = 1, bounds=None, seeds=None, grid_size=None, step=None, tol: float = 1e-9,
           beta_min: float = 0.0, max_points: int = 5000):
     """Trace the 1-D ridge of ``field`` at time t (D = 2 or 3) into a list of :class:`RidgePiece`."""
-    from .ridge import _require_field, project, _dim
+    from .ridge import _require_field, project
 
     _require_field(field)
     D = int(getattr(field, "D", 0) or (np.asarray(seeds).shape[-1] if seeds is not None else 0))

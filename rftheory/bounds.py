@@ -212,7 +212,8 @@ class BoundReport:
     n_total: trajectories measured; n_tube: those inside the beta-regular tube from some time on (the
     bound's assumptions); coverage: fraction of those for which measured <= bound at every recorded time;
     median_ratio: median over them of the median measured/bound ratio; worst_ratio: max ratio seen;
-    violations: indices of trajectories that break the bound.
+    violations: indices of trajectories that break the bound; max_ratios: per evaluated trajectory, the
+    largest measured/bound over its recorded times.
     """
 
     name: str
@@ -222,6 +223,7 @@ class BoundReport:
     median_ratio: float
     worst_ratio: float
     violations: np.ndarray
+    max_ratios: np.ndarray = None
 
 
 def tube_mask(meas, width: str = "beta"):
@@ -241,12 +243,14 @@ def _tail_start(mask):
 def _report(name, ratios_by_traj, n_total):
     n = len(ratios_by_traj)
     if n == 0:
-        return BoundReport(name, n_total, 0, float("nan"), float("nan"), float("nan"), np.zeros(0, dtype=int))
+        return BoundReport(name, n_total, 0, float("nan"), float("nan"), float("nan"), np.zeros(0, dtype=int),
+                           np.zeros(0))
     ok = np.array([np.all(r <= 1.0 + 1e-9) for _, r in ratios_by_traj])
     med = float(np.median([np.median(r) for _, r in ratios_by_traj]))
     worst = float(max(np.max(r) for _, r in ratios_by_traj))
     viol = np.array([j for (j, _), o in zip(ratios_by_traj, ok) if not o], dtype=int)
-    return BoundReport(name, n_total, n, float(ok.mean()), med, worst, viol)
+    maxr = np.array([float(np.max(r)) if r.size else 0.0 for _, r in ratios_by_traj])
+    return BoundReport(name, n_total, n, float(ok.mean()), med, worst, viol, maxr)
 
 
 def evaluate_t2(meas, use_kappa: bool = True, relative_velocity: bool = False, min_points: int = 3):

@@ -26,20 +26,6 @@ def inputs(profile: str) -> dict:
     return _curved_runs.declared(profile)
 
 
-def _max_ratios(meas, use_kappa):
-    start = bounds._tail_start(bounds.tube_mask(meas))
-    out = []
-    for j in np.flatnonzero(start >= 0):
-        i0 = start[j]
-        if meas.times.size - i0 < 3:
-            continue
-        sl = slice(i0, None)
-        b = bounds.gronwall_normal(meas.times[sl], meas.beta[sl, j], meas.e_perp[sl, j], meas.ridge_velocity[sl, j],
-                                   meas.distance[i0, j], kappa=meas.kappa[sl, j] if use_kappa else None)
-        out.append(float(np.max(meas.distance[sl, j][1:] / b[1:])))
-    return np.array(out)
-
-
 def run(ctx, inputs):
     rows = []
     for (name, kind, amp), (m, _m0) in _curved_runs.runs(ctx, ctx.profile).items():
@@ -52,7 +38,7 @@ def run(ctx, inputs):
             rows.append(Comparison(setting=setting, quantity=f"{rep.name}: median / worst measured/bound",
                                    predicted=rep.median_ratio, measured=rep.worst_ratio, tolerance=0.0, kind="info",
                                    source="reported, not judged"))
-        r = _max_ratios(m, True)
+        r = bounds.evaluate_t2(m, use_kappa=True).max_ratios
         if r.size:
             rows.append(Comparison(setting=setting, quantity="T2+kappa: median over tube trajectories of max_t "
                                    "measured/bound <= 1", predicted=1.0, measured=float(np.median(r)),

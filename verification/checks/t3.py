@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from rftheory import bounds
-from rftheory.ridge import frame
 
 from ..protocol import Comparison
 from . import _curved_runs
@@ -23,23 +22,6 @@ PERTURB = 0.8
 
 def inputs(profile: str) -> dict:
     return _curved_runs.declared(profile)
-
-
-def _max_ratios(ml, m0):
-    ok = ml.regular & m0.regular
-    out = []
-    for j in range(ok.shape[1]):
-        stop = np.flatnonzero(~ok[:, j])
-        end = stop[0] if stop.size else ok.shape[0]
-        if end < 3:
-            continue
-        b = bounds.gronwall_tangent(ml.times[:end], ml.lambda1[:end, j], ml.e_par[:end, j])
-        delta = ml.x[:end, j] - m0.x[:end, j]
-        par = np.array([np.linalg.norm(delta[i] - frame(ml.density, ml.x[i, j][None], float(ml.times[i]), 1)
-                                       .project_normal(delta[i][None])[0]) for i in range(end)])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out.append(float(np.max(np.where(b[1:] > 0, par[1:] / b[1:], np.inf))))
-    return np.array(out)
 
 
 def run(ctx, inputs):
@@ -54,7 +36,7 @@ def run(ctx, inputs):
                                predicted=rep.median_ratio, measured=rep.worst_ratio, tolerance=0.0, kind="info",
                                source="reported, not judged"))
         if kind == "tangent":
-            r = _max_ratios(m, m0)
+            r = rep.max_ratios
             rows.append(Comparison(setting=setting, quantity="T3: median over pairs of max_t measured/bound <= 1",
                                    predicted=1.0, measured=float(np.median(r)), tolerance=0.0, kind="upper",
                                    source="deterministic bound on these trajectories (no sampling tolerance)"))
