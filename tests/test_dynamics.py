@@ -1,6 +1,8 @@
 """Samplers, reach/align/slide measurements and T1-T4."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from rftheory import EmpiricalDensity, bounds, datasets, dynamics, ridge
@@ -223,3 +225,33 @@ def test_bad_fields_and_methods():
         sample(dens, np.zeros((1, 2)), [1.0, 0.5], method="em")
     with pytest.raises(ValueError, match="data"):
         dynamics.memorization(np.zeros((3, 2)), np.zeros((1, 2)), np.random.default_rng(0))
+
+
+# ----------------------------------------------------------------------------- T2 as a property
+def _t2_report(X, amp, seed, n=8, record=30):
+    dens = EmpiricalDensity(X)
+    x0 = dens.sample(2.0, n, np.random.default_rng(seed))
+    f = PerturbedField(dens, normal_error(dens, 1, [0.6 * amp, 0.8 * amp]))
+    M = dynamics.measure(dens, sample(f, x0, geometric_grid(2.0, 1e-2, 200), "heun", record=record), 1, field=f)
+    return bounds.evaluate_t2(M)
+
+
+def test_t2_regression_minimal_case_from_hypothesis():
+    """Hypothesis shrank a T2 'violation' to this case: three collinear points, normal error 0.1, seed 0.
+    There T2 is an equality (linear normal dynamics, constant-sign error), and the violation (ratio 1.013
+    with 30 records, 1.00002 with 200) was the bound's own quadrature error; the evaluation now adds its
+    Richardson estimate. Kept to show the bound is tight here: the worst ratio is 1 to within it."""
+    rep = _t2_report(np.array([[0.0, 0.0], [0.0, 1.0], [0.0, -1.0]]), 0.1, 0)
+    assert rep.n_tube >= 4 and rep.coverage == 1.0
+    assert rep.worst_ratio >= 0.99  # tight: measured equals the bound up to the integrators' error
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(pts=st.lists(st.tuples(st.integers(-3, 3), st.integers(-3, 3)), min_size=3, max_size=5, unique=True),
+       amp=st.sampled_from([0.1, 0.3, 0.5]), seed=st.integers(0, 3))
+def test_t2_property_on_random_small_sets(pts, amp, seed):
+    """T2 (with kappa) on every trajectory that stays in the beta-regular tube. A failure here is a finding:
+    shrink it, keep it above as a regression example, and report it in the issue notes."""
+    rep = _t2_report(np.array(pts, dtype=float), amp, seed)
+    assert rep.n_tube == 0 or rep.coverage == 1.0, (pts, amp, seed, rep.coverage, rep.worst_ratio)
