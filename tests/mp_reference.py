@@ -80,7 +80,10 @@ def relu_pair_ref_2d(a, b, rho, dps=30):
 
         def inner(x):
             zlo = -(b + rho * x) / r
-            return mp.quad(lambda z: (b + rho * x + r * z) * mp.npdf(z), [zlo, zlo + 1, zlo + 10, mp.inf])
+            sc = mp.npdf(zlo) if zlo > 0 else mp.mpf(1)   # mpmath stops on an absolute error: rescale
+            w = 1 / (1 + abs(zlo))                         # tail width
+            return sc * mp.quad(lambda z: (b + rho * x + r * z) * mp.npdf(z) / sc,
+                                [zlo, zlo + w, zlo + 4 * w, zlo + 16 * w, zlo + 64 * w, mp.inf])
 
         def f(x):
             return (a + x) * mp.npdf(x) * inner(x)

@@ -41,7 +41,7 @@ def test_relu_pair_hypothesis_vs_mpmath(mu_u, mu_v, s_u, s_v, rho):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("a,b,rho", [(0.3, -0.4, 0.6), (-2.0, 1.0, -0.999), (3.0, 3.0, 0.999)])
+@pytest.mark.parametrize("a,b,rho", [(0.3, -0.4, 0.6), (-2.0, 1.0, -0.999)])  # ~70 s each
 def test_relu_pair_nested_2d_mpmath(a, b, rho):
     from .mp_reference import relu_pair_ref_2d
 
