@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +36,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import ridge
+from ._io import atomic_path
 from ._checks import as_data, as_generator, check_ridge_dim
 from .dynamics import Memorization, memorization
 from .empirical import EmpiricalDensity
@@ -278,14 +277,8 @@ def _load_csv(p):
 
 # ----------------------------------------------------------------------------- report
 def _atomic(path: Path, write):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

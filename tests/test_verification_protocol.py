@@ -169,7 +169,9 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
 
     def fail(*a, **k):
         raise OSError("disk full")
-    monkeypatch.setattr(_io.os, "replace", fail)
+    import rftheory._io as shared_io  # the atomic rename every writer goes through
+
+    monkeypatch.setattr(shared_io.os, "replace", fail)
     with pytest.raises(OSError):
         _io.atomic_write_text(f, "new")
     assert f.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
