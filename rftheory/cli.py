@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--pca", type=int, default=None, help="project onto K principal components first")
     a.add_argument("--out", default="analyze_out")
     a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--schedule", default="ou", choices=["ou", "vp", "linear_vp", "ve"],
+                   help="forward schedule giving a_t, h_t (default ou)")
+    a.add_argument("--no-progress", action="store_true", help="hide progress bars")
     a.set_defaults(func=_cmd_analyze)
 
     b = sub.add_parser("bench", help="run the benchmarks (ratios against in-run baselines)")
