@@ -1,0 +1,302 @@
+"""Bivariate normal CDF and ReLU Gaussian moments (THEORY.md §4, R1); re-exported by features.py.
+
+ReLU (closed form; derivations/r1_moments.py). With ``alpha = mu/s`` and x, y standard normal with
+correlation rho, ``E[u+] = s g(alpha)``, ``g(a) = a Phi(a) + phi(a)``, and ``E[u+ v+] = s_u s_v G(alpha, beta; rho)``,
+``G = E[(alpha + x)+ (beta + y)+]``. Price's theorem gives ``dG/drho = Phi2(alpha, beta; rho)`` and
+``dPhi2/drho = phi2``, hence, expanding about rho_0 = 0 (for rho >= 0) or rho_0 = -1 (for rho < 0),
+
+    G(rho) = G(rho_0) + (rho - rho_0) Phi2(rho_0) + int_{rho_0}^{rho} (rho - r) phi2(alpha, beta; r) dr,
+
+    G(0) = g(alpha) g(beta),  Phi2(0) = Phi(alpha) Phi(beta),
+    G(-1) = int_{-alpha}^{beta} (alpha + x)(beta - x) phi(x) dx,  Phi2(-1) = P(-alpha < x < beta).
+
+Every term is non-negative, so nothing cancels, and the result keeps its *relative* accuracy in the tails
+(|alpha|/s = 30, rho = +-0.999). This is equivalent to the closed form in THEORY.md (the derivation checks
+it), which loses all digits when alpha, beta << 0. The integral in r is evaluated in theta = asin r, where
+``phi2 dr = exp(-E(r)) dtheta / (2 pi)``, with ``E = (a^2 - 2 r a b + b^2) / (2 (1 - r^2))`` written without
+cancellation as ``(a -+ b)^2 / (2 (1 - r^2)) +- a b / (1 +- r)``. E is unimodal in r with its minimum at
+``r* = a b / max(a^2, b^2)``; the integrand is restricted to the window where ``E <= E(r_c) + 40`` (a
+quadratic in r, solved exactly), split at the peak, and integrated by composite Gauss-Legendre (16 nodes per
+panel) with panels uniform in ``atanh r``: near ``r = +-1`` (where E has poles) the panels shrink
+geometrically. The same routine gives Phi2 (weight 1 instead of rho - r).
+
+``relu_pair_kernel`` is the fast path for U assembly: the correlation of a pair of random features does not
+depend on (i, t), so its quadrature nodes, the constants ``1/(2(1-r^2))``, ``1/(1+|r|)`` and the weights
+``(rho - r) w / (2 pi)`` are computed once per pair; each (i, t) then costs one exp per node. It expands about
+rho_0 = 0 for both signs (absolute, not relative, accuracy in the far tails: tests state the bound).
+
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import erfc
+
+__all__ = ["norm_cdf", "norm_pdf", "bvn_cdf", "relu_g", "relu_second_std", "relu_pair_std", "relu_pair_kernel"]
+
+_SQ2 = np.sqrt(2.0)
+_SQ2PI = np.sqrt(2.0 * np.pi)
+_WINDOW = 40.0          # integrands are kept where they exceed exp(-40) = 4e-18 of their peak
+_NODES = 16             # Gauss-Legendre nodes per panel (precise routines)
+_DS = 0.5               # panel width in atanh(r) (precise routines)
+_S_CAP = 21.0           # atanh(r) cap: |r| <= 1 - 1e-18 before the last panel (theta gap 1.5e-9)
+_GL_CACHE: dict = {}
+
+
+def _gl(n: int):
+    if n not in _GL_CACHE:
+        _GL_CACHE[n] = np.polynomial.legendre.leggauss(n)
+    return _GL_CACHE[n]
+
+
+def norm_cdf(x):
+    """Standard normal CDF (erfc form: full relative accuracy in the lower tail)."""
+    return 0.5 * erfc(-np.asarray(x, dtype=np.float64) / _SQ2)
+
+
+def norm_pdf(x):
+    x = np.asarray(x, dtype=np.float64)
+    return np.exp(-0.5 * x * x) / _SQ2PI
+
+
+# ----------------------------------------------------------------------------- composite quadrature
+def _composite(f, lo, hi, hmax, n=_NODES):
+    """sum over elements of int_lo^hi f, composite Gauss-Legendre with panels of width <= hmax.
+
+    lo, hi: (m,) arrays; f(x, idx) -> values at nodes x (k, n) for the elements idx (k,).
+    """
+    x0, w0 = _gl(n)
+    m = lo.shape[0]
+    out = np.zeros(m)
+    L = hi - lo
+    npan = np.maximum(1, np.ceil(L / hmax)).astype(np.int64)
+    for k in range(int(npan.max()) if m else 0):
+        idx = np.nonzero(npan > k)[0]
+        h = L[idx] / npan[idx]
+        a = lo[idx] + k * h
+        x = (a + 0.5 * h)[:, None] + (0.5 * h)[:, None] * x0[None, :]
+        out[idx] += 0.5 * h * (f(x, idx) @ w0)
+    return out
+
+
+def _exponent(a, b, r, c2):
+    """E(r) = (a^2 - 2 r a b + b^2)/(2(1 - r^2)) without cancellation; c2 = 1 - r^2 (= cos^2 theta)."""
+    return np.where(r >= 0, (a - b) ** 2 / (2.0 * c2) + a * b / (1.0 + r),
+                    (a + b) ** 2 / (2.0 * c2) - a * b / (1.0 - r))
+
+
+def _rho_integral(a, b, lo, hi, rho, weighted: bool):
+    """int_lo^hi (rho - r)^[weighted] phi2(a, b; r) dr for -1 <= lo <= hi <= 1 (arrays (m,))."""
+    m = a.shape[0]
+    out = np.zeros(m)
+    if m == 0:
+        return out
+    amax2 = np.maximum(a * a, b * b)
+    safe = np.where(amax2 > 0, amax2, 1.0)
+    rc = np.clip(np.where(amax2 > 0, a * b / safe, 0.0), lo, hi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        Ec = np.where(np.abs(rc) < 1, _exponent(a, b, rc, (1 - rc) * (1 + rc)), 0.5 * amax2)
+    M = Ec + _WINDOW
+    # E(r) = M  <=>  2M r^2 - 2ab r + (a^2 + b^2 - 2M) = 0, discriminant (2M - a^2)(2M - b^2)
+    disc = np.sqrt(np.maximum((2 * M - a * a) * (2 * M - b * b), 0.0))
+    big = (a * b + np.where(a * b >= 0, disc, -disc)) / (2 * M)          # the larger-|.| root
+    small = np.where(big != 0, (a * a + b * b - 2 * M) / (2 * M) / np.where(big != 0, big, 1.0), 0.0)
+    r_hi = np.maximum(big, small)
+    r_lo = np.minimum(big, small)
+    wl = np.clip(r_lo, lo, rc)
+    wh = np.clip(r_hi, rc, hi)
+    x0, w0 = _gl(_NODES)
+
+    def side(ra, rb):
+        sa = np.arctanh(np.clip(ra, -1.0, 1.0))
+        sb = np.arctanh(np.clip(rb, -1.0, 1.0))
+        sa_c = np.clip(sa, -_S_CAP, _S_CAP)
+        sb_c = np.clip(sb, -_S_CAP, _S_CAP)
+        npan = np.maximum(2, np.ceil((sb_c - sa_c) / _DS)).astype(np.int64)  # >= 2: <= 20 e-folds each
+        ta, tb = np.arcsin(np.clip(ra, -1, 1)), np.arcsin(np.clip(rb, -1, 1))
+        res = np.zeros(m)
+        for k in range(int(npan.max())):
+            idx = np.nonzero(npan > k)[0]
+            nk = npan[idx]
+            # panel edges uniform in s = atanh r (clipped), the outermost edges exactly at theta_a, theta_b
+            s0 = sa_c[idx] + (sb_c[idx] - sa_c[idx]) * k / nk
+            s1 = sa_c[idx] + (sb_c[idx] - sa_c[idx]) * (k + 1) / nk
+            t0 = np.where(k == 0, ta[idx], np.arcsin(np.tanh(s0)))
+            t1 = np.where(k + 1 == nk, tb[idx], np.arcsin(np.tanh(s1)))
+            h = t1 - t0
+            th = (t0 + 0.5 * h)[:, None] + (0.5 * h)[:, None] * x0[None, :]
+            r = np.sin(th)
+            c = np.cos(th)
+            E = _exponent(a[idx, None], b[idx, None], r, c * c)
+            f = np.exp(-E)
+            if weighted:
+                f = f * (rho[idx, None] - r)
+            res[idx] += 0.5 * h * (f @ w0)
+        return res
+
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        out = side(wl, rc) + side(rc, wh)
+    return out / (2.0 * np.pi)
+
+
+def _tail_int(k: int, x):
+    """T_k(x) = int_0^inf y^k exp(-x y - y^2/2) dy for x >= 0 (windowed composite Gauss-Legendre)."""
+    Y = np.sqrt(x * x + 2 * _WINDOW) - x
+    return _composite(lambda y, i: y**k * np.exp(-x[i, None] * y - 0.5 * y * y), np.zeros_like(x), Y, 1.0)
+
+
+def relu_g(alpha):
+    """``g(a) = E[(a + x)+] = a Phi(a) + phi(a)``; for a < -1 as ``phi(a) T_1(-a)`` (no cancellation)."""
+    a = np.asarray(alpha, dtype=np.float64)
+    flat = a.ravel()
+    out = np.empty_like(flat)
+    p = flat >= -1.0
+    out[p] = flat[p] * norm_cdf(flat[p]) + norm_pdf(flat[p])
+    q = ~p
+    out[q] = norm_pdf(flat[q]) * _tail_int(1, -flat[q])
+    return out.reshape(a.shape)
+
+
+def relu_second_std(alpha):
+    """``E[((a + x)+)^2] = (a^2 + 1) Phi(a) + a phi(a)``; for a < -1 as ``phi(a) T_2(-a)``."""
+    a = np.asarray(alpha, dtype=np.float64)
+    flat = a.ravel()
+    out = np.empty_like(flat)
+    p = flat >= -1.0
+    out[p] = (flat[p] ** 2 + 1) * norm_cdf(flat[p]) + flat[p] * norm_pdf(flat[p])
+    q = ~p
+    out[q] = norm_pdf(flat[q]) * _tail_int(2, -flat[q])
+    return out.reshape(a.shape)
+
+
+def _segment(A, B, poly: bool):
+    """int_{-A}^{B} [(A + x)(B - x)]^[poly] phi(x) dx (0 when A + B <= 0)."""
+    L = -A
+    U = np.maximum(B, L)
+    xc = np.clip(0.0, L, U)
+    R = np.sqrt(xc * xc + 2 * _WINDOW)
+    lo = np.minimum(np.maximum(L, -R), xc)
+    hi = np.maximum(np.minimum(U, R), xc)
+    if poly:
+        f = lambda x, i: (A[i, None] + x) * (B[i, None] - x) * norm_pdf(x)  # noqa: E731
+    else:
+        f = lambda x, i: norm_pdf(x)  # noqa: E731
+    return _composite(f, lo, xc, 1.0) + _composite(f, xc, hi, 1.0)
+
+
+def _check_rho(rho):
+    if np.any(np.abs(rho) > 1) or not np.all(np.isfinite(rho)):
+        raise ValueError("rho (correlation) must lie in [-1, 1]")
+
+
+def bvn_cdf(alpha, beta, rho):
+    """Bivariate standard normal CDF ``Phi2(alpha, beta; rho) = P(x < alpha, y < beta)``, vectorised.
+
+    Relative accuracy ~1e-13 including deep tails and |rho| -> 1 (see module docstring)."""
+    a, b, r = (np.asarray(v, dtype=np.float64) for v in np.broadcast_arrays(alpha, beta, rho))
+    _check_rho(r)
+    shape = a.shape
+    a, b, r = a.ravel(), b.ravel(), r.ravel()
+    out = np.empty(a.shape)
+    pos = r >= 0
+    ap, bp, rp = a[pos], b[pos], r[pos]
+    out[pos] = norm_cdf(ap) * norm_cdf(bp) + _rho_integral(ap, bp, np.zeros_like(rp), rp, rp, False)
+    an, bn, rn = a[~pos], b[~pos], r[~pos]
+    out[~pos] = _segment(an, bn, False) + _rho_integral(an, bn, -np.ones_like(rn), rn, rn, False)
+    return out.reshape(shape)
+
+
+def relu_pair_std(alpha, beta, rho):
+    """``G(alpha, beta; rho) = E[(alpha + x)+ (beta + y)+]``, x, y standard normal with correlation rho.
+
+    Every term of the expansion is non-negative (module docstring): relative accuracy ~1e-13 wherever the
+    value is above the float64 underflow (~1e-290), including |alpha| = 30 and rho = +-0.999."""
+    a, b, r = (np.asarray(v, dtype=np.float64) for v in np.broadcast_arrays(alpha, beta, rho))
+    _check_rho(r)
+    shape = a.shape
+    a, b, r = a.ravel(), b.ravel(), r.ravel()
+    out = np.empty(a.shape)
+    pos = r >= 0
+    ap, bp, rp = a[pos], b[pos], r[pos]
+    out[pos] = (relu_g(ap) * relu_g(bp) + rp * norm_cdf(ap) * norm_cdf(bp)
+                + _rho_integral(ap, bp, np.zeros_like(rp), rp, rp, True))
+    an, bn, rn = a[~pos], b[~pos], r[~pos]
+    out[~pos] = (_segment(an, bn, True) + (1 + rn) * _segment(an, bn, False)
+                 + _rho_integral(an, bn, -np.ones_like(rn), rn, rn, True))
+    return out.reshape(shape)
+
+
+class _ReluPairKernel:
+    """E[u+ v+] for fixed pair correlations, nodes and constants hoisted (see module docstring).
+
+    Pairs are sorted by node count so that node l touches a prefix of the (sorted) pairs."""
+
+    def __init__(self, rho, ds: float = 0.5, n: int = 12):
+        rho = np.asarray(rho, dtype=np.float64).ravel()
+        _check_rho(rho)
+        self.rho = rho
+        P = rho.size
+        s_end = np.arctanh(np.minimum(np.abs(rho), 1 - 1e-16))
+        npan = np.maximum(1, np.ceil(s_end / ds)).astype(np.int64)
+        order = np.argsort(-npan, kind="stable")
+        self.order = order
+        self.inv = np.empty(P, dtype=np.int64)
+        self.inv[order] = np.arange(P)
+        x0, w0 = _gl(n)
+        Lmax = int(npan.max()) * n if P else 0
+        c1 = np.zeros((Lmax, P))
+        c2 = np.zeros((Lmax, P))
+        W = np.zeros((Lmax, P))
+        ro = rho[order]
+        so = s_end[order]
+        no = npan[order]
+        sgn = np.where(ro >= 0, 1.0, -1.0)
+        tend = np.arcsin(ro)
+        self.count = np.zeros(Lmax, dtype=np.int64)
+        for k in range(int(npan.max()) if P else 0):
+            m = int(np.sum(no > k))
+            t0 = sgn[:m] * np.arcsin(np.tanh(so[:m] * k / no[:m]))
+            t1 = np.where(k + 1 == no[:m], tend[:m], sgn[:m] * np.arcsin(np.tanh(so[:m] * (k + 1) / no[:m])))
+            h = t1 - t0
+            th = (t0 + 0.5 * h)[None, :] + (0.5 * h)[None, :] * x0[:, None]      # (n, m)
+            r = np.sin(th)
+            c = np.cos(th)
+            c1[k * n:(k + 1) * n, :m] = 1.0 / (2.0 * c * c)
+            c2[k * n:(k + 1) * n, :m] = 1.0 / (1.0 + np.abs(r))
+            W[k * n:(k + 1) * n, :m] = (0.5 * h)[None, :] * w0[:, None] * (ro[:m][None, :] - r) / (2 * np.pi)
+            self.count[k * n:(k + 1) * n] = m
+        self.c1, self.c2, self.W, self.sgn = c1, c2, W, sgn
+        self.n_nodes = int(np.sum(self.count))
+
+    def std(self, alpha, beta, g_a=None, g_b=None, P_a=None, P_b=None):
+        """G(alpha_p, beta_p; rho_p) for the P pairs (inputs (P,) in the caller's order)."""
+        a = np.asarray(alpha, dtype=np.float64)[self.order]
+        b = np.asarray(beta, dtype=np.float64)[self.order]
+        g_a = relu_g(a) if g_a is None else np.asarray(g_a)[self.order]
+        g_b = relu_g(b) if g_b is None else np.asarray(g_b)[self.order]
+        P_a = norm_cdf(a) if P_a is None else np.asarray(P_a)[self.order]
+        P_b = norm_cdf(b) if P_b is None else np.asarray(P_b)[self.order]
+        d2 = (a - self.sgn * b) ** 2
+        ab = self.sgn * a * b
+        acc = np.zeros_like(a)
+        buf = np.empty_like(a)
+        for l in range(self.count.size):
+            m = self.count[l]
+            e = buf[:m]
+            np.multiply(d2[:m], self.c1[l, :m], out=e)
+            e += ab[:m] * self.c2[l, :m]
+            np.negative(e, out=e)
+            np.exp(e, out=e)
+            e *= self.W[l, :m]
+            acc[:m] += e
+        res = g_a * g_b + self.rho[self.order] * P_a * P_b + acc
+        return res[self.inv]
+
+    def __call__(self, mu_u, s_u, mu_v, s_v):
+        s_u = np.asarray(s_u, dtype=np.float64)
+        s_v = np.asarray(s_v, dtype=np.float64)
+        return s_u * s_v * self.std(np.asarray(mu_u) / s_u, np.asarray(mu_v) / s_v)
+
+
+def relu_pair_kernel(rho, ds: float = 0.5, n: int = 12) -> _ReluPairKernel:
+    """Fast ReLU pair moments for fixed per-pair correlations ``rho`` (P,): see :class:`_ReluPairKernel`."""
+    return _ReluPairKernel(rho, ds=ds, n=n)
