@@ -1,7 +1,7 @@
 """Samplers, reach/align/slide measurements and T1-T4."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
@@ -246,10 +246,22 @@ def test_t2_regression_minimal_case_from_hypothesis():
     assert rep.worst_ratio >= 0.99  # tight: measured equals the bound up to the integrators' error
 
 
+def test_t2_regression_curved_violation_from_hypothesis():
+    """The property test below shrank a genuine violation of first-order T2 to three points in an L,
+    (0,0), (0,1), (1,1), normal error 0.1, seed 0: half the tube trajectories break the bound, the worst by
+    30 % (with the quadrature error already added). A finding, reported in the issue notes; this test fails
+    if the bound or its evaluation changes so that the case no longer violates it."""
+    rep = _t2_report(np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), 0.1, 0)
+    assert rep.n_tube >= 2 and rep.coverage < 1.0 and rep.worst_ratio > 1.1
+
+
 @pytest.mark.slow
-@settings(max_examples=30, deadline=None, derandomize=True)
+@pytest.mark.xfail(strict=True, reason="first-order T2 is violated on curved ridges (see the regression tests "
+                                       "above); strict: if it starts to hold everywhere, update the notes")
+@settings(max_examples=30, deadline=None, derandomize=True, database=None)
 @given(pts=st.lists(st.tuples(st.integers(-3, 3), st.integers(-3, 3)), min_size=3, max_size=5, unique=True),
        amp=st.sampled_from([0.1, 0.3, 0.5]), seed=st.integers(0, 3))
+@example(pts=[(0, 0), (0, 1), (1, 1)], amp=0.1, seed=0)
 def test_t2_property_on_random_small_sets(pts, amp, seed):
     """T2 (with kappa) on every trajectory that stays in the beta-regular tube. A failure here is a finding:
     shrink it, keep it above as a regression example, and report it in the issue notes."""
