@@ -40,6 +40,7 @@ _NODES = 16             # Gauss-Legendre nodes per panel (precise routines)
 _DS = 0.5               # panel width in atanh(r) (precise routines)
 _S_CAP = 21.0           # atanh(r) cap: |r| <= 1 - 1e-18 before the last panel (theta gap 1.5e-9)
 _GL_CACHE: dict = {}
+_BLOCK = 64            # pairs per block of the hoisted ReLU kernel
 
 
 def _gl(n: int):
@@ -264,8 +265,44 @@ class _ReluPairKernel:
             c2[k * n:(k + 1) * n, :m] = 1.0 / (1.0 + np.abs(r))
             W[k * n:(k + 1) * n, :m] = (0.5 * h)[None, :] * w0[:, None] * (ro[:m][None, :] - r) / (2 * np.pi)
             self.count[k * n:(k + 1) * n] = m
-        self.c1, self.c2, self.W, self.sgn = c1, c2, W, sgn
+        self.sgn = sgn
         self.n_nodes = int(np.sum(self.count))
+        self.rho_sorted = ro
+        # pair-major blocks of _BLOCK sorted pairs: C (m, L, 2) = -(c1, c2), Wb (m, 1, L); a pair with fewer
+        # than L nodes is padded with zeros (exp(0) times weight 0). Then, for B steps at once,
+        # E = C @ (d2, ab) (m, L, B), exp in place, and the node sum is Wb @ exp(E): two small matmuls and one
+        # exp per (pair, node, step), no per-node Python loop.
+        self.blocks = []
+        for c0 in range(0, P, _BLOCK):
+            c1e = min(c0 + _BLOCK, P)
+            L = int(np.searchsorted(-self.count, -c0, side="left"))
+            Cb = np.empty((c1e - c0, L, 2))
+            Cb[:, :, 0] = -c1[:L, c0:c1e].T
+            Cb[:, :, 1] = -c2[:L, c0:c1e].T
+            self.blocks.append((c0, c1e, Cb, np.ascontiguousarray(W[:L, c0:c1e].T)[:, None, :]))
+        self.Lmax = self.blocks[0][2].shape[1] if self.blocks else 0
+        del c1, c2, W
+
+    def _integral(self, i0, i1, a, b):
+        """sum_nodes W exp(-E) for the sorted pairs i0..i1 (block-aligned i0); a, b (i1 - i0, B)."""
+        n, B = a.shape
+        sg = self.sgn[i0:i1, None]
+        X = np.empty((n, 2, B))
+        d = a - sg * b
+        np.multiply(d, d, out=X[:, 0, :])
+        np.multiply(a * b, sg, out=X[:, 1, :])
+        acc = np.empty((n, B))
+        k0 = i0 // _BLOCK
+        buf = np.empty(_BLOCK * max(self.blocks[k0][2].shape[1], 1) * B) if n else None
+        for c0, c1e, Cb, Wb in self.blocks[k0:]:
+            if c0 >= i1:
+                break
+            m, L = Cb.shape[0], Cb.shape[1]
+            E = buf[:m * L * B].reshape(m, L, B)
+            np.matmul(Cb, X[c0 - i0:c1e - i0], out=E)
+            np.exp(E, out=E)
+            acc[c0 - i0:c1e - i0] = np.matmul(Wb, E)[:, 0, :]
+        return acc
 
     def std(self, alpha, beta, g_a=None, g_b=None, P_a=None, P_b=None):
         """G(alpha_p, beta_p; rho_p) for the P pairs (inputs (P,) in the caller's order)."""
@@ -275,21 +312,50 @@ class _ReluPairKernel:
         g_b = relu_g(b) if g_b is None else np.asarray(g_b)[self.order]
         P_a = norm_cdf(a) if P_a is None else np.asarray(P_a)[self.order]
         P_b = norm_cdf(b) if P_b is None else np.asarray(P_b)[self.order]
-        d2 = (a - self.sgn * b) ** 2
-        ab = self.sgn * a * b
-        acc = np.zeros_like(a)
-        buf = np.empty_like(a)
-        for l in range(self.count.size):
-            m = self.count[l]
-            e = buf[:m]
-            np.multiply(d2[:m], self.c1[l, :m], out=e)
-            e += ab[:m] * self.c2[l, :m]
-            np.negative(e, out=e)
-            np.exp(e, out=e)
-            e *= self.W[l, :m]
-            acc[:m] += e
-        res = g_a * g_b + self.rho[self.order] * P_a * P_b + acc
+        acc = self._integral(0, a.size, a[:, None], b[:, None])[:, 0]
+        res = g_a * g_b + self.rho_sorted * P_a * P_b + acc
         return res[self.inv]
+
+    def weighted_sum(self, jj, kk, alpha, scale, weight, g=None, P=None, threads: int = 1, chunk: int = 4096):
+        """``sum_b weight_b scale[b, j] scale[b, k] G(alpha[b, j], alpha[b, k]; rho)`` for the pairs (jj, kk) (P,).
+
+        Batched form of :meth:`std` for U assembly: ``alpha``, ``scale`` (and optionally ``g = relu_g(alpha)``,
+        ``P = norm_cdf(alpha)``) are per-unit arrays (B, p) for B (point, time) steps, ``weight`` (B,). The
+        per-pair constants are read once per batch. Pairs are processed in chunks of ``chunk`` (rounded to
+        whole blocks) by ``threads`` threads (NumPy releases the GIL in matmul and ufuncs); each chunk is
+        computed the same way whatever the thread count, so the result does not depend on it."""
+        alpha = np.atleast_2d(np.asarray(alpha, dtype=np.float64))
+        g = relu_g(alpha) if g is None else np.atleast_2d(g)
+        P = norm_cdf(alpha) if P is None else np.atleast_2d(P)
+        S = np.atleast_2d(np.asarray(scale, dtype=np.float64))
+        w = np.asarray(weight, dtype=np.float64).reshape(-1)
+        AT, GT, PT, ST = (np.ascontiguousarray(x.T) for x in (alpha, g, P, S))     # (p, B)
+        SWT = ST * w[None, :]
+        jo = np.asarray(jj)[self.order]
+        ko = np.asarray(kk)[self.order]
+        npairs = jo.size
+        m = max(1, int(chunk) // _BLOCK) * _BLOCK
+        out = np.empty(npairs)
+
+        def run(c0):
+            c1 = min(c0 + m, npairs)
+            jc, kc = jo[c0:c1], ko[c0:c1]
+            acc = self._integral(c0, c1, AT[jc], AT[kc])
+            acc += GT[jc] * GT[kc]
+            acc += self.rho_sorted[c0:c1, None] * (PT[jc] * PT[kc])
+            acc *= ST[jc]
+            acc *= SWT[kc]
+            out[c0:c1] = acc.sum(axis=1)
+
+        starts = range(0, npairs, m)
+        if threads > 1 and len(starts) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            with ThreadPoolExecutor(int(threads)) as ex:
+                list(ex.map(run, starts))
+        else:
+            for c0 in starts:
+                run(c0)
+        return out[self.inv]
 
     def __call__(self, mu_u, s_u, mu_v, s_v):
         s_u = np.asarray(s_u, dtype=np.float64)
