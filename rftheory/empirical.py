@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._blas import blas_single as _blas_single
 from ._checks import as_data, as_points, per_point_times
 from .schedules import OU, Schedule, get_schedule
 
@@ -49,29 +50,6 @@ _FEATURE_KEEP_BYTES = 64 * 2**20
 _SKINNY_COLS = 64
 # the third moment comes from the same pass (one product with the data's cubes) up to this dimension
 _FUSED_THIRD_MAX_D = 4
-
-
-_BLAS_CONTROLLER = []
-
-
-def _blas_single():
-    """Context that runs BLAS/LAPACK on one thread (threadpoolctl, a scikit-learn dependency; a no-op without it).
-
-    Used for batched eigh/solve of small matrices and for products with few output columns: there threads
-    only add synchronisation, and on a shared machine OpenBLAS's waiting threads made them 4-130x slower
-    (measured: 256 eigh of 32x32, 8 s on two threads against 0.06 s on one). It sets a process-wide limit
-    for the duration of the call."""
-    if not _BLAS_CONTROLLER:
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            _BLAS_CONTROLLER.append(ThreadpoolController())
-        except Exception:  # noqa: BLE001 - optional: any failure means "leave threads alone"
-            _BLAS_CONTROLLER.append(None)
-    ctl = _BLAS_CONTROLLER[0]
-    if ctl is None:
-        return contextlib.nullcontext()
-    return ctl.limit(limits=1, user_api="blas")
 
 
 @dataclass

@@ -27,7 +27,8 @@ import numpy as np
 from scipy import optimize, special
 
 from ._checks import as_points, check_ridge_dim
-from .empirical import EmpiricalDensity, _blas_single
+from ._blas import blas_single as _blas_single
+from .empirical import EmpiricalDensity
 
 log = logging.getLogger(__name__)
 
