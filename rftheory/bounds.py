@@ -107,8 +107,10 @@ def _check_series(times, *arrays):
 
 
 def _gronwall(times, rate, forcing, x0):
-    """Solve ``dX/ds = -rate X + forcing`` along reverse time s (times decreasing) exactly for piecewise
-    linear rate and forcing (trapezoid for the exponent, exact exponential integrator per step)."""
+    """Solve ``dX/ds = -rate X + forcing`` along reverse time s (times decreasing): on each interval rate and
+    forcing are replaced by their endpoint means and the linear ODE is solved exactly (exponential
+    integrator). Exact for constant coefficients, second order otherwise (callers add the Richardson
+    estimate of the error, see :func:`_with_quadrature_error`)."""
     ds = -np.diff(times)
     X = np.empty((times.size,) + np.shape(x0))
     X[0] = x0
