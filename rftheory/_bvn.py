@@ -23,7 +23,10 @@ geometrically. The same routine gives Phi2 (weight 1 instead of rho - r).
 ``relu_pair_kernel`` is the fast path for U assembly: the correlation of a pair of random features does not
 depend on (i, t), so its quadrature nodes, the constants ``1/(2(1-r^2))``, ``1/(1+|r|)`` and the weights
 ``(rho - r) w / (2 pi)`` are computed once per pair; each (i, t) then costs one exp per node. It expands about
-rho_0 = 0 for both signs (absolute, not relative, accuracy in the far tails: tests state the bound).
+rho_0 = 0 for both signs (absolute, not relative, accuracy in the far tails: tests state the bound). The
+constants are stored pair-major in blocks of 64 sorted pairs, so that a batch of B (i, t) steps costs per block
+one small matmul for the exponents (nodes x B), one exp, and one matmul for the node sum
+(``weighted_sum``, used by rf_moments.assemble; pair chunks can run on several threads).
 
 """
 from __future__ import annotations
