@@ -1,0 +1,121 @@
+"""Sublinear evaluation of the smoothed empirical density at small h by truncation (THEORY.md §1).
+
+At small h only near neighbours carry weight. With ``d_0`` the distance from x to the nearest ``a_t x_i``
+and ``L = log(n / rtol)``, every training point with ``|x - a_t x_i|^2 > d_0^2 + 2 h_t L`` has weight below
+``exp(-L) / 1 = rtol / n`` relative to the nearest one, so all of them together carry relative weight below
+``rtol``. :class:`TruncatedDensity` keeps exactly the points inside that radius (a k-d tree query on the
+data, built once) and evaluates the posterior over them. Bounds, with ``W_out <= rtol`` the dropped
+weight fraction and ``R`` the largest distance between training points:
+
+    |m_trunc - m| <= rtol R,          |s_trunc - s| <= a rtol R / h,
+    |Cov_trunc - Cov| <= 3 rtol R^2 (Frobenius),  |log p_trunc - log p| <= -log(1 - rtol).
+
+(The kept and dropped parts mix as ``m = (1-W_out) m_in + W_out m_out``; both means lie in the data's hull.)
+The cost per query is the tree search plus the number of kept points, not n.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from ._checks import as_data, as_points, per_point_times
+from .empirical import PosteriorMoments
+from .schedules import OU, Schedule, get_schedule
+
+__all__ = ["TruncatedDensity"]
+
+
+class TruncatedDensity:
+    """Score field of p_t evaluated over the neighbours that carry all but ``rtol`` of the weight.
+
+    Same interface as :class:`rftheory.EmpiricalDensity` for ``log_density``, ``score``, ``hessian``,
+    ``posterior_mean``, ``posterior_cov`` and ``moments``; ``kept(x, t)`` says how many points were used.
+    """
+
+    def __init__(self, data, schedule: Schedule | str | None = None, rtol: float = 1e-12):
+        self.data = as_data(data, "data")
+        self.n, self.D = self.data.shape
+        self.schedule = OU() if schedule is None else get_schedule(schedule)
+        if not (np.isfinite(rtol) and 0 < rtol < 1):
+            raise ValueError(f"rtol must lie in (0, 1); got {rtol!r}")
+        self.rtol = float(rtol)
+        self._tree = cKDTree(self.data)
+        diam = np.ptp(self.data, axis=0)
+        self.R = float(np.linalg.norm(diam))  # bounds the distance between any two training points
+
+    def _neighbours(self, x, a, h):
+        """Per query: indices of the kept points (list of arrays)."""
+        L = np.log(self.n / self.rtol)
+        d0, _ = self._tree.query(x / a, k=1)
+        radius = np.sqrt(d0 * d0 + 2.0 * h * L / (a * a))
+        # relative slack so that rounding never drops a point on the boundary that should be kept
+        return self._tree.query_ball_point(x / a, radius * (1 + 1e-12) + 1e-300)
+
+    def moments(self, x, t, cov: bool = False) -> PosteriorMoments:
+        x = as_points(x, self.D, "x")
+        m = x.shape[0]
+        tt = per_point_times(t, m, self.schedule, "t")
+        a_all, h_all = self.schedule._a(tt), self.schedule._h(tt)
+        lp = np.empty(m)
+        mean = np.empty((m, self.D))
+        C = np.empty((m, self.D, self.D)) if cov else None
+        nearest = np.empty(m, dtype=np.int64)
+        wmax = np.empty(m)
+        self._last_kept = np.empty(m, dtype=np.int64)
+        for tv in np.unique(tt):
+            sel = np.flatnonzero(tt == tv)
+            a, h = float(a_all[sel[0]]), float(h_all[sel[0]])
+            nbrs = self._neighbours(x[sel], a, h)
+            for j, q in enumerate(sel):
+                idx = np.asarray(nbrs[j], dtype=np.int64)
+                self._last_kept[q] = idx.size
+                Y = self.data[idx]
+                d = x[q] - a * Y
+                logit = -np.einsum("kd,kd->k", d, d) / (2 * h)
+                k = int(np.argmax(logit))
+                w = np.exp(logit - logit[k])
+                W = w.sum()
+                w /= W
+                # centred at the heaviest point: relative precision for tiny covariances
+                Yc = Y - Y[k]
+                mc = w @ Yc
+                mean[q] = Y[k] + mc
+                lp[q] = logit[k] + np.log(W) - np.log(self.n) - 0.5 * self.D * np.log(2 * np.pi * h)
+                nearest[q], wmax[q] = idx[k], w[k]
+                if cov:
+                    Z = Yc - mc
+                    C[q] = (Z * w[:, None]).T @ Z
+        score = (a_all[:, None] * mean - x) / h_all[:, None]
+        return PosteriorMoments(t=tt, a=a_all, h=h_all, log_density=lp, mean=mean, score=score, cov=C,
+                                nearest=nearest, max_weight=wmax)
+
+    def kept(self, x, t) -> np.ndarray:
+        """(m,) number of training points kept for each query."""
+        self.moments(x, t)
+        return self._last_kept.copy()
+
+    def log_density(self, x, t):
+        return self.moments(x, t).log_density
+
+    def score(self, x, t):
+        return self.moments(x, t).score
+
+    def hessian(self, x, t):
+        return self.moments(x, t, cov=True).hessian
+
+    def score_and_hessian(self, x, t):
+        mom = self.moments(x, t, cov=True)
+        return mom.score, mom.hessian
+
+    def posterior_mean(self, x, t):
+        return self.moments(x, t).mean
+
+    def posterior_cov(self, x, t):
+        return self.moments(x, t, cov=True).cov
+
+    def error_bounds(self, t) -> dict:
+        """The stated bounds at time t: mean (length), score (1/length), cov (length^2), log_density."""
+        a, h = float(self.schedule.a(t)), float(self.schedule.h(t))
+        r = self.rtol
+        return {"mean": r * self.R, "score": a * r * self.R / h, "cov": 3 * r * self.R ** 2,
+                "log_density": -np.log1p(-r)}
