@@ -27,6 +27,7 @@ import numpy as np
 
 from ._checks import as_generator, as_points
 from .empirical import EmpiricalDensity
+from .sampling import check_grid
 
 __all__ = [
     "proxy_covariance",
@@ -147,16 +148,6 @@ def sample_posterior_index(dens: EmpiricalDensity, x, t, rng, chunk_size: int = 
     return idx
 
 
-def _check_grid(grid, dens):
-    g = np.asarray(grid, dtype=np.float64)
-    if g.ndim != 1 or g.size < 2:
-        raise ValueError("grid must be a 1-D array of at least 2 times")
-    if not np.all(np.diff(g) < 0):
-        raise ValueError("grid must be strictly decreasing (reverse time, t_max first)")
-    dens.schedule.check_t(g, "grid")
-    return g
-
-
 def _check_kappa(kappa):
     if not (np.isfinite(kappa) and kappa >= 0):
         raise ValueError(f"kappa must be a finite number >= 0; got {kappa!r}")
@@ -183,7 +174,7 @@ def naive_sampler(dens: EmpiricalDensity, grid, x_init, kappa: float, rng, base:
     Returns the final particles (m, D), or ``(final, path)`` with path (len(grid), m, D).
     """
     _check_density(dens)
-    g = _check_grid(grid, dens)
+    g = check_grid(grid, dens.schedule)
     kappa = _check_kappa(kappa)
     c = _base_coef(base)
     rng = as_generator(rng)
@@ -225,7 +216,7 @@ def effective_sde_sampler(dens: EmpiricalDensity, grid, x_init, kappa: float, rn
     ``naive_sampler``; the two agree in distribution as the grid is refined.
     """
     _check_density(dens)
-    g = _check_grid(grid, dens)
+    g = check_grid(grid, dens.schedule)
     kappa = _check_kappa(kappa)
     c = _base_coef(base)
     rng = as_generator(rng)
