@@ -11,6 +11,7 @@ import numpy as np
 import sympy as sp
 
 from ._base import Derivation
+from ._mixture import gaussian_mixture
 
 NAME = "P1"
 TITLE = "Hessian of log p_t = -I/h + (a^2/h^2) posterior covariance"
@@ -18,14 +19,8 @@ TITLE = "Hessian of log p_t = -I/h + (a^2/h^2) posterior covariance"
 
 def symbolic_hessian(n: int, D: int = 2):
     """Return (x symbols, data symbols, a, h, H_direct, H_cov) for n points in D dimensions."""
-    a, h = sp.symbols("a h", positive=True)
-    x = sp.Matrix(sp.symbols(f"x0:{D}", real=True))
-    pts = [sp.Matrix(sp.symbols(f"y{i}_0:{D}", real=True)) for i in range(n)]
-    ell = [-((x - a * p).dot(x - a * p)) / (2 * h) for p in pts]
-    logp = sp.log(sum(sp.exp(e) for e in ell))
+    x, pts, a, h, ell, logp, w = gaussian_mixture(n, D)
     H_direct = sp.hessian(logp, list(x))
-    Z = sum(sp.exp(e) for e in ell)
-    w = [sp.exp(e) / Z for e in ell]
     mean = sum((wi * p for wi, p in zip(w, pts)), sp.zeros(D, 1))
     cov = sum(((wi * (p - mean) * (p - mean).T) for wi, p in zip(w, pts)), sp.zeros(D, D))
     H_cov = -sp.eye(D) / h + (a**2 / h**2) * cov

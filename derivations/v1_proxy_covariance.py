@@ -16,6 +16,7 @@ import numpy as np
 import sympy as sp
 
 from ._base import Derivation
+from ._mixture import gaussian_mixture
 
 NAME = "V1"
 TITLE = "Proxy-score covariance C = Cov[s~|x] = (a^2/h^2) Sigma_t = H_t + I/h_t"
@@ -23,15 +24,9 @@ TITLE = "Proxy-score covariance C = Cov[s~|x] = (a^2/h^2) Sigma_t = H_t + I/h_t"
 
 def symbolic_proxy(n: int, D: int = 2):
     """``(x, pts, a, h, ell, s_direct, s_mean, C_def, C_sigma, H_direct)`` for n points in D dims."""
-    a, h = sp.symbols("a h", positive=True)
-    x = sp.Matrix(sp.symbols(f"x0:{D}", real=True))
-    pts = [sp.Matrix(sp.symbols(f"y{i}_0:{D}", real=True)) for i in range(n)]
-    ell = [-((x - a * p).dot(x - a * p)) / (2 * h) for p in pts]
-    logp = sp.log(sum(sp.exp(e) for e in ell))
+    x, pts, a, h, ell, logp, w = gaussian_mixture(n, D)
     s_direct = sp.Matrix([sp.diff(logp, xi) for xi in x])
     H_direct = sp.hessian(logp, list(x))
-    Z = sum(sp.exp(e) for e in ell)
-    w = [sp.exp(e) / Z for e in ell]
     proxies = [(a * p - x) / h for p in pts]
     s_mean = sum((wi * q for wi, q in zip(w, proxies)), sp.zeros(D, 1))
     C_def = sum((wi * (q - s_mean) * (q - s_mean).T for wi, q in zip(w, proxies)), sp.zeros(D, D))
