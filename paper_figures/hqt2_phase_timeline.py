@@ -15,7 +15,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rftheory import EmpiricalDensity, bounds, datasets, dynamics
-from rftheory.ridge import frame
 from rftheory.sampling import sample
 from rftheory.schedules import geometric_grid
 
@@ -25,36 +24,6 @@ from ._common import RIDGE, SAMPLES, FigureResult, save
 NAME = "phases"
 TITLE = "phase timeline: distance to the ridge and tangential slide vs reverse time, with T1/T2/T3"
 CAPTION = __doc__
-
-
-def _median_bounds(M):
-    start = bounds._tail_start(bounds.tube_mask(M))
-    B = np.full(M.distance.shape, np.nan)
-    for j in np.flatnonzero(start >= 0):
-        sl = slice(start[j], None)
-        if M.times.size - start[j] < 2:
-            continue
-        B[sl, j] = bounds.gronwall_normal(M.times[sl], M.beta[sl, j], M.e_perp[sl, j], M.ridge_velocity[sl, j],
-                                          M.distance[start[j], j], kappa=M.kappa[sl, j])
-    return B
-
-
-def _t3(M, M0):
-    k, m = M.distance.shape
-    par = np.full((k, m), np.nan)
-    B = np.full((k, m), np.nan)
-    ok = M.regular & M0.regular
-    for j in range(m):
-        stop = np.flatnonzero(~ok[:, j])
-        end = stop[0] if stop.size else k
-        if end < 2:
-            continue
-        B[:end, j] = bounds.gronwall_tangent(M.times[:end], M.lambda1[:end, j], M.e_par[:end, j])
-        for i in range(end):
-            dlt = (M.x[i, j] - M0.x[i, j])[None]
-            fr = frame(M.density, M.x[i, j][None], float(M.times[i]), 1)
-            par[i, j] = np.linalg.norm(dlt - fr.project_normal(dlt))
-    return par, B
 
 
 def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -> FigureResult:
@@ -69,8 +38,8 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
     g = geometric_grid(s["T"], s["t_min"], s["steps"])
     M = dynamics.measure(dens, sample(field, x0, g, "heun", record=n_rec), 1, field=field, progress=progress)
     M0 = dynamics.measure(dens, sample(dens, x0, g, "heun", record=n_rec), 1, velocity=False, kappa=False)
-    B2 = _median_bounds(M)
-    par, B3 = _t3(M, M0)
+    B2 = bounds.t2_series(M)
+    par, B3 = bounds.t3_series(M, M0)
     r_t = np.sqrt(dens.schedule.h(M.times))
     inside = M.distance <= r_t[:, None]
     reach = np.where(inside.any(0), M.times[np.argmax(inside, 0)], np.nan)

@@ -271,15 +271,15 @@ def _with_quadrature_error(fn, times, *series):
     return b, tol
 
 
-def evaluate_t2(meas, use_kappa: bool = True, relative_velocity: bool = False, min_points: int = 3):
-    """T2 over every trajectory of :class:`rftheory.dynamics.PathMeasurements`: from the time each one enters
-    the tube for good, the Groenwall bound started at the measured offset against the measured distance.
-    The bound is integrated on the recorded times; its quadrature error (Richardson) is added to it, so a
-    tight bound (T2 is an equality for collinear data with a constant normal error) is not "violated" by
-    the rule's own error."""
+def t2_series(meas, use_kappa: bool = True, relative_velocity: bool = False, min_points: int = 3):
+    """(k, m) T2 bound for every trajectory of :class:`rftheory.dynamics.PathMeasurements`, NaN before it
+    enters the tube for good (and for trajectories in it for fewer than ``min_points`` records): the
+    Groenwall bound started at the measured offset, plus its quadrature error (Richardson), so a tight bound
+    (T2 is an equality for collinear data with a constant normal error) is not "violated" by the rule's own
+    error."""
     start = _tail_start(tube_mask(meas))
     vel = meas.ridge_velocity_rel if relative_velocity else meas.ridge_velocity
-    res = []
+    B = np.full(meas.distance.shape, np.nan)
     for j in np.flatnonzero(start >= 0):
         i0 = start[j]
         if meas.times.size - i0 < min_points:
@@ -289,43 +289,62 @@ def evaluate_t2(meas, use_kappa: bool = True, relative_velocity: bool = False, m
         kap = meas.kappa[sl, j] if use_kappa else np.zeros(meas.times[sl].size)
         b, tol = _with_quadrature_error(lambda tt, bb, ee, vv, kk: gronwall_normal(tt, bb, ee, vv, nu0, kappa=kk),
                                         meas.times[sl], meas.beta[sl, j], meas.e_perp[sl, j], vel[sl, j], kap)
-        b = b + tol
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = np.where(b > 0, meas.distance[sl, j] / b, np.where(meas.distance[sl, j] > 0, np.inf, 0.0))
-        res.append((j, r[1:]))
-    name = "T2" + ("+kappa" if use_kappa else "") + (" (relative velocity)" if relative_velocity else "")
-    return _report(name, res, meas.distance.shape[1])
+        B[sl, j] = b + tol
+    return B
 
 
-def evaluate_t3(meas_learned, meas_exact, min_points: int = 3):
-    """T3 over trajectory pairs from the same starts: |P_par (x_learned - x_exact)| against the Groenwall
-    bound from lambda_1 and |P_par e| measured along the learned path (tangent frame at the learned point),
-    over the stretch where both paths stay beta-regular (from the first recorded time on)."""
+def t3_series(meas_learned, meas_exact, min_points: int = 3):
+    """``(par, B)``, each (k, m): the tangential deviation |P_par (x_learned - x_exact)| (tangent frame at the
+    learned point) and the T3 bound from lambda_1 and |P_par e| along the learned path plus its quadrature
+    error, over the stretch from the first record where both paths stay beta-regular; NaN elsewhere."""
     from .ridge import frame
 
     if meas_learned.x.shape != meas_exact.x.shape:
         raise ValueError("learned and exact measurements must have the same shape")
     ok = meas_learned.regular & meas_exact.regular
-    res = []
+    par = np.full(ok.shape, np.nan)
+    B = np.full(ok.shape, np.nan)
+    dens = _density_of(meas_learned)
     for j in range(ok.shape[1]):
         stop = np.flatnonzero(~ok[:, j])
         end = stop[0] if stop.size else ok.shape[0]
         if end < min_points:
             continue
-        sl = slice(0, end)
-        b, tol = _with_quadrature_error(gronwall_tangent, meas_learned.times[sl], meas_learned.lambda1[sl, j],
-                                        meas_learned.e_par[sl, j])
-        b = b + tol
-        delta = meas_learned.x[sl, j] - meas_exact.x[sl, j]
-        par = np.empty(end)
+        b, tol = _with_quadrature_error(gronwall_tangent, meas_learned.times[:end], meas_learned.lambda1[:end, j],
+                                        meas_learned.e_par[:end, j])
+        B[:end, j] = b + tol
         for i in range(end):
-            fr = frame(_density_of(meas_learned), meas_learned.x[i, j][None], float(meas_learned.times[i]),
-                       meas_learned.d)
-            par[i] = np.linalg.norm(delta[i] - fr.project_normal(delta[i][None])[0])
+            dlt = (meas_learned.x[i, j] - meas_exact.x[i, j])[None]
+            fr = frame(dens, meas_learned.x[i, j][None], float(meas_learned.times[i]), meas_learned.d)
+            par[i, j] = np.linalg.norm(dlt - fr.project_normal(dlt))
+    return par, B
+
+
+def _ratios(measured, B, zero_tol):
+    """Per evaluated column (not all NaN): measured/bound from its second evaluated record on."""
+    out = []
+    for j in range(B.shape[1]):
+        rows = np.flatnonzero(~np.isnan(B[:, j]))
+        if rows.size == 0:
+            continue
+        b, m = B[rows, j], measured[rows, j]
         with np.errstate(divide="ignore", invalid="ignore"):
-            r = np.where(b > 0, par / b, np.where(par > 1e-12, np.inf, 0.0))
-        res.append((j, r[1:]))
-    return _report("T3", res, ok.shape[1])
+            r = np.where(b > 0, m / b, np.where(m > zero_tol, np.inf, 0.0))
+        out.append((j, r[1:]))
+    return out
+
+
+def evaluate_t2(meas, use_kappa: bool = True, relative_velocity: bool = False, min_points: int = 3):
+    """T2 coverage over every trajectory (see :func:`t2_series`): measured distance against the bound."""
+    B = t2_series(meas, use_kappa, relative_velocity, min_points)
+    name = "T2" + ("+kappa" if use_kappa else "") + (" (relative velocity)" if relative_velocity else "")
+    return _report(name, _ratios(meas.distance, B, 0.0), meas.distance.shape[1])
+
+
+def evaluate_t3(meas_learned, meas_exact, min_points: int = 3):
+    """T3 coverage over trajectory pairs from the same starts (see :func:`t3_series`)."""
+    par, B = t3_series(meas_learned, meas_exact, min_points)
+    return _report("T3", _ratios(par, B, 1e-12), par.shape[1])
 
 
 def _density_of(meas):
