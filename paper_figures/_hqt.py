@@ -15,13 +15,24 @@ from ._common import RIDGE, SAMPLES, TRAIN
 
 log = logging.getLogger(__name__)
 
-#: [HQT] uses p in 500..10000, K = 128 (64), T = 40 or 10, 2000 samples, 2000-4000 EM steps, t_min 1e-3.
+#: [HQT] uses p in 500..10000, K = 128 (64), T = 40 or 10, 2000 samples, 2000-4000 EM steps, t_min 1e-3;
+#: "full" is that (p = 1000, K = 128, T = 40), "quick" a reduced model for a run of minutes.
 SIZES = {
     "quick": {"p": 160, "K": 4, "T": 4.0, "t0": 1e-3, "samples": 300, "steps": 300, "t_min": 1e-2,
               "weight": "1/h", "tau": np.inf},
-    "full": {"p": 1000, "K": 32, "T": 10.0, "t0": 1e-3, "samples": 2000, "steps": 2000, "t_min": 1e-3,
+    "full": {"p": 1000, "K": 128, "T": 40.0, "t0": 1e-3, "samples": 2000, "steps": 2000, "t_min": 1e-3,
              "weight": "1/h", "tau": np.inf},
 }
+
+#: where exact RF moments are cached on disk (None: only in memory); set by ``rftheory figures --cache``
+_CACHE = {"dir": None, "progress": False}
+
+
+def set_cache(cache_dir=None, progress: bool = False) -> None:
+    """Cache exact RF moments under ``cache_dir`` (None: in memory only) and show a progress bar while
+    assembling them (a paper-size assembly takes minutes)."""
+    _CACHE["dir"] = None if cache_dir is None else str(cache_dir)
+    _CACHE["progress"] = bool(progress)
 
 
 def sizes(quick: bool) -> dict:
@@ -32,7 +43,8 @@ def sizes(quick: bool) -> dict:
 def _moments_cached(data_key, p, K, T, t0, weight, seed):
     data = np.array(data_key, dtype=np.float64)
     model = RandomFeatureModel(data.shape[1], p, K, T, rng=np.random.default_rng(seed))
-    return model, model.moments(data, OU(), t0=t0, weight=weight, report=False)
+    return model, model.moments(data, OU(), t0=t0, weight=weight, report=False, cache_dir=_CACHE["dir"],
+                                progress=_CACHE["progress"])
 
 
 def train_rf(data, s: dict, seed: int, weight=None, tau=None, init: str = "zero"):

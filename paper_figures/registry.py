@@ -40,6 +40,10 @@ def main(args) -> int:
         print(f"rftheory figures: unknown figure(s) {unknown}; available: {list(figs)}", file=sys.stderr)
         return 2
     out = Path(args.out)
+    from . import _hqt
+
+    cache = None if getattr(args, "no_cache", False) else Path(getattr(args, "cache", None) or out / "cache")
+    _hqt.set_cache(cache, progress=not args.no_progress)
     for name in names:
         t0 = time.perf_counter()
         res = figs[name].render(out, quick=args.quick, seed=args.seed, progress=not args.no_progress)

@@ -23,13 +23,15 @@ import numpy as np
 
 from ._checks import as_data, as_generator, as_points, per_point_times
 from .features import fourier_embedding, get_activation
-from .rf_moments import PARAMETRIZATIONS, WEIGHTS, Moments, QuadratureReport, assemble, time_rule
+from .rf_moments import (PARAMETRIZATIONS, WEIGHTS, Moments, QuadratureReport, assemble, cache_key, cache_path,
+                         load_moments, save_moments, time_rule)
 from .schedules import OU, get_schedule
 
 __all__ = ["RandomFeatureModel", "GradientFlow", "gradient_flow", "gd", "sgd", "RFScoreField", "loss"]
 
 log = logging.getLogger(__name__)
 _EPS = np.finfo(np.float64).eps
+_BLOCK_FLOATS = 2**18
 
 
 def _posint(v, name):
@@ -72,18 +74,25 @@ class RandomFeatureModel:
         """(m, p) ``sigma(W_x x + W_t phi(t) + b)``; t scalar or (m,)."""
         x = as_points(x, self.D, "x")
         tt = np.broadcast_to(np.asarray(t, dtype=np.float64), (x.shape[0],))
-        pre = x @ self.W_x.T + fourier_embedding(tt, self.K, self.T) @ self.W_t.T + self.b[None, :]
+        # the time part once per distinct time (a sampler passes one t for all points)
+        tu, inv = np.unique(tt, return_inverse=True)
+        pre = x @ self.W_x.T
+        pre += (fourier_embedding(tu, self.K, self.T) @ self.W_t.T + self.b[None, :])[inv.reshape(-1)]
         return self.act(pre)
 
     def moments(self, data, schedule=None, t0=1e-3, weight="1", method="exact",
                 parametrization="posterior_mean", T=None, n_gl=12, panels_per_period=2.0,
-                mc_draws=4000, rng=None, report=True, report_units=48, progress=False) -> Moments:
+                mc_draws=4000, rng=None, report=True, report_units=48, progress=False, cache_dir=None,
+                threads=None, batch=32) -> Moments:
         """U (p, p), V (D, p), c0 and a time-quadrature report (see rf_moments.py).
 
         method "exact" uses the closed-form Gaussian moments; "mc" draws ``mc_draws`` noise vectors per
         (training point, time node) with ``rng`` (the [HQT] recipe, on the same time rule). ``T`` defaults to
         the embedding period. ``report`` repeats the assembly on ``report_units`` random units (drawn with a
-        fixed seed) with twice the nodes per panel and stores the relative differences.
+        fixed seed) with twice the nodes per panel and stores the relative differences. ``cache_dir``: reuse
+        or store exact results there (one .npz per key, see rf_moments.cache_key); MC results are never
+        cached. ``threads`` / ``batch``: the exact ReLU path's thread count (default: the CPUs available, at
+        most 8) and (point, time node) steps per batch; the result does not depend on either.
         """
         data = as_data(data, "data")
         if data.shape[1] != self.D:
@@ -101,13 +110,35 @@ class RandomFeatureModel:
             mc_draws = _posint(mc_draws, "mc_draws")
             rng = as_generator(rng)
         nodes, wts = time_rule(t0, T, self.K, self.T, n_gl, panels_per_period)
+        path = key = None
+        if cache_dir is not None and method == "exact":
+            settings = {"schedule": repr(schedule), "t0": float(t0), "T": float(T), "weight": weight,
+                        "parametrization": parametrization, "n_gl": int(n_gl),
+                        "panels_per_period": float(panels_per_period),
+                        "report_units": int(report_units) if report else None}
+            key = cache_key(self, data, settings)
+            path = cache_path(cache_dir, key)
+            hit = load_moments(path, key)
+            if hit is not None:
+                log.info("moments from cache %s", path)
+                return hit
+        mom = self._assemble(data, schedule, t0, T, weight, method, parametrization, n_gl, panels_per_period,
+                             nodes, wts, mc_draws, rng, report, report_units, progress, threads, batch)
+        if path is not None:
+            save_moments(path, mom, key)
+            log.info("moments cached at %s", path)
+        return mom
+
+    def _assemble(self, data, schedule, t0, T, weight, method, parametrization, n_gl, panels_per_period,
+                  nodes, wts, mc_draws, rng, report, report_units, progress, threads, batch) -> Moments:
         U, V, c0 = assemble(self, data, schedule, t0, T, weight, method, parametrization, nodes, wts,
-                            mc_draws=mc_draws, rng=rng, progress=progress)
+                            mc_draws=mc_draws, rng=rng, progress=progress, threads=threads, batch=batch)
         rep = None
         if report and method == "exact":
             units = np.sort(np.random.default_rng(12345).choice(self.p, min(self.p, report_units), replace=False))
             n2, w2 = time_rule(t0, T, self.K, self.T, 2 * n_gl, panels_per_period)
-            U2, V2, _ = assemble(self, data, schedule, t0, T, weight, method, parametrization, n2, w2, units=units)
+            U2, V2, _ = assemble(self, data, schedule, t0, T, weight, method, parametrization, n2, w2, units=units,
+                                 threads=threads, batch=batch)
             Us, Vs = U[np.ix_(units, units)], V[:, units]
             rep = QuadratureReport(
                 rule=f"composite Gauss-Legendre, {n_gl} nodes/panel, geometric panels on [t0, 1], "
@@ -138,16 +169,25 @@ class RFScoreField:
         self.parametrization = parametrization
         self.D = model.D
 
+    def _apply(self, x, tt) -> np.ndarray:
+        # rows in blocks whose (rows, p) features stay about 2 MiB (cache-resident): 3.5x faster than one
+        # (m, p) product at m = 2000, p = 1000
+        rows = max(1, _BLOCK_FLOATS // self.model.p)
+        out = np.empty((x.shape[0], self.D))
+        for i in range(0, x.shape[0], rows):
+            out[i:i + rows] = self.model.features(x[i:i + rows], tt[i:i + rows]) @ self.W.T
+        return out
+
     def output(self, x, t) -> np.ndarray:
         """(m, D) the raw network output f_W(x, t)."""
         x = as_points(x, self.D, "x")
         tt = per_point_times(t, x.shape[0], self.schedule, "t")
-        return self.model.features(x, tt) @ self.W.T
+        return self._apply(x, tt)
 
     def score(self, x, t) -> np.ndarray:
         x = as_points(x, self.D, "x")
         tt = per_point_times(t, x.shape[0], self.schedule, "t")
-        f = self.model.features(x, tt) @ self.W.T
+        f = self._apply(x, tt)
         if self.parametrization == "score":
             return f
         return (f - x) / self.schedule._h(tt)[:, None]

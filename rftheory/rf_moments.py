@@ -14,20 +14,33 @@ Time quadrature (``time_rule``): composite Gauss-Legendre, ``n_gl`` nodes per pa
 panels no wider than ``(T_emb / K) / panels_per_period`` (the embedding's shortest period over
 ``panels_per_period``). Its convergence is reported by repeating the assembly on a subset of units with
 twice the nodes per panel (:class:`QuadratureReport`).
+
+On-disk cache (:func:`cache_key`, :func:`load_moments`, :func:`save_moments`): one ``.npz`` per assembly,
+named by a SHA-256 of everything the result depends on -- the model's weights, the data, the schedule, the
+time rule and weight, the parametrization, the report settings and :data:`FORMAT` (raise it whenever the
+assembly's numbers change). A paper-size assembly takes minutes; the cache is what lets a figure run
+resume after an interruption or be re-rendered with other sampling settings.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from ._io import atomic_path
 from .features import fourier_embedding
 
 log = logging.getLogger(__name__)
 
 WEIGHTS = ("1", "1/h", "1/h2")
+#: version of the cached numbers: raise it when the assembly's results change
+FORMAT = 1
 PARAMETRIZATIONS = ("posterior_mean", "score")
 
 
@@ -194,3 +207,57 @@ def assemble(model, data, schedule, t0, T, weight, method, parametrization, node
     U = U + U.T
     U[np.diag_indices(p)] = U_diag
     return U, V, c0
+
+
+def cache_key(model, data, settings: dict) -> str:
+    """Hex SHA-256 of the model's weights and activation, ``data`` and the JSON-able ``settings``."""
+    hsh = hashlib.sha256()
+    meta = {"format": FORMAT, "activation": model.act.name, "K": model.K, "T_emb": model.T, **settings}
+    hsh.update(json.dumps(meta, sort_keys=True, default=repr).encode())
+    for arr in (model.W_x, model.W_t, model.b, data):
+        a = np.ascontiguousarray(arr, dtype=np.float64)
+        hsh.update(repr(a.shape).encode())
+        hsh.update(a.tobytes())
+    return hsh.hexdigest()
+
+
+def cache_path(cache_dir, key: str) -> Path:
+    return Path(cache_dir) / f"moments-{key[:32]}.npz"
+
+
+def save_moments(path, mom: Moments, key: str) -> None:
+    """Write ``mom`` atomically (a reader sees no half-written entry)."""
+    rep = mom.report
+    extra = {}
+    if rep is not None:
+        extra = {"rep_rule": rep.rule, "rep_n": [rep.n_nodes, rep.n_nodes_refined], "rep_units": rep.units,
+                 "rep_diff": [rep.rel_diff_U, rep.rel_diff_V]}
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, key=key, U=mom.U, V=mom.V, c0=mom.c0, weight=mom.weight,
+                     parametrization=mom.parametrization, method=mom.method, t0=mom.t0, T=mom.T,
+                     n_time_nodes=mom.n_time_nodes, **extra)
+
+
+def load_moments(path, key: str) -> Moments | None:
+    """The cached Moments at ``path`` if it exists, is readable and carries ``key``; else None (a corrupt or
+    foreign file is ignored, with a warning, and will be overwritten)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["key"]) != key:
+                log.warning("moment cache %s belongs to another key; recomputing", path)
+                return None
+            rep = None
+            if "rep_rule" in z.files:
+                n1, n2 = (int(v) for v in z["rep_n"])
+                dU, dV = (float(v) for v in z["rep_diff"])
+                rep = QuadratureReport(str(z["rep_rule"]), n1, n2, z["rep_units"], dU, dV)
+            return Moments(U=z["U"], V=z["V"], c0=float(z["c0"]), weight=str(z["weight"]),
+                           parametrization=str(z["parametrization"]), method=str(z["method"]),
+                           t0=float(z["t0"]), T=float(z["T"]), n_time_nodes=int(z["n_time_nodes"]), report=rep)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        log.warning("moment cache %s unreadable (%s); recomputing", path, err)
+        return None

@@ -73,3 +73,26 @@ def test_structured_figure(out):
     for v in res.data.values():
         assert 0 <= v["fraction_far_from_modes"] <= 1
         assert len(v["inter_mode_attractors"]) <= v["n_attractors"]
+
+
+def test_figure_moments_come_from_the_disk_cache(tmp_path, monkeypatch):
+    """`rftheory figures` caches the exact RF moments under OUT/cache: a second process (here: the in-memory
+    cache cleared) reads them instead of assembling, and trains the same field."""
+    import rftheory.rf_model as rfm
+    from paper_figures import _hqt
+
+    s = {**_hqt.sizes(True), "p": 20, "K": 2, "T": 2.0}
+    X = np.array([[-3.0, 0.0], [3.0, 0.0]])
+    x = np.array([[0.3, -0.2], [1.0, 0.5]])
+    monkeypatch.setitem(_hqt._CACHE, "dir", str(tmp_path))
+    _hqt._moments_cached.cache_clear()
+    first = _hqt.train_rf(X, s, seed=11)[0].score(x, 0.5)
+    assert len(list(tmp_path.glob("moments-*.npz"))) == 1
+    _hqt._moments_cached.cache_clear()
+
+    def boom(*a, **k):
+        raise AssertionError("assembled although cached on disk")
+
+    monkeypatch.setattr(rfm, "assemble", boom)
+    np.testing.assert_array_equal(_hqt.train_rf(X, s, seed=11)[0].score(x, 0.5), first)
+    _hqt._moments_cached.cache_clear()

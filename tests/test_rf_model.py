@@ -141,3 +141,45 @@ def test_bad_input():
         gradient_flow(np.eye(3), np.zeros((2, 3)), np.zeros((2, 4)))
     with pytest.raises(ValueError, match="tau"):
         gradient_flow(np.eye(3), np.zeros((2, 3)), np.zeros((2, 3))).predict(-1.0)
+
+
+def test_moment_cache_roundtrip_and_keys(tmp_path, monkeypatch, caplog):
+    """A cache hit returns the stored numbers bit for bit without assembling; any input that changes the
+    result (weight, model weights, data, t0) changes the key; a corrupt entry is recomputed and replaced."""
+    import rftheory.rf_model as rfm
+
+    m = RandomFeatureModel(2, 10, 3, 2.0, rng=3)
+    kw = dict(t0=1e-2, weight="1/h", n_gl=4, report_units=6, cache_dir=tmp_path)
+    first = m.moments(X2, **kw)
+    files = sorted(tmp_path.glob("moments-*.npz"))
+    assert len(files) == 1
+
+    def boom(*a, **k):
+        raise AssertionError("assembled although the result is cached")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(rfm, "assemble", boom)
+        hit = m.moments(X2, **kw)
+    np.testing.assert_array_equal(hit.U, first.U)
+    np.testing.assert_array_equal(hit.V, first.V)
+    assert hit.c0 == first.c0 and hit.weight == "1/h" and hit.n_time_nodes == first.n_time_nodes
+    assert hit.report.rel_diff_U == first.report.rel_diff_U
+    np.testing.assert_array_equal(hit.report.units, first.report.units)
+    # every input the numbers depend on is in the key
+    m.moments(X2, **{**kw, "weight": "1"})
+    m.moments(X2, **{**kw, "t0": 2e-2})
+    m.moments(X2 + 1.0, **kw)
+    RandomFeatureModel(2, 10, 3, 2.0, rng=4).moments(X2, **kw)
+    assert len(list(tmp_path.glob("moments-*.npz"))) == 5
+    # MC draws are never cached
+    m.moments(X2, method="mc", mc_draws=10, rng=0, **{**kw, "n_gl": 1})
+    assert len(list(tmp_path.glob("moments-*.npz"))) == 5
+    # a corrupt entry is ignored (with a warning), recomputed and rewritten
+    files[0].write_bytes(b"not a zip file")
+    with caplog.at_level("WARNING", logger="rftheory.rf_moments"):
+        again = m.moments(X2, **kw)
+    assert "unreadable" in caplog.text
+    np.testing.assert_array_equal(again.U, first.U)
+    with monkeypatch.context() as mp:
+        mp.setattr(rfm, "assemble", boom)
+        np.testing.assert_array_equal(m.moments(X2, **kw).U, first.U)
