@@ -50,6 +50,7 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
     data = {}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     colors = dict(zip(WEIGHTS, ("C0", "C1", "C2")))
+    _hqt.moments(X, s, seed, WEIGHTS)     # one assembly for the three weights
     for w in WEIGHTS:
         rows = {"tau": [], "score_normal": [], "score_tangent": [], "sample_normal": [], "sample_tangent": []}
         for tau in taus:

@@ -323,7 +323,8 @@ class _ReluPairKernel:
         """``sum_b weight_b scale[b, j] scale[b, k] G(alpha[b, j], alpha[b, k]; rho)`` for the pairs (jj, kk) (P,).
 
         Batched form of :meth:`std` for U assembly: ``alpha``, ``scale`` (and optionally ``g = relu_g(alpha)``,
-        ``P = norm_cdf(alpha)``) are per-unit arrays (B, p) for B (point, time) steps, ``weight`` (B,). The
+        ``P = norm_cdf(alpha)``) are per-unit arrays (B, p) for B (point, time) steps, ``weight`` (B,) -- or
+        (B, nw) for nw weightings of the same steps at the cost of one, giving (P, nw). The
         per-pair constants are read once per batch. Pairs are processed in chunks of ``chunk`` (rounded to
         whole blocks) by ``threads`` threads (NumPy releases the GIL in matmul and ufuncs); each chunk is
         computed the same way whatever the thread count, so the result does not depend on it."""
@@ -331,14 +332,16 @@ class _ReluPairKernel:
         g = relu_g(alpha) if g is None else np.atleast_2d(g)
         P = norm_cdf(alpha) if P is None else np.atleast_2d(P)
         S = np.atleast_2d(np.asarray(scale, dtype=np.float64))
-        w = np.asarray(weight, dtype=np.float64).reshape(-1)
+        w = np.asarray(weight, dtype=np.float64)
+        multi = w.ndim == 2
+        w = w if multi else w.reshape(-1)
         AT, GT, PT, ST = (np.ascontiguousarray(x.T) for x in (alpha, g, P, S))     # (p, B)
-        SWT = ST * w[None, :]
+        SWT = ST if multi else ST * w[None, :]
         jo = np.asarray(jj)[self.order]
         ko = np.asarray(kk)[self.order]
         npairs = jo.size
         m = max(1, int(chunk) // _BLOCK) * _BLOCK
-        out = np.empty(npairs)
+        out = np.empty((npairs, w.shape[1]) if multi else npairs)
 
         def run(c0):
             c1 = min(c0 + m, npairs)
@@ -348,7 +351,7 @@ class _ReluPairKernel:
             acc += self.rho_sorted[c0:c1, None] * (PT[jc] * PT[kc])
             acc *= ST[jc]
             acc *= SWT[kc]
-            out[c0:c1] = acc.sum(axis=1)
+            out[c0:c1] = acc @ w if multi else acc.sum(axis=1)
 
         starts = range(0, npairs, m)
         if threads > 1 and len(starts) > 1:

@@ -83,11 +83,13 @@ class RandomFeatureModel:
     def moments(self, data, schedule=None, t0=1e-3, weight="1", method="exact",
                 parametrization="posterior_mean", T=None, n_gl=12, panels_per_period=2.0,
                 mc_draws=4000, rng=None, report=True, report_units=48, progress=False, cache_dir=None,
-                threads=None, batch=32) -> Moments:
+                threads=None, batch=32):
         """U (p, p), V (D, p), c0 and a time-quadrature report (see rf_moments.py).
 
-        method "exact" uses the closed-form Gaussian moments; "mc" draws ``mc_draws`` noise vectors per
-        (training point, time node) with ``rng`` (the [HQT] recipe, on the same time rule). ``T`` defaults to
+        ``weight``: one of WEIGHTS (returns Moments) or a tuple of them (returns a list of Moments, one per
+        weight, assembled in one pass at the cost of one). method "exact" uses the closed-form Gaussian
+        moments; "mc" draws ``mc_draws`` noise vectors per (training point, time node) with ``rng`` (the
+        [HQT] recipe, on the same time rule; every weight sees the same draws). ``T`` defaults to
         the embedding period. ``report`` repeats the assembly on ``report_units`` random units (drawn with a
         fixed seed) with twice the nodes per panel and stores the relative differences. ``cache_dir``: reuse
         or store exact results there (one .npz per key, see rf_moments.cache_key); MC results are never
@@ -98,8 +100,10 @@ class RandomFeatureModel:
         if data.shape[1] != self.D:
             raise ValueError(f"data must have D = {self.D} columns; got {data.shape[1]}")
         schedule = OU() if schedule is None else get_schedule(schedule)
-        if weight not in WEIGHTS:
-            raise ValueError(f"weight must be one of {WEIGHTS}; got {weight!r}")
+        multi = not isinstance(weight, str)
+        weights = tuple(weight) if multi else (weight,)
+        if not weights or any(w not in WEIGHTS for w in weights):
+            raise ValueError(f"weight must be one of {WEIGHTS} or a tuple of them; got {weight!r}")
         if method not in ("exact", "mc"):
             raise ValueError(f"method must be 'exact' or 'mc'; got {method!r}")
         if parametrization not in PARAMETRIZATIONS:
@@ -110,46 +114,52 @@ class RandomFeatureModel:
             mc_draws = _posint(mc_draws, "mc_draws")
             rng = as_generator(rng)
         nodes, wts = time_rule(t0, T, self.K, self.T, n_gl, panels_per_period)
-        path = key = None
+        out = {w: None for w in weights}
+        keys = {}
         if cache_dir is not None and method == "exact":
-            settings = {"schedule": repr(schedule), "t0": float(t0), "T": float(T), "weight": weight,
-                        "parametrization": parametrization, "n_gl": int(n_gl),
-                        "panels_per_period": float(panels_per_period),
-                        "report_units": int(report_units) if report else None}
-            key = cache_key(self, data, settings)
-            path = cache_path(cache_dir, key)
-            hit = load_moments(path, key)
-            if hit is not None:
-                log.info("moments from cache %s", path)
-                return hit
-        mom = self._assemble(data, schedule, t0, T, weight, method, parametrization, n_gl, panels_per_period,
-                             nodes, wts, mc_draws, rng, report, report_units, progress, threads, batch)
-        if path is not None:
-            save_moments(path, mom, key)
-            log.info("moments cached at %s", path)
-        return mom
+            for w in out:
+                settings = {"schedule": repr(schedule), "t0": float(t0), "T": float(T), "weight": w,
+                            "parametrization": parametrization, "n_gl": int(n_gl),
+                            "panels_per_period": float(panels_per_period),
+                            "report_units": int(report_units) if report else None}
+                keys[w] = cache_key(self, data, settings)
+                out[w] = load_moments(cache_path(cache_dir, keys[w]), keys[w])
+                if out[w] is not None:
+                    log.info("moments (weight %s) from cache %s", w, cache_path(cache_dir, keys[w]))
+        todo = tuple(w for w, m in out.items() if m is None)
+        if todo:
+            for w, mom in zip(todo, self._assemble(data, schedule, t0, T, todo, method, parametrization, n_gl,
+                                                   panels_per_period, nodes, wts, mc_draws, rng, report,
+                                                   report_units, progress, threads, batch)):
+                out[w] = mom
+                if w in keys:
+                    save_moments(cache_path(cache_dir, keys[w]), mom, keys[w])
+                    log.info("moments (weight %s) cached at %s", w, cache_path(cache_dir, keys[w]))
+        return [out[w] for w in weights] if multi else out[weight]
 
-    def _assemble(self, data, schedule, t0, T, weight, method, parametrization, n_gl, panels_per_period,
-                  nodes, wts, mc_draws, rng, report, report_units, progress, threads, batch) -> Moments:
-        U, V, c0 = assemble(self, data, schedule, t0, T, weight, method, parametrization, nodes, wts,
+    def _assemble(self, data, schedule, t0, T, weights, method, parametrization, n_gl, panels_per_period,
+                  nodes, wts, mc_draws, rng, report, report_units, progress, threads, batch) -> list:
+        U, V, c0 = assemble(self, data, schedule, t0, T, weights, method, parametrization, nodes, wts,
                             mc_draws=mc_draws, rng=rng, progress=progress, threads=threads, batch=batch)
-        rep = None
+        reps = [None] * len(weights)
         if report and method == "exact":
             units = np.sort(np.random.default_rng(12345).choice(self.p, min(self.p, report_units), replace=False))
             n2, w2 = time_rule(t0, T, self.K, self.T, 2 * n_gl, panels_per_period)
-            U2, V2, _ = assemble(self, data, schedule, t0, T, weight, method, parametrization, n2, w2, units=units,
-                                 threads=threads, batch=batch)
-            Us, Vs = U[np.ix_(units, units)], V[:, units]
-            rep = QuadratureReport(
-                rule=f"composite Gauss-Legendre, {n_gl} nodes/panel, geometric panels on [t0, 1], "
-                     f"panel width <= (T/K)/{panels_per_period} beyond",
-                n_nodes=nodes.size, n_nodes_refined=n2.size, units=units,
-                rel_diff_U=float(np.linalg.norm(Us - U2) / np.linalg.norm(U2)),
-                rel_diff_V=float(np.linalg.norm(Vs - V2) / max(np.linalg.norm(V2), 1e-300)))
-            log.info("time quadrature: %d nodes, refined %d: rel diff U %.2e V %.2e", rep.n_nodes,
-                     rep.n_nodes_refined, rep.rel_diff_U, rep.rel_diff_V)
-        return Moments(U=U, V=V, c0=float(c0), weight=weight, parametrization=parametrization, method=method,
-                       t0=float(t0), T=T, n_time_nodes=nodes.size, report=rep)
+            U2, V2, _ = assemble(self, data, schedule, t0, T, weights, method, parametrization, n2, w2,
+                                 units=units, threads=threads, batch=batch)
+            for k in range(len(weights)):
+                Us, Vs = U[k][np.ix_(units, units)], V[k][:, units]
+                reps[k] = QuadratureReport(
+                    rule=f"composite Gauss-Legendre, {n_gl} nodes/panel, geometric panels on [t0, 1], "
+                         f"panel width <= (T/K)/{panels_per_period} beyond",
+                    n_nodes=nodes.size, n_nodes_refined=n2.size, units=units,
+                    rel_diff_U=float(np.linalg.norm(Us - U2[k]) / np.linalg.norm(U2[k])),
+                    rel_diff_V=float(np.linalg.norm(Vs - V2[k]) / max(np.linalg.norm(V2[k]), 1e-300)))
+                log.info("time quadrature (weight %s): %d nodes, refined %d: rel diff U %.2e V %.2e", weights[k],
+                         reps[k].n_nodes, reps[k].n_nodes_refined, reps[k].rel_diff_U, reps[k].rel_diff_V)
+        return [Moments(U=U[k], V=V[k], c0=float(c0[k]), weight=weights[k], parametrization=parametrization,
+                        method=method, t0=float(t0), T=T, n_time_nodes=nodes.size, report=reps[k])
+                for k in range(len(weights))]
 
     def score_field(self, W, schedule=None, parametrization="posterior_mean") -> "RFScoreField":
         return RFScoreField(self, W, schedule, parametrization)

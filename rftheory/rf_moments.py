@@ -124,34 +124,35 @@ def assemble(model, data, schedule, t0, T, weight, method, parametrization, node
              units=None, mc_draws=None, rng=None, progress=False, batch=32, threads=None):
     """U, V, c0 for the model restricted to ``units`` (default all) on the given time rule.
 
+    ``weight`` is one of WEIGHTS, or a tuple of them: then every array gains a leading axis, one entry per
+    weight, from one pass (the Gaussian moments do not depend on the weight; the cost is that of one).
     The exact ReLU path evaluates ``batch`` (point, time node) steps at once with the hoisted pair kernel
     (``weighted_sum``), on ``threads`` threads (default: the CPUs available to the process, at most 8)."""
+    multi = not isinstance(weight, str)
+    weights = tuple(weight) if multi else (weight,)
+    nw = len(weights)
     act = model.act
     Wx, Wt, b = model.W_x, model.W_t, model.b
     if units is not None:
         Wx, Wt, b = Wx[units], Wt[units], b[units]
     p, D = Wx.shape
     n = data.shape[0]
-    lam = weight_fn(weight)
     a_all, h_all = schedule.a_h(nodes)
-    wq = wts * lam(h_all)
+    wq = wts[:, None] * np.stack([weight_fn(w)(h_all) for w in weights], axis=1)     # (Q, nw)
     norms = np.sqrt(np.einsum("jd,jd->j", Wx, Wx))
     if np.any(norms == 0):
         raise ValueError("a row of W_x is zero: its pre-activation has zero variance")
     proj = data @ Wx.T                         # (n, p): w_j . x_i
     C = fourier_embedding(nodes, model.K, model.T) @ Wt.T + b[None, :]    # (Q, p)
-    U_diag = np.zeros(p)
+    U_diag = np.zeros((nw, p))
     jj, kk = _pair_index(p)
-    U_off = np.zeros(jj.size)
-    V = np.zeros((D, p))
-    c0 = 0.0
+    U_off = np.zeros((nw, jj.size))
+    V = np.zeros((nw, D, p))
+    c0 = np.zeros(nw)
     if method == "exact":
         rho = np.clip((Wx[jj] * Wx[kk]).sum(1) / (norms[jj] * norms[kk]), -1.0, 1.0)
         kern = act.pair_kernel(rho)
         relu = act.name == "relu" and hasattr(kern, "std")
-    else:
-        rng_ = rng
-    if method == "exact":
         B = batch if relu else 1
         steps = np.arange(nodes.size * n)
         starts = range(0, steps.size, B)
@@ -162,29 +163,34 @@ def assemble(model, data, schedule, t0, T, weight, method, parametrization, node
         for st in starts:
             idx = steps[st:st + B]
             qb, ib = idx // n, idx % n
-            a, h, w = a_all[qb], h_all[qb], wq[qb] / n
+            a, h, w = a_all[qb], h_all[qb], wq[qb] / n                  # w (B, nw)
             s = np.sqrt(h)[:, None] * norms[None, :]          # (B, p)
             mu = a[:, None] * proj[ib] + C[qb]
             y = a[:, None] * data[ib]                          # (B, D)
             if parametrization == "posterior_mean":
-                c0 += float(np.sum(w * np.einsum("bd,bd->b", y, y))) / D
-                V += (w[:, None] * y).T @ act.mean(mu, s)
+                c0 += w.T @ np.einsum("bd,bd->b", y, y) / D
+                m1 = act.mean(mu, s)
+                for k in range(nw):
+                    V[k] += (w[:, k, None] * y).T @ m1
             else:
-                c0 += float(np.sum(w / h))
-                V -= Wx.T * (w[:, None] * act.mean_deriv(mu, s)).sum(0)[None, :]
-            U_diag += (w[:, None] * act.second(mu, s)).sum(0)
+                c0 += w.T @ (1.0 / h)
+                md = act.mean_deriv(mu, s)
+                for k in range(nw):
+                    V[k] -= Wx.T * (w[:, k, None] * md).sum(0)[None, :]
+            U_diag += w.T @ act.second(mu, s)
             if relu:
-                U_off += kern.weighted_sum(jj, kk, mu / s, s, w, threads=nthreads)
+                U_off += (kern.weighted_sum(jj, kk, mu / s, s, w, threads=nthreads).T if multi else
+                          kern.weighted_sum(jj, kk, mu / s, s, w[:, 0], threads=nthreads)[None, :])
             else:
                 for b in range(idx.size):
-                    U_off += w[b] * kern(mu[b, jj], s[b, jj], mu[b, kk], s[b, kk])
+                    U_off += w[b][:, None] * kern(mu[b, jj], s[b, jj], mu[b, kk], s[b, kk])[None, :]
     else:
         it = range(nodes.size)
         if progress:
             from tqdm.auto import tqdm
             it = tqdm(it, desc="U, V", leave=False)
         for q in it:
-            a, h, w = a_all[q], h_all[q], wq[q] / n
+            a, h, w = a_all[q], h_all[q], wq[q] / n              # w (nw,)
             sh = np.sqrt(h)
             for i in range(n):
                 mu = a * proj[i] + C[q]
@@ -192,21 +198,23 @@ def assemble(model, data, schedule, t0, T, weight, method, parametrization, node
                 if parametrization == "posterior_mean":
                     c0 += w * float(y @ y) / D
                 else:
-                    c0 += w * D / h / D
-                Z = rng_.standard_normal((mc_draws, D))
+                    c0 += w / h
+                Z = rng.standard_normal((mc_draws, D))
                 S = act(mu[None, :] + sh * (Z @ Wx.T))          # (m, p)
                 G = (S.T @ S) / mc_draws
-                U_diag += w * np.diag(G)
-                U_off += w * G[jj, kk]
+                U_diag += w[:, None] * np.diag(G)[None, :]
+                U_off += w[:, None] * G[jj, kk][None, :]
                 if parametrization == "posterior_mean":
-                    V += w * np.outer(y, S.mean(0))
+                    V += w[:, None, None] * np.outer(y, S.mean(0))[None]
                 else:
-                    V += w * (-(Z.T @ S) / (mc_draws * sh))
-    U = np.zeros((p, p))
-    U[jj, kk] = U_off
-    U = U + U.T
-    U[np.diag_indices(p)] = U_diag
-    return U, V, c0
+                    V += w[:, None, None] * (-(Z.T @ S) / (mc_draws * sh))[None]
+    U = np.zeros((nw, p, p))
+    U[:, jj, kk] = U_off
+    U = U + U.transpose(0, 2, 1)
+    U[:, np.arange(p), np.arange(p)] = U_diag
+    if multi:
+        return U, V, c0
+    return U[0], V[0], float(c0[0])
 
 
 def cache_key(model, data, settings: dict) -> str:

@@ -183,3 +183,31 @@ def test_moment_cache_roundtrip_and_keys(tmp_path, monkeypatch, caplog):
     with monkeypatch.context() as mp:
         mp.setattr(rfm, "assemble", boom)
         np.testing.assert_array_equal(m.moments(X2, **kw).U, first.U)
+
+
+@pytest.mark.parametrize("method", ["exact", "mc"])
+def test_several_weights_in_one_pass_match_separate_assemblies(method, tmp_path):
+    """weight=(w1, w2, ...) shares the Gaussian moments across weights: each result equals the separate
+    assembly up to the reordering of one sum (a few eps of |U|); MC draws are the same for every weight."""
+    m = RandomFeatureModel(2, 9, 3, 2.0, rng=5)
+    kw = dict(t0=1e-2, n_gl=3, report_units=5, method=method)
+    if method == "mc":
+        kw["mc_draws"] = 20
+    ws = ("1", "1/h2", "1/h")
+    together = m.moments(X2, weight=ws, rng=1 if method == "mc" else None, **kw)
+    for w, got in zip(ws, together):
+        ref = m.moments(X2, weight=w, rng=1 if method == "mc" else None, **kw)
+        assert got.weight == w
+        for a, b in ((got.U, ref.U), (got.V, ref.V)):
+            np.testing.assert_allclose(a, b, rtol=0, atol=64 * EPS * np.abs(b).max())
+        assert got.c0 == pytest.approx(ref.c0, rel=64 * EPS, abs=0)
+        if method == "exact":
+            assert got.report.rel_diff_U == pytest.approx(ref.report.rel_diff_U, rel=1e-6)
+    # with a cache, the weights already stored are read and only the others assembled
+    if method == "exact":
+        first = m.moments(X2, weight="1/h", cache_dir=tmp_path, **kw)
+        both = m.moments(X2, weight=("1/h", "1"), cache_dir=tmp_path, **kw)
+        np.testing.assert_array_equal(both[0].U, first.U)
+        assert len(list(tmp_path.glob("*.npz"))) == 2
+    with pytest.raises(ValueError, match="weight"):
+        m.moments(X2, weight=("1", "1/h3"))
