@@ -2,8 +2,9 @@
 samples of a random-feature score model trained in closed form (blue) at the same times of one reverse-SDE
 run, and the training points a_t x_i (red), on the project's 13-point set (rftheory.datasets.THIRTEEN).
 Samples first *reach* a tube around the ridge, their offset then *aligns* with it, and they *slide* along it.
-Parameters: OU; RF with ReLU features, p = 1000, K = 32, T = 10, weight 1/h, tau = inf (quick: p = 160,
-K = 4, T = 4); 2000 samples (quick 300), Euler-Maruyama on a geometric grid to t_min = 1e-3 (quick 1e-2).
+Parameters: OU; RF with ReLU features, p = 1000, K = 128, T = 40 (the papers' sizes), weight 1/h, tau = inf
+(quick: p = 160, K = 4, T = 4); 2000 samples (quick 300), Euler-Maruyama on a geometric grid to t_min = 1e-3
+(quick 1e-2).
 The numbers behind it: the fraction of samples within r = 3 sqrt(h_t) of the ridge at each time.
 """
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """[HQT] two-mode experiment: modes at (+-3, 0), whose ridge is the x-axis (P2), so normal = y and
-tangent = x exactly. For an RF score model trained by gradient flow (closed form, W(0) = A/sqrt(p), A ~ N(0, 1); with W(0) = 0 the
-normal error is exactly 0, the data having no y-component) with loss weights
+tangent = x exactly. For an RF score model trained by gradient flow (closed form, W(0) = A/sqrt(p),
+A ~ N(0, 1); with W(0) = 0 the normal error is exactly 0, the data having no y-component) with loss weights
 lambda in {1, 1/h, 1/h^2}: the normal and tangential parts of the score error s_tau - s* (root mean square
 over x ~ p_t and t on a geometric grid in [t0, T]) and of the final-sample error (RF vs exact-score PF-ODE
 samples from the same starts) against training time tau; dashed lines are tau = infinity (the architectural
 bias). Log scales; the normal part is orders of magnitude below the tangential one.
-Parameters: OU, T = 10 (quick 4), t0 = 1e-3, p = 1000 (quick 160), K = 32 (quick 4), 2000 (quick 200)
+Parameters: OU, T = 40 (quick 4), t0 = 1e-3, p = 1000 (quick 160), K = 128 (quick 4), 2000 (quick 200)
 samples, Heun PF-ODE to t_min.
 """
 from __future__ import annotations

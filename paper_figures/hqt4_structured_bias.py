@@ -2,7 +2,8 @@
 mode configurations -- 3 modes, square, triangle + hypotenuse midpoint, square + centre, 3x3 grid (spacing 1)
 -- with the d = 1 ridge of p_{t_min} (green), the training points a_t x_i (red) and the attractors of the RF's
 drift restricted to the ridge predicted by T4 (black crosses: inter-mode ones, farther than 3 sqrt(h) from
-every a_t x_i). Same model sizes for every configuration (quick: p = 160, K = 4); reverse SDE samples.
+every a_t x_i). Same model sizes for every configuration (p = 1000, K = 128, T = 40; quick: p = 160, K = 4, T = 4);
+reverse SDE samples, 2000 (quick 300) to t_min = 1e-3 (quick 1e-2).
 """
 from __future__ import annotations
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from ._blas import blas_single as _blas_single
 from ._checks import as_data, as_points, per_point_times
+from ._posterior_sums import central_third, centred_scatter, shift_third
 from .schedules import OU, Schedule, get_schedule
 
 __all__ = ["EmpiricalDensity", "PosteriorMoments"]
@@ -192,18 +193,7 @@ class EmpiricalDensity:
         if cov:
             out_cov[sl] = c_
         if fused:
-            out_k3[sl] = self._central_third(res[6], out_mu[sl], c_)
-
-    def _central_third(self, r3, mu, cov):
-        """kappa_ijk = E[x_i x_j x_k] - (mu_i C_jk + mu_j C_ik + mu_k C_ij) - mu_i mu_j mu_k (full tensor)."""
-        D = mu.shape[1]
-        i3, j3, k3 = self._triples
-        u = r3 - (mu[:, i3] * cov[:, j3, k3] + mu[:, j3] * cov[:, i3, k3] + mu[:, k3] * cov[:, i3, j3]) \
-            - mu[:, i3] * mu[:, j3] * mu[:, k3]
-        out = np.empty((mu.shape[0], D, D, D))
-        for a_, b_, c_ in ((i3, j3, k3), (i3, k3, j3), (j3, i3, k3), (j3, k3, i3), (k3, i3, j3), (k3, j3, i3)):
-            out[:, a_, b_, c_] = u
-        return out
+            out_k3[sl] = central_third(res[6], out_mu[sl], c_, self._triples)
 
     def _use_precise(self, a, h) -> bool:
         if self.precise != "auto":
@@ -284,11 +274,12 @@ class EmpiricalDensity:
                     sel[:] = False
                 ip = np.flatnonzero(sel)
                 if ip.size:
-                    mub[ip], Cb[ip] = self._centred_scatter(Xb, e[ip], Wb[ip], jb[ip])
+                    mub[ip], Cb[ip] = centred_scatter(Xb, e[ip], Wb[ip], jb[ip])
                 if want_k3:
                     # raw third moments about the data centre: sum e y^3 with x = xbar + y
                     S3 = S[:, 1 + D + i2.size:]
-                    R3b = self._shift_third(S3, S[:, 1 + D:1 + D + i2.size], S[:, 1:1 + D], Wb, xbar)
+                    R3b = shift_third(S3, S[:, 1 + D:1 + D + i2.size], S[:, 1:1 + D], Wb, xbar, self._triples,
+                                      self._pair_index)
             # merge running state (a) with this chunk (b)
             Mn = np.maximum(M, Mb)
             fa = np.exp(M - Mn)  # exp(-inf) = 0 on the first chunk
@@ -316,18 +307,6 @@ class EmpiricalDensity:
         if want_k3:
             return lp, mu, cov, idx, W, M, R3 / W[:, None]
         return lp, mu, cov, idx, W, M
-
-    def _shift_third(self, S3, S2, S1, S0, c):
-        """Sums of ``(c + y)^{(x)3}`` (unique i <= j <= k) from the sums of y, y y and y y y (weights e)."""
-        i3, j3, k3 = self._triples
-        p = self._pair_index
-        out = S3.copy()
-        # (c+y)_i (c+y)_j (c+y)_k = y_i y_j y_k + [c_i y_j y_k + c_j y_i y_k + c_k y_i y_j]
-        #                            + [c_i c_j y_k + c_i c_k y_j + c_j c_k y_i] + c_i c_j c_k
-        out += c[i3] * S2[:, p[j3, k3]] + c[j3] * S2[:, p[i3, k3]] + c[k3] * S2[:, p[i3, j3]]
-        out += (c[i3] * c[j3]) * S1[:, k3] + (c[i3] * c[k3]) * S1[:, j3] + (c[j3] * c[k3]) * S1[:, i3]
-        out += (c[i3] * c[j3] * c[k3]) * S0[:, None]
-        return out
 
     # ------------------------------------------------------------------ score-field interface
     def log_density(self, x, t) -> np.ndarray:
@@ -359,25 +338,6 @@ class EmpiricalDensity:
         """(m, D) ``a_t m_t(x)``, the posterior-mean target of the posterior-mean parametrization."""
         mom = self.moments(x, t)
         return mom.a[:, None] * mom.mean
-
-    @staticmethod
-    def _centred_scatter(Xb, e, Wb, jb):
-        """Weighted mean and scatter of a chunk, each query's sums centred at its heaviest point x_*:
-        mu - x_* and x_i - mu keep full relative precision even when the other weights are 1e-30
-        (no eps*|x| residue that would swamp a tiny covariance and turn its eigenvectors)."""
-        q, D = e.shape[0], Xb.shape[1]
-        mub = np.empty((q, D))
-        Cb = np.empty((q, D, D))
-        step = max(1, _BLOCK_BYTES // (16 * Xb.shape[0] * D))
-        for s0 in range(0, q, step):
-            ss = slice(s0, s0 + step)
-            xs = Xb[jb[ss]]
-            Y = Xb[None, :, :] - xs[:, None, :]
-            dm = np.einsum("qn,qnd->qd", e[ss], Y) / Wb[ss, None]
-            mub[ss] = xs + dm
-            d = Y - dm[:, None, :]
-            Cb[ss] = np.einsum("qn,qnd,qne->qde", e[ss], d, d, optimize=True)
-        return mub, Cb
 
     def third_cumulant(self, x, t) -> np.ndarray:
         """(m, D, D, D) ``E[(x_0 - m)^{(x)3} | x]``, the posterior third central moment (length^3).

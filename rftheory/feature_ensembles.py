@@ -1,9 +1,8 @@
 """Linear-feature denoiser ensembles (V3) and the first-order V-kernel (V4) of [GTV] (THEORY.md §5).
 
 Model. ``m_hat(x, t) = W phi(x, t)`` predicts the posterior mean ``E[x_0 | x_t = x]`` (data units); the
-score is ``s_hat = (a_t m_hat - x)/h_t``. Features are tensor products of 1-D bases, one per coordinate
-``x_1 .. x_D`` and one for t (``TensorFeatures``): Gaussian bumps (``GaussianBumps``) or Fourier modes
-(``FourierModes``), F = F_1 ... F_D F_t features.
+score is ``s_hat = (a_t m_hat - x)/h_t``. Features are tensor products of 1-D bases (:mod:`.feature_bases`,
+re-exported here): Gaussian bumps or Fourier modes, F = F_1 ... F_D F_t features.
 
 Fit (weighted ridge regression, one fit per ensemble member). Draw P triples ``(x_0, t, z)``: ``x_0``
 uniform over the training set, ``t ~ U[t_min, t_max]``, ``x_t = a_t x_0 + sqrt(h_t) z``; minimise
@@ -38,6 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._checks import as_data, as_generator
+from .feature_bases import FourierModes, GaussianBumps, TensorFeatures, fourier_features, gaussian_features
 from .schedules import Schedule, get_schedule
 
 __all__ = [
@@ -58,119 +58,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _BLOCK_BYTES = 96 * 2**20  # largest temporary (per chunk of fits)
-
-
-# ----------------------------------------------------------------------------- 1-D bases
-@dataclass(frozen=True)
-class GaussianBumps:
-    """Gaussian bumps ``N(u; c_j, w^2)`` (the normal pdf: amplitude ``1/(sqrt(2 pi) w)``) at ``n``
-    centres equally spaced on ``[lo, hi]``; width ``w = width_factor * spacing`` (default half the spacing)."""
-
-    n: int
-    lo: float
-    hi: float
-    width_factor: float = 0.5
-
-    def __post_init__(self):
-        if isinstance(self.n, bool) or int(self.n) != self.n or self.n < 2:
-            raise ValueError(f"n (number of bumps) must be an integer >= 2; got {self.n!r}")
-        if not (np.isfinite(self.lo) and np.isfinite(self.hi) and self.hi > self.lo):
-            raise ValueError(f"need finite lo < hi; got lo={self.lo!r}, hi={self.hi!r}")
-        if not (np.isfinite(self.width_factor) and self.width_factor > 0):
-            raise ValueError(f"width_factor must be > 0; got {self.width_factor!r}")
-
-    @property
-    def centres(self) -> np.ndarray:
-        return np.linspace(self.lo, self.hi, int(self.n))
-
-    @property
-    def width(self) -> float:
-        return self.width_factor * (self.hi - self.lo) / (int(self.n) - 1)
-
-    def __call__(self, u) -> np.ndarray:
-        u = np.asarray(u, dtype=np.float64)
-        w = self.width
-        d = (u[..., None] - self.centres) / w
-        return np.exp(-0.5 * d * d) / (np.sqrt(2.0 * np.pi) * w)
-
-
-@dataclass(frozen=True)
-class FourierModes:
-    """``n`` Fourier modes on ``[lo, hi]``: ``1, cos(w_1 v), sin(w_1 v), cos(w_2 v), ...`` (truncated to n),
-    ``v = u - lo``, ``w_k = 2 pi k / period``; the default period is ``2 (hi - lo)`` so that the two ends
-    of the interval are not forced to agree (a cosine-sine series on the doubled interval)."""
-
-    n: int
-    lo: float
-    hi: float
-    period: float | None = None
-
-    def __post_init__(self):
-        if isinstance(self.n, bool) or int(self.n) != self.n or self.n < 1:
-            raise ValueError(f"n (number of modes) must be an integer >= 1; got {self.n!r}")
-        if not (np.isfinite(self.lo) and np.isfinite(self.hi) and self.hi > self.lo):
-            raise ValueError(f"need finite lo < hi; got lo={self.lo!r}, hi={self.hi!r}")
-        if self.period is not None and not (np.isfinite(self.period) and self.period > 0):
-            raise ValueError(f"period must be > 0; got {self.period!r}")
-
-    def __call__(self, u) -> np.ndarray:
-        u = np.asarray(u, dtype=np.float64)
-        L = 2.0 * (self.hi - self.lo) if self.period is None else self.period
-        j = np.arange(int(self.n))
-        k = (j + 1) // 2  # 0, 1, 1, 2, 2, ...
-        ph = 2.0 * np.pi * k / L * (u[..., None] - self.lo)
-        return np.where(j % 2 == 1, np.cos(ph), np.where(j == 0, 1.0, np.sin(ph)))
-
-
-class TensorFeatures:
-    """``phi(x, t) = b_1(x_1) (x) ... (x) b_D(x_D) (x) b_t(t)`` (row-wise Kronecker, C order, t last)."""
-
-    def __init__(self, x_bases, t_basis):
-        x_bases = list(x_bases)
-        if not x_bases:
-            raise ValueError("x_bases must hold one 1-D basis per coordinate (got none)")
-        for b in x_bases + [t_basis]:
-            if not callable(b) or not hasattr(b, "n"):
-                raise TypeError("each basis must be callable with an attribute n (e.g. GaussianBumps)")
-        self.x_bases = x_bases
-        self.t_basis = t_basis
-        self.D = len(x_bases)
-        self.shape = tuple(int(b.n) for b in x_bases) + (int(t_basis.n),)
-        self.F = int(np.prod(self.shape))
-
-    def __repr__(self):
-        return f"TensorFeatures(shape={self.shape}, F={self.F})"
-
-    def factors(self, x, t):
-        """The 1-D factor matrices ``[b_1(x[..., 0]), ..., b_D(x[..., D-1]), b_t(t)]``."""
-        x = np.asarray(x, dtype=np.float64)
-        return [b(x[..., k]) for k, b in enumerate(self.x_bases)] + [self.t_basis(t)]
-
-    def __call__(self, x, t) -> np.ndarray:
-        """Features of shape ``x.shape[:-1] + (F,)``; t broadcast against ``x.shape[:-1]``."""
-        x = np.asarray(x, dtype=np.float64)
-        if x.shape[-1] != self.D:
-            raise ValueError(f"x must have last dimension D = {self.D}; got {x.shape}")
-        t = np.broadcast_to(np.asarray(t, dtype=np.float64), x.shape[:-1])
-        fs = self.factors(x, t)
-        out = fs[0]
-        for f in fs[1:]:
-            out = (out[..., :, None] * f[..., None, :]).reshape(out.shape[:-1] + (-1,))
-        return out
-
-
-def gaussian_features(D: int, n_x: int, n_t: int, x_range=(-1.5, 1.5), t_range=(1e-2, 1.0),
-                      width_factor: float = 0.5) -> TensorFeatures:
-    """[GTV]'s Gaussian features: ``n_x`` bumps per coordinate on ``x_range``, ``n_t`` on ``t_range``,
-    widths half the spacing."""
-    return TensorFeatures([GaussianBumps(n_x, *x_range, width_factor) for _ in range(int(D))],
-                          GaussianBumps(n_t, *t_range, width_factor))
-
-
-def fourier_features(D: int, n_x: int, n_t: int, x_range=(-1.5, 1.5), t_range=(1e-2, 1.0)
-                     ) -> TensorFeatures:
-    """Fourier modes in each coordinate and in t (``FourierModes``)."""
-    return TensorFeatures([FourierModes(n_x, *x_range) for _ in range(int(D))], FourierModes(n_t, *t_range))
 
 
 # ----------------------------------------------------------------------------- fitting

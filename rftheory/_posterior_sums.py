@@ -1,0 +1,53 @@
+"""Per-chunk sums of the posterior moments used by :class:`rftheory.empirical.EmpiricalDensity`: the scatter
+centred at each query's heaviest point (precise path), the shift of third-moment sums to a new origin and the
+third central moment from raw moments (fast path). Index arrays: ``triples`` the unique (i <= j <= k),
+``pair_index[i, j]`` the column of the pair (i, j) among the unique i <= j."""
+from __future__ import annotations
+
+import numpy as np
+
+_BLOCK_BYTES = 8 * 2**20       # largest temporary of the centred scatter
+
+
+def centred_scatter(Xb, e, Wb, jb, block_bytes=_BLOCK_BYTES):
+    """Weighted mean and scatter of a chunk, each query's sums centred at its heaviest point x_*:
+    mu - x_* and x_i - mu keep full relative precision even when the other weights are 1e-30
+    (no eps*|x| residue that would swamp a tiny covariance and turn its eigenvectors)."""
+    q, D = e.shape[0], Xb.shape[1]
+    mub = np.empty((q, D))
+    Cb = np.empty((q, D, D))
+    step = max(1, block_bytes // (16 * Xb.shape[0] * D))
+    for s0 in range(0, q, step):
+        ss = slice(s0, s0 + step)
+        xs = Xb[jb[ss]]
+        Y = Xb[None, :, :] - xs[:, None, :]
+        dm = np.einsum("qn,qnd->qd", e[ss], Y) / Wb[ss, None]
+        mub[ss] = xs + dm
+        d = Y - dm[:, None, :]
+        Cb[ss] = np.einsum("qn,qnd,qne->qde", e[ss], d, d, optimize=True)
+    return mub, Cb
+
+
+def shift_third(S3, S2, S1, S0, c, triples, pair_index):
+    """Sums of ``(c + y)^{(x)3}`` (unique i <= j <= k) from the sums of y, y y and y y y (weights e)."""
+    i3, j3, k3 = triples
+    p = pair_index
+    out = S3.copy()
+    # (c+y)_i (c+y)_j (c+y)_k = y_i y_j y_k + [c_i y_j y_k + c_j y_i y_k + c_k y_i y_j]
+    #                            + [c_i c_j y_k + c_i c_k y_j + c_j c_k y_i] + c_i c_j c_k
+    out += c[i3] * S2[:, p[j3, k3]] + c[j3] * S2[:, p[i3, k3]] + c[k3] * S2[:, p[i3, j3]]
+    out += (c[i3] * c[j3]) * S1[:, k3] + (c[i3] * c[k3]) * S1[:, j3] + (c[j3] * c[k3]) * S1[:, i3]
+    out += (c[i3] * c[j3] * c[k3]) * S0[:, None]
+    return out
+
+
+def central_third(r3, mu, cov, triples):
+    """kappa_ijk = E[x_i x_j x_k] - (mu_i C_jk + mu_j C_ik + mu_k C_ij) - mu_i mu_j mu_k (full tensor)."""
+    D = mu.shape[1]
+    i3, j3, k3 = triples
+    u = r3 - (mu[:, i3] * cov[:, j3, k3] + mu[:, j3] * cov[:, i3, k3] + mu[:, k3] * cov[:, i3, j3]) \
+        - mu[:, i3] * mu[:, j3] * mu[:, k3]
+    out = np.empty((mu.shape[0], D, D, D))
+    for a_, b_, c_ in ((i3, j3, k3), (i3, k3, j3), (j3, i3, k3), (j3, k3, i3), (k3, i3, j3), (k3, j3, i3)):
+        out[:, a_, b_, c_] = u
+    return out
