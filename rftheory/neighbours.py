@@ -8,9 +8,13 @@ data, built once) and evaluates the posterior over them. Bounds, with ``W_out <=
 weight fraction and ``R`` the largest distance between training points:
 
     |m_trunc - m| <= rtol R,          |s_trunc - s| <= a rtol R / h,
-    |Cov_trunc - Cov| <= 3 rtol R^2 (Frobenius),  |log p_trunc - log p| <= -log(1 - rtol).
+    |Cov_trunc - Cov| <= 3 rtol R^2 (Frobenius),  |log p_trunc - log p| <= -log(1 - rtol),
+    |kappa3_trunc - kappa3| <= 6 rtol R^3,          |dH_trunc - dH| <= 6 (a/h)^3 rtol R^3 (Frobenius).
 
-(The kept and dropped parts mix as ``m = (1-W_out) m_in + W_out m_out``; both means lie in the data's hull.)
+(The kept and dropped parts mix as ``m = (1-W_out) m_in + W_out m_out``; both means lie in the data's hull.
+For the third central moment, with eps = W_out, delta = m_in - m (|delta| <= eps R) and y = x - m_in,
+``kappa3 - kappa3_in = -eps kappa3_in + (1 - eps)(3 sym(C_in (x) delta) + delta^3) + eps E_out[(x - m)^3]``,
+each term at most R^3, 3 R^2 |delta|, |delta|^3 and R^3 times eps: in all <= 6 eps R^3.)
 The cost per query is the tree search plus the number of kept points, not n.
 """
 from __future__ import annotations
@@ -29,7 +33,8 @@ class TruncatedDensity:
     """Score field of p_t evaluated over the neighbours that carry all but ``rtol`` of the weight.
 
     Same interface as :class:`rftheory.EmpiricalDensity` for ``log_density``, ``score``, ``hessian``,
-    ``posterior_mean``, ``posterior_cov`` and ``moments``; ``kept(x, t)`` says how many points were used.
+    ``posterior_mean``, ``posterior_cov``, ``third_cumulant``, ``hessian_derivative`` and ``moments``;
+    ``kept(x, t)`` says how many points were used.
     """
 
     def __init__(self, data, schedule: Schedule | str | None = None, rtol: float = 1e-12):
@@ -51,14 +56,16 @@ class TruncatedDensity:
         # relative slack so that rounding never drops a point on the boundary that should be kept
         return self._tree.query_ball_point(x / a, radius * (1 + 1e-12) + 1e-300)
 
-    def moments(self, x, t, cov: bool = False) -> PosteriorMoments:
+    def moments(self, x, t, cov: bool = False, third: bool = False) -> PosteriorMoments:
         x = as_points(x, self.D, "x")
         m = x.shape[0]
         tt = per_point_times(t, m, self.schedule, "t")
         a_all, h_all = self.schedule._a(tt), self.schedule._h(tt)
         lp = np.empty(m)
         mean = np.empty((m, self.D))
+        cov = cov or third
         C = np.empty((m, self.D, self.D)) if cov else None
+        K3 = np.empty((m, self.D, self.D, self.D)) if third else None
         nearest = np.empty(m, dtype=np.int64)
         wmax = np.empty(m)
         self._last_kept = np.empty(m, dtype=np.int64)
@@ -85,9 +92,11 @@ class TruncatedDensity:
                 if cov:
                     Z = Yc - mc
                     C[q] = (Z * w[:, None]).T @ Z
+                if third:
+                    K3[q] = np.einsum("k,ki,kj,kl->ijl", w, Z, Z, Z, optimize=True)
         score = (a_all[:, None] * mean - x) / h_all[:, None]
         return PosteriorMoments(t=tt, a=a_all, h=h_all, log_density=lp, mean=mean, score=score, cov=C,
-                                nearest=nearest, max_weight=wmax)
+                                nearest=nearest, max_weight=wmax, third=K3)
 
     def kept(self, x, t) -> np.ndarray:
         """(m,) number of training points kept for each query."""
@@ -113,9 +122,21 @@ class TruncatedDensity:
     def posterior_cov(self, x, t):
         return self.moments(x, t, cov=True).cov
 
+    def third_cumulant(self, x, t):
+        """(m, D, D, D) posterior third central moment over the kept points (length^3)."""
+        return self.moments(x, t, third=True).third
+
+    def hessian_derivative(self, x, t):
+        """(m, D, D, D) ``dH_ij/dx_k = (a/h)^3 kappa3_ijk`` over the kept points (lets ridge.project take
+        Newton steps with the frame's turning, as for EmpiricalDensity)."""
+        mom = self.moments(x, t, third=True)
+        return ((mom.a / mom.h) ** 3)[:, None, None, None] * mom.third
+
     def error_bounds(self, t) -> dict:
-        """The stated bounds at time t: mean (length), score (1/length), cov (length^2), log_density."""
+        """The stated bounds at time t: mean (length), score (1/length), cov (length^2), log_density,
+        third (length^3) and hessian_derivative (1/length^3), all Frobenius."""
         a, h = float(self.schedule.a(t)), float(self.schedule.h(t))
         r = self.rtol
         return {"mean": r * self.R, "score": a * r * self.R / h, "cov": 3 * r * self.R ** 2,
-                "log_density": -np.log1p(-r)}
+                "log_density": -np.log1p(-r), "third": 6 * r * self.R ** 3,
+                "hessian_derivative": 6 * (a / h) ** 3 * r * self.R ** 3}

@@ -27,6 +27,9 @@ def test_truncated_within_its_bounds(t, rtol):
     cov_err = np.linalg.norm(A.cov - B.cov, axis=(1, 2)).max()
     assert cov_err <= bnd["cov"] + 64 * EPS * 4
     assert np.abs(A.log_density - B.log_density).max() <= bnd["log_density"] + 64 * EPS * (1 + np.abs(A.log_density).max())
+    # third central moment (two-pass on both sides: round-off 64 eps R^3)
+    k3_err = np.linalg.norm((full.third_cumulant(x, t) - tr.third_cumulant(x, t)).reshape(len(x), -1), axis=1).max()
+    assert k3_err <= bnd["third"] + 64 * EPS * tr.R ** 3
     # and the truncation is not a no-op when the tolerance is loose: the bound is not vacuous
     if rtol == 1e-4 and t <= 1e-3:
         assert tr.kept(x, t).max() < 3000
@@ -48,3 +51,26 @@ def test_sublinear_at_small_h_and_complete_at_large_h():
 def test_bad_rtol():
     with pytest.raises(ValueError, match="rtol"):
         TruncatedDensity(np.zeros((2, 2)), rtol=0.0)
+
+
+def test_projection_on_truncated_density_takes_newton_steps():
+    """With hessian_derivative, ridge.project converges quadratically on the truncated density too, to the
+    same points as on the exact one (within the truncation's score bound times the frame's scale h)."""
+    from rftheory import ridge
+
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-1, 1, size=(400, 2))
+    full, tr = EmpiricalDensity(X), TruncatedDensity(X, rtol=1e-12)
+    t = 0.05
+    x = full.sample(t, 30, rng)
+    pf, pt = ridge.project(full, x, t, 1), ridge.project(tr, x, t, 1)
+    ok = pf.converged & pt.converged
+    assert ok.mean() >= 0.8
+    assert pt.newton_steps[ok].sum() > 0 and pt.order > 1.5
+    assert abs(pt.order - pf.order) < 0.1 and np.median(pt.iterations) <= np.median(pf.iterations)
+    # P_perp s = 0 on both; the fields differ by <= the score bound and each stops at residual <= tol, so to
+    # first order the points differ by <= (bound + tol_f + tol_t)/beta (beta: the normal curvature); 2x slack
+    # for the second-order terms
+    shift = np.linalg.norm(pf.points - pt.points, axis=1)[ok]
+    allowed = 2 * (tr.error_bounds(t)["score"] + pf.tol[ok] + pt.tol[ok]) / pf.beta[ok]
+    assert np.all(shift <= allowed)
