@@ -11,8 +11,9 @@ Pipeline (:func:`run_latent`):
    (Per-coordinate whitening would inflate the low-variance directions to the size of the main ones.)
 3. **Model.** A random-feature score model (:class:`rftheory.rf_model.RandomFeatureModel`, ReLU, Fourier
    time embedding with period T) in the posterior-mean parametrisation, loss weight 1/h_t by default:
-   V by the exact Gaussian means, U by stratified Monte Carlo over the noise (:func:`assemble_stratified`;
-   the closed-form pair moments cost hours at p >= 512 with 182 training points), then the closed-form
+   V by the exact Gaussian means, U by stratified Monte Carlo over the noise (:func:`assemble_stratified`),
+   or both by the exact closed-form moments (``u_method="exact"``; see the timing in its docstring), then
+   the closed-form
    gradient flow ``W(tau)`` from ``W(0) = 0`` (tau = inf by its own path; rf_model.gradient_flow).
    ``model="exact"`` uses the exact empirical score instead (it memorises: the reference).
 4. **Sampling.** Reverse SDE (Euler-Maruyama; or the PF-ODE) for OU from ``N(0, h_T I)`` at T down to t_min
@@ -74,7 +75,8 @@ class LatentConfig:
     tau: float = float("inf")        # training time of the gradient flow
     activation: str = "relu"
     n_gl: int = 6                    # Gauss-Legendre nodes per panel of the time rule
-    m_z: int = 8                     # noise draws per (time node, training point) for U
+    m_z: int = 8                     # noise draws per (time node, training point) for U (u_method "mc")
+    u_method: str = "mc"             # "mc": U by stratified Monte Carlo; "exact": closed-form pair moments
     d_star: int | None = None        # None: argmax of the median eigengap at t_min
     n_record: int = 12
     t_extra: tuple = (0.1,)          # further times at which the final samples are measured against p_t
@@ -215,13 +217,22 @@ def assemble_stratified(model, Z, schedule, t0: float, T: float, weight: str, n_
 
 
 def train_rf(Z, config: LatentConfig, rng, progress: bool = False):
-    """Train the RF score model on latents Z: U, V by :func:`assemble_stratified`, then the closed-form
-    gradient flow from W(0) = 0 to tau (R2). Returns ``(score field, info dict)``."""
+    """Train the RF score model on latents Z: U, V by :func:`assemble_stratified` (``u_method="mc"``) or by
+    the exact Gaussian moments of ``RandomFeatureModel.moments`` on the same time rule (``"exact"``), then
+    the closed-form gradient flow from W(0) = 0 to tau (R2). Returns ``(score field, info dict)``."""
     from .rf_model import RandomFeatureModel, gradient_flow
 
+    if config.u_method not in ("mc", "exact"):
+        raise ValueError(f"u_method must be 'mc' or 'exact'; got {config.u_method!r}")
     model = RandomFeatureModel(Z.shape[1], config.p, config.K, config.T, config.activation, True, rng)
-    U, V, info = assemble_stratified(model, Z, OU(), config.t0, config.T, config.weight, config.n_gl,
-                                     config.m_z, rng, progress)
+    if config.u_method == "exact":
+        mom = model.moments(Z, OU(), t0=config.t0, weight=config.weight, n_gl=config.n_gl, report=False,
+                            progress=progress)
+        U, V, info = mom.U, mom.V, {"time_nodes": mom.n_time_nodes}
+    else:
+        U, V, info = assemble_stratified(model, Z, OU(), config.t0, config.T, config.weight, config.n_gl,
+                                         config.m_z, rng, progress)
+    info["u_method"] = config.u_method
     flow = gradient_flow(U, V, np.zeros((Z.shape[1], config.p)))
     W = flow.predict(config.tau)
     info.update({"p": config.p, "K": config.K, "weight": config.weight, "tau": config.tau, "rank_U": flow.rank})

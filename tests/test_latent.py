@@ -84,3 +84,23 @@ def test_latent_figure_quick(tmp_path):
         assert p.exists() and p.stat().st_size > 20000
     s = res.data["summary"]
     assert 0 <= s["on_ridge_fraction"] <= 1 and s["timings"]["total"] < 180
+
+
+def test_exact_u_method_uses_the_closed_form_moments():
+    """u_method="exact": the trained field is the gradient flow of RandomFeatureModel.moments on the same
+    time rule (bit for bit: same model draw, same assembly), and a bad u_method is refused."""
+    from rftheory.latent import load_latent_data, train_rf
+    from rftheory.rf_model import gradient_flow
+
+    cfg = replace(TINY, u_method="exact", p=24, K=2)
+    _, _, Z = load_latent_data(cfg)
+    Z = Z[:20]
+    field, info = train_rf(Z, cfg, np.random.default_rng(7))
+    model = RandomFeatureModel(Z.shape[1], cfg.p, cfg.K, cfg.T, cfg.activation, True, np.random.default_rng(7))
+    mom = model.moments(Z, OU(), t0=cfg.t0, weight=cfg.weight, n_gl=cfg.n_gl, report=False)
+    W = gradient_flow(mom.U, mom.V, np.zeros((Z.shape[1], cfg.p))).predict(cfg.tau)
+    assert info["u_method"] == "exact" and info["time_nodes"] == mom.n_time_nodes
+    x = Z[:3] * 0.9
+    np.testing.assert_array_equal(field.score(x, 0.1), model.score_field(W).score(x, 0.1))
+    with pytest.raises(ValueError, match="u_method"):
+        train_rf(Z, replace(cfg, u_method="magic"), np.random.default_rng(7))
