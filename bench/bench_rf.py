@@ -8,6 +8,7 @@
    the time nodes and extrapolated linearly in the node count (batches of (i, t) steps of identical cost),
    with the share of the hoisted ReLU pair kernel; ``--paper`` runs it in full (with the quadrature report).
 3. ``predict(tau)`` at 100 values of tau after the eigendecomposition, relative to one ``eigh`` of U.
+4. three loss weights in one assembly pass vs three passes; RF score evaluation in row blocks vs one product.
 Ratios are against baselines measured in the same run; nothing is asserted.
 """
 from __future__ import annotations
@@ -168,6 +169,44 @@ def bench_predict(quick: bool):
     print(f"[3] predict(tau) at 100 taus, p={p}: {t_pred:.3f} s vs one eigh {t_eigh:.3f} s: ratio {t_pred / t_eigh:.2f}")
 
 
+def bench_weights_and_field(quick: bool):
+    """[4] several loss weights in one assembly pass vs one pass per weight (same time-node slice), and RF score
+    evaluation in cache-sized row blocks vs one (m, p) feature product (what a sampler step costs)."""
+    from rftheory.rf_moments import assemble, time_rule
+    from rftheory.schedules import OU
+
+    p, K, T = (200, 32, 10.0) if quick else (1000, 128, 40.0)
+    m = RandomFeatureModel(2, p, K, T, rng=np.random.default_rng(0))
+    nodes, wts = time_rule(1e-3, T, K, T, 6)
+    sl = np.linspace(0, nodes.size - 1, 8 if quick else 16).astype(int)
+    ws = ("1", "1/h", "1/h2")
+    t_one = t_three = np.inf
+    for _ in range(2):                   # interleaved repeats, best of 2 each
+        t0 = time.perf_counter()
+        assemble(m, X3, OU(), 1e-3, T, ws, "exact", "posterior_mean", nodes[sl], wts[sl])
+        t_one = min(t_one, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for w in ws:
+            assemble(m, X3, OU(), 1e-3, T, w, "exact", "posterior_mean", nodes[sl], wts[sl])
+        t_three = min(t_three, time.perf_counter() - t0)
+    print(f"[4] three weights, p={p}, {sl.size} time nodes x 3 points: one pass {t_one:.2f} s vs three passes "
+          f"{t_three:.2f} s: {t_three / t_one:.2f}x")
+    W = np.random.default_rng(1).standard_normal((2, p)) / np.sqrt(p)
+    f = m.score_field(W)
+    x = np.random.default_rng(2).standard_normal((2000, 2))
+    f.score(x, 0.5)
+    t_blk = t_full = np.inf
+    for _ in range(5):
+        t0 = time.perf_counter()
+        f.score(x, 0.5)
+        t_blk = min(t_blk, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        m.features(x, 0.5) @ W.T
+        t_full = min(t_full, time.perf_counter() - t0)
+    print(f"    RF score at m=2000 points, p={p}: row blocks {1e3 * t_blk:.1f} ms vs one (m, p) product "
+          f"{1e3 * t_full:.1f} ms: {t_full / t_blk:.2f}x")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="bench_rf", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
@@ -176,6 +215,7 @@ def main(argv=None) -> int:
     bench_predict(a.quick)
     bench_exact_vs_mc(a.quick)
     bench_paper_size(a.quick, a.paper)
+    bench_weights_and_field(a.quick)
     return 0
 
 
