@@ -99,3 +99,18 @@ def test_figure_moments_come_from_the_disk_cache(tmp_path, monkeypatch):
 
     monkeypatch.setattr(rfm, "assemble", boom)
     np.testing.assert_array_equal(_hqt.train_rf(X, s, seed=11)[0].score(x, 0.5), first)
+
+
+def test_figures_command_points_the_moment_cache(tmp_path, monkeypatch):
+    """`rftheory figures` caches under OUT/cache by default, under --cache DIR when given, nowhere with
+    --no-cache (gtv1 is rendered: a second-long figure that needs no RF model)."""
+    from argparse import Namespace
+
+    from paper_figures import _hqt
+
+    monkeypatch.setattr(_hqt, "_CACHE", dict(_hqt._CACHE))
+    base = dict(only=["gtv1"], out=str(tmp_path / "o"), quick=True, seed=0, no_progress=True, list=False)
+    for cache, no_cache, want in ((None, False, str(tmp_path / "o" / "cache")),
+                                  (str(tmp_path / "c"), False, str(tmp_path / "c")), (None, True, None)):
+        assert registry.main(Namespace(**base, cache=cache, no_cache=no_cache)) == 0
+        assert _hqt._CACHE["dir"] == want
