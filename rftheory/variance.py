@@ -173,13 +173,7 @@ def naive_sampler(dens: EmpiricalDensity, grid, x_init, kappa: float, rng, base:
 
     Returns the final particles (m, D), or ``(final, path)`` with path (len(grid), m, D).
     """
-    _check_density(dens)
-    g = check_grid(grid, dens.schedule)
-    kappa = _check_kappa(kappa)
-    c = _base_coef(base)
-    rng = as_generator(rng)
-    x = as_points(x_init, dens.D, "x_init").copy()
-    sched = dens.schedule
+    g, kappa, c, rng, x, sched = _sampler_inputs(dens, grid, x_init, kappa, base, rng)
     path = [x.copy()] if return_path else None
     for k in range(g.size - 1):
         t, dt = g[k], g[k] - g[k + 1]
@@ -196,6 +190,15 @@ def naive_sampler(dens: EmpiricalDensity, grid, x_init, kappa: float, rng, base:
         if return_path:
             path.append(x.copy())
     return (x, np.stack(path)) if return_path else x
+
+
+def _sampler_inputs(dens, grid, x_init, kappa, base, rng):
+    """Validated inputs shared by the V2 samplers: grid, kappa, the base's diffusion coefficient c, the
+    generator, a copy of the starting points and the schedule."""
+    _check_density(dens)
+    g = check_grid(grid, dens.schedule)
+    return (g, _check_kappa(kappa), _base_coef(base), as_generator(rng),
+            as_points(x_init, dens.D, "x_init").copy(), dens.schedule)
 
 
 def _psd_sqrt_apply(C, xi):
@@ -215,13 +218,7 @@ def effective_sde_sampler(dens: EmpiricalDensity, grid, x_init, kappa: float, rn
     ``D = g^2/2`` (ode) or ``g^2`` (sde), ``C`` the V1 proxy covariance. Same signature as
     ``naive_sampler``; the two agree in distribution as the grid is refined.
     """
-    _check_density(dens)
-    g = check_grid(grid, dens.schedule)
-    kappa = _check_kappa(kappa)
-    c = _base_coef(base)
-    rng = as_generator(rng)
-    x = as_points(x_init, dens.D, "x_init").copy()
-    sched = dens.schedule
+    g, kappa, c, rng, x, sched = _sampler_inputs(dens, grid, x_init, kappa, base, rng)
     path = [x.copy()] if return_path else None
     for k in range(g.size - 1):
         t, dt = g[k], g[k] - g[k + 1]
