@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from ._common import save_data
+
 log = logging.getLogger(__name__)
 
 
@@ -47,6 +49,6 @@ def main(args) -> int:
     for name in names:
         t0 = time.perf_counter()
         res = figs[name].render(out, quick=args.quick, seed=args.seed, progress=not args.no_progress)
-        files = ", ".join(str(p) for p in res.files)
+        files = ", ".join(str(p) for p in [*res.files, save_data(res, out)])
         print(f"{name}: {files} ({time.perf_counter() - t0:.1f} s)")
     return 0

@@ -103,7 +103,7 @@ def test_figure_moments_come_from_the_disk_cache(tmp_path, monkeypatch):
 
 def test_figures_command_points_the_moment_cache(tmp_path, monkeypatch):
     """`rftheory figures` caches under OUT/cache by default, under --cache DIR when given, nowhere with
-    --no-cache (gtv1 is rendered: a second-long figure that needs no RF model)."""
+    --no-cache (gtv1 is rendered: a second-long figure that needs no RF model), and writes NAME.json."""
     from argparse import Namespace
 
     from paper_figures import _hqt
@@ -114,3 +114,8 @@ def test_figures_command_points_the_moment_cache(tmp_path, monkeypatch):
                                   (str(tmp_path / "c"), False, str(tmp_path / "c")), (None, True, None)):
         assert registry.main(Namespace(**base, cache=cache, no_cache=no_cache)) == 0
         assert _hqt._CACHE["dir"] == want
+    # the numbers behind the figure are written beside it as strict JSON
+    import json
+
+    data = json.loads((tmp_path / "o" / "gtv1.json").read_text())
+    assert isinstance(data, dict) and data
