@@ -30,21 +30,25 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
     times = np.geomspace(s["T"], s["t_min"], 6)
     tr = _hqt.reverse_samples(field, dens, s, seed + 1, record=list(times))
     fig, axes = plt.subplots(2, 3, figsize=(12, 8))
-    data = {"times": tr.times.tolist(), "tube_fraction": [], "median_distance": [], "r_tube": []}
+    data = {"times": tr.times.tolist(), "tube_fraction": [], "median_distance": [], "r_tube": [], "n_escaped": []}
     for k, (ax, t) in enumerate(zip(axes.ravel(), tr.times)):
         t = float(t)
         a, h = float(dens.schedule.a(t)), float(dens.schedule.h(t))
+        esc = _hqt.escaped(tr.states[k], X, a)
+        xs = tr.states[k][~esc]
         _hqt.draw_ridge(ax, dens, t, label=k == 0)
-        _hqt.draw_samples(ax, tr.states[k], label=k == 0)
+        _hqt.draw_samples(ax, xs, label=k == 0)
         _hqt.draw_training(ax, X, a, label=k == 0)
-        dist, pr = ridge.distance(dens, tr.states[k], t, 1)
+        data["n_escaped"].append(int(esc.sum()))
+        dist, pr = ridge.distance(dens, xs, t, 1)
         r = 3 * np.sqrt(h)
         ok = pr.status <= 2
         frac = float(np.mean(dist[ok] <= r)) if ok.any() else float("nan")
         data["tube_fraction"].append(frac)
         data["median_distance"].append(float(np.median(dist[ok])) if ok.any() else float("nan"))
         data["r_tube"].append(r)
-        ax.set_title(f"t = {t:.3g}: {100 * frac:.0f}% within 3$\\sqrt{{h_t}}$ of the ridge", fontsize=9)
+        note = f" ({int(esc.sum())} escaped)" if esc.any() else ""
+        ax.set_title(f"t = {t:.3g}: {100 * frac:.0f}% within 3$\\sqrt{{h_t}}$ of the ridge{note}", fontsize=9)
         lim = 1.15 * max(np.abs(a * X).max() + 3 * np.sqrt(h), 1e-3)
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)

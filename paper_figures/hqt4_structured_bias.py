@@ -3,7 +3,8 @@ mode configurations -- 3 modes, square, triangle + hypotenuse midpoint, square +
 -- with the d = 1 ridge of p_{t_min} (green), the training points a_t x_i (red) and the attractors of the RF's
 drift restricted to the ridge predicted by T4 (black crosses: inter-mode ones, farther than 3 sqrt(h) from
 every a_t x_i). Same model sizes for every configuration (p = 1000, K = 128, T = 40; quick: p = 160, K = 4, T = 4);
-reverse SDE samples, 2000 (quick 300) to t_min = 1e-3 (quick 1e-2).
+reverse SDE samples, 2000 (quick 300) to t_min = 1e-3 (quick 1e-2). Samples that escaped the data's region
+(_hqt.escaped) are counted in the title and left out of the fractions.
 """
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
         dens = EmpiricalDensity(X)
         field, *_ = _hqt.train_rf(X, s, seed)
         x = _hqt.reverse_samples(field, dens, s, seed + 1).final
+        esc = _hqt.escaped(x, X, float(dens.schedule.a(t)))
+        x = x[~esc]
         pcs = _hqt.draw_ridge(ax, dens, t)
         _hqt.draw_samples(ax, x)
         _hqt.draw_training(ax, X, float(dens.schedule.a(t)))
@@ -44,8 +47,10 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
         near_att = float(np.mean(np.min(np.linalg.norm(x[:, None, :] - inter[None], axis=-1), axis=1)
                                  <= 3 * np.sqrt(h))) if len(inter) else 0.0
         data[name] = {"inter_mode_attractors": inter.tolist(), "n_attractors": len(att),
-                      "fraction_far_from_modes": far, "fraction_near_predicted_attractors": near_att}
-        ax.set_title(f"{name}: {100 * far:.0f}% of samples between modes", fontsize=9)
+                      "fraction_far_from_modes": far, "fraction_near_predicted_attractors": near_att,
+                      "n_escaped": int(esc.sum())}
+        note = f" ({int(esc.sum())} escaped, not drawn)" if esc.any() else ""
+        ax.set_title(f"{name}: {100 * far:.0f}% of samples between modes{note}", fontsize=9)
         ax.set_aspect("equal")
     axes[0].legend(fontsize=7)
     files = save(fig, out_dir, NAME)

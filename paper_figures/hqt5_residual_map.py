@@ -37,14 +37,19 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
         dens = EmpiricalDensity(X)
         field, *_ = _hqt.train_rf(X, s, seed)
         x = _hqt.reverse_samples(field, dens, s, seed + 1).final
+        esc = _hqt.escaped(x, X, float(dens.schedule.a(t)))
+        x = x[~esc]                      # one escaped sample would set the max and make every other 0
         rn, r, frac = on_ridge(dens, x, t)
         _hqt.draw_ridge(ax, dens, t)
         sc = ax.scatter(x[:, 0], x[:, 1], c=rn, cmap="viridis", s=6, vmin=0, vmax=1)
         _hqt.draw_training(ax, X, float(dens.schedule.a(t)))
-        ax.set_title(f"{label}: {100 * frac:.0f}% on the ridge (normalised residual < {THRESHOLD})", fontsize=9)
+        note = f"; {int(esc.sum())} escaped, left out" if esc.any() else ""
+        ax.set_title(f"{label}: {100 * frac:.0f}% on the ridge (normalised residual < {THRESHOLD}{note})",
+                     fontsize=9)
         ax.set_aspect("equal")
         data[label] = {"on_ridge_fraction": frac, "residual_median": float(np.median(r)),
-                       "residual_max": float(r.max()), "normalised_mean": float(rn.mean())}
+                       "residual_max": float(r.max()), "normalised_mean": float(rn.mean()),
+                       "n_escaped": int(esc.sum())}
     fig.colorbar(sc, ax=axes, label="|P_perp s*| / max")
     files = save(fig, out_dir, NAME)
     return FigureResult(NAME, files, data)

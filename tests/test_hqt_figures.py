@@ -119,3 +119,15 @@ def test_figures_command_points_the_moment_cache(tmp_path, monkeypatch):
 
     data = json.loads((tmp_path / "o" / "gtv1.json").read_text())
     assert isinstance(data, dict) and data
+
+
+def test_escaped_samples_are_flagged():
+    """Samples far outside the data's region (or non-finite) are flagged; draws of p_T ~ N(0, I) never are
+    (the threshold, 5 (R + 3) >= 15 standard deviations, has tail probability ~ 1e-49 per draw)."""
+    from paper_figures import _hqt
+
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    x = np.array([[0.5, 0.5], [3.0, -2.0], [40.0, 0.0], [np.nan, 0.0], [1e8, 1e8]])
+    assert _hqt.escaped(x, X, 1.0).tolist() == [False, False, True, True, True]
+    z = np.random.default_rng(0).standard_normal((100_000, 2))
+    assert not _hqt.escaped(z, X, np.exp(-40.0)).any()
