@@ -49,7 +49,7 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
         data[name] = {"inter_mode_attractors": inter.tolist(), "n_attractors": len(att),
                       "fraction_far_from_modes": far, "fraction_near_predicted_attractors": near_att,
                       "n_escaped": int(esc.sum())}
-        note = f" ({int(esc.sum())} escaped, not drawn)" if esc.any() else ""
+        note = f"\n({int(esc.sum())} escaped, not drawn)" if esc.any() else ""
         ax.set_title(f"{name}: {100 * far:.0f}% of samples between modes{note}", fontsize=9)
         ax.set_aspect("equal")
     axes[0].legend(fontsize=7)
