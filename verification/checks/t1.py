@@ -4,8 +4,12 @@ Setting: two modes at (+-3, 0, ..) (hull = the x-axis, normal = the other coordi
 a constant normal score error and (ODE) a time-varying one ``c (1 + sin 3u)``.
 
 * PF-ODE (Heun, geometric grid): the recorded normal offsets against ``bounds.t1_ode``. Tolerance: the
-  integrator's error estimated by Richardson (a run with twice the steps; Heun is second order, so
-  |e_N - e_2N| = (3/4)|e_N|; allowed 2 x (4/3) |e_N - e_2N|) plus round-off 1e-12.
+  integrator's error estimated by Richardson (runs with twice and four times the steps; Heun is second
+  order, so |e_N - e_2N| = (3/4)|e_N| and 4 |e_2N - e_4N| = (3/4)|e_N| in the asymptotic regime; allowed
+  2 x (4/3) x the larger of the two) plus round-off 1e-12. The second estimate guards the elements where
+  the leading error term passes through zero and the first difference is small by coincidence: a full run
+  had one such element of 7600 (D = 20, t = 1e-3: e_N, e_2N, e_4N, e_8N = 2.7, 3.1, 1.1, 0.30 e-11; ratios
+  0.86, 2.9, 3.5 instead of 4), failing by 2.2x a tolerance of 1.2e-11 where typical errors are 9e-8.
 * SDE (Euler-Maruyama from exact draws of p_T): sample mean and variance of the normal offset against
   ``bounds.t1_sde_mean`` / ``t1_sde_var`` (= h_t with the exact score). Tolerance: z x SE (z from
   Bonferroni at family level 1e-4 over all rows; SE of the mean sqrt(v/N), of the variance v sqrt(2/(N-1)))
@@ -61,18 +65,21 @@ def run(ctx, inputs):
                                                    x.shape).copy())):
             f = PerturbedField(dens, err)
             runs = [sample(f, x0, geometric_grid(T, TMIN, n), "heun", record=_RECORD)
-                    for n in (s["ode_steps"], 2 * s["ode_steps"])]
+                    for n in (s["ode_steps"], 2 * s["ode_steps"], 4 * s["ode_steps"])]
             for k in range(len(_RECORD)):
+                # each run records at its own grid point nearest the requested time: predict there
                 preds = [np.array([bounds.t1_ode(y, T, r.times[k], e_normal=en) for y in x0[:, 1:]]) for r in runs]
-                e_n = runs[0].states[k][:, 1:] - preds[0]
-                e_2n = runs[1].states[k][:, 1:] - preds[1]
+                pred = preds[0]
+                e_n, e_2n, e_4n = (r.states[k][:, 1:] - pr for r, pr in zip(runs, preds))
+                rich = np.maximum(np.abs(e_n - e_2n), 4 * np.abs(e_2n - e_4n))
                 rows.append(Comparison(
                     setting=f"D={D}, {label} normal error, Heun {s['ode_steps']} geometric steps, "
                             f"t={runs[0].times[k]:.3g}, {len(x0)} samples",
                     quantity="PF-ODE normal offset vs T1 formula",
-                    predicted=preds[0], measured=runs[0].states[k][:, 1:],
-                    tolerance=2 * (4 / 3) * np.abs(e_n - e_2n) + 1e-12,
-                    source="Richardson: 2 x (4/3)|e_N - e_2N| (Heun order 2) + 1e-12 round-off"))
+                    predicted=pred, measured=runs[0].states[k][:, 1:],
+                    tolerance=2 * (4 / 3) * rich + 1e-12,
+                    source="Richardson: 2 x (4/3) max(|e_N - e_2N|, 4|e_2N - e_4N|) (Heun order 2) "
+                           "+ 1e-12 round-off"))
     dens = EmpiricalDensity(_data(2))
     N = s["sde_samples"]
     g = geometric_grid(T, TMIN, s["sde_steps"])
