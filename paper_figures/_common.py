@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rftheory._io import atomic_path  # noqa: E402
+from rftheory._io import atomic_path, json_safe  # noqa: E402
 
 # house colours for the ridge figures
 RIDGE = "#2ca02c"
@@ -42,28 +40,9 @@ def save(fig, out_dir, stem: str, dpi: int = 110) -> list:
     return paths
 
 
-def _plain(o):
-    """JSON-able copy: arrays to lists, numpy scalars to Python, non-finite floats to "inf"/"-inf"/"nan"
-    (strict JSON has none), dict keys to strings; anything else by ``repr``."""
-    if isinstance(o, dict):
-        return {str(k): _plain(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_plain(v) for v in o]
-    if isinstance(o, np.ndarray):
-        return _plain(o.tolist())
-    if isinstance(o, (np.floating, float)):
-        f = float(o)
-        return f if math.isfinite(f) else repr(f)
-    if isinstance(o, (np.integer, np.bool_)):
-        return o.item()
-    if o is None or isinstance(o, (str, int, bool)):
-        return o
-    return repr(o)
-
-
 def save_data(res: FigureResult, out_dir) -> Path:
     """Write the numbers behind a figure to ``NAME.json`` (atomically) beside its PNG and PDF."""
     final = Path(out_dir) / f"{res.name}.json"
     with atomic_path(final, suffix=".json") as tmp:
-        Path(tmp).write_text(json.dumps(_plain(res.data), indent=1, allow_nan=False) + "\n")
+        Path(tmp).write_text(json.dumps(json_safe(res.data), indent=1, allow_nan=False) + "\n")
     return final

@@ -3,11 +3,14 @@ directory, then ``os.replace`` it over the target, so a reader sees the old file
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_path"]
+import numpy as np
+
+__all__ = ["atomic_path", "json_safe"]
 
 
 def _umask() -> int:
@@ -34,3 +37,24 @@ def atomic_path(path, suffix: str = ".tmp"):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def json_safe(obj):
+    """A strict-JSON copy of ``obj``: dict keys to strings, tuples and arrays to lists, NumPy scalars to Python,
+    non-finite floats to "inf" / "-inf" / "nan" (strict JSON has none), anything else by ``repr``."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else repr(f)
+    if obj is None or isinstance(obj, str):
+        return obj
+    return repr(obj)

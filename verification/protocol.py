@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rftheory._io import json_safe
+
 from . import sweep as _sweep
 
 __all__ = ["Comparison", "Row", "CheckResult", "Context", "execute", "PROFILES", "KINDS", "REQUIRED_INPUTS"]
@@ -266,24 +268,6 @@ def _check_module(mod):
             raise TypeError(f"check module {mod.__name__} lacks {attr}")
 
 
-def _json_safe(obj):
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _json_safe(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return _num(obj)
-    if obj is None or isinstance(obj, str):
-        return obj
-    return repr(obj)
-
-
 def execute(mod, ctx: Context, perturb: float = 1.0) -> CheckResult:
     """Run one check module under ``ctx``; its predictions are multiplied by ``perturb``.
 
@@ -316,6 +300,6 @@ def execute(mod, ctx: Context, perturb: float = 1.0) -> CheckResult:
         error = f"{type(err).__name__}: {err}"
         verdict = "error"
     return CheckResult(name=mod.NAME, title=mod.TITLE, profile=ctx.profile, seed=ctx.seed, perturb=float(perturb),
-                       inputs=_json_safe(inputs), rows=rows, verdict=verdict,
+                       inputs=json_safe(inputs), rows=rows, verdict=verdict,
                        elapsed_s=time.perf_counter() - t0, error=error, notes=notes,
                        comparisons=comps if error is None else [])
