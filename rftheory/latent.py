@@ -12,9 +12,9 @@ Pipeline (:func:`run_latent`):
 3. **Model.** A random-feature score model (:class:`rftheory.rf_model.RandomFeatureModel`, ReLU, Fourier
    time embedding with period T) in the posterior-mean parametrisation, loss weight 1/h_t by default:
    V by the exact Gaussian means, U by stratified Monte Carlo over the noise (:func:`assemble_stratified`),
-   or both by the exact closed-form moments (``u_method="exact"``; see the timing in its docstring), then
-   the closed-form
-   gradient flow ``W(tau)`` from ``W(0) = 0`` (tau = inf by its own path; rf_model.gradient_flow).
+   or both by the exact closed-form moments (``u_method="exact"``; O(p^2 n Q) special-function evaluations,
+   see :func:`assemble_stratified`), then the closed-form gradient flow ``W(tau)`` from ``W(0) = 0``
+   (tau = inf by its own path; rf_model.gradient_flow).
    ``model="exact"`` uses the exact empirical score instead (it memorises: the reference).
 4. **Sampling.** Reverse SDE (Euler-Maruyama; or the PF-ODE) for OU from ``N(0, h_T I)`` at T down to t_min
    on a geometric grid, recording ``n_record`` intermediate times.
