@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import as_data
+from ._checks import as_data, as_points
 
 log = logging.getLogger(__name__)
 
@@ -252,20 +252,12 @@ class PCALatent:
 
     def encode(self, X) -> np.ndarray:
         """(n, K) latent coordinates of rows of X (n, D)."""
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != self.D:
-            raise ValueError(f"X must have shape (n, {self.D}); got {X.shape}")
-        if not np.all(np.isfinite(X)):
-            raise ValueError("X contains NaN or inf")
+        X = as_points(X, self.D, "X")
         return ((X - self.mean) @ self.components.T) / self.scale
 
     def decode(self, Z) -> np.ndarray:
         """(n, D) reconstruction of latent rows Z (n, K)."""
-        Z = np.asarray(Z, dtype=np.float64)
-        if Z.ndim != 2 or Z.shape[1] != self.K:
-            raise ValueError(f"Z must have shape (n, {self.K}); got {Z.shape}")
-        if not np.all(np.isfinite(Z)):
-            raise ValueError("Z contains NaN or inf")
+        Z = as_points(Z, self.K, "Z")
         return (Z * self.scale) @ self.components + self.mean
 
     def summary(self) -> dict:
