@@ -192,21 +192,28 @@ def _check_rho(rho):
         raise ValueError("rho (correlation) must lie in [-1, 1]")
 
 
-def bvn_cdf(alpha, beta, rho):
-    """Bivariate standard normal CDF ``Phi2(alpha, beta; rho) = P(x < alpha, y < beta)``, vectorised.
-
-    Relative accuracy ~1e-13 including deep tails and |rho| -> 1 (see module docstring)."""
+def _by_rho_sign(alpha, beta, rho, f_pos, f_neg):
+    """Broadcast, check rho, and evaluate ``f_pos`` where rho >= 0 and ``f_neg`` where rho < 0 (the two
+    expansions of the module docstring), on flat arrays; the result has the broadcast shape."""
     a, b, r = (np.asarray(v, dtype=np.float64) for v in np.broadcast_arrays(alpha, beta, rho))
     _check_rho(r)
     shape = a.shape
     a, b, r = a.ravel(), b.ravel(), r.ravel()
     out = np.empty(a.shape)
     pos = r >= 0
-    ap, bp, rp = a[pos], b[pos], r[pos]
-    out[pos] = norm_cdf(ap) * norm_cdf(bp) + _rho_integral(ap, bp, np.zeros_like(rp), rp, rp, False)
-    an, bn, rn = a[~pos], b[~pos], r[~pos]
-    out[~pos] = _segment(an, bn, False) + _rho_integral(an, bn, -np.ones_like(rn), rn, rn, False)
+    out[pos] = f_pos(a[pos], b[pos], r[pos])
+    out[~pos] = f_neg(a[~pos], b[~pos], r[~pos])
     return out.reshape(shape)
+
+
+def bvn_cdf(alpha, beta, rho):
+    """Bivariate standard normal CDF ``Phi2(alpha, beta; rho) = P(x < alpha, y < beta)``, vectorised.
+
+    Relative accuracy ~1e-13 including deep tails and |rho| -> 1 (see module docstring)."""
+    return _by_rho_sign(
+        alpha, beta, rho,
+        lambda a, b, r: norm_cdf(a) * norm_cdf(b) + _rho_integral(a, b, np.zeros_like(r), r, r, False),
+        lambda a, b, r: _segment(a, b, False) + _rho_integral(a, b, -np.ones_like(r), r, r, False))
 
 
 def relu_pair_std(alpha, beta, rho):
@@ -214,19 +221,12 @@ def relu_pair_std(alpha, beta, rho):
 
     Every term of the expansion is non-negative (module docstring): relative accuracy ~1e-13 wherever the
     value is above the float64 underflow (~1e-290), including |alpha| = 30 and rho = +-0.999."""
-    a, b, r = (np.asarray(v, dtype=np.float64) for v in np.broadcast_arrays(alpha, beta, rho))
-    _check_rho(r)
-    shape = a.shape
-    a, b, r = a.ravel(), b.ravel(), r.ravel()
-    out = np.empty(a.shape)
-    pos = r >= 0
-    ap, bp, rp = a[pos], b[pos], r[pos]
-    out[pos] = (relu_g(ap) * relu_g(bp) + rp * norm_cdf(ap) * norm_cdf(bp)
-                + _rho_integral(ap, bp, np.zeros_like(rp), rp, rp, True))
-    an, bn, rn = a[~pos], b[~pos], r[~pos]
-    out[~pos] = (_segment(an, bn, True) + (1 + rn) * _segment(an, bn, False)
-                 + _rho_integral(an, bn, -np.ones_like(rn), rn, rn, True))
-    return out.reshape(shape)
+    return _by_rho_sign(
+        alpha, beta, rho,
+        lambda a, b, r: (relu_g(a) * relu_g(b) + r * norm_cdf(a) * norm_cdf(b)
+                         + _rho_integral(a, b, np.zeros_like(r), r, r, True)),
+        lambda a, b, r: (_segment(a, b, True) + (1 + r) * _segment(a, b, False)
+                         + _rho_integral(a, b, -np.ones_like(r), r, r, True)))
 
 
 class _ReluPairKernel:
