@@ -73,11 +73,18 @@ class RandomFeatureModel:
     def features(self, x, t) -> np.ndarray:
         """(m, p) ``sigma(W_x x + W_t phi(t) + b)``; t scalar or (m,)."""
         x = as_points(x, self.D, "x")
-        tt = np.broadcast_to(np.asarray(t, dtype=np.float64), (x.shape[0],))
-        # the time part once per distinct time (a sampler passes one t for all points)
+        C, inv = self._time_rows(np.broadcast_to(np.asarray(t, dtype=np.float64), (x.shape[0],)))
+        return self._features(x, C, inv)
+
+    def _time_rows(self, tt):
+        """``W_t phi(t) + b`` once per distinct time (a sampler passes one t for all points), and the index of
+        each point's row."""
         tu, inv = np.unique(tt, return_inverse=True)
+        return fourier_embedding(tu, self.K, self.T) @ self.W_t.T + self.b[None, :], inv.reshape(-1)
+
+    def _features(self, x, C, inv):
         pre = x @ self.W_x.T
-        pre += (fourier_embedding(tu, self.K, self.T) @ self.W_t.T + self.b[None, :])[inv.reshape(-1)]
+        pre += C[inv]
         return self.act(pre)
 
     def moments(self, data, schedule=None, t0=1e-3, weight="1", method="exact",
@@ -115,17 +122,18 @@ class RandomFeatureModel:
             rng = as_generator(rng)
         nodes, wts = time_rule(t0, T, self.K, self.T, n_gl, panels_per_period)
         out = {w: None for w in weights}
-        keys = {}
+        keys = {}                                  # weight -> (key, path) when cached
         if cache_dir is not None and method == "exact":
             for w in out:
                 settings = {"schedule": repr(schedule), "t0": float(t0), "T": float(T), "weight": w,
                             "parametrization": parametrization, "n_gl": int(n_gl),
                             "panels_per_period": float(panels_per_period),
                             "report_units": int(report_units) if report else None}
-                keys[w] = cache_key(self, data, settings)
-                out[w] = load_moments(cache_path(cache_dir, keys[w]), keys[w])
+                key = cache_key(self, data, settings)
+                keys[w] = (key, cache_path(cache_dir, key))
+                out[w] = load_moments(keys[w][1], key)
                 if out[w] is not None:
-                    log.info("moments (weight %s) from cache %s", w, cache_path(cache_dir, keys[w]))
+                    log.info("moments (weight %s) from cache %s", w, keys[w][1])
         todo = tuple(w for w, m in out.items() if m is None)
         if todo:
             for w, mom in zip(todo, self._assemble(data, schedule, t0, T, todo, method, parametrization, n_gl,
@@ -133,8 +141,8 @@ class RandomFeatureModel:
                                                    report_units, progress, threads, batch)):
                 out[w] = mom
                 if w in keys:
-                    save_moments(cache_path(cache_dir, keys[w]), mom, keys[w])
-                    log.info("moments (weight %s) cached at %s", w, cache_path(cache_dir, keys[w]))
+                    save_moments(keys[w][1], mom, keys[w][0])
+                    log.info("moments (weight %s) cached at %s", w, keys[w][1])
         return [out[w] for w in weights] if multi else out[weight]
 
     def _assemble(self, data, schedule, t0, T, weights, method, parametrization, n_gl, panels_per_period,
@@ -183,9 +191,10 @@ class RFScoreField:
         # rows in blocks whose (rows, p) features stay about 2 MiB (cache-resident): 3.5x faster than one
         # (m, p) product at m = 2000, p = 1000
         rows = max(1, _BLOCK_FLOATS // self.model.p)
+        C, inv = self.model._time_rows(tt)          # once per call, not once per block
         out = np.empty((x.shape[0], self.D))
         for i in range(0, x.shape[0], rows):
-            out[i:i + rows] = self.model.features(x[i:i + rows], tt[i:i + rows]) @ self.W.T
+            out[i:i + rows] = self.model._features(x[i:i + rows], C, inv[i:i + rows]) @ self.W.T
         return out
 
     def output(self, x, t) -> np.ndarray:
