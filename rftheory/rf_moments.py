@@ -179,8 +179,7 @@ def assemble(model, data, schedule, t0, T, weight, method, parametrization, node
                     V[k] -= Wx.T * (w[:, k, None] * md).sum(0)[None, :]
             U_diag += w.T @ act.second(mu, s)
             if relu:
-                U_off += (kern.weighted_sum(jj, kk, mu / s, s, w, threads=nthreads).T if multi else
-                          kern.weighted_sum(jj, kk, mu / s, s, w[:, 0], threads=nthreads)[None, :])
+                U_off += kern.weighted_sum(jj, kk, mu / s, s, w, threads=nthreads).T
             else:
                 for b in range(idx.size):
                     U_off += w[b][:, None] * kern(mu[b, jj], s[b, jj], mu[b, kk], s[b, kk])[None, :]
