@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
-_BLOCK_BYTES = 8 * 2**20       # largest temporary of the centred scatter
 
-
-def centred_scatter(Xb, e, Wb, jb, block_bytes=_BLOCK_BYTES):
+def centred_scatter(Xb, e, Wb, jb, block_bytes: int):
     """Weighted mean and scatter of a chunk, each query's sums centred at its heaviest point x_*:
     mu - x_* and x_i - mu keep full relative precision even when the other weights are 1e-30
-    (no eps*|x| residue that would swamp a tiny covariance and turn its eigenvectors)."""
+    (no eps*|x| residue that would swamp a tiny covariance and turn its eigenvectors). Queries are taken in
+    slices whose (q, n, D) temporaries stay under ``block_bytes``."""
     q, D = e.shape[0], Xb.shape[1]
     mub = np.empty((q, D))
     Cb = np.empty((q, D, D))

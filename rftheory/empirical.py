@@ -274,7 +274,7 @@ class EmpiricalDensity:
                     sel[:] = False
                 ip = np.flatnonzero(sel)
                 if ip.size:
-                    mub[ip], Cb[ip] = centred_scatter(Xb, e[ip], Wb[ip], jb[ip])
+                    mub[ip], Cb[ip] = centred_scatter(Xb, e[ip], Wb[ip], jb[ip], _BLOCK_BYTES)
                 if want_k3:
                     # raw third moments about the data centre: sum e y^3 with x = xbar + y
                     S3 = S[:, 1 + D + i2.size:]
