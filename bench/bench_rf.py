@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from rftheory import EmpiricalDensity
-from rftheory.rf_model import RandomFeatureModel, gradient_flow
+from rftheory.rf.model import RandomFeatureModel, gradient_flow
 
 X2 = np.array([[-3.0, 0.0], [3.0, 0.0]])
 X3 = np.array([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]])
@@ -90,9 +90,9 @@ def bench_exact_vs_mc(quick: bool):
 
 
 def bench_paper_size(quick: bool, full: bool):
-    from rftheory.features import norm_cdf, relu_g, relu_pair_kernel
-    from rftheory.rf_moments import _threads, assemble, time_rule
-    from rftheory.schedules import OU
+    from rftheory.rf.features import norm_cdf, relu_g, relu_pair_kernel
+    from rftheory.rf.moments import _threads, assemble, time_rule
+    from rftheory.density.schedules import OU
 
     p, K, T = 1000, 128, 40.0
     m = RandomFeatureModel(2, p, K, T, activation="relu", rng=0)
@@ -128,7 +128,7 @@ def bench_paper_size(quick: bool, full: bool):
     nslice = runs[1][0] // 3
     # the pair kernel alone on the same steps
     a_, h_ = OU().a_h(nodes[sl])
-    from rftheory.features import fourier_embedding
+    from rftheory.rf.features import fourier_embedding
     C = fourier_embedding(nodes[sl], K, T) @ m.W_t.T + m.b
     q, i = np.divmod(np.arange(nslice * 3), 3)
     s = np.sqrt(h_[q])[:, None] * nrm
@@ -172,8 +172,8 @@ def bench_predict(quick: bool):
 def bench_weights_and_field(quick: bool):
     """[4] several loss weights in one assembly pass vs one pass per weight (same time-node slice), and RF score
     evaluation in cache-sized row blocks vs one (m, p) feature product (what a sampler step costs)."""
-    from rftheory.rf_moments import assemble, time_rule
-    from rftheory.schedules import OU
+    from rftheory.rf.moments import assemble, time_rule
+    from rftheory.density.schedules import OU
 
     p, K, T = (200, 32, 10.0) if quick else (1000, 128, 40.0)
     m = RandomFeatureModel(2, p, K, T, rng=np.random.default_rng(0))

@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 from rftheory import EmpiricalDensity, ridge
-from rftheory.schedules import VE
+from rftheory.density.schedules import VE
 
 # W: VE with sigma(1) = 0.2, so a = 1 and h = 0.04 at t = 1
 W_SCHEDULE = VE(sigma_min=0.01, sigma_max=0.2)

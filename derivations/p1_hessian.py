@@ -29,7 +29,7 @@ def symbolic_hessian(n: int, D: int = 2):
 
 def derive(rng_seed: int = 0) -> Derivation:
     from rftheory import EmpiricalDensity
-    from rftheory.schedules import OU
+    from rftheory.density.schedules import OU
 
     res = Derivation(NAME, TITLE,
                      statement="Hess log p_t(x) = -I/h_t + (a_t^2/h_t^2) * sum_i w_i (x_i - m)(x_i - m)^T",

@@ -4,7 +4,7 @@ Symbolic: E[(mu + s x)+] = mu Phi(mu/s) + s phi(mu/s); E[cos(mu + s x)] = cos(mu
 E[erf(mu + s x)] = erf(mu / sqrt(1 + 2 s^2)) (by differentiating in mu under the integral); for the bivariate
 ReLU moment G(a, b; rho) = E[(a + x)+ (b + y)+] the closed form of THEORY.md is differentiated in rho and
 compared with E[1{x > -a} 1{y > -b}] = Phi2(a, b; rho) (Price's theorem), its rho = 0 value is shown to
-factorise into g(a) g(b), and both are checked against rftheory.features.
+factorise into g(a) g(b), and both are checked against rftheory.rf.features.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ TITLE = "Gaussian moments of ReLU, cos, erf (1-D) and the bivariate ReLU moment"
 
 
 def derive() -> Derivation:
-    from rftheory.features import Cos, Erf, ReLU, bvn_cdf, relu_pair_std
+    from rftheory.rf.features import Cos, Erf, ReLU, bvn_cdf, relu_pair_std
 
     res = Derivation(NAME, TITLE,
                      statement="E[u+] = mu Phi(mu/s) + s phi(mu/s); E[cos u] = cos mu e^{-s^2/2}; "

@@ -4,7 +4,7 @@ W* = V U^+ + W0 (I - U U^+); full-batch GD with step eta gives W_k = W* + (W0 - 
 Symbolic in the eigenbasis of U (each mode decouples): for eigenvalue m > 0, w(tau) = w* + (w0 - w*) e^{-2 tau m}
 with w* = v/m solves w' = -2 (w m - v); for m = 0 (v = 0 on the null space, V = W* U) w stays w0; the GD
 recursion w_{k+1} = w_k - 2 eta (m w_k - v) is solved by w* + (w0 - w*)(1 - 2 eta m)^k (induction). Numeric:
-rftheory.rf_model.gradient_flow and gd against these formulas.
+rftheory.rf.model.gradient_flow and gd against these formulas.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ TITLE = "Gradient flow and gradient descent of the RF loss in closed form"
 
 
 def derive() -> Derivation:
-    from rftheory.rf_model import gd, gradient_flow
+    from rftheory.rf.model import gd, gradient_flow
 
     res = Derivation(NAME, TITLE,
                      statement="W(tau) = W* + (W0 - W*) exp(-2 tau U), W* = V U^+ + W0 (I - U U^+); "

@@ -3,7 +3,7 @@ L(W) - L(W_inf) = (1/D) tr((W - W_inf) U (W - W_inf)^T); subtracting L* from bot
 L(W(tau)) - L* = (1/D) tr((W(tau) - W_inf) U (W(tau) - W_inf)^T) + (L(W_inf) - L*).
 
 Symbolic: expanded for generic 2 x 3 matrices W, W_inf and a symmetric U with V := W_inf U. Numeric:
-rftheory.decomposition.pythagoras on assembled U, V.
+rftheory.rf.decomposition.pythagoras on assembled U, V.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ TITLE = "Pythagoras: L(W) - L(W_inf) = (1/D) tr((W - W_inf) U (W - W_inf)^T)"
 
 
 def derive() -> Derivation:
-    from rftheory.decomposition import pythagoras
-    from rftheory.rf_model import RandomFeatureModel, gradient_flow
+    from rftheory.rf.decomposition import pythagoras
+    from rftheory.rf.model import RandomFeatureModel, gradient_flow
 
     res = Derivation(NAME, TITLE,
                      statement="L(W(tau)) - L* = (1/D) tr((W(tau)-W_inf) U (W(tau)-W_inf)^T) + (L(W_inf) - L*)",

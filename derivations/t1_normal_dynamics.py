@@ -8,7 +8,7 @@ is the same linear ODE with e(u) under the integral), the reverse-time equations
             dv/dt = 2 (2/h - 1) v - 2            (variance per coordinate)
 
 with ``h = 1 - e^{-2t}``. sympy solves the PF-ODE (dsolve) and verifies that the closed forms used by
-``rftheory.bounds`` satisfy the equations and the end conditions, that ``v = h`` is the variance started from
+``rftheory.dynamics.bounds`` satisfy the equations and the end conditions, that ``v = h`` is the variance started from
 p_T, and that the numeric functions equal the symbolic ones at random points.
 """
 from __future__ import annotations

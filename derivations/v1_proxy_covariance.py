@@ -8,7 +8,7 @@ after which every difference is a rational function that must cancel to 0):
 2. ``sum_i w_i (s~_i - s*)(s~_i - s*)^T`` equals ``(a^2/h^2) sum_i w_i (x_i - m)(x_i - m)^T``;
 3. it equals the Hessian of ``log sum_i exp(l_i)`` plus ``I/h``.
 
-The compiled definition (2.) is then compared with ``rftheory.variance.proxy_covariance`` at random points.
+The compiled definition (2.) is then compared with ``rftheory.gtv.variance.proxy_covariance`` at random points.
 """
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ def symbolic_proxy(n: int, D: int = 2):
 
 def derive(rng_seed: int = 0) -> Derivation:
     from rftheory import EmpiricalDensity
-    from rftheory.schedules import GTVFig1, OU
-    from rftheory.variance import proxy_covariance
+    from rftheory.density.schedules import GTVFig1, OU
+    from rftheory.gtv.variance import proxy_covariance
 
     res = Derivation(NAME, TITLE,
                      statement="Cov[(a x_0 - x)/h | x_t = x] = (a^2/h^2) Cov[x_0 | x] = Hess log p_t(x) + I/h; "

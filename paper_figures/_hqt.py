@@ -6,9 +6,9 @@ import logging
 import numpy as np
 
 from rftheory import EmpiricalDensity, ridge
-from rftheory.rf_model import RandomFeatureModel, gradient_flow
-from rftheory.sampling import sample
-from rftheory.schedules import OU, geometric_grid
+from rftheory.rf.model import RandomFeatureModel, gradient_flow
+from rftheory.dynamics.sampling import sample
+from rftheory.density.schedules import OU, geometric_grid
 
 from ._common import RIDGE, SAMPLES, TRAIN
 

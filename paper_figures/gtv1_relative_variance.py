@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from rftheory import EmpiricalDensity
-from rftheory.datasets import gtv_set
-from rftheory.schedules import GTVFig1
-from rftheory.variance import relative_variance_map
+from rftheory.data.datasets import gtv_set
+from rftheory.density.schedules import GTVFig1
+from rftheory.gtv.variance import relative_variance_map
 
 from ._common import TRAIN, FigureResult, plt, save
 

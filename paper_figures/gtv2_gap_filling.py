@@ -5,9 +5,9 @@ import numpy as np
 from scipy.stats import norm
 
 from rftheory import EmpiricalDensity
-from rftheory.feature_ensembles import ensemble_histograms, fit_ensemble, gaussian_features, pf_ode_ensemble
-from rftheory.schedules import LinearVP, edm_grid
-from rftheory.variance import naive_sampler
+from rftheory.gtv.ensembles import ensemble_histograms, fit_ensemble, gaussian_features, pf_ode_ensemble
+from rftheory.density.schedules import LinearVP, edm_grid
+from rftheory.gtv.variance import naive_sampler
 
 from ._common import FigureResult, plt, save
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from rftheory.datasets import circle
-from rftheory.feature_ensembles import fit_ensemble, fourier_features, gaussian_features, pf_ode_ensemble
-from rftheory.schedules import LinearVP, edm_grid
+from rftheory.data.datasets import circle
+from rftheory.gtv.ensembles import fit_ensemble, fourier_features, gaussian_features, pf_ode_ensemble
+from rftheory.density.schedules import LinearVP, edm_grid
 
 from ._common import TRAIN, FigureResult, plt, save
 

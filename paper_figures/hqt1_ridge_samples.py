@@ -1,6 +1,6 @@
 """[HQT] Fig. 1 analogue: the d = 1 log-density ridge of p_t (green) at six times from T to t_min, the
 samples of a random-feature score model trained in closed form (blue) at the same times of one reverse-SDE
-run, and the training points a_t x_i (red), on the project's 13-point set (rftheory.datasets.THIRTEEN).
+run, and the training points a_t x_i (red), on the project's 13-point set (rftheory.data.datasets.THIRTEEN).
 Samples first *reach* a tube around the ridge, their offset then *aligns* with it, and they *slide* along it.
 Parameters: OU; RF with ReLU features, p = 1000, K = 128, T = 40 (the papers' sizes), weight 1/h, tau = inf
 (quick: p = 160, K = 4, T = 4); 2000 samples (quick 300), Euler-Maruyama on a geometric grid to t_min = 1e-3

@@ -15,8 +15,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rftheory import EmpiricalDensity, bounds, datasets, dynamics
-from rftheory.sampling import sample
-from rftheory.schedules import geometric_grid
+from rftheory.dynamics.sampling import sample
+from rftheory.density.schedules import geometric_grid
 
 from . import _hqt
 from ._common import RIDGE, SAMPLES, FigureResult, save

@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rftheory import EmpiricalDensity, datasets
-from rftheory.sampling import sample
-from rftheory.schedules import geometric_grid
+from rftheory.dynamics.sampling import sample
+from rftheory.density.schedules import geometric_grid
 
 from . import _hqt
 from ._common import FigureResult, save

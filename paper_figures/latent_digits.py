@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rftheory.latent import FULL, GAP_THRESHOLDS, QUICK, run_latent
-from rftheory.schedules import OU
+from rftheory.apps.latent import FULL, GAP_THRESHOLDS, QUICK, run_latent
+from rftheory.density.schedules import OU
 
 from ._common import FigureResult, plt, save
 

@@ -1,7 +1,7 @@
 """Command line: ``rftheory figures | verify | derive | analyze | bench``.
 
 Each subcommand delegates to the package that owns the work (paper_figures, verification, derivations,
-rftheory.analyze, bench). A subcommand whose work has not landed yet says so and exits with status 2:
+rftheory.apps.analyze, bench). A subcommand whose work has not landed yet says so and exits with status 2:
 it never prints a made-up result.
 """
 from __future__ import annotations
@@ -61,7 +61,7 @@ def _cmd_derive(args) -> int:
 
 def _cmd_analyze(args) -> int:
     try:
-        mod = importlib.import_module("rftheory.analyze")
+        mod = importlib.import_module("rftheory.apps.analyze")
     except ImportError as err:
         return _unavailable("analyze", err)
     return mod.main(args)

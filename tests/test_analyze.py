@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from rftheory import EmpiricalDensity, cli
-from rftheory.analyze import analyze_samples, load_table
-from rftheory.sampling import PerturbedField, normal_error, sample
-from rftheory.schedules import geometric_grid
+from rftheory.apps.analyze import analyze_samples, load_table
+from rftheory.dynamics.sampling import PerturbedField, normal_error, sample
+from rftheory.density.schedules import geometric_grid
 
 # Seven points on a line in R^3: by P2 the d = 1 ridge of p_t is exactly the line a_t * (x-axis) and the
 # normal score is -y/h_t, so an exact draw from p_t has sqrt(h_t) |P_perp s*| = |z_perp| ~ chi_2 exactly.

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 from rftheory import EmpiricalDensity
-from rftheory.decomposition import (architectural_bias, average_split, finite_sample_error,
+from rftheory.rf.decomposition import (architectural_bias, average_split, finite_sample_error,
                                     optimization_error, pythagoras, split_error)
-from rftheory.rf_model import RandomFeatureModel, gradient_flow
-from rftheory.rf_moments import time_rule, weight_fn
+from rftheory.rf.model import RandomFeatureModel, gradient_flow
+from rftheory.rf.moments import time_rule, weight_fn
 
 X2 = np.array([[-3.0, 0.0], [3.0, 0.0]])
 
@@ -45,7 +45,7 @@ def test_pythagoras_against_direct_loss():
 
 
 def mom_sched():
-    from rftheory.schedules import OU
+    from rftheory.density.schedules import OU
     return OU()
 
 

@@ -6,9 +6,9 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from rftheory import EmpiricalDensity, bounds, datasets, dynamics, ridge
-from rftheory.sampling import (PerturbedField, constant_error, normal_error, random_smooth_error, sample,
+from rftheory.dynamics.sampling import (PerturbedField, constant_error, normal_error, random_smooth_error, sample,
                                tangent_error)
-from rftheory.schedules import LinearVP, geometric_grid
+from rftheory.density.schedules import LinearVP, geometric_grid
 
 T, TMIN = 10.0, 1e-3
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rftheory import EmpiricalDensity
-from rftheory.schedules import OU, LinearVP
+from rftheory.density.schedules import OU, LinearVP
 
 from .strategies import query_points, rotations, times, training_sets
 

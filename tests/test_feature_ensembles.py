@@ -4,10 +4,10 @@ import pytest
 from scipy.stats import norm
 
 from rftheory import EmpiricalDensity
-from rftheory.feature_ensembles import (FourierModes, GaussianBumps, TensorFeatures, _solve_chunk,
+from rftheory.gtv.ensembles import (FourierModes, GaussianBumps, TensorFeatures, _solve_chunk,
                                         fit_ensemble, fourier_features, gaussian_features, pf_ode_ensemble,
                                         sample_triples, vkernel_comparison)
-from rftheory.schedules import LinearVP, edm_grid
+from rftheory.density.schedules import LinearVP, edm_grid
 
 DATA1 = np.array([[-1.0], [0.0], [1.0]])
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rftheory.features import (Cos, Erf, ReLU, bvn_cdf, erf_pair_gh, fourier_embedding, get_activation,
+from rftheory.rf.features import (Cos, Erf, ReLU, bvn_cdf, erf_pair_gh, fourier_embedding, get_activation,
                                relu_g, relu_pair_kernel, relu_pair_std, relu_second_std)
 
 from .mp_reference import bvn_cdf_ref, erf_pair_ref, relu_pair_ref
@@ -73,7 +73,7 @@ def test_relu_pair_symmetries_and_limits():
     np.testing.assert_allclose(relu_pair_std(b, a, r), G, rtol=1e-13)
     np.testing.assert_allclose(relu_pair_std(a, b, 0.0), relu_g(a) * relu_g(b), rtol=1e-13)
     # reflection (alpha+x)+ = (alpha+x) + (-alpha-x)+ : G(a,b,r) = a g(b) + r Phi(b) + G(-a,b,-r)
-    from rftheory.features import norm_cdf
+    from rftheory.rf.features import norm_cdf
     rhs = a * relu_g(b) + r * norm_cdf(b) + relu_pair_std(-a, b, -r)
     scale = np.sqrt(relu_second_std(a) * relu_second_std(b)) + np.abs(a) * relu_g(b) + norm_cdf(b)
     assert np.all(np.abs(G - rhs) <= 64 * np.finfo(float).eps * scale)
@@ -115,7 +115,7 @@ def test_pair_moments_vs_monte_carlo(act):
 # ----------------------------------------------------------------------------- cos, erf, tanh
 def test_cos_pair_vs_gauss_hermite():
     """cos is entire: a 60 x 60 Gauss-Hermite rule is exact to round-off for s <= 2."""
-    from rftheory.features import GaussHermiteActivation
+    from rftheory.rf.features import GaussHermiteActivation
 
     gh = GaussHermiteActivation(np.cos, n_quad=60)
     rng = np.random.default_rng(3)

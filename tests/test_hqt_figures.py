@@ -82,7 +82,7 @@ def test_structured_figure(out):
 def test_figure_moments_come_from_the_disk_cache(tmp_path, monkeypatch):
     """`rftheory figures` caches the exact RF moments under OUT/cache: a second process (here: the in-memory
     cache cleared) reads them instead of assembling, and trains the same field."""
-    import rftheory.rf_model as rfm
+    import rftheory.rf.model as rfm
     from paper_figures import _hqt
 
     s = {**_hqt.sizes(True), "p": 20, "K": 2, "T": 2.0}

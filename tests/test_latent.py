@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from rftheory import EmpiricalDensity, ridge
-from rftheory.latent import QUICK, assemble_stratified, run_latent
-from rftheory.rf_model import RandomFeatureModel
-from rftheory.schedules import OU
+from rftheory.apps.latent import QUICK, assemble_stratified, run_latent
+from rftheory.rf.model import RandomFeatureModel
+from rftheory.density.schedules import OU
 
 TINY = replace(QUICK, p=96, K=4, n_steps=60, n_samples=120, m_z=2, n_record=5, t_extra=(0.1,))
 
@@ -89,8 +89,8 @@ def test_latent_figure_quick(tmp_path):
 def test_exact_u_method_uses_the_closed_form_moments():
     """u_method="exact": the trained field is the gradient flow of RandomFeatureModel.moments on the same
     time rule (bit for bit: same model draw, same assembly), and a bad u_method is refused."""
-    from rftheory.latent import load_latent_data, train_rf
-    from rftheory.rf_model import gradient_flow
+    from rftheory.apps.latent import load_latent_data, train_rf
+    from rftheory.rf.model import gradient_flow
 
     cfg = replace(TINY, u_method="exact", p=24, K=2)
     _, _, Z = load_latent_data(cfg)

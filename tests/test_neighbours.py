@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from rftheory import EmpiricalDensity
-from rftheory.neighbours import TruncatedDensity
+from rftheory.density.neighbours import TruncatedDensity
 
 EPS = np.finfo(float).eps
 

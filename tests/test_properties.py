@@ -5,8 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rftheory import EmpiricalDensity, bounds, ridge
-from rftheory.sampling import PerturbedField, constant_error, sample
-from rftheory.schedules import geometric_grid
+from rftheory.dynamics.sampling import PerturbedField, constant_error, sample
+from rftheory.density.schedules import geometric_grid
 
 
 @st.composite

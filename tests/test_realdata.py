@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rftheory import datasets
-from rftheory.realdata import IDX_TYPES, PCALatent, load_digits, load_idx, load_mnist, select_class
+from rftheory.data.realdata import IDX_TYPES, PCALatent, load_digits, load_idx, load_mnist, select_class
 
 EPS = np.finfo(np.float64).eps
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from rftheory.rf_model import RandomFeatureModel, gd, gradient_flow, loss, sgd
+from rftheory.rf.model import RandomFeatureModel, gd, gradient_flow, loss, sgd
 
 EPS = np.finfo(float).eps
 X2 = np.array([[-3.0, 0.0], [3.0, 0.0]])
@@ -146,7 +146,7 @@ def test_bad_input():
 def test_moment_cache_roundtrip_and_keys(tmp_path, monkeypatch, caplog):
     """A cache hit returns the stored numbers bit for bit without assembling; any input that changes the
     result (weight, model weights, data, t0) changes the key; a corrupt entry is recomputed and replaced."""
-    import rftheory.rf_model as rfm
+    import rftheory.rf.model as rfm
 
     m = RandomFeatureModel(2, 10, 3, 2.0, rng=3)
     kw = dict(t0=1e-2, weight="1/h", n_gl=4, report_units=6, cache_dir=tmp_path)
@@ -176,7 +176,7 @@ def test_moment_cache_roundtrip_and_keys(tmp_path, monkeypatch, caplog):
     assert len(list(tmp_path.glob("moments-*.npz"))) == 5
     # a corrupt entry is ignored (with a warning), recomputed and rewritten
     files[0].write_bytes(b"not a zip file")
-    with caplog.at_level("WARNING", logger="rftheory.rf_moments"):
+    with caplog.at_level("WARNING", logger="rftheory.rf.moments"):
         again = m.moments(X2, **kw)
     assert "unreadable" in caplog.text
     np.testing.assert_array_equal(again.U, first.U)

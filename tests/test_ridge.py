@@ -5,7 +5,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from rftheory import EmpiricalDensity, datasets, ridge
-from rftheory.schedules import OU
+from rftheory.density.schedules import OU
 
 from .strategies import rotations, training_sets
 

@@ -5,8 +5,8 @@ from hypothesis import given, settings
 from scipy import stats
 
 from rftheory import EmpiricalDensity
-from rftheory.schedules import OU, GTVFig1, LinearVP
-from rftheory.variance import (effective_sde_sampler, energy_two_sample, naive_sampler, proxy_covariance,
+from rftheory.density.schedules import OU, GTVFig1, LinearVP
+from rftheory.gtv.variance import (effective_sde_sampler, energy_two_sample, naive_sampler, proxy_covariance,
                                relative_variance, relative_variance_map, sample_posterior_index)
 
 from .strategies import query_points, times, training_sets

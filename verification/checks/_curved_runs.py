@@ -1,13 +1,13 @@
 """Shared simulation for T2 and T3: PF-ODE trajectories of the exact score and of the score plus an injected
 normal-only or tangent-only error, on curved ridges (the 13-point set and the 3-mode set), measured against
-the d = 1 ridge of p_t by ``rftheory.dynamics.measure``. Computed once per (seed, sizes) in a process."""
+the d = 1 ridge of p_t by ``rftheory.dynamics.measure`` (module ``rftheory.dynamics.motion``). Computed once per (seed, sizes) in a process."""
 from __future__ import annotations
 
 import numpy as np
 
 from rftheory import EmpiricalDensity, datasets, dynamics
-from rftheory.sampling import PerturbedField, normal_error, sample, tangent_error
-from rftheory.schedules import geometric_grid
+from rftheory.dynamics.sampling import PerturbedField, normal_error, sample, tangent_error
+from rftheory.density.schedules import geometric_grid
 
 SIZES = {
     "quick": {"samples": 40, "steps": 400, "record": 40, "t_min": 1e-2, "amplitude": [0.5]},
@@ -20,7 +20,7 @@ _CACHE = {}
 
 def declared(profile):
     s = SIZES[profile]
-    return {"dataset": "the 13-point set (rftheory.datasets.THIRTEEN, T=2) and 3 modes (0,0),(5,0),(0,5) (T=4)",
+    return {"dataset": "the 13-point set (rftheory.data.datasets.THIRTEEN, T=2) and 3 modes (0,0),(5,0),(0,5) (T=4)",
             "schedule": f"OU, PF-ODE Heun, {s['steps']} geometric steps to t_min={s['t_min']}",
             "sizes": s, "seeds": "starts drawn from p_T with ctx.rng(NAME, set)",
             "errors": f"normal-only c P_perp u0 and tangent-only c P_par u0, u0 = {U0.tolist()}, c in {s['amplitude']}"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from rftheory import EmpiricalDensity
-from rftheory.schedules import get_schedule
+from rftheory.density.schedules import get_schedule
 
 SWEEP_VERSION = "1"
 #: queries are drawn from p_t but kept only when the posterior is not one-hot (max weight <= this), so that

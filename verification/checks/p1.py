@@ -20,7 +20,7 @@ import mpmath as mp
 import numpy as np
 
 from rftheory import EmpiricalDensity
-from rftheory.schedules import OU
+from rftheory.density.schedules import OU
 
 from ..protocol import Comparison
 

@@ -11,7 +11,7 @@ Rows (per (k, D, t)):
   by 64 eps relative, 4 draws) + 64 eps |s|.
 * Hessian -- predicted ``-I/h`` on N; measured ``N^T H N``; same tolerance model.
 * ridge -- predicted ``a c`` (the normal coordinates of a_t A); measured ``N^T pi(x)`` with pi the library's
-  ridge projection (rftheory.ridge.project, d = k). P2 needs Sigma to have k positive eigenvalues at the
+  ridge projection (rftheory.geometry.ridge.project, d = k). P2 needs Sigma to have k positive eigenvalues at the
   point: only converged points whose eigengap leaves the normal frame determined are judged, i.e. frame
   angle error ``theta = dH/gap <= 1e-3`` with ``dH = 64 eps (1/h + a^2 R^2/h^2)`` the Hessian's round-off
   bound; the others are counted in a note. Tolerance: ``h |P_T s| theta`` (a frame tilted by theta moves
@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from rftheory import EmpiricalDensity, ridge
-from rftheory.schedules import OU
+from rftheory.density.schedules import OU
 
 from ..protocol import Comparison
 

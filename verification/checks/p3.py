@@ -1,8 +1,8 @@
 """P3 (blurred circle): for n points evenly spaced on a circle of radius rho, as n -> infinity the 1-D ridge
 of p_t is the circle of radius r solving ``r = a rho I_1(a rho r/h)/I_0(a rho r/h)`` (THEORY.md §2).
 
-Predicted: ``rftheory.ridge.blurred_circle_radius`` (Brent root of the Bessel equation). Measured: the
-radii ``|pi(x)|`` of points projected onto the d = 1 ridge by ``rftheory.ridge.project`` from random starts.
+Predicted: ``rftheory.geometry.ridge.blurred_circle_radius`` (Brent root of the Bessel equation). Measured: the
+radii ``|pi(x)|`` of points projected onto the d = 1 ridge by ``rftheory.geometry.ridge.project`` from random starts.
 Finite n enters through aliasing only: by Jacobi-Anger the angular sum over n points equals the circle
 average plus ``2 sum_k I_{kn}(u) cos(kn theta)``, u = a rho r/h, a relative perturbation
 ``eps_alias = 2 sum_{k=1..3} I_{kn}(u)/I_0(u)`` (< 1e-28 at the sizes used).
@@ -21,7 +21,7 @@ import numpy as np
 from scipy import special
 
 from rftheory import EmpiricalDensity, datasets, ridge
-from rftheory.schedules import OU, VE
+from rftheory.density.schedules import OU, VE
 
 from ..protocol import Comparison
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import mpmath as mp
 import numpy as np
 
-from rftheory.features import get_activation
+from rftheory.rf.features import get_activation
 
 from ..protocol import Comparison
 from ..stats import DEFAULT_ALPHA, critical_value

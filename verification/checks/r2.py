@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rftheory.rf_model import RandomFeatureModel, gd, gradient_flow, sgd
+from rftheory.rf.model import RandomFeatureModel, gd, gradient_flow, sgd
 
 from ..protocol import Comparison
 from ..stats import DEFAULT_ALPHA, critical_value, loglog_slope, seed_mean

@@ -20,10 +20,10 @@ from __future__ import annotations
 import numpy as np
 
 from rftheory import EmpiricalDensity
-from rftheory.decomposition import architectural_bias, optimization_error, pythagoras
-from rftheory.rf_model import RandomFeatureModel, gradient_flow
-from rftheory.rf_moments import time_rule, weight_fn
-from rftheory.schedules import OU
+from rftheory.rf.decomposition import architectural_bias, optimization_error, pythagoras
+from rftheory.rf.model import RandomFeatureModel, gradient_flow
+from rftheory.rf.moments import time_rule, weight_fn
+from rftheory.density.schedules import OU
 
 from ..protocol import Comparison
 

@@ -23,8 +23,8 @@ import numpy as np
 from scipy.linalg import expm
 
 from rftheory import EmpiricalDensity
-from rftheory.decomposition import average_split
-from rftheory.rf_model import RandomFeatureModel, gradient_flow
+from rftheory.rf.decomposition import average_split
+from rftheory.rf.model import RandomFeatureModel, gradient_flow
 
 from ..protocol import Comparison
 

@@ -21,8 +21,8 @@ import numpy as np
 from scipy import stats
 
 from rftheory import EmpiricalDensity, bounds
-from rftheory.sampling import PerturbedField, constant_error, sample
-from rftheory.schedules import geometric_grid
+from rftheory.dynamics.sampling import PerturbedField, constant_error, sample
+from rftheory.density.schedules import geometric_grid
 
 from ..protocol import Comparison
 

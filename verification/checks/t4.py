@@ -13,8 +13,8 @@ import numpy as np
 from scipy import stats
 
 from rftheory import EmpiricalDensity, bounds, datasets, dynamics, ridge
-from rftheory.sampling import PerturbedField, sample
-from rftheory.schedules import geometric_grid
+from rftheory.dynamics.sampling import PerturbedField, sample
+from rftheory.density.schedules import geometric_grid
 
 from ..protocol import Comparison
 

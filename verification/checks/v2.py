@@ -7,7 +7,7 @@
 (THEORY.md §5; D = g^2/2 for the PF-ODE base, g^2 for the SDE; C the V1 covariance) -- the exact one-step
 statement behind the effective SDE with diffusion ``kappa D C D``.
 
-Measured: ``rftheory.variance.naive_sampler`` on the two-point grid [t, t - dt] from M copies of each query,
+Measured: ``rftheory.gtv.variance.naive_sampler`` on the two-point grid [t, t - dt] from M copies of each query,
 S seeds (a dask sweep, cached per task); sample mean of ``(x' - x)/dt`` and unbiased sample covariance of
 ``(x' - x)/sqrt(dt)``. Predicted: the formulas above from the library's score and
 ``variance.proxy_covariance``. Tolerance: z * SE over the S seeds, z the two-sided Student-t quantile
@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from rftheory import EmpiricalDensity, datasets, variance
-from rftheory.schedules import get_schedule
+from rftheory.density.schedules import get_schedule
 
 from ..protocol import Comparison
 from ..stats import DEFAULT_ALPHA, critical_value, seed_mean

@@ -24,8 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from rftheory import EmpiricalDensity  # noqa: F401  (kept for symmetry with V4)
-from rftheory.feature_ensembles import fit_ensemble, gaussian_features
-from rftheory.schedules import LinearVP
+from rftheory.gtv.ensembles import fit_ensemble, gaussian_features
+from rftheory.density.schedules import LinearVP
 
 from ..protocol import Comparison
 from ..stats import DEFAULT_ALPHA, critical_value, loglog_slope

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rftheory.feature_ensembles import fit_ensemble, gaussian_features, vkernel_comparison
-from rftheory.schedules import LinearVP
+from rftheory.gtv.ensembles import fit_ensemble, gaussian_features, vkernel_comparison
+from rftheory.density.schedules import LinearVP
 
 from ..protocol import Comparison
 from ..stats import DEFAULT_ALPHA, critical_value

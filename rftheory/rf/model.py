@@ -2,7 +2,7 @@
 
 ``f_W(x, t) = W sigma(W_x x + W_t phi(t) + b)`` with fixed ``W_x ~ N(0, 1/D)`` (p x D),
 ``W_t ~ N(0, 1/(2K+1))`` (p x (2K+1)), ``b ~ N(0, 1)`` (or 0), phi the Fourier embedding
-(:func:`rftheory.features.fourier_embedding`), and trained ``W`` (D x p).
+(:func:`rftheory.rf.features.fourier_embedding`), and trained ``W`` (D x p).
 
 Parametrizations and their score (the sign convention):
 
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import as_data, as_generator, as_points, per_point_times
+from .._checks import as_data, as_generator, as_points, per_point_times
 from .features import fourier_embedding, get_activation
-from .rf_moments import (PARAMETRIZATIONS, WEIGHTS, Moments, QuadratureReport, assemble, cache_key, cache_path,
+from .moments import (PARAMETRIZATIONS, WEIGHTS, Moments, QuadratureReport, assemble, cache_key, cache_path,
                          load_moments, save_moments, time_rule)
-from .schedules import OU, get_schedule
+from ..density.schedules import OU, get_schedule
 
 __all__ = ["RandomFeatureModel", "GradientFlow", "gradient_flow", "gd", "sgd", "RFScoreField", "loss"]
 
@@ -326,7 +326,7 @@ def sgd(model: RandomFeatureModel, data, W0, eta, steps, rng, schedule=None, t0=
         raise ValueError(f"data must have D = {model.D} columns; got {data.shape[1]}")
     schedule = OU() if schedule is None else get_schedule(schedule)
     T = model.T if T is None else float(T)
-    from .rf_moments import weight_fn
+    from .moments import weight_fn
 
     lam = weight_fn(weight)
     if t_sampling not in ("uniform", "log"):

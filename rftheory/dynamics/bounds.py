@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate
 
-from .schedules import OU
+from ..density.schedules import OU
 
 __all__ = ["t1_ode", "t1_sde_mean", "t1_sde_var", "t1_stationary_var", "gronwall_normal", "gronwall_tangent",
            "Attractor", "ridge_attractors"]
@@ -172,7 +172,7 @@ def ridge_attractors(field, pieces, t: float, schedule=None, r_mem: float | None
     """T4: stable zeros of ``g(u) = <gamma'(u), drift(gamma(u), t)>`` on traced ridge pieces.
 
     ``field`` supplies the learned score (e.g. a PerturbedField or an RF model's score field); ``pieces``
-    are :class:`rftheory._ridge_trace.RidgePiece` of p_t at time t. ``r_mem`` defaults to ``3 sqrt(h_t)``.
+    are :class:`rftheory.geometry._ridge_trace.RidgePiece` of p_t at time t. ``r_mem`` defaults to ``3 sqrt(h_t)``.
     Returns (attractors, profiles) with profiles a list of (arclength, g) per piece.
     """
     from .sampling import drift
@@ -272,7 +272,7 @@ def _with_quadrature_error(fn, times, *series):
 
 
 def t2_series(meas, use_kappa: bool = True, relative_velocity: bool = False, min_points: int = 3):
-    """(k, m) T2 bound for every trajectory of :class:`rftheory.dynamics.PathMeasurements`, NaN before it
+    """(k, m) T2 bound for every trajectory of :class:`rftheory.dynamics.motion.PathMeasurements`, NaN before it
     enters the tube for good (and for trajectories in it for fewer than ``min_points`` records): the
     Groenwall bound started at the measured offset, plus its quadrature error (Richardson), so a tight bound
     (T2 is an equality for collinear data with a constant normal error) is not "violated" by the rule's own
@@ -297,7 +297,7 @@ def t3_series(meas_learned, meas_exact, min_points: int = 3):
     """``(par, B)``, each (k, m): the tangential deviation |P_par (x_learned - x_exact)| (tangent frame at the
     learned point) and the T3 bound from lambda_1 and |P_par e| along the learned path plus its quadrature
     error, over the stretch from the first record where both paths stay beta-regular; NaN elsewhere."""
-    from .ridge import frame
+    from ..geometry.ridge import frame
 
     if meas_learned.x.shape != meas_exact.x.shape:
         raise ValueError("learned and exact measurements must have the same shape")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._checks import as_generator, as_points
+from .._checks import as_generator, as_points
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def constant_error(vector):
 
 
 def _frame_error(density, d, u0, part):
-    from .ridge import frame
+    from ..geometry.ridge import frame
 
     u0 = np.asarray(u0, dtype=np.float64)
 

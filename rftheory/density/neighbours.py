@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ._checks import as_data, as_points, per_point_times
+from .._checks import as_data, as_points, per_point_times
 from .empirical import PosteriorMoments
 from .schedules import OU, Schedule, get_schedule
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import as_generator
+from .._checks import as_generator
 
 __all__ = ["MODES", "modes", "THIRTEEN", "thirteen_points", "circle", "GTV_SETS", "gtv_set"]
 

@@ -7,7 +7,7 @@ For ``u ~ N(mu_u, s_u^2)``, ``v ~ N(mu_v, s_v^2)`` with correlation ``rho`` ever
     pair(mu_u, s_u, mu_v, s_v, rho)   E[sigma(u) sigma(v)]
     pair_kernel(rho)                  the same for fixed per-pair correlations, constants hoisted
 
-ReLU: closed forms in :mod:`rftheory._bvn` (bivariate normal CDF, ``relu_pair_std``, the hoisted
+ReLU: closed forms in :mod:`rftheory.rf._bvn` (bivariate normal CDF, ``relu_pair_std``, the hoisted
 ``relu_pair_kernel``), re-exported here.
 
 cos: ``E[cos u] = cos(mu) e^{-s^2/2}``; pairs by the sum formula. erf: ``E[erf u] = erf(mu/sqrt(1 + 2 s^2))``;

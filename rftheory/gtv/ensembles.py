@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._checks import as_data, as_generator
-from .feature_bases import FourierModes, GaussianBumps, TensorFeatures, fourier_features, gaussian_features
-from .schedules import Schedule, get_schedule
+from .._checks import as_data, as_generator
+from .bases import FourierModes, GaussianBumps, TensorFeatures, fourier_features, gaussian_features
+from ..density.schedules import Schedule, get_schedule
 
 __all__ = [
     "GaussianBumps",
@@ -273,7 +273,7 @@ def vkernel_comparison(ens: FeatureEnsemble, x, t, Q: int = 200_000, rng=None, d
     ``Q`` fresh triples from the fitting distribution; their relative error is O(Q^{-1/2}), far below the
     first-order error at the F/P studied when Q >> P. ``Sigma(z'')`` is the exact posterior covariance.
     """
-    from .empirical import EmpiricalDensity
+    from ..density.empirical import EmpiricalDensity
 
     if not isinstance(ens, FeatureEnsemble):
         raise TypeError(f"ens must be a FeatureEnsemble; got {type(ens).__name__}")

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field as dc_field
 import numpy as np
 from scipy import optimize, special
 
-from ._checks import as_points, check_ridge_dim
-from ._blas import blas_single as _blas_single
-from .empirical import EmpiricalDensity
+from .._checks import as_points, check_ridge_dim
+from .._blas import blas_single as _blas_single
+from ..density.empirical import EmpiricalDensity
 
 log = logging.getLogger(__name__)
 

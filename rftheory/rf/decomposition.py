@@ -3,7 +3,7 @@
 At any (x, t), ``s_tau - s* = (s_tau - s_inf) + (s_inf - s*)`` = optimization error + architectural bias;
 a third, separate term is the finite-sample error of an SGD (Monte Carlo) run, ``s_sgd - s_E`` with s_E the
 score of the run's expectation (the GD iterate). Each is split into its normal and tangent parts in the ridge
-frame of p_t (``rftheory.ridge.decompose``, dimension d), pointwise and as averages over p_t.
+frame of p_t (``rftheory.geometry.ridge.decompose``, dimension d), pointwise and as averages over p_t.
 
 Loss-level Pythagoras (derivations/r3_pythagoras.py): since ``V = W_inf U`` on the range of U,
 ``L(W) - L(W_inf) = (1/D) tr((W - W_inf) U (W - W_inf)^T)``, so ``L(W(tau)) - L* = that + (L(W_inf) - L*)``.
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import as_generator, as_points, per_point_times
-from .rf_model import loss
+from .._checks import as_generator, as_points, per_point_times
+from .model import loss
 
 __all__ = ["ErrorSplit", "split_error", "optimization_error", "architectural_bias", "finite_sample_error",
            "average_split", "pythagoras"]
@@ -51,7 +51,7 @@ class ErrorSplit:
 def split_error(error, density, x, t, d) -> ErrorSplit:
     """Split a given error (m, D) at x into ridge-normal and tangent parts of ``density`` (a score field with
     a Hessian, e.g. EmpiricalDensity)."""
-    from .ridge import frame
+    from ..geometry.ridge import frame
 
     x = as_points(x, density.D, "x")
     error = np.asarray(error, dtype=np.float64)

@@ -11,9 +11,9 @@ ridge dimension d (THEORY.md §2):
 * the Hessian eigenvalues at every sample, the eigengap ``lambda_d - lambda_{d+1}`` and the gap spectrum
   (median over samples of ``lambda_k - lambda_{k+1}``, k = 1..D-1) that shows which d the data support;
 * the memorisation fraction (``d_1/d_2 < 1/3`` against the scaled training points a_t x_i) with a
-  percentile bootstrap interval (:func:`rftheory.dynamics.memorization`);
+  percentile bootstrap interval (:func:`rftheory.dynamics.motion.memorization`);
 * nearest-neighbour distances to the a_t x_i, beside the training set's own leave-one-out distances;
-* the projection ``pi(x)`` onto the ridge (:func:`rftheory.ridge.project`) and the split of the offset
+* the projection ``pi(x)`` onto the ridge (:func:`rftheory.geometry.ridge.project`) and the split of the offset
   ``x - pi(x)`` into its normal and tangential parts in the ridge frame at ``pi(x)`` (with the projection's
   status: near a mode at small t the eigengap vanishes and the frame there is undetermined, status 2).
 
@@ -35,13 +35,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import ridge
-from ._io import atomic_path
-from ._checks import as_data, as_generator, check_ridge_dim
-from .dynamics import Memorization, memorization
-from .empirical import EmpiricalDensity
-from .realdata import PCALatent
-from .schedules import get_schedule
+from ..geometry import ridge
+from .._io import atomic_path
+from .._checks import as_data, as_generator, check_ridge_dim
+from ..dynamics.motion import Memorization, memorization
+from ..density.empirical import EmpiricalDensity
+from ..data.realdata import PCALatent
+from ..density.schedules import get_schedule
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class Analysis:
     eigenvalues (m, D)      Hessian eigenvalues of log p_t at each sample, descending (1/length^2)
     eigengap (m,)           lambda_d - lambda_{d+1} at each sample (inf for d = 0)
     gap_spectrum (D-1,)     median over samples of lambda_k - lambda_{k+1}, k = 1..D-1
-    memo                    :class:`rftheory.dynamics.Memorization` (d_1/d_2 < 1/3)
+    memo                    :class:`rftheory.dynamics.measure.Memorization` (d_1/d_2 < 1/3)
     nn_distance (m,), nn_index (m,)  nearest scaled training point a_t x_i (length)
     train_nn_distance (n,)  leave-one-out nearest-neighbour distances among the a_t x_i (length)
     proj_distance (m,)      |x - pi(x)|; proj_status (m,) ridge.STATUS codes

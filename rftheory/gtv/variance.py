@@ -16,7 +16,7 @@ V2  The naive interleaved estimator replaces the score in an Euler step of size 
     for the reverse SDE. Both samplers are here, driven by the same grid and Generator, so they can be
     compared with a two-sample test (``ks_two_sample``, ``energy_two_sample``).
 
-The linear-feature ensembles (V3) and the V-kernel (V4) live in ``rftheory.feature_ensembles``.
+The linear-feature ensembles (V3) and the V-kernel (V4) live in ``rftheory.gtv.ensembles``.
 """
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import as_generator, as_points
-from .empirical import EmpiricalDensity
-from .sampling import check_grid
+from .._checks import as_generator, as_points
+from ..density.empirical import EmpiricalDensity
+from ..dynamics.sampling import check_grid
 
 __all__ = [
     "proxy_covariance",

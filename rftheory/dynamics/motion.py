@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import ridge
-from ._checks import as_data, as_generator
+from ..geometry import ridge
+from .._checks import as_data, as_generator
 
 __all__ = ["PathMeasurements", "measure", "PhaseSummary", "phases", "Memorization", "memorization"]
 
@@ -59,7 +59,7 @@ def _frame_turning(density, p, nhat, t, d, eps):
 
 def measure(density, traj, d: int, field=None, beta_min: float = 0.0, velocity: bool = True,
             kappa: bool = True, tol: float = 1e-9, progress: bool = False) -> PathMeasurements:
-    """Measure a :class:`rftheory.sampling.Trajectory` against the ridge of ``density`` (an EmpiricalDensity).
+    """Measure a :class:`rftheory.dynamics.sampling.Trajectory` against the ridge of ``density`` (an EmpiricalDensity).
 
     ``field``: the learned field that drove the samples (its error ``field.score - density.score`` is split);
     None means the exact score (errors 0). Velocity and kappa by central differences (relative time step

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._blas import blas_single as _blas_single
-from ._checks import as_data, as_points, per_point_times
+from .._blas import blas_single as _blas_single
+from .._checks import as_data, as_points, per_point_times
 from ._posterior_sums import central_third, centred_scatter, shift_third
 from .schedules import OU, Schedule, get_schedule
 
@@ -398,7 +398,7 @@ class EmpiricalDensity:
 
     def sample(self, t, size: int, rng) -> np.ndarray:
         """``size`` exact draws from p_t (pick a training point, add Gaussian noise)."""
-        from ._checks import as_generator
+        from .._checks import as_generator
 
         rng = as_generator(rng)
         tt = float(self.schedule.check_t(t))

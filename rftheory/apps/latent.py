@@ -9,7 +9,7 @@ Pipeline (:func:`run_latent`):
    This keeps the anisotropy of pixel space -- so Euclidean nearest neighbours, memorisation and the ridge
    are those of the (projected) images -- while putting the data on the scale of the OU prior N(0, I).
    (Per-coordinate whitening would inflate the low-variance directions to the size of the main ones.)
-3. **Model.** A random-feature score model (:class:`rftheory.rf_model.RandomFeatureModel`, ReLU, Fourier
+3. **Model.** A random-feature score model (:class:`rftheory.rf.model.RandomFeatureModel`, ReLU, Fourier
    time embedding with period T) in the posterior-mean parametrisation, loss weight 1/h_t by default:
    V by the exact Gaussian means, U by stratified Monte Carlo over the noise (:func:`assemble_stratified`),
    or both by the exact closed-form moments (``u_method="exact"``; O(p^2 n Q) special-function evaluations,
@@ -36,14 +36,14 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import ridge
-from ._checks import as_generator
+from ..geometry import ridge
+from .._checks import as_generator
 from .analyze import ON_RIDGE_THRESHOLD, nearest_distances
-from .dynamics import Memorization, memorization
-from .empirical import EmpiricalDensity
-from .realdata import DEFAULT_LATENT_DIM, PCALatent, load_digits, load_mnist
-from .sampling import sample
-from .schedules import OU, geometric_grid
+from ..dynamics.motion import Memorization, memorization
+from ..density.empirical import EmpiricalDensity
+from ..data.realdata import DEFAULT_LATENT_DIM, PCALatent, load_digits, load_mnist
+from ..dynamics.sampling import sample
+from ..density.schedules import OU, geometric_grid
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def load_latent_data(config: LatentConfig):
 def assemble_stratified(model, Z, schedule, t0: float, T: float, weight: str, n_gl: int, m_z: int, rng,
                         progress: bool = False):
     """U (p, p) and V (D, p) of the posterior-mean DSM loss on the same composite Gauss-Legendre time rule as
-    :mod:`rftheory.rf_moments`, vectorised for hundreds of training points:
+    :mod:`rftheory.rf.moments`, vectorised for hundreds of training points:
 
     * V exactly: ``V = sum_q w_q (1/n) sum_i a_q x_i E_z[sigma(u_i(q))]^T`` with the activation's closed-form
       Gaussian mean (R1);
@@ -183,8 +183,8 @@ def assemble_stratified(model, Z, schedule, t0: float, T: float, weight: str, n_
     O(p^2 n Q) special-function evaluations, minutes to hours at p >= 512 and n = 182; this costs
     O(p^2 n Q m_z) flops in BLAS.
     """
-    from .features import fourier_embedding
-    from .rf_moments import time_rule, weight_fn
+    from ..rf.features import fourier_embedding
+    from ..rf.moments import time_rule, weight_fn
 
     if int(m_z) != m_z or m_z < 2 or m_z % 2:
         raise ValueError(f"m_z must be an even integer >= 2 (two halves); got {m_z!r}")
@@ -220,7 +220,7 @@ def train_rf(Z, config: LatentConfig, rng, progress: bool = False):
     """Train the RF score model on latents Z: U, V by :func:`assemble_stratified` (``u_method="mc"``) or by
     the exact Gaussian moments of ``RandomFeatureModel.moments`` on the same time rule (``"exact"``), then
     the closed-form gradient flow from W(0) = 0 to tau (R2). Returns ``(score field, info dict)``."""
-    from .rf_model import RandomFeatureModel, gradient_flow
+    from ..rf.model import RandomFeatureModel, gradient_flow
 
     if config.u_method not in ("mc", "exact"):
         raise ValueError(f"u_method must be 'mc' or 'exact'; got {config.u_method!r}")

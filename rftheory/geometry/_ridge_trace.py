@@ -1,6 +1,6 @@
 """Tracing a 1-D ridge (d = 1) as ordered curve pieces, by predictor-corrector continuation.
 
-Seeds: a grid over the bounding box is projected onto the ridge (:func:`rftheory.ridge.project`). From an
+Seeds: a grid over the bounding box is projected onto the ridge (:func:`rftheory.geometry.ridge.project`). From an
 unvisited projected seed the curve is followed both ways: step ``step`` along the tangent (sign kept
 continuous), project back, repeat until the projection fails, the point leaves the beta-regular region or the
 box, or the curve closes on its start. Seeds within reach of a traced piece are marked visited. The pieces
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import check_ridge_dim
+from .._checks import check_ridge_dim
 
 
 @dataclass

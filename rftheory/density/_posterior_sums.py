@@ -1,4 +1,4 @@
-"""Per-chunk sums of the posterior moments used by :class:`rftheory.empirical.EmpiricalDensity`: the scatter
+"""Per-chunk sums of the posterior moments used by :class:`rftheory.density.empirical.EmpiricalDensity`: the scatter
 centred at each query's heaviest point (precise path), the shift of third-moment sums to a new origin and the
 third central moment from raw moments (fast path). Index arrays: ``triples`` the unique (i <= j <= k),
 ``pair_index[i, j]`` the column of the pair (i, j) among the unique i <= j."""

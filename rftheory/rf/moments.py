@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_path
+from .._io import atomic_path
 from .features import fourier_embedding
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Real data sets and their latent map: scikit-learn's handwritten digits, MNIST IDX files, exact PCA.
 
-Kept apart from :mod:`rftheory.datasets` (the synthetic sets) because file parsing and the latent map are a
+Kept apart from :mod:`rftheory.data.datasets` (the synthetic sets) because file parsing and the latent map are a
 job of their own; ``datasets`` re-exports the public names.
 
 * :func:`load_digits` -- scikit-learn's 8x8 handwritten digits (1797 images, ships with scikit-learn, no
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import as_data, as_points
+from .._checks import as_data, as_points
 
 log = logging.getLogger(__name__)
 
