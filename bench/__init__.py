@@ -1,1 +1,1 @@
-"""Benchmarks with their baselines, printing ratios (see ARCHITECTURE.md)."""
+"""Benchmarks with their baselines, printing ratios (see docs/design.md §2)."""

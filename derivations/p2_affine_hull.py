@@ -1,5 +1,5 @@
 """P2: data sharing a normal component c. Then ``P_N s* = -(P_N x - a c)/h`` and ``H`` restricted to N is
-``-I/h`` (no coupling to the hull directions), for all x and t (THEORY.md §2).
+``-I/h`` (no coupling to the hull directions), for all x and t (docs/theory.md §2).
 
 sympy: three points ``(x_i, c)`` on a horizontal line in D = 2 (hull direction e_1, normal e_2); the score's
 e_2 component and the Hessian's e_2 row are differentiated from ``log sum_i exp(-|x - a x_i|^2/(2h))`` and

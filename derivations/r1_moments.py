@@ -2,7 +2,7 @@
 
 Symbolic: E[(mu + s x)+] = mu Phi(mu/s) + s phi(mu/s); E[cos(mu + s x)] = cos(mu) e^{-s^2/2};
 E[erf(mu + s x)] = erf(mu / sqrt(1 + 2 s^2)) (by differentiating in mu under the integral); for the bivariate
-ReLU moment G(a, b; rho) = E[(a + x)+ (b + y)+] the closed form of THEORY.md is differentiated in rho and
+ReLU moment G(a, b; rho) = E[(a + x)+ (b + y)+] the closed form of docs/theory.md §4 is differentiated in rho and
 compared with E[1{x > -a} 1{y > -b}] = Phi2(a, b; rho) (Price's theorem), its rho = 0 value is shown to
 factorise into g(a) g(b), and both are checked against rftheory.rf.features.
 """
@@ -49,7 +49,7 @@ def derive() -> Derivation:
     d_lhs = sp.simplify(sp.integrate(2 / sp.sqrt(sp.pi) * sp.exp(-(mu + s * x) ** 2) * phi, (x, -sp.oo, sp.oo)))
     d_rhs = sp.diff(sp.erf(mu / sp.sqrt(1 + 2 * s**2)), mu)
     res.add_check("E[erf u] symbolic (d/dmu, both vanish at mu=0 by oddness)", sp.simplify(d_lhs - d_rhs) == 0, "")
-    # bivariate closed form of THEORY.md
+    # bivariate closed form of docs/theory.md §4 (R1)
     a, b = sp.symbols("a b", real=True)
     rho = sp.symbols("rho", real=True)
     r = sp.sqrt(1 - rho**2)

@@ -1,4 +1,4 @@
-"""T1: exact normal dynamics off the affine hull for the OU schedule (THEORY.md §3).
+"""T1: exact normal dynamics off the affine hull for the OU schedule (docs/theory.md §3).
 
 Off the hull, with ``y = P_N x - a_t c`` and normal score error ``e`` (constant here; the time-varying case
 is the same linear ODE with e(u) under the integral), the reverse-time equations in forward time t are

@@ -1,8 +1,8 @@
 """Where do a model's samples sit relative to the ridge of the training set's smoothed density?
 
 :func:`analyze_samples` takes a training set X (n, D) and generated samples (m, D), builds the smoothed
-empirical density ``p_t`` of X (OU schedule unless told otherwise; THEORY.md §1) and measures, at time t and
-ridge dimension d (THEORY.md §2):
+empirical density ``p_t`` of X (OU schedule unless told otherwise; docs/theory.md §1) and measures, at time t and
+ridge dimension d (docs/theory.md §2):
 
 * the ridge residual ``r = |P_perp s*(x, t)|`` at every sample (1/length), its dimensionless form
   ``sqrt(h_t) r`` (the score of p_t has scale 1/sqrt(h_t): an exact draw from p_t off a flat ridge has

@@ -1,4 +1,4 @@
-"""The [HQT] latent-digits experiment (THEORY.md §6), on data available offline.
+"""The [HQT] latent-digits experiment (docs/theory.md §6), on data available offline.
 
 Pipeline (:func:`run_latent`):
 

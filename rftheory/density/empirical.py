@@ -1,4 +1,4 @@
-"""The smoothed empirical density ``p_t = (1/n) sum_i N(a_t x_i, h_t I)`` (THEORY.md §1).
+"""The smoothed empirical density ``p_t = (1/n) sum_i N(a_t x_i, h_t I)`` (docs/theory.md §1).
 
 Everything is a function of the posterior weights ``w_i(x, t) = softmax_i(-|x - a_t x_i|^2 / (2 h_t))``:
 

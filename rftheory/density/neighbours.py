@@ -1,4 +1,4 @@
-"""Sublinear evaluation of the smoothed empirical density at small h by truncation (THEORY.md §1).
+"""Sublinear evaluation of the smoothed empirical density at small h by truncation (docs/theory.md §1).
 
 At small h only near neighbours carry weight. With ``d_0`` the distance from x to the nearest ``a_t x_i``
 and ``L = log(n / rtol)``, every training point with ``|x - a_t x_i|^2 > d_0^2 + 2 h_t L`` has weight below

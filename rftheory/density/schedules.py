@@ -1,4 +1,4 @@
-"""Forward processes ``X_t = a_t X_0 + sqrt(h_t) Z`` and reverse-time grids (THEORY.md §1).
+"""Forward processes ``X_t = a_t X_0 + sqrt(h_t) Z`` and reverse-time grids (docs/theory.md §1).
 
 A schedule is data: four vectorised float64 functions of t
 

@@ -1,4 +1,4 @@
-"""T1-T4 as functions of measured quantities (THEORY.md §3).
+"""T1-T4 as functions of measured quantities (docs/theory.md §3).
 
 Conventions: t is forward time, the samplers run it from T down to t; integrals ``int_t^T`` are over
 recorded grids (decreasing arrays ``times``) with the trapezoid rule.
@@ -25,7 +25,7 @@ __all__ = ["t1_ode", "t1_sde_mean", "t1_sde_var", "t1_stationary_var", "gronwall
 
 def _require_ou(schedule):
     if schedule is not None and not isinstance(schedule, OU):
-        raise ValueError("T1's closed forms are for the OU schedule (THEORY.md §3)")
+        raise ValueError("T1's closed forms are for the OU schedule (docs/theory.md §3)")
 
 
 def _integral(f, t, T, quad_pts):

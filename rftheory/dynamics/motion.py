@@ -1,4 +1,4 @@
-"""Reach -> align -> slide, measured along recorded trajectories (THEORY.md §3).
+"""Reach -> align -> slide, measured along recorded trajectories (docs/theory.md §3).
 
 :func:`measure` projects every recorded sample onto the d-dimensional ridge of p_t at its time and records
 the normal offset, the regularity diagnostics, the normal/tangent parts of the score error, the ridge
@@ -25,7 +25,7 @@ class PathMeasurements:
     times (k,); x, proj (k, m, D) samples and their ridge projections; status (projection status codes);
     distance |x - pi(x)| (length); beta, eigengap at pi(x) (1/length^2); lambda1 largest Hessian eigenvalue
     at x; regular: converged and beta-regular at pi(x); e_perp, e_par |P_perp e|, |P_par e| at x (1/length);
-    ridge_velocity |P_perp d_t pi| as THEORY.md's T2 states it; ridge_velocity_rel |P_perp(d_t pi + b_t pi)|, the
+    ridge_velocity |P_perp d_t pi| as T2 states it (docs/theory.md §3); ridge_velocity_rel |P_perp(d_t pi + b_t pi)|, the
     ridge's normal velocity relative to the drift's linear part b_t x (b_t the schedule's beta), which is what
     d nu/ds picks up at nu = 0 (0 for a ridge that scales with a_t) (length/time); kappa frame-turning rate |(d_nu P_perp) s*| (1/time).
     """

@@ -1,4 +1,4 @@
-"""Reverse-time inference for any score field (THEORY.md §1).
+"""Reverse-time inference for any score field (docs/theory.md §1).
 
 In reverse time ``s = T - t`` the drifts are ``beta_t x + g2_t s`` (SDE, plus ``sqrt(g2_t) dW``) and
 ``beta_t x + g2_t s / 2`` (probability-flow ODE); for OU, ``x + 2 s`` and ``x + s``.

@@ -1,4 +1,4 @@
-"""The log-density ridge of a score field (THEORY.md §2).
+"""The log-density ridge of a score field (docs/theory.md §2).
 
 With ``H = grad^2 log p_t`` ordered ``lambda_1 >= ... >= lambda_D`` (eigenvectors ``v_k``) and ridge dimension d,
 the normal frame is ``E = [v_{d+1} .. v_D]``, ``P_perp = E E^T`` and

@@ -1,4 +1,4 @@
-"""Linear-feature bases of the [GTV] ensembles (THEORY.md §5): tensor products of 1-D bases, one per coordinate
+"""Linear-feature bases of the [GTV] ensembles (docs/theory.md §5): tensor products of 1-D bases, one per coordinate
 ``x_1 .. x_D`` and one for t (:class:`TensorFeatures`), each Gaussian bumps (:class:`GaussianBumps`) or
 Fourier modes (:class:`FourierModes`); F = F_1 ... F_D F_t features. The ensembles that fit them live in
 :mod:`rftheory.gtv.ensembles`.

@@ -1,4 +1,4 @@
-"""Linear-feature denoiser ensembles (V3) and the first-order V-kernel (V4) of [GTV] (THEORY.md §5).
+"""Linear-feature denoiser ensembles (V3) and the first-order V-kernel (V4) of [GTV] (docs/theory.md §5).
 
 Model. ``m_hat(x, t) = W phi(x, t)`` predicts the posterior mean ``E[x_0 | x_t = x]`` (data units); the
 score is ``s_hat = (a_t m_hat - x)/h_t``. Features are tensor products of 1-D bases (:mod:`.feature_bases`,

@@ -1,4 +1,4 @@
-"""Generalization through variance [GTV] (THEORY.md §5): the proxy-score covariance and the naive estimator.
+"""Generalization through variance [GTV] (docs/theory.md §5): the proxy-score covariance and the naive estimator.
 
 V1  The DSM target is the proxy score ``s~ = (a_t x_0 - x)/h_t`` with ``x_0 ~ w(x, t)`` (the posterior
     weights). Its posterior mean is the score ``s*`` and its posterior covariance is

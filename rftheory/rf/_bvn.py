@@ -1,4 +1,4 @@
-"""Bivariate normal CDF and ReLU Gaussian moments (THEORY.md §4, R1); re-exported by features.py.
+"""Bivariate normal CDF and ReLU Gaussian moments (docs/theory.md §4, R1); re-exported by features.py.
 
 ReLU (closed form; derivations/r1_moments.py). With ``alpha = mu/s`` and x, y standard normal with
 correlation rho, ``E[u+] = s g(alpha)``, ``g(a) = a Phi(a) + phi(a)``, and ``E[u+ v+] = s_u s_v G(alpha, beta; rho)``,
@@ -11,7 +11,7 @@ correlation rho, ``E[u+] = s g(alpha)``, ``g(a) = a Phi(a) + phi(a)``, and ``E[u
     G(-1) = int_{-alpha}^{beta} (alpha + x)(beta - x) phi(x) dx,  Phi2(-1) = P(-alpha < x < beta).
 
 Every term is non-negative, so nothing cancels, and the result keeps its *relative* accuracy in the tails
-(|alpha|/s = 30, rho = +-0.999). This is equivalent to the closed form in THEORY.md (the derivation checks
+(|alpha|/s = 30, rho = +-0.999). This is equivalent to the closed form in docs/theory.md §4 (the derivation checks
 it), which loses all digits when alpha, beta << 0. The integral in r is evaluated in theta = asin r, where
 ``phi2 dr = exp(-E(r)) dtheta / (2 pi)``, with ``E = (a^2 - 2 r a b + b^2) / (2 (1 - r^2))`` written without
 cancellation as ``(a -+ b)^2 / (2 (1 - r^2)) +- a b / (1 +- r)``. E is unimodal in r with its minimum at

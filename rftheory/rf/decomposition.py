@@ -1,4 +1,4 @@
-"""R3: the error split of a random-feature score model (THEORY.md §4).
+"""R3: the error split of a random-feature score model (docs/theory.md §4).
 
 At any (x, t), ``s_tau - s* = (s_tau - s_inf) + (s_inf - s*)`` = optimization error + architectural bias;
 a third, separate term is the finite-sample error of an SGD (Monte Carlo) run, ``s_sgd - s_E`` with s_E the

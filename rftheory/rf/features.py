@@ -1,4 +1,4 @@
-"""Activations with their Gaussian moments, and the Fourier time embedding (THEORY.md §4, R1).
+"""Activations with their Gaussian moments, and the Fourier time embedding (docs/theory.md §4, R1).
 
 For ``u ~ N(mu_u, s_u^2)``, ``v ~ N(mu_v, s_v^2)`` with correlation ``rho`` every activation gives
 
@@ -12,7 +12,7 @@ ReLU: closed forms in :mod:`rftheory.rf._bvn` (bivariate normal CDF, ``relu_pair
 
 cos: ``E[cos u] = cos(mu) e^{-s^2/2}``; pairs by the sum formula. erf: ``E[erf u] = erf(mu/sqrt(1 + 2 s^2))``;
 pairs exactly through Phi2 (``erf(u) = 2 P(xi < sqrt2 u) - 1`` with an independent standard normal xi),
-with the 1-D Gauss-Hermite reduction of THEORY.md available as ``erf_pair_gh`` (a cross-check).
+with the 1-D Gauss-Hermite reduction of docs/theory.md §4 available as ``erf_pair_gh`` (a cross-check).
 tanh (and any callable): Gauss-Hermite quadrature behind the same interface (``n_quad`` nodes per
 dimension); its error is estimated by comparing with twice the nodes.
 """
@@ -175,7 +175,7 @@ class Erf(Activation):
 
 
 def erf_pair_gh(mu_u, s_u, mu_v, s_v, rho, n: int = 80):
-    """THEORY.md's 1-D Gauss-Hermite reduction of ``E[erf u erf v]``: conditioning on x (u = mu_u + s_u x),
+    """The 1-D Gauss-Hermite reduction of ``E[erf u erf v]`` (docs/theory.md §4): conditioning on x (u = mu_u + s_u x),
     ``E[erf v | x] = erf((mu_v + s_v rho x) / sqrt(1 + 2 s_v^2 (1 - rho^2)))``; n nodes in x."""
     xg, wg = np.polynomial.hermite_e.hermegauss(n)
     wg = wg / np.sqrt(2 * np.pi)

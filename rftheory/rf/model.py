@@ -1,4 +1,4 @@
-"""Random-feature score models in closed form (THEORY.md §4, R1-R2).
+"""Random-feature score models in closed form (docs/theory.md §4, R1-R2).
 
 ``f_W(x, t) = W sigma(W_x x + W_t phi(t) + b)`` with fixed ``W_x ~ N(0, 1/D)`` (p x D),
 ``W_t ~ N(0, 1/(2K+1))`` (p x (2K+1)), ``b ~ N(0, 1)`` (or 0), phi the Fourier embedding

@@ -1,4 +1,4 @@
-"""Assembly of the quadratic loss of a random-feature score model: U (p x p), V (D x p) (THEORY.md §4).
+"""Assembly of the quadratic loss of a random-feature score model: U (p x p), V (D x p) (docs/theory.md §4).
 
     U = int_{t0}^{T} lambda(t) (1/n) sum_i E_z[sigma sigma^T] dt
     V = int_{t0}^{T} lambda(t) (1/n) sum_i E_z[y_i sigma^T] dt

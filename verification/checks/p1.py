@@ -1,4 +1,4 @@
-"""P1: ``Hess log p_t(x) = -I/h_t + (a_t^2/h_t^2) Cov[x_0 | x_t = x]`` (THEORY.md §1).
+"""P1: ``Hess log p_t(x) = -I/h_t + (a_t^2/h_t^2) Cov[x_0 | x_t = x]`` (docs/theory.md §1).
 
 Predicted: the library's Hessian, which is built from the posterior covariance (the P1 form).
 Measured, independently of P1:

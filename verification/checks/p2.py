@@ -1,5 +1,5 @@
 """P2 (affine hull): with A the affine hull of the data (direction space of dimension k), N its orthogonal
-complement and c the common N-component of every x_i (THEORY.md §2),
+complement and c the common N-component of every x_i (docs/theory.md §2),
 
     P_N s*(x, t) = -(P_N x - a_t c)/h_t,   N^T H_t(x) N = -I/h_t,   and for d = k:  R_t^d = a_t A.
 

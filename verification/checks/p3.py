@@ -1,5 +1,5 @@
 """P3 (blurred circle): for n points evenly spaced on a circle of radius rho, as n -> infinity the 1-D ridge
-of p_t is the circle of radius r solving ``r = a rho I_1(a rho r/h)/I_0(a rho r/h)`` (THEORY.md §2).
+of p_t is the circle of radius r solving ``r = a rho I_1(a rho r/h)/I_0(a rho r/h)`` (docs/theory.md §2).
 
 Predicted: ``rftheory.geometry.ridge.blurred_circle_radius`` (Brent root of the Bessel equation). Measured: the
 radii ``|pi(x)|`` of points projected onto the d = 1 ridge by ``rftheory.geometry.ridge.project`` from random starts.
@@ -11,7 +11,7 @@ Tolerance per point: ``1.5 (residual + e_s)/beta`` (first-order distance to the 
 beta the normal curvature; 1.5 covers the neglected second-order term, relatively ~|d beta/dr| dr/beta
 < 1e-6 at these residuals) + ``4 a rho eps_alias/|F'(r)|`` (aliasing moves the root of F(r) = r - a rho
 I_1/I_0 by at most that) + Brent's xtol (1e-15 + 4 eps r) + 64 eps r. ``e_s``: the score's float64 error
-from the backward-error model (64 eps, 4 draws). THEORY.md quotes r = 0.8768 (h = 0.2) and 0.5897 (h = 0.4)
+from the backward-error model (64 eps, 4 draws). docs/theory.md §2 quotes r = 0.8768 (h = 0.2) and 0.5897 (h = 0.4)
 for a = rho = 1 to four digits: those rows (VE schedule, a = 1) use a tolerance of half a unit in the 4th
 decimal.
 """
@@ -30,7 +30,7 @@ TITLE = "blurred circle: ridge radius r = a rho I1(a rho r/h)/I0(a rho r/h)"
 PERTURB = 1 + 1e-6
 
 EPS = np.finfo(np.float64).eps
-_QUOTED = {0.2: 0.8768, 0.4: 0.5897}  # THEORY.md §2, a = rho = 1
+_QUOTED = {0.2: 0.8768, 0.4: 0.5897}  # docs/theory.md §2, a = rho = 1
 _SIZES = {
     "quick": {"n": 64, "rho": 1.0, "ou_times": [0.02, 0.08, 0.15], "ve_h": [0.2, 0.4], "queries": 32},
     "full": {"n": 256, "rho": 1.5, "ou_times": [0.005, 0.02, 0.05, 0.08, 0.12, 0.15], "ve_h": [0.2, 0.4],

@@ -1,4 +1,4 @@
-"""R1: exact Gaussian moments of the activations (THEORY.md §4, rftheory/features.py).
+"""R1: exact Gaussian moments of the activations (docs/theory.md §4, rftheory/rf/features.py).
 
 Predicted: ``Activation.mean(mu, s) = E[sigma(u)]`` and ``Activation.pair(mu_u, s_u, mu_v, s_v, rho) =
 E[sigma(u) sigma(v)]`` for relu, erf, cos (closed forms) and tanh (Gauss-Hermite fallback).

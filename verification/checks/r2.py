@@ -1,4 +1,5 @@
-"""R2: closed-form gradient flow and gradient descent of a random-feature model; SGD in expectation (THEORY.md §4).
+"""R2: closed-form gradient flow and gradient descent of a random-feature model; SGD in expectation
+(docs/theory.md §4).
 
 Setting: cos features (closed-form moments), D = 2, 3 training points, OU, weight lambda = 1, W0 = A/sqrt(p).
 

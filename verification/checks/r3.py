@@ -1,4 +1,4 @@
-"""R3: the error split of a random-feature score model (THEORY.md §4, rftheory/decomposition.py).
+"""R3: the error split of a random-feature score model (docs/theory.md §4, rftheory/rf/decomposition.py).
 
 Setting: two modes (+-3, 0), OU, cos features (entire, so Gauss-Hermite in z is exact to round-off),
 weight lambda = 1, W0 = A/sqrt(p), W(tau) from the closed-form flow.

@@ -1,4 +1,4 @@
-"""R4: spectral timing of the optimization error, and the two-mode normal/tangent profile (THEORY.md §4).
+"""R4: spectral timing of the optimization error, and the two-mode normal/tangent profile (docs/theory.md §4).
 
 Setting ([HQT] two-mode experiment): modes at (+-3, 0) (ridge = the x-axis: normal = y, tangent = x), OU,
 T = 10, t0 = 1e-3, ReLU random features with bias, posterior-mean parametrization, W(0) = A/sqrt(p), for

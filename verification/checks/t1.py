@@ -1,4 +1,4 @@
-"""T1: exact normal dynamics off the affine hull (OU), PF-ODE and reverse SDE (THEORY.md §3).
+"""T1: exact normal dynamics off the affine hull (OU), PF-ODE and reverse SDE (docs/theory.md §3).
 
 Setting: two modes at (+-3, 0, ..) (hull = the x-axis, normal = the other coordinates), T = 10, t_min = 1e-3,
 a constant normal score error and (ODE) a time-varying one ``c (1 + sin 3u)``.

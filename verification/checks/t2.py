@@ -1,4 +1,4 @@
-"""T2: Groenwall bound on the normal offset inside the beta-regular tube (THEORY.md §3).
+"""T2: Groenwall bound on the normal offset inside the beta-regular tube (docs/theory.md §3).
 
 For every trajectory, from the time it enters the tube for good (converged beta-regular projection,
 |nu| <= beta^{-1/2}, no projection jump wider than that), the bound is integrated from the measured beta,

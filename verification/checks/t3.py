@@ -1,4 +1,4 @@
-"""T3: tangential slide bound (THEORY.md §3): for trajectories of the learned and the exact score from the
+"""T3: tangential slide bound (docs/theory.md §3): for trajectories of the learned and the exact score from the
 same start, |P_par (x_learned - x_exact)| <= int_t^T exp(int_t^u (1 + lambda_1^+)) |P_par e| du, lambda_1 and
 |P_par e| measured along the learned path, over the stretch where both stay beta-regular.
 

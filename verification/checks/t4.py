@@ -1,4 +1,4 @@
-"""T4: inter-mode generation (THEORY.md §3). Two modes at (+-3, 0), OU, T = 10, t_min = 1e-3.
+"""T4: inter-mode generation (docs/theory.md §3). Two modes at (+-3, 0), OU, T = 10, t_min = 1e-3.
 
 * With a tangential error that replaces the denoiser by 0 in a window around x_1 = 0 (a stable zero of the
   drift restricted to the ridge), ``bounds.ridge_attractors`` predicts one inter-mode attractor on the

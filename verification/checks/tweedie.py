@@ -1,4 +1,4 @@
-"""Tweedie / score identity: ``s*(x,t) = E[(a_t x_0 - x)/h_t | x_t = x]`` (THEORY.md §1, §5), by Monte Carlo.
+"""Tweedie / score identity: ``s*(x,t) = E[(a_t x_0 - x)/h_t | x_t = x]`` (docs/theory.md §1, §5), by Monte Carlo.
 
 Predicted: the library's exact score. Measured: the mean of the proxy score over N posterior draws of x_0,
 repeated over S independent seeds (a dask sweep over t x N x seed, cached per task). Two kinds of row:

@@ -1,5 +1,5 @@
 """V1: ``Cov[s~ | x] = (a_t^2/h_t^2) Sigma_t(x) = H_t + I/h_t`` for the proxy ``s~ = (a_t x_0 - x)/h_t``
-(THEORY.md §5), by Monte Carlo.
+(docs/theory.md §5), by Monte Carlo.
 
 Predicted: ``rftheory.gtv.variance.proxy_covariance`` (the library's V1, formed from the posterior covariance);
 a second row holds ``H_t + I/h_t`` (the library's Hessian, P1) to it at round-off. Measured: the unbiased sample covariance of

@@ -4,7 +4,7 @@
     mean        dt (beta x + D s*)
     covariance  kappa dt D^2 C(x, t)   (+ g^2 dt I for the SDE base)
 
-(THEORY.md §5; D = g^2/2 for the PF-ODE base, g^2 for the SDE; C the V1 covariance) -- the exact one-step
+(docs/theory.md §5; D = g^2/2 for the PF-ODE base, g^2 for the SDE; C the V1 covariance) -- the exact one-step
 statement behind the effective SDE with diffusion ``kappa D C D``.
 
 Measured: ``rftheory.gtv.variance.naive_sampler`` on the two-point grid [t, t - dt] from M copies of each query,

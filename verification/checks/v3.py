@@ -1,4 +1,4 @@
-"""V3: the ensemble-mean linear-feature denoiser approaches the best fit the features allow (THEORY.md §5).
+"""V3: the ensemble-mean linear-feature denoiser approaches the best fit the features allow (docs/theory.md §5).
 
 Setting: data {-1, 0, 1}, linear VP, t in [0.2, 1], 16 x 8 Gaussian bump features on x in [-2.5, 2.5],
 ridge 1e-3, ensembles of N weighted-ridge fits (``feature_ensembles.fit_ensemble``) on P triples each.

@@ -1,4 +1,4 @@
-"""V4: the first-order sandwich / V-kernel vs the measured ensemble covariance of the score (THEORY.md §5).
+"""V4: the first-order sandwich / V-kernel vs the measured ensemble covariance of the score (docs/theory.md §5).
 
 Setting: data {-1, 0, 1}, linear VP, eps = 1e-2, 6 x 6 Gaussian features (F = 36), ridge 0.1, ensembles of
 N fits at F/P in {1/64, 1/16, 1/4, 1}; 39 test points (13 x-values in [-1.2, 1.2] x t in {0.05, 0.2, 0.5}).
@@ -9,7 +9,7 @@ Judged (where the first-order theory is asymptotically valid, the smallest F/P):
 Tolerance: z x SE of the ratio (delta method over the N fits; t quantile, N - 1 dof, alpha = 1e-3) plus the
 next-order O(F/P) term, bounded by linear extrapolation from F/P = 1/16: (|ratio_16 - 1| + z SE_16) / 4.
 Info: measured / V-kernel at F/P in {1/16, 1/4, 1} and measured / sandwich at every F/P -- the prediction is
-asymptotic only: it underestimates the covariance increasingly as F/P grows (THEORY.md: 1.2-3.5x at 1/4).
+asymptotic only: it underestimates the covariance increasingly as F/P grows (1.2-3.5x at 1/4; docs/theory.md §5, V4).
 """
 from __future__ import annotations
 
