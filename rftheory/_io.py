@@ -12,6 +12,7 @@ import hashlib
 import logging
 import math
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ try:                                             # POSIX; elsewhere stale temps 
 except ImportError:                              # pragma: no cover - not on Linux
     fcntl = None
 
-__all__ = ["atomic_path", "json_safe", "array_digest", "remove_stale_temps"]
+__all__ = ["atomic_path", "json_safe", "array_digest", "file_digest", "remove_stale_temps", "locked_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +58,20 @@ def atomic_path(path, suffix: str = ".tmp"):
 
 
 def remove_stale_temps(directory, pattern: str = ".*.*", max_age: float = 3600.0) -> list:
-    """Remove the temporary files matching ``pattern`` in ``directory`` that no live writer holds (their
-    writer was killed before the rename); return their paths. Without ``flock`` (not POSIX) a file counts as
-    stale when it is older than ``max_age`` seconds."""
+    """Remove the temporary files (or staging directories, see :func:`locked_dir`) matching ``pattern`` in
+    ``directory`` that no live writer holds (their writer was killed before the rename); return their paths.
+    Without ``flock`` (not POSIX) an entry counts as stale when it is older than ``max_age`` seconds."""
     directory = Path(directory)
     removed = []
     if not directory.is_dir():
         return removed
     for f in sorted(directory.glob(pattern)):
-        if not f.is_file():
+        if not (f.is_file() or f.is_dir()) or f.is_symlink():
             continue
         try:
             if fcntl is None:
                 if time.time() - f.stat().st_mtime < max_age:
                     continue
-                f.unlink()
             else:
                 fd = os.open(f, os.O_RDONLY)
                 try:
@@ -80,12 +80,42 @@ def remove_stale_temps(directory, pattern: str = ".*.*", max_age: float = 3600.0
                     continue
                 finally:
                     os.close(fd)
+            if f.is_dir():
+                shutil.rmtree(f)
+            else:
                 f.unlink()
         except FileNotFoundError:                # its writer renamed it meanwhile
             continue
         log.warning("removed stale temporary file %s (left by an interrupted run)", f)
         removed.append(f)
     return removed
+
+
+@contextlib.contextmanager
+def locked_dir(parent, prefix: str):
+    """Yield a new private directory ``parent/<prefix>XXXX`` holding an exclusive ``flock`` on it until the
+    block ends (then the directory is removed, whatever it still holds): a staging area that
+    :func:`remove_stale_temps` leaves alone while its owner lives and removes after the owner was killed."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        os.close(fd)
+
+
+def file_digest(path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    hsh = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            hsh.update(block)
+    return hsh.hexdigest()
 
 
 def array_digest(arrays: dict) -> str:

@@ -157,3 +157,129 @@ def test_sweep_file_under_the_wrong_key_is_recomputed(tmp_path, caplog):
         again = run_sweep(noise_task, params, root_seed=0, cache_dir=tmp_path)
     assert again.n_computed == 1 and str(b) in caplog.text
     np.testing.assert_array_equal(again.results[1]["x"], first.results[1]["x"])
+
+
+# ----------------------------------------------------------------------------- a figure's outputs as a set
+class FakeFigure:
+    """A figure module in miniature (NAME, CAPTION, render): a seed-dependent scatter, rendered in ms."""
+
+    NAME = "fake"
+    TITLE = "fake"
+    CAPTION = "Random points\n  drawn from the seed."
+
+    @staticmethod
+    def render(out_dir, quick=False, seed=0, progress=True):
+        import matplotlib.pyplot as plt
+
+        from paper_figures._common import FigureResult, save
+
+        pts = np.random.default_rng(seed).standard_normal((20, 2))
+        fig, ax = plt.subplots(figsize=(2, 2))
+        ax.plot(pts[:, 0], pts[:, 1], ".")
+        return FigureResult("fake", save(fig, out_dir, "fake", dpi=40), {"points": pts})
+
+
+_KILLER = """
+import os, signal, sys
+from pathlib import Path
+from paper_figures import _common
+from tests.test_hostile import FakeFigure
+out, where = Path(sys.argv[1]), sys.argv[2]
+die = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+if where == "render":            # rendered into the staging directory, killed before publishing
+    _common.file_digest = die
+elif where == "publish":         # killed right after the first file of the set was moved into place
+    real = os.replace
+    def replace(a, b):
+        real(a, b)
+        if Path(b).parent == out:
+            die()
+    _common.os.replace = replace
+_common.render_set(FakeFigure, out, quick=True, seed=1, progress=False)
+"""
+
+
+def _killed_render(out, where):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", _KILLER, str(out), where], cwd=root, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(root), MPLBACKEND="Agg"))
+    assert proc.returncode == -9, proc.returncode          # it really was killed at the checkpoint
+
+
+@pytest.mark.parametrize("where", ["render", "publish"])
+def test_figure_run_killed_at_a_checkpoint_never_passes_as_a_set(tmp_path, where):
+    from paper_figures._common import check_set, render_set
+
+    out = tmp_path / "out"
+    render_set(FakeFigure, out, quick=True, seed=0, progress=False)
+    seed0 = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
+    assert check_set(out, "fake")["run"]["seed"] == 0
+    _killed_render(out, where)
+    assert list(out.glob(".staging-fake-*")), "the kill left no staging directory (checkpoint not reached)"
+    if where == "render":        # nothing of seed 1 reached OUT: the seed-0 set is intact and checks
+        assert check_set(out, "fake")["run"]["seed"] == 0
+        assert {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()} == seed0
+    else:                        # a seed-1 file beside seed-0 files: the reader must refuse the set
+        assert (out / "fake.caption.txt").read_bytes() == seed0["fake.caption.txt"]
+        with pytest.raises(ValueError, match="no valid manifest"):
+            check_set(out, "fake")
+    # a stale writer's temp file from an older run, too
+    (out / ".fake.png.abc123.png").write_bytes(b"\x89PNG truncated")
+    render_set(FakeFigure, out, quick=True, seed=1, progress=False)
+    man = check_set(out, "fake")
+    assert man["run"]["seed"] == 1
+    assert sorted(f.name for f in out.iterdir()) == sorted(
+        ["fake.png", "fake.pdf", "fake.json", "fake.caption.txt", "fake.manifest.json"])
+    import json
+
+    assert json.loads((out / "fake.json").read_text())["run"]["seed"] == 1
+    assert (out / "fake.caption.txt").read_text() == "Random points drawn from the seed.\n"
+
+
+def test_check_set_refuses_a_file_from_another_run(tmp_path):
+    from paper_figures._common import check_set, render_set
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    render_set(FakeFigure, a, quick=True, seed=0, progress=False)
+    render_set(FakeFigure, b, quick=True, seed=1, progress=False)
+    (a / "fake.png").write_bytes((b / "fake.png").read_bytes())
+    with pytest.raises(ValueError, match="fake.png does not match"):
+        check_set(a, "fake")
+    (a / "fake.pdf").unlink()
+    with pytest.raises(ValueError, match="missing|does not match"):
+        check_set(a, "fake")
+
+
+def test_same_seed_same_bytes_in_every_output(tmp_path):
+    """A real figure (gtv1, seconds) rendered twice through `rftheory figures`: PNG, PDF, JSON, caption and
+    manifest identical byte for byte (the PDF would otherwise carry its creation date); another seed
+    differs in the JSON."""
+    import time
+
+    from rftheory.cli import main
+
+    for d, seed in (("a", 0), ("b", 0), ("c", 1)):
+        if d == "b":
+            time.sleep(1.1)                       # a PDF creation date would now differ in its seconds
+        assert main(["figures", "--only", "gtv1", "--quick", "--no-progress", "--no-cache", "--seed", str(seed),
+                     "--out", str(tmp_path / d)]) == 0
+    names = sorted(f.name for f in (tmp_path / "a").iterdir())
+    assert names == ["gtv1.caption.txt", "gtv1.json", "gtv1.manifest.json", "gtv1.pdf", "gtv1.png"]
+    for n in names:
+        assert (tmp_path / "a" / n).read_bytes() == (tmp_path / "b" / n).read_bytes(), n
+    assert (tmp_path / "a" / "gtv1.json").read_bytes() != (tmp_path / "c" / "gtv1.json").read_bytes()
+
+
+def test_readme_images_exist_and_figure_files_carry_the_only_names():
+    import re
+
+    from paper_figures import registry
+
+    root = Path(__file__).resolve().parents[1]
+    links = re.findall(r"\]\((docs/figures/[^)]+)\)", (root / "README.md").read_text())
+    assert links and all((root / link).is_file() for link in links)
+    quick = {Path(link).stem for link in links if "/full/" not in link}
+    assert quick == set(registry.figures())           # one quick render per `--only` name, named by it
