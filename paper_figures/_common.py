@@ -1,7 +1,18 @@
-"""Shared helpers for the figure scripts: the result type and atomic PNG + PDF output."""
+"""Shared helpers for the figure scripts: the result type, PNG + PDF output with fixed metadata, and the
+publication of one figure's outputs as a set.
+
+A figure's outputs -- ``NAME.png``, ``NAME.pdf``, ``NAME.json`` (the numbers, with the run's seed),
+``NAME.caption.txt`` -- form a set (:func:`render_set`): they are rendered into a private staging directory,
+moved into place, and ``NAME.manifest.json`` (seed, profile, version, a hash of the code, and the SHA-256 of
+every file) is written LAST. A reader trusts a set only through :func:`check_set`, which fails on a missing
+manifest (a run killed while moving files in), a missing file, or one whose bytes do not match (a file left
+from another run). The same seed gives the same bytes in every file: the PDF carries no creation date.
+"""
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +22,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rftheory._io import atomic_path, json_safe  # noqa: E402
+import rftheory  # noqa: E402
+from rftheory._io import atomic_path, file_digest, json_safe, locked_dir, remove_stale_temps  # noqa: E402
 
 # house colours for the ridge figures
 RIDGE = "#2ca02c"
@@ -33,8 +45,10 @@ def save(fig, out_dir, stem: str, dpi: int = 110) -> list:
     paths = []
     for ext in ("png", "pdf"):
         final = Path(out_dir) / f"{stem}.{ext}"
+        # no creation date in the PDF (nor a version-dependent producer): same seed => same bytes
+        meta = {"CreationDate": None, "Producer": None} if ext == "pdf" else None
         with atomic_path(final, suffix=f".{ext}") as tmp:
-            fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight")
+            fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight", metadata=meta)
         paths.append(final)
     plt.close(fig)
     return paths
@@ -46,3 +60,90 @@ def save_data(res: FigureResult, out_dir) -> Path:
     with atomic_path(final, suffix=".json") as tmp:
         Path(tmp).write_text(json.dumps(json_safe(res.data), indent=1, allow_nan=False) + "\n")
     return final
+
+
+# ----------------------------------------------------------------------------- a figure's outputs as a set
+STAGING = ".staging-"
+_TEMP_PATTERNS = (".*.png.*.png", ".*.pdf.*.pdf", ".*.json.*.json", ".*.txt.*.txt", ".*.tmp", STAGING + "*")
+
+
+def manifest_path(out_dir, name: str) -> Path:
+    return Path(out_dir) / f"{name}.manifest.json"
+
+
+def code_digest() -> str:
+    """SHA-256 over the sources of rftheory and paper_figures (path and bytes, in path order)."""
+    hsh = hashlib.sha256()
+    for pkg in (Path(rftheory.__file__).parent, Path(__file__).parent):
+        for f in sorted(pkg.rglob("*.py")):
+            hsh.update(str(f.relative_to(pkg.parent)).encode())
+            hsh.update(f.read_bytes())
+    return hsh.hexdigest()
+
+
+def clean_out_dir(out_dir) -> list:
+    """Remove what killed runs left in ``out_dir``: temporary files and staging directories that no live
+    process holds. Returns their paths."""
+    removed = []
+    for pat in _TEMP_PATTERNS:
+        removed += remove_stale_temps(out_dir, pat)
+    return removed
+
+
+def render_set(mod, out_dir, *, quick: bool, seed: int, progress: bool = True) -> FigureResult:
+    """Render figure module ``mod`` into ``out_dir`` as a set (module docstring); return its FigureResult
+    with the published paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    clean_out_dir(out)
+    name = mod.NAME
+    run = {"name": name, "seed": int(seed), "quick": bool(quick), "version": rftheory.__version__,
+           "code_sha256": code_digest()}
+    with locked_dir(out, f"{STAGING}{name}-") as stage:
+        res = mod.render(stage, quick=quick, seed=seed, progress=progress)
+        res.data = {"run": run, **res.data}
+        save_data(res, stage)
+        caption = " ".join(str(getattr(mod, "CAPTION", "") or "").split())
+        with atomic_path(stage / f"{name}.caption.txt", suffix=".txt") as tmp:
+            Path(tmp).write_text(caption + "\n")
+        files = sorted(f.name for f in stage.iterdir() if f.is_file() and not f.name.startswith("."))
+        bad = [f for f in files if not f.startswith(f"{name}.")]
+        if bad:
+            raise RuntimeError(f"figure {name} wrote {bad}: every output must be named {name}.EXT")
+        digests = {f: file_digest(stage / f) for f in files}
+        # publish: old manifest out first (the set is "incomplete" from here), files in, new manifest last
+        man = manifest_path(out, name)
+        old = _read_manifest(man)
+        man.unlink(missing_ok=True)
+        for f in files:
+            os.replace(stage / f, out / f)
+        for f in (old or {}).get("files", {}):
+            if f not in digests and f != man.name and (out / f).is_file():
+                (out / f).unlink()                   # a file of the previous set that this one lacks
+        with atomic_path(man, suffix=".json") as tmp:
+            Path(tmp).write_text(json.dumps({"run": run, "files": digests}, indent=1, sort_keys=True) + "\n")
+    res.files = [out / Path(p).name for p in res.files]
+    return res
+
+
+def _read_manifest(path):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def check_set(out_dir, name: str) -> dict:
+    """The manifest of figure ``name`` in ``out_dir`` after checking that every file it lists is there with
+    the recorded bytes; ValueError (naming the file) otherwise."""
+    man = manifest_path(out_dir, name)
+    data = _read_manifest(man)
+    if not isinstance(data, dict) or not isinstance(data.get("files"), dict) or "run" not in data:
+        raise ValueError(f"figure {name}: no valid manifest {man} (never rendered, or the run was interrupted)")
+    for f, digest in data["files"].items():
+        p = Path(out_dir) / f
+        if not p.is_file():
+            raise ValueError(f"figure {name}: {p} is missing")
+        if file_digest(p) != digest:
+            raise ValueError(f"figure {name}: {p} does not match the manifest (left from another run?)")
+    return data

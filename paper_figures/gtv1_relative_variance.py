@@ -49,7 +49,7 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
             if c == 0:
                 ax.set_ylabel(name)
     fig.colorbar(im, ax=axes, shrink=0.6, label="tr C / (tr C + |s*|^2)")
-    files = save(fig, out_dir, "gtv1_relative_variance")
+    files = save(fig, out_dir, NAME)
     grid = np.linspace(-2.0, 2.0, n_grid)
     return FigureResult(NAME, files, {"maps": maps, "times": np.array(TIMES), "grid": grid,
                                       "sets": {n: gtv_set(n) for n in SETS}})

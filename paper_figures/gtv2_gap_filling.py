@@ -88,5 +88,5 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
                 ax.set_xlabel("x")
             bar.update()
     bar.close()
-    files = save(fig, out_dir, "gtv2_gap_filling")
+    files = save(fig, out_dir, NAME)
     return FigureResult(NAME, files, out)

@@ -68,5 +68,5 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
                 ax.set_ylabel(f"{kind} features")
             bar.update()
     bar.close()
-    files = save(fig, out_dir, "gtv3_features_2d")
+    files = save(fig, out_dir, NAME)
     return FigureResult(NAME, files, out)

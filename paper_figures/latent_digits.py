@@ -93,5 +93,5 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
     fig.suptitle(f"{TITLE}\nmemorised {m.fraction:.3f} [{m.ci_low:.3f}, {m.ci_high:.3f}]"
                  f"{' (quick)' if quick else ''}", fontsize=11)
     fig.tight_layout()
-    files = save(fig, out_dir, "latent_digits")
+    files = save(fig, out_dir, NAME)
     return FigureResult(NAME, files, {"summary": res.summary(), "result": res})

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._common import save_data
+from ._common import render_set
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def main(args) -> int:
     _hqt.set_cache(cache, progress=not args.no_progress)
     for name in names:
         t0 = time.perf_counter()
-        res = figs[name].render(out, quick=args.quick, seed=args.seed, progress=not args.no_progress)
-        files = ", ".join(str(p) for p in [*res.files, save_data(res, out)])
-        print(f"{name}: {files} ({time.perf_counter() - t0:.1f} s)")
+        res = render_set(figs[name], out, quick=args.quick, seed=args.seed, progress=not args.no_progress)
+        files = ", ".join(str(p) for p in res.files)
+        print(f"{name}: {files} (+ {name}.json, .caption.txt, .manifest.json; {time.perf_counter() - t0:.1f} s)")
     return 0

@@ -9,7 +9,10 @@ A sweep is a list of tasks ``fn(params, rng) -> dict[str, array]``. ``fn`` is a 
   sequence whose spawn key is the task's own digest, so a task's random stream depends on what it is, not
   on its position in the list or on which worker runs it. Serial and distributed runs are bit-identical.
 * a **cache file** ``<cache_dir>/<fn>/<key>.npz``, written atomically by the client as each result
-  arrives. A rerun loads what exists and computes only what is missing; an unreadable file is recomputed.
+  arrives, with a SHA-256 of its arrays and the task key inside. A rerun loads what exists and computes
+  only what is missing; a file that is unreadable, altered (its arrays no longer match the checksum),
+  filed under another key or empty is discarded with a warning and recomputed. Temporary
+  files left by a killed run are removed.
 
 ``run_sweep(..., client=None)`` computes serially in-process; with a ``distributed.Client`` the missing
 tasks are mapped onto the cluster. :func:`open_client` gives a 2-worker ``LocalCluster`` by default, or
@@ -27,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
+
+from rftheory._io import remove_stale_temps
 
 from ._io import load_npz, save_npz_atomic
 
@@ -103,13 +108,28 @@ def _normalise(result, fn_path: str) -> dict:
         raise TypeError(f"sweep task {fn_path} must return a non-empty dict of arrays; got {type(result).__name__}")
     out = {}
     for k, v in result.items():
-        if not isinstance(k, str) or not k.isidentifier():
-            raise TypeError(f"sweep task {fn_path}: result keys must be identifiers; got {k!r}")
+        if not isinstance(k, str) or not k.isidentifier() or k.startswith("__"):
+            raise TypeError(f"sweep task {fn_path}: result keys must be identifiers not starting with '__' "
+                            f"(reserved for the cache's checksum and key); got {k!r}")
         arr = np.asarray(v)
         if arr.dtype.hasobject:
             raise TypeError(f"sweep task {fn_path}: result {k!r} is not numeric")
         out[k] = arr
     return out
+
+
+_KEY = "__key__"
+
+
+def _load_cached(f: Path, key: str) -> dict:
+    """A cached result, checked: checksum (load_npz), the key it was stored under, a non-empty result."""
+    arrays = load_npz(f)
+    stored = arrays.pop(_KEY, None)
+    if stored is None or str(stored) != key:
+        raise ValueError(f"filed under key {key[:12]}... but records {str(stored)[:12]}...")
+    if not arrays:
+        raise ValueError("holds no result arrays")
+    return arrays
 
 
 def _run_task(fn, params, seed_seq):
@@ -161,13 +181,14 @@ def run_sweep(fn, params_list, *, root_seed: int, cache_dir=None, client=None, v
 
     done: dict = {}
     if cdir is not None:
+        remove_stale_temps(cdir, ".*.npz.*")
         for k in dict.fromkeys(keys):
             f = cdir / f"{k}.npz"
             if f.exists():
                 try:
-                    done[k] = load_npz(f)
+                    done[k] = _load_cached(f, k)
                 except Exception as err:  # noqa: BLE001 - a damaged file is recomputed, not trusted
-                    log.warning("cache file %s unreadable (%s); recomputing", f, err)
+                    log.warning("sweep cache file %s discarded (%s); recomputing", f, err)
     n_cached = len(done)
     todo = {}
     for k, p in zip(keys, params_list):
@@ -178,7 +199,7 @@ def run_sweep(fn, params_list, *, root_seed: int, cache_dir=None, client=None, v
 
     def _store(k, res):
         if cdir is not None:
-            save_npz_atomic(cdir / f"{k}.npz", res)
+            save_npz_atomic(cdir / f"{k}.npz", {**res, _KEY: np.array(k)})
         done[k] = res
 
     bar = tqdm(total=len(todo), desc=desc or fn_path.split(":")[-1], disable=not progress or not todo,

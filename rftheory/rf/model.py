@@ -24,7 +24,7 @@ import numpy as np
 from .._checks import as_data, as_generator, as_points, per_point_times
 from .features import fourier_embedding, get_activation
 from .moments import (PARAMETRIZATIONS, WEIGHTS, Moments, QuadratureReport, assemble, cache_key, cache_path,
-                         load_moments, save_moments, time_rule)
+                      clean_cache_dir, load_moments, save_moments, time_rule)
 from ..density.schedules import OU, get_schedule
 
 __all__ = ["RandomFeatureModel", "GradientFlow", "gradient_flow", "gd", "sgd", "RFScoreField", "loss"]
@@ -124,6 +124,7 @@ class RandomFeatureModel:
         out = {w: None for w in weights}
         keys = {}                                  # weight -> (key, path) when cached
         if cache_dir is not None and method == "exact":
+            clean_cache_dir(cache_dir)
             for w in out:
                 settings = {"schedule": repr(schedule), "t0": float(t0), "T": float(T), "weight": w,
                             "parametrization": parametrization, "n_gl": int(n_gl),
@@ -131,7 +132,7 @@ class RandomFeatureModel:
                             "report_units": int(report_units) if report else None}
                 key = cache_key(self, data, settings)
                 keys[w] = (key, cache_path(cache_dir, key))
-                out[w] = load_moments(keys[w][1], key)
+                out[w] = load_moments(keys[w][1], key, p=self.p, D=self.D)
                 if out[w] is not None:
                     log.info("moments (weight %s) from cache %s", w, keys[w][1])
         todo = tuple(w for w, m in out.items() if m is None)

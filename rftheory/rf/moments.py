@@ -19,7 +19,11 @@ On-disk cache (:func:`cache_key`, :func:`load_moments`, :func:`save_moments`): o
 named by a SHA-256 of everything the result depends on -- the model's weights, the data, the schedule, the
 time rule and weight, the parametrization, the report settings and :data:`FORMAT` (raise it whenever the
 assembly's numbers change). A paper-size assembly takes minutes; the cache is what lets a figure run
-resume after an interruption or be re-rendered with other sampling settings.
+resume after an interruption or be re-rendered with other sampling settings. Nothing in it is trusted: each
+file stores a SHA-256 of its contents (:func:`rftheory._io.array_digest`), and on load the key, the checksum,
+the shapes (U (p, p), V (D, p)), finiteness and the exact symmetry of U are checked; an entry failing any of
+them is discarded with a warning naming the file and recomputed. Temporary files of a killed writer
+(``.moments-....npz.XXXX.npz``) are removed on the next cached call (:func:`clean_cache_dir`).
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_path
+from .._io import array_digest, atomic_path, remove_stale_temps
 from .features import fourier_embedding
 
 log = logging.getLogger(__name__)
@@ -232,39 +236,79 @@ def cache_path(cache_dir, key: str) -> Path:
     return Path(cache_dir) / f"moments-{key[:32]}.npz"
 
 
-def save_moments(path, mom: Moments, key: str) -> None:
-    """Write ``mom`` atomically (a reader sees no half-written entry)."""
+def clean_cache_dir(cache_dir) -> list:
+    """Remove the temporary files that a killed writer left in ``cache_dir``; return their paths."""
+    return remove_stale_temps(cache_dir, ".moments-*.npz.*")
+
+
+def _entries(mom: Moments, key: str) -> dict:
     rep = mom.report
-    extra = {}
+    out = {"key": np.array(key), "U": np.asarray(mom.U, dtype=np.float64), "V": np.asarray(mom.V, dtype=np.float64),
+           "c0": np.array(float(mom.c0)), "weight": np.array(mom.weight),
+           "parametrization": np.array(mom.parametrization), "method": np.array(mom.method),
+           "t0": np.array(float(mom.t0)), "T": np.array(float(mom.T)), "n_time_nodes": np.array(int(mom.n_time_nodes))}
     if rep is not None:
-        extra = {"rep_rule": rep.rule, "rep_n": [rep.n_nodes, rep.n_nodes_refined], "rep_units": rep.units,
-                 "rep_diff": [rep.rel_diff_U, rep.rel_diff_V]}
+        out.update(rep_rule=np.array(rep.rule), rep_n=np.array([rep.n_nodes, rep.n_nodes_refined]),
+                   rep_units=np.asarray(rep.units), rep_diff=np.array([rep.rel_diff_U, rep.rel_diff_V]))
+    return out
+
+
+def save_moments(path, mom: Moments, key: str) -> None:
+    """Write ``mom`` atomically (a reader sees no half-written entry) with a SHA-256 of its contents."""
+    entries = _entries(mom, key)
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, key=key, U=mom.U, V=mom.V, c0=mom.c0, weight=mom.weight,
-                     parametrization=mom.parametrization, method=mom.method, t0=mom.t0, T=mom.T,
-                     n_time_nodes=mom.n_time_nodes, **extra)
+            np.savez(fh, sha256=np.array(array_digest(entries)), **entries)
 
 
-def load_moments(path, key: str) -> Moments | None:
-    """The cached Moments at ``path`` if it exists, is readable and carries ``key``; else None (a corrupt or
-    foreign file is ignored, with a warning, and will be overwritten)."""
+class _BadEntry(ValueError):
+    pass
+
+
+def _validate(z: dict, key: str, p, D) -> None:
+    """Raise _BadEntry saying what is wrong with the loaded entries ``z`` (see the module docstring)."""
+    stored = z.pop("sha256", None)
+    if str(z.get("key")) != key:
+        raise _BadEntry("it belongs to another key")
+    if stored is None:
+        raise _BadEntry("it carries no checksum")
+    if str(stored) != array_digest(z):
+        raise _BadEntry("its contents do not match the stored checksum")
+    U, V = z["U"], z["V"]
+    if U.dtype != np.float64 or V.dtype != np.float64:
+        raise _BadEntry(f"U, V must be float64; got {U.dtype}, {V.dtype}")
+    if U.ndim != 2 or U.shape[0] != U.shape[1] or (p is not None and U.shape != (p, p)):
+        raise _BadEntry(f"U has shape {U.shape}; expected (p, p) with p = {p}")
+    if V.ndim != 2 or V.shape[1] != U.shape[0] or (D is not None and V.shape[0] != D):
+        raise _BadEntry(f"V has shape {V.shape}; expected (D, p) = ({D}, {U.shape[0]})")
+    if not (np.all(np.isfinite(U)) and np.all(np.isfinite(V)) and np.isfinite(z["c0"])):
+        raise _BadEntry("U, V or c0 contains NaN or inf")
+    if not np.array_equal(U, U.T):                # assemble() builds U exactly symmetric
+        raise _BadEntry("U is not symmetric")
+    if str(z["method"]) != "exact" or str(z["weight"]) not in WEIGHTS \
+            or str(z["parametrization"]) not in PARAMETRIZATIONS:
+        raise _BadEntry("its settings (method, weight, parametrization) are not those of a cached assembly")
+
+
+def load_moments(path, key: str, p: int | None = None, D: int | None = None) -> Moments | None:
+    """The cached Moments at ``path`` if it exists and passes every check of the module docstring (key,
+    checksum, U (p, p) and V (D, p) when ``p`` / ``D`` are given, finite, U symmetric); else None: the entry is
+    discarded, with a warning naming the file, and the caller recomputes and overwrites it."""
     path = Path(path)
     if not path.exists():
         return None
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if str(z["key"]) != key:
-                log.warning("moment cache %s belongs to another key; recomputing", path)
-                return None
-            rep = None
-            if "rep_rule" in z.files:
-                n1, n2 = (int(v) for v in z["rep_n"])
-                dU, dV = (float(v) for v in z["rep_diff"])
-                rep = QuadratureReport(str(z["rep_rule"]), n1, n2, z["rep_units"], dU, dV)
-            return Moments(U=z["U"], V=z["V"], c0=float(z["c0"]), weight=str(z["weight"]),
-                           parametrization=str(z["parametrization"]), method=str(z["method"]),
-                           t0=float(z["t0"]), T=float(z["T"]), n_time_nodes=int(z["n_time_nodes"]), report=rep)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
-        log.warning("moment cache %s unreadable (%s); recomputing", path, err)
+        with np.load(path, allow_pickle=False) as npz:
+            z = {k: npz[k] for k in npz.files}
+        _validate(z, key, p, D)
+        rep = None
+        if "rep_rule" in z:
+            n1, n2 = (int(v) for v in z["rep_n"])
+            dU, dV = (float(v) for v in z["rep_diff"])
+            rep = QuadratureReport(str(z["rep_rule"]), n1, n2, z["rep_units"], dU, dV)
+        return Moments(U=z["U"], V=z["V"], c0=float(z["c0"]), weight=str(z["weight"]),
+                       parametrization=str(z["parametrization"]), method=str(z["method"]),
+                       t0=float(z["t0"]), T=float(z["T"]), n_time_nodes=int(z["n_time_nodes"]), report=rep)
+    except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile) as err:
+        log.warning("moment cache %s discarded (%s); recomputing", path, err)
         return None
