@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from ..geometry import ridge
 from .._io import atomic_path
 from .._checks import as_data, as_generator, check_ridge_dim
+from .._results import short_repr
 from ..dynamics.motion import Memorization, memorization
 from ..density.empirical import EmpiricalDensity
 from ..data.realdata import PCALatent
@@ -97,6 +98,8 @@ class Analysis:
     tangent_offset: np.ndarray
     pca: PCALatent | None = None
     schedule: str = "ou"
+
+    __repr__ = short_repr
 
     @property
     def on_ridge_fraction(self) -> float:

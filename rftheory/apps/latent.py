@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from ..geometry import ridge
 from .._checks import as_generator
+from .._results import short_repr
 from .analyze import ON_RIDGE_THRESHOLD, nearest_distances
 from ..dynamics.motion import Memorization, memorization
 from ..density.empirical import EmpiricalDensity
@@ -123,6 +124,8 @@ class LatentResult:
     extra: dict = field(default_factory=dict)
     model_info: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
+
+    __repr__ = short_repr
 
     @property
     def on_ridge_fraction(self) -> float:

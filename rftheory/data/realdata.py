@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._checks import as_data, as_points
+from .._results import short_repr
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,8 @@ class PCALatent:
     scale: np.ndarray
     K: int
     standardize: str
+
+    __repr__ = short_repr
 
     @classmethod
     def fit(cls, X, K: int, standardize: str = "global") -> "PCALatent":

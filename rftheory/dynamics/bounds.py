@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate
 
+from .._results import short_repr
 from ..density.schedules import OU
 
 __all__ = ["t1_ode", "t1_sde_mean", "t1_sde_var", "t1_stationary_var", "gronwall_normal", "gronwall_tangent",
@@ -166,6 +167,8 @@ class Attractor:
     mode_distance: float
     inter_mode: bool
 
+    __repr__ = short_repr
+
 
 def ridge_attractors(field, pieces, t: float, schedule=None, r_mem: float | None = None, kind: str = "ode",
                      data=None):
@@ -226,6 +229,8 @@ class BoundReport:
     worst_ratio: float
     violations: np.ndarray
     max_ratios: np.ndarray = None
+
+    __repr__ = short_repr
 
 
 def tube_mask(meas, width: str = "beta"):

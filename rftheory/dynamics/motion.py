@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from ..geometry import ridge
 from .._checks import as_data, as_generator
+from .._results import frame as _table, short_repr
 
 __all__ = ["PathMeasurements", "measure", "PhaseSummary", "phases", "Memorization", "memorization"]
 
@@ -46,6 +47,29 @@ class PathMeasurements:
     kappa: np.ndarray
     d: int
 
+    __repr__ = short_repr
+
+    def to_frame(self):
+        """Long format, one row per (recorded time, sample): time, sample, x_k, proj_k, status and every
+        measured (k, m) quantity.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Raises
+        ------
+        ImportError
+            If pandas (an optional dependency: ``pip install "rftheory[frames]"``) is not installed.
+        """
+        k, m, D = self.x.shape
+        cols = {"time": np.repeat(self.times, m), "sample": np.tile(np.arange(m), k),
+                "x": self.x.reshape(k * m, D), "proj": self.proj.reshape(k * m, D)}
+        for name in ("status", "distance", "beta", "eigengap", "lambda1", "regular", "e_perp", "e_par",
+                     "ridge_velocity", "ridge_velocity_rel", "kappa"):
+            cols[name] = np.asarray(getattr(self, name)).reshape(k * m)
+        return _table(cols)
+
 
 def _frame_turning(density, p, nhat, t, d, eps):
     """kappa = |(P_perp(p + eps n) - P_perp(p - eps n)) s*(p)| / (2 eps): the normal frame's turning rate
@@ -59,11 +83,46 @@ def _frame_turning(density, p, nhat, t, d, eps):
 
 def measure(density, traj, d: int, field=None, beta_min: float = 0.0, velocity: bool = True,
             kappa: bool = True, tol: float = 1e-9, progress: bool = False) -> PathMeasurements:
-    """Measure a :class:`rftheory.dynamics.sampling.Trajectory` against the ridge of ``density`` (an EmpiricalDensity).
+    """Measure a trajectory against the ridge of ``density``: reach, align, slide (docs/theory.md §3).
 
-    ``field``: the learned field that drove the samples (its error ``field.score - density.score`` is split);
-    None means the exact score (errors 0). Velocity and kappa by central differences (relative time step
-    1e-4; normal step 1e-4 sqrt(h_t)); each costs two more projections per recorded time.
+    Parameters
+    ----------
+    density : EmpiricalDensity
+        The density whose ridge is the reference (any field with a Hessian and a schedule).
+    traj : Trajectory
+        Recorded samples (:func:`rftheory.dynamics.sampling.sample` with ``record``).
+    d : int
+        Ridge dimension, 0 <= d < D.
+    field : score field, optional
+        The learned field that drove the samples; its error ``field.score - density.score`` is split into
+        normal and tangent parts. None means the exact score (errors 0).
+    beta_min : float, default 0.0
+        Regularity threshold of the projections (1/length^2).
+    velocity : bool, default True
+        Measure the ridge's normal velocity (two more projections per recorded time).
+    kappa : bool, default True
+        Measure the frame-turning rate kappa of T2.
+    tol : float, default 1e-9
+        Projection tolerance (1/length).
+    progress : bool, default False
+        Show a tqdm bar.
+
+    Returns
+    -------
+    PathMeasurements
+        (k, m) series over recorded times and samples: ``distance`` (length), ``beta``, ``eigengap``,
+        ``lambda1`` (1/length^2), ``regular``, ``e_perp``, ``e_par`` (1/length), ``ridge_velocity``,
+        ``ridge_velocity_rel`` (length/time), ``kappa`` (1/time), ``status``; ``x``, ``proj`` (k, m, D);
+        ``to_frame()`` gives a long table.
+
+    Raises
+    ------
+    TypeError, ValueError
+        From the projection on a bad density or d.
+
+    Notes
+    -----
+    Velocity and kappa are central differences (relative time step 1e-4; normal step 1e-4 sqrt(h_t)).
     """
     times = np.asarray(traj.times, dtype=np.float64)
     k, m, D = traj.states.shape
@@ -129,9 +188,49 @@ class PhaseSummary:
     aligned: float
     r_tube: float
 
+    __repr__ = short_repr
+
+    def to_frame(self):
+        """One row per sample: reach_time, align_time, slide.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Raises
+        ------
+        ImportError
+            If pandas (an optional dependency: ``pip install "rftheory[frames]"``) is not installed.
+        """
+        return _table({"reach_time": self.reach_time, "align_time": self.align_time, "slide": self.slide},
+                      "sample")
+
 
 def phases(meas: PathMeasurements, r_tube: float, settle: float = 2.0, floor: float = 0.0) -> PhaseSummary:
-    """Reach, align and slide from :func:`measure`'s series."""
+    """Reach, align and slide per sample from :func:`measure`'s series (docs/theory.md §3).
+
+    Parameters
+    ----------
+    meas : PathMeasurements
+        Output of :func:`measure`.
+    r_tube : float
+        Tube radius (length, > 0): a sample has reached the ridge once its distance is at most r_tube.
+    settle : float, default 2.0
+        Aligned once the distance stays within this factor of its final value.
+    floor : float, default 0.0
+        ... or below this distance (length).
+
+    Returns
+    -------
+    PhaseSummary
+        ``reach_time``, ``align_time`` (m,) (NaN where a phase is not reached), ``slide`` (m,) tangential
+        displacement after alignment (length), ``reached`` and ``aligned`` fractions; ``to_frame()``.
+
+    Raises
+    ------
+    ValueError
+        If r_tube is not positive.
+    """
     if not r_tube > 0:
         raise ValueError("r_tube must be positive")
     if not settle > 1:
@@ -167,11 +266,40 @@ class Memorization:
     level: float
     ratios: np.ndarray
 
+    __repr__ = short_repr
+
 
 def memorization(samples, data, rng, ratio: float = 1.0 / 3.0, n_boot: int = 2000, level: float = 0.95,
                  scale: float = 1.0) -> Memorization:
-    """Memorization metric: a sample is memorized when its nearest training point (scaled by ``scale``,
-    e.g. a_t) is < ratio times as far as the second nearest. Needs at least two training points."""
+    """The memorization metric: a sample is memorized when ``d_1/d_2 < ratio`` (docs/theory.md §3, T4).
+
+    Parameters
+    ----------
+    samples : array_like, shape (m, D)
+        Generated samples.
+    data : array_like, shape (n, D)
+        Training set (n >= 2).
+    rng : None, int, SeedSequence or numpy.random.Generator
+        Bootstrap resampling; None draws from a fresh generator.
+    ratio : float, default 1/3
+        Threshold on d_1/d_2 (distances to the nearest and second-nearest training points).
+    n_boot : int, default 2000
+        Bootstrap resamples.
+    level : float, default 0.95
+        Level of the percentile interval, in (0, 1).
+    scale : float, default 1.0
+        Training points are compared at ``scale * x_i`` (e.g. a_t at a time t > 0).
+
+    Returns
+    -------
+    Memorization
+        ``fraction`` memorized, its bootstrap interval ``(ci_low, ci_high)`` at ``level``, ``ratios`` (m,).
+
+    Raises
+    ------
+    ValueError
+        If data has fewer than two points, the dimensions differ, or level is outside (0, 1).
+    """
     X = as_data(data, "data") * scale
     S = as_data(samples, "samples")
     if X.shape[0] < 2:

@@ -20,6 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .._checks import as_generator, as_points
+from .._results import frame as _table, short_repr
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,26 @@ def _schedule_of(field, schedule):
 
 
 def drift(field, x, t: float, schedule, kind: str = "ode") -> np.ndarray:
-    """Reverse-time drift ``beta x + c g2 s(x, t)`` with c = 1/2 (``ode``) or 1 (``sde``)."""
+    """Reverse-time drift ``beta_t x + c g2_t s(x, t)`` with c = 1/2 (``ode``) or 1 (``sde``).
+
+    Parameters
+    ----------
+    field : score field
+        Object with ``score(x, t)``.
+    x : numpy.ndarray, shape (m, D)
+        Points.
+    t : float
+        Time.
+    schedule : Schedule
+        Forward process (``beta``, ``g2``).
+    kind : {"ode", "sde"}, default "ode"
+        Probability-flow ODE or reverse SDE drift.
+
+    Returns
+    -------
+    numpy.ndarray, shape (m, D)
+        The drift in reverse time s = T - t (length per unit time).
+    """
     b = float(schedule.beta(t))
     g2 = float(schedule.g2(t))
     c = 0.5 if kind == "ode" else 1.0
@@ -76,6 +96,24 @@ class Trajectory:
     method: str
     steps: int
 
+    __repr__ = short_repr
+
+    def to_frame(self):
+        """Long format, one row per (recorded time, sample): time, sample, x_k.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Raises
+        ------
+        ImportError
+            If pandas (an optional dependency: ``pip install "rftheory[frames]"``) is not installed.
+        """
+        k, m, D = self.states.shape
+        return _table({"time": np.repeat(self.times, m), "sample": np.tile(np.arange(m), k),
+                       "x": self.states.reshape(k * m, D)})
+
 
 def _record_indices(grid, record):
     if record is None:
@@ -93,11 +131,51 @@ def _record_indices(grid, record):
 
 def sample(field, x, grid, method: str = "heun", schedule=None, rng=None, record=None,
            progress: bool = False) -> Trajectory:
-    """Integrate from ``x`` (m, D) at ``grid[0]`` down to ``grid[-1]``.
+    """Integrate reverse-time inference from ``x`` at ``grid[0]`` down to ``grid[-1]`` (docs/theory.md §1).
 
-    method: ``euler`` / ``heun`` (PF-ODE) or ``em`` (reverse SDE, Euler-Maruyama; needs ``rng``).
-    record: None (final only), an int (that many grid points, evenly spread in index) or times to record
-    (each snapped to the nearest grid point in log t).
+    Parameters
+    ----------
+    field : score field
+        Any object with ``score(x, t) -> (m, D)`` (docs/design.md §3.1).
+    x : array_like, shape (m, D) or (D,)
+        Starting points at ``grid[0]`` (e.g. ``density.sample(T, m, rng)``).
+    grid : array_like, shape (N,)
+        Strictly decreasing times ``t_max ... t_min > 0`` (e.g. ``schedules.geometric_grid``).
+    method : {"heun", "euler", "em"}, default "heun"
+        Probability-flow ODE by Heun or Euler steps, or the reverse SDE by Euler-Maruyama.
+    schedule : Schedule, optional
+        Forward process; defaults to ``field.schedule``.
+    rng : None, int, SeedSequence or numpy.random.Generator, optional
+        Noise of the SDE (``em``); None draws from a fresh generator. Unused by the ODE methods.
+    record : None, int or array_like of times, optional
+        None keeps the final state only; an int that many grid points evenly spread in index; times are
+        snapped to the nearest grid point in log t.
+    progress : bool, default False
+        Show a tqdm bar.
+
+    Returns
+    -------
+    Trajectory
+        ``times`` (k,) recorded times (decreasing), ``states`` (k, m, D) positions there (length), ``final``
+        (m, D) positions at ``grid[-1]``, ``method``, ``steps``; ``to_frame()`` gives a long table.
+
+    Raises
+    ------
+    TypeError
+        If ``field`` has no ``score``, or rng is not an accepted type.
+    ValueError
+        If the method is unknown, the grid is not strictly decreasing inside the schedule's domain, x has
+        the wrong shape or is not finite, or ``record`` is not >= 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rftheory import EmpiricalDensity, schedules
+    >>> from rftheory.dynamics.sampling import sample
+    >>> p = EmpiricalDensity(np.array([[-1.0, 0.0], [1.0, 0.0]]))
+    >>> grid = schedules.geometric_grid(5.0, 1e-2, 50)
+    >>> sample(p, p.sample(5.0, 8, rng=0), grid, "em", rng=1, record=3).states.shape
+    (3, 8, 2)
     """
     if not hasattr(field, "score"):
         raise TypeError("field must be a score field with a score(x, t) method")

@@ -28,6 +28,7 @@ from scipy import optimize, special
 
 from .._checks import as_points, check_ridge_dim
 from .._blas import blas_single as _blas_single
+from .._results import frame as _table, short_repr
 from ..density.empirical import EmpiricalDensity
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,8 @@ class Frame:
     gap_floor: np.ndarray | float = 0.0  # round-off level of the eigengap (below it the frame is undetermined)
     dH: np.ndarray | None = None  # (m, D, D, D) dH/dx when computed in the same pass (projection only)
 
+    __repr__ = short_repr
+
     def project_normal(self, v):
         """(m, D) ``P_perp v``."""
         return np.einsum("mdk,mk->md", self.normal, np.einsum("mdk,md->mk", self.normal, v))
@@ -129,7 +132,35 @@ def _frame_from(s, H, d, lam=None, vec=None):
 
 
 def frame(field, x, t, d: int) -> Frame:
-    """Eigen-frame of the field's Hessian at x: see :class:`Frame`."""
+    """The ridge frame at x: eigen-decomposition of the field's Hessian, normal and tangent bases (docs/theory.md §2).
+
+    Parameters
+    ----------
+    field : score field
+        An object with ``score(x, t)`` and ``hessian(x, t)`` (or ``score_and_hessian``), e.g.
+        :class:`rftheory.EmpiricalDensity` (docs/design.md §3.1).
+    x : array_like, shape (m, D) or (D,)
+        Points (finite).
+    t : float or array_like, shape (m,)
+        Time(s) in the field's schedule.
+    d : int
+        Ridge dimension, 0 <= d < D (d = 0: the modes).
+
+    Returns
+    -------
+    Frame
+        ``eigenvalues`` (m, D) descending (1/length^2), ``vectors`` (m, D, D), ``normal`` (m, D, D-d),
+        ``tangent`` (m, D, d), ``beta`` (m,) normal curvature ``-lambda_{d+1}``, ``eigengap`` (m,)
+        ``lambda_d - lambda_{d+1}`` (inf for d = 0), ``score`` (m, D); always batched (m = 1 for one point).
+
+    Raises
+    ------
+    TypeError
+        If ``field`` has no ``score`` or no Hessian, or d is not an integer.
+    ValueError
+        If x has the wrong shape or is not finite, d is outside [0, D), or t is outside the schedule's
+        domain.
+    """
     _require_field(field)
     D = _dim(field, x)
     d = check_ridge_dim(d, D)
@@ -147,9 +178,55 @@ class Residual:
     regular: np.ndarray
     frame: Frame
 
+    __repr__ = short_repr
+
+    def to_frame(self):
+        """One row per point: residual, curvature_ok, regular, beta, eigengap.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Raises
+        ------
+        ImportError
+            If pandas (an optional dependency: ``pip install "rftheory[frames]"``) is not installed.
+        """
+        return _table({"residual": self.residual, "curvature_ok": self.curvature_ok, "regular": self.regular,
+                       "beta": self.frame.beta, "eigengap": self.frame.eigengap}, "point")
+
 
 def residual(field, x, t, d: int, beta_min: float = 0.0) -> Residual:
-    """Ridge residual ``|P_perp s(x, t)|`` and the ridge condition flags."""
+    """The ridge residual ``|P_perp s(x, t)|`` and the ridge condition flags (docs/theory.md §2).
+
+    Parameters
+    ----------
+    field : score field
+        An object with ``score(x, t)`` and ``hessian(x, t)`` (or ``score_and_hessian``), e.g.
+        :class:`rftheory.EmpiricalDensity` (docs/design.md §3.1).
+    x : array_like, shape (m, D) or (D,)
+        Points (finite).
+    t : float or array_like, shape (m,)
+        Time(s) in the field's schedule.
+    d : int
+        Ridge dimension, 0 <= d < D (d = 0: the modes).
+    beta_min : float, default 0.0
+        Threshold of beta-regularity (normal curvature and eigengap both above it; 1/length^2).
+
+    Returns
+    -------
+    Residual
+        ``residual`` (m,) in 1/length (0 exactly on the ridge), ``curvature_ok`` (m,) ``lambda_{d+1} < 0``,
+        ``regular`` (m,) beta-regular, ``frame`` the :class:`Frame` used; ``to_frame()`` gives a table.
+
+    Raises
+    ------
+    TypeError
+        If ``field`` has no ``score`` or no Hessian, or d is not an integer.
+    ValueError
+        If x has the wrong shape or is not finite, d is outside [0, D), or t is outside the schedule's
+        domain.
+    """
     fr = frame(field, x, t, d)
     g = np.einsum("mdk,md->mk", fr.normal, fr.score)
     return Residual(residual=np.linalg.norm(g, axis=1), curvature_ok=fr.beta > 0,
@@ -157,7 +234,37 @@ def residual(field, x, t, d: int, beta_min: float = 0.0) -> Residual:
 
 
 def decompose(v, field, x, t, d: int):
-    """Split vectors ``v`` (m, D) at points x into ``(normal part, tangent part)`` of the ridge frame."""
+    """Split vectors at x into their normal and tangent parts of the ridge frame.
+
+    Parameters
+    ----------
+    v : array_like, shape (m, D)
+        Vectors attached to the points x (e.g. a score error, 1/length).
+    field : score field
+        An object with ``score(x, t)`` and ``hessian(x, t)`` (or ``score_and_hessian``), e.g.
+        :class:`rftheory.EmpiricalDensity` (docs/design.md §3.1).
+    x : array_like, shape (m, D) or (D,)
+        Points (finite).
+    t : float or array_like, shape (m,)
+        Time(s) in the field's schedule.
+    d : int
+        Ridge dimension, 0 <= d < D (d = 0: the modes).
+
+    Returns
+    -------
+    normal : numpy.ndarray, shape (m, D)
+        ``P_perp v``.
+    tangent : numpy.ndarray, shape (m, D)
+        ``P_par v = v - P_perp v``.
+
+    Raises
+    ------
+    TypeError
+        If ``field`` has no ``score`` or no Hessian, or d is not an integer.
+    ValueError
+        If x has the wrong shape or is not finite, d is outside [0, D), or t is outside the schedule's
+        domain; also if v does not have the shape (m, D) of x.
+    """
     fr = frame(field, x, t, d)
     v = np.asarray(v, dtype=np.float64)
     if v.shape != fr.score.shape:
@@ -192,9 +299,35 @@ class Projection:
     order: float = float("nan")
     tol: np.ndarray = dc_field(default_factory=lambda: np.zeros(0))
 
+    __repr__ = short_repr
+
+    def __str__(self):
+        counts = ", ".join(f"{STATUS[c]} {int(np.sum(self.status == c))}" for c in sorted(STATUS)
+                           if np.any(self.status == c))
+        return (f"Projection of {self.points.shape[0]} points in D = {self.points.shape[1]}: {counts}; "
+                f"max residual {np.max(self.residual, initial=0.0):.3g}")
+
     @property
     def status_names(self):
+        """(m,) the status codes as names (``STATUS``)."""
         return np.array([STATUS[int(c)] for c in self.status])
+
+    def to_frame(self):
+        """One row per point: points_k, status (name), converged, iterations, newton_steps, residual, beta,
+        eigengap.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Raises
+        ------
+        ImportError
+            If pandas (an optional dependency: ``pip install "rftheory[frames]"``) is not installed.
+        """
+        return _table({"points": self.points, "status": self.status_names, "converged": self.converged,
+                       "iterations": self.iterations, "newton_steps": self.newton_steps,
+                       "residual": self.residual, "beta": self.beta, "eigengap": self.eigengap}, "point")
 
 
 def _step_size(field, t, m):
@@ -235,13 +368,68 @@ def _newton_step_impl(fr, dH, g):
 
 def project(field, x, t, d: int, tol: float = 1e-10, max_iter: int = 200, newton: bool = True,
             beta_min: float = 0.0, step=None, batch_size: int = 65536) -> Projection:
-    """Project points onto the d-dimensional ridge of ``field`` at time t.
+    """Project points onto the d-dimensional ridge of ``field`` at time t (docs/theory.md §2).
 
-    SCMS steps ``x <- x + step * P_perp s`` (step = h_t for fields with a schedule, e.g. EmpiricalDensity,
-    which makes it exact subspace-constrained mean shift), switching to Newton steps once the Newton step is
-    shorter than the SCMS step would be (near the ridge). Points whose residual drops below tol are frozen;
-    tol is raised to the round-off floor ``64 eps (1 + |x|) |lambda_D|`` where that is larger.
-    Queries are processed in batches of ``batch_size``; nothing per-iteration is stored.
+    Parameters
+    ----------
+    field : score field
+        An object with ``score(x, t)`` and ``hessian(x, t)`` (or ``score_and_hessian``), e.g.
+        :class:`rftheory.EmpiricalDensity` (docs/design.md §3.1).
+    x : array_like, shape (m, D) or (D,)
+        Starting points (finite); a single point is treated as m = 1 (the result is always batched).
+    t : float or array_like, shape (m,)
+        Time(s).
+    d : int
+        Ridge dimension, 0 <= d < D.
+    tol : float, default 1e-10
+        Residual ``|P_perp s|`` (1/length) at which a point counts as converged (raised to the round-off
+        floor where that is larger; the value used is in ``Projection.tol``).
+    max_iter : int, default 200
+        Iterations per point.
+    newton : bool, default True
+        Switch to Newton steps near the ridge (quadratic convergence when the field has
+        ``hessian_derivative``).
+    beta_min : float, default 0.0
+        A point whose normal curvature or eigengap falls to this value or below stops with status
+        ``not_regular``.
+    step : float, optional
+        SCMS step length (length^2); defaults to ``h_t`` of the field's schedule, which makes the step exact
+        mean shift. Required for a field without a schedule.
+    batch_size : int, default 65536
+        Points per batch (memory bound).
+
+    Returns
+    -------
+    Projection
+        ``points`` (m, D) projected points (the last iterate where not converged: never NaN), ``converged``
+        (m,), ``status`` (m,) codes of ``STATUS`` (0 converged, 1 max_iter, 2 not_regular, 3 diverged),
+        ``iterations``, ``newton_steps``, final ``residual`` (1/length), ``beta`` and ``eigengap``
+        (1/length^2), the observed Newton ``order``; ``to_frame()`` gives one row per point.
+
+    Raises
+    ------
+    TypeError
+        If ``field`` has no ``score`` or no Hessian, or d is not an integer.
+    ValueError
+        If x has the wrong shape or is not finite, d is outside [0, D), or t is outside the schedule's
+        domain; also if tol is not positive and finite, max_iter is not a positive integer, or no step length is
+        known.
+
+    Notes
+    -----
+    SCMS steps ``x <- x + step * P_perp s`` switch to Newton steps once the Newton step is shorter than the
+    SCMS step would be (near the ridge); a trust region guards them. Points whose residual drops below tol
+    are frozen; tol is raised to the round-off floor ``64 eps (1 + |x|) |lambda_D|`` where that is larger.
+    Nothing per iteration is stored.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rftheory import EmpiricalDensity, ridge
+    >>> p = EmpiricalDensity(np.array([[-1.0, 0.0], [1.0, 0.0]]))   # two points: the ridge is their line (P2)
+    >>> pr = ridge.project(p, np.array([[0.3, 0.4]]), 0.3, d=1)
+    >>> bool(pr.converged[0]), abs(float(pr.points[0, 1])) < 1e-12
+    (True, True)
     """
     _require_field(field)
     D = _dim(field, x)
@@ -362,7 +550,38 @@ def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step):
 
 
 def distance(field, x, t, d: int, **kw):
-    """``(distance (m,), Projection)``: |x - pi(x)| with pi the converged projection (flags in the result)."""
+    """The distance ``|x - pi(x)|`` to the ridge, with pi the projection of :func:`project`.
+
+    Parameters
+    ----------
+    field : score field
+        An object with ``score(x, t)`` and ``hessian(x, t)`` (or ``score_and_hessian``), e.g.
+        :class:`rftheory.EmpiricalDensity` (docs/design.md §3.1).
+    x : array_like, shape (m, D) or (D,)
+        Points (finite).
+    t : float or array_like, shape (m,)
+        Time(s) in the field's schedule.
+    d : int
+        Ridge dimension, 0 <= d < D (d = 0: the modes).
+    **kw
+        Passed to :func:`project` (``tol``, ``max_iter``, ``beta_min``, ...).
+
+    Returns
+    -------
+    distance : numpy.ndarray, shape (m,)
+        Distances (length). Where the projection did not converge the distance is to its last iterate:
+        check ``projection.converged``.
+    projection : Projection
+        The projection, with its flags.
+
+    Raises
+    ------
+    TypeError
+        If ``field`` has no ``score`` or no Hessian, or d is not an integer.
+    ValueError
+        If x has the wrong shape or is not finite, d is outside [0, D), or t is outside the schedule's
+        domain.
+    """
     pr = project(field, x, t, d, **kw)
     x = as_points(x, pr.points.shape[1], "x")
     return np.linalg.norm(x - pr.points, axis=1), pr
@@ -370,8 +589,28 @@ def distance(field, x, t, d: int, **kw):
 
 # ----------------------------------------------------------------------------- oracles
 def blurred_circle_radius(h: float, a: float = 1.0, rho: float = 1.0) -> float:
-    """P3: radius of the 1-D ridge of a uniform circle of radius rho blurred to (a, h), the positive root of
-    ``r = a rho I_1(a rho r/h)/I_0(a rho r/h)``; NaN when ``a^2 rho^2/(2h) <= 1`` (the ridge has collapsed)."""
+    """P3: radius of the 1-D ridge of a uniform circle blurred to (a, h) (docs/theory.md §2).
+
+    Parameters
+    ----------
+    h : float
+        Noise variance h_t (> 0, length^2).
+    a : float, default 1.0
+        Signal scale a_t (> 0).
+    rho : float, default 1.0
+        Radius of the circle (> 0, length).
+
+    Returns
+    -------
+    float
+        The positive root r of ``r = a rho I_1(a rho r/h)/I_0(a rho r/h)`` (length); NaN when
+        ``a^2 rho^2/(2h) <= 1`` (the ridge has collapsed to the centre).
+
+    Raises
+    ------
+    ValueError
+        If h, a or rho is not positive.
+    """
     if not (h > 0 and a > 0 and rho > 0):
         raise ValueError("h, a and rho must be positive")
     k = a * rho / h

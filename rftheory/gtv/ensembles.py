@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._checks import as_data, as_generator
+from .._results import short_repr
 from .bases import FourierModes, GaussianBumps, TensorFeatures, fourier_features, gaussian_features
 from ..density.schedules import Schedule, get_schedule
 
@@ -109,6 +110,8 @@ class FeatureEnsemble:
     t_max: float
     data: np.ndarray
     info: dict = field(default_factory=dict)
+
+    __repr__ = short_repr
 
     @property
     def N(self) -> int:
@@ -264,6 +267,8 @@ class VKernelComparison:
     F_over_P: float
     note: str = ("first-order (asymptotic in F/P) prediction: expect agreement only for F/P << 1; "
                  "at F/P ~ 1/4 and above it underestimates the measured covariance")
+
+    __repr__ = short_repr
 
 
 def vkernel_comparison(ens: FeatureEnsemble, x, t, Q: int = 200_000, rng=None, dens=None) -> VKernelComparison:

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import atomic_path
+from .._results import short_repr
 from .features import fourier_embedding
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,8 @@ class QuadratureReport:
     rel_diff_U: float
     rel_diff_V: float
 
+    __repr__ = short_repr
+
 
 @dataclass
 class Moments:
@@ -107,6 +110,8 @@ class Moments:
     T: float
     n_time_nodes: int
     report: QuadratureReport | None = None
+
+    __repr__ = short_repr
 
 
 def _threads() -> int:
