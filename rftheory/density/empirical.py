@@ -58,17 +58,26 @@ _FUSED_THIRD_MAX_D = 4
 
 @dataclass
 class PosteriorMoments:
-    """One pass of the posterior over the training set at m query points.
+    """One streaming pass of the posterior over the training set at m query points (:meth:`EmpiricalDensity.moments`).
 
-    Attributes (m = number of queries, D = dimension):
-        t, a, h      (m,) time, signal scale, noise variance at each query
-        log_density  (m,) log p_t(x)
-        mean         (m, D) posterior mean m_t(x) (data units)
-        score        (m, D) s*(x, t) = (a m - x)/h   (1/length)
-        cov          (m, D, D) posterior covariance (length^2) or None if not requested
-        nearest      (m,) index of the training point of largest weight
-        max_weight   (m,) its weight
-        third        (m, D, D, D) posterior third central moment (length^3) or None if not requested
+    Attributes
+    ----------
+    t, a, h : numpy.ndarray, shape (m,)
+        Time, signal scale, noise variance at each query.
+    log_density : numpy.ndarray, shape (m,)
+        ``log p_t(x)``.
+    mean : numpy.ndarray, shape (m, D)
+        Posterior mean ``m_t(x)`` (length).
+    score : numpy.ndarray, shape (m, D)
+        ``s*(x, t) = (a m - x)/h`` (1/length).
+    cov : numpy.ndarray, shape (m, D, D), or None
+        Posterior covariance (length^2), if requested.
+    nearest : numpy.ndarray of int, shape (m,)
+        Index of the training point of largest weight.
+    max_weight : numpy.ndarray, shape (m,)
+        Its weight.
+    third : numpy.ndarray, shape (m, D, D, D), or None
+        Posterior third central moment (length^3), if requested.
     """
 
     t: np.ndarray

@@ -21,14 +21,36 @@ __all__ = ["PathMeasurements", "measure", "PhaseSummary", "phases", "Memorizatio
 
 @dataclass
 class PathMeasurements:
-    """Series over k recorded times (decreasing) for m samples; arrays are (k, m) unless noted.
+    """Reach/align/slide series over k recorded times (decreasing) for m samples (:func:`measure`).
 
-    times (k,); x, proj (k, m, D) samples and their ridge projections; status (projection status codes);
-    distance |x - pi(x)| (length); beta, eigengap at pi(x) (1/length^2); lambda1 largest Hessian eigenvalue
-    at x; regular: converged and beta-regular at pi(x); e_perp, e_par |P_perp e|, |P_par e| at x (1/length);
-    ridge_velocity |P_perp d_t pi| as T2 states it (docs/theory.md §3); ridge_velocity_rel |P_perp(d_t pi + b_t pi)|, the
-    ridge's normal velocity relative to the drift's linear part b_t x (b_t the schedule's beta), which is what
-    d nu/ds picks up at nu = 0 (0 for a ridge that scales with a_t) (length/time); kappa frame-turning rate |(d_nu P_perp) s*| (1/time).
+    Attributes
+    ----------
+    times : numpy.ndarray, shape (k,)
+        Recorded times.
+    x, proj : numpy.ndarray, shape (k, m, D)
+        Samples and their ridge projections (length).
+    status : numpy.ndarray of int, shape (k, m)
+        Projection status codes (``rftheory.geometry.ridge.STATUS``).
+    distance : numpy.ndarray, shape (k, m)
+        ``|x - pi(x)|`` (length).
+    beta, eigengap : numpy.ndarray, shape (k, m)
+        Normal curvature and eigengap at pi(x) (1/length^2).
+    lambda1 : numpy.ndarray, shape (k, m)
+        Largest Hessian eigenvalue at x (1/length^2).
+    regular : numpy.ndarray of bool, shape (k, m)
+        Converged and beta-regular at pi(x).
+    e_perp, e_par : numpy.ndarray, shape (k, m)
+        ``|P_perp e|``, ``|P_par e|`` of the learned field's error at x (1/length).
+    ridge_velocity : numpy.ndarray, shape (k, m)
+        ``|P_perp d_t pi|``, as T2 states it (docs/theory.md §3; length/time).
+    ridge_velocity_rel : numpy.ndarray, shape (k, m)
+        ``|P_perp(d_t pi + b_t pi)|``: the ridge's normal velocity relative to the drift's linear part b_t x
+        (b_t the schedule's beta), which is what d nu/ds picks up at nu = 0 (0 for a ridge that scales with
+        a_t; length/time).
+    kappa : numpy.ndarray, shape (k, m)
+        Frame-turning rate ``|(d_nu P_perp) s*|`` (1/time).
+    d : int
+        Ridge dimension.
     """
 
     times: np.ndarray
@@ -174,11 +196,21 @@ def measure(density, traj, d: int, field=None, beta_min: float = 0.0, velocity: 
 
 @dataclass
 class PhaseSummary:
-    """Per-sample phase times (NaN where a phase is not reached) and the slide length.
+    """Per-sample phase times and slide length (:func:`phases`).
 
-    reach_time: first recorded time with distance <= r_tube; align_time: first time after which the normal
-    distance stays within a factor ``settle`` of its final value (or below ``floor``); slide: tangential
-    displacement |pi(t_end) - pi(t_align)| after alignment; reached / aligned fractions.
+    Attributes
+    ----------
+    reach_time : numpy.ndarray, shape (m,)
+        First recorded time with distance <= r_tube (NaN if never).
+    align_time : numpy.ndarray, shape (m,)
+        First time after which the distance stays within a factor ``settle`` of its final value (or below
+        ``floor``); NaN if never.
+    slide : numpy.ndarray, shape (m,)
+        Tangential displacement ``|pi(t_end) - pi(t_align)|`` after alignment (length).
+    reached, aligned : float
+        Fractions of samples that reached / aligned.
+    r_tube : float
+        The tube radius used (length).
     """
 
     reach_time: np.ndarray
@@ -257,8 +289,19 @@ def phases(meas: PathMeasurements, r_tube: float, settle: float = 2.0, floor: fl
 
 @dataclass
 class Memorization:
-    """fraction of samples with d_1/d_2 < ratio; (ci_low, ci_high) percentile bootstrap interval at level
-    ``level``; ratios (m,) the d_1/d_2 values."""
+    """The memorization metric (:func:`memorization`).
+
+    Attributes
+    ----------
+    fraction : float
+        Fraction of samples with ``d_1/d_2 < ratio``.
+    ci_low, ci_high : float
+        Percentile bootstrap interval at ``level``.
+    level : float
+        Its level.
+    ratios : numpy.ndarray, shape (m,)
+        The d_1/d_2 values.
+    """
 
     fraction: float
     ci_low: float

@@ -85,15 +85,30 @@ def _frame_at(field, x, t, d, third=False):
 
 @dataclass
 class Frame:
-    """Ridge frame at m points (D dimensions, ridge dimension d).
+    """The ridge frame at m points (D dimensions, ridge dimension d; :func:`frame`).
 
-    eigenvalues  (m, D)       Hessian eigenvalues, descending (1/length^2)
-    vectors      (m, D, D)    eigenvectors as columns, same order
-    normal       (m, D, D-d)  normal basis E = [v_{d+1} .. v_D]
-    tangent      (m, D, d)    tangent basis [v_1 .. v_d]
-    beta         (m,)         normal curvature -lambda_{d+1}
-    eigengap     (m,)         lambda_d - lambda_{d+1} (inf for d = 0)
-    score        (m, D)       the field's score at the points
+    Attributes
+    ----------
+    eigenvalues : numpy.ndarray, shape (m, D)
+        Hessian eigenvalues, descending (1/length^2).
+    vectors : numpy.ndarray, shape (m, D, D)
+        Eigenvectors as columns, same order.
+    normal : numpy.ndarray, shape (m, D, D-d)
+        Normal basis ``E = [v_{d+1} .. v_D]``.
+    tangent : numpy.ndarray, shape (m, D, d)
+        Tangent basis ``[v_1 .. v_d]``.
+    beta : numpy.ndarray, shape (m,)
+        Normal curvature ``-lambda_{d+1}``.
+    eigengap : numpy.ndarray, shape (m,)
+        ``lambda_d - lambda_{d+1}`` (inf for d = 0).
+    score : numpy.ndarray, shape (m, D)
+        The field's score at the points.
+    d : int
+        Ridge dimension.
+    gap_floor : numpy.ndarray or float
+        Round-off level of the eigengap (below it the frame is undetermined).
+    dH : numpy.ndarray, shape (m, D, D, D), or None
+        dH/dx when computed in the same pass (projection only).
     """
 
     eigenvalues: np.ndarray
@@ -110,11 +125,31 @@ class Frame:
     __repr__ = short_repr
 
     def project_normal(self, v):
-        """(m, D) ``P_perp v``."""
+        """``P_perp v`` at each point.
+
+        Parameters
+        ----------
+        v : numpy.ndarray, shape (m, D)
+            Vectors.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D)
+        """
         return np.einsum("mdk,mk->md", self.normal, np.einsum("mdk,md->mk", self.normal, v))
 
     def regular(self, beta_min: float = 0.0):
-        """(m,) beta-regular: ``beta > beta_min`` and ``eigengap > beta_min``."""
+        """Beta-regularity: ``beta > beta_min`` and ``eigengap > beta_min``.
+
+        Parameters
+        ----------
+        beta_min : float, default 0.0
+            Threshold (1/length^2).
+
+        Returns
+        -------
+        numpy.ndarray of bool, shape (m,)
+        """
         return (self.beta > beta_min) & (self.eigengap > beta_min)
 
 
@@ -275,17 +310,27 @@ def decompose(v, field, x, t, d: int):
 
 @dataclass
 class Projection:
-    """Result of :func:`project` (m points).
+    """Result of :func:`project` for m points.
 
-    points      (m, D) projected points (the last iterate where not converged, never NaN)
-    converged   (m,) bool
-    status      (m,) int, see ``STATUS``: 0 converged, 1 max_iter, 2 not_regular, 3 diverged
-    iterations  (m,) iterations used
-    residual    (m,) final |P_perp s| (1/length)
-    beta        (m,) final normal curvature; eigengap (m,) final eigengap
-    newton_steps (m,) how many of the iterations were Newton steps
-    order       observed convergence order of the Newton phase (median over points; NaN if unmeasured)
-    tol         the tolerance applied (after the round-off floor)
+    Attributes
+    ----------
+    points : numpy.ndarray, shape (m, D)
+        Projected points (the last iterate where not converged; never NaN).
+    converged : numpy.ndarray of bool, shape (m,)
+    status : numpy.ndarray of int, shape (m,)
+        Codes of ``STATUS``: 0 converged, 1 max_iter, 2 not_regular, 3 diverged (``status_names``).
+    iterations : numpy.ndarray of int, shape (m,)
+        Iterations used.
+    residual : numpy.ndarray, shape (m,)
+        Final ``|P_perp s|`` (1/length).
+    beta, eigengap : numpy.ndarray, shape (m,)
+        Final normal curvature and eigengap (1/length^2).
+    newton_steps : numpy.ndarray of int, shape (m,)
+        How many of the iterations were Newton steps.
+    order : float
+        Observed convergence order of the Newton phase (median over points; NaN if unmeasured).
+    tol : numpy.ndarray, shape (m,)
+        The tolerance applied (after the round-off floor).
     """
 
     points: np.ndarray

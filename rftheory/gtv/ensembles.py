@@ -95,10 +95,24 @@ def sample_triples(data, schedule, size, t_min: float, t_max: float, rng):
 
 @dataclass
 class FeatureEnsemble:
-    """N fitted linear-feature denoisers.
+    """N fitted linear-feature denoisers (V3, :func:`fit_ensemble`); a score field per fit.
 
-    Attributes: ``features`` (TensorFeatures), ``schedule``; ``W`` (N, D, F) weights (data units per
-    feature unit); ``P``, ``ridge``, ``t_min``, ``t_max`` as fitted; ``data`` (n, D) the training set.
+    Attributes
+    ----------
+    features : TensorFeatures
+        The feature map psi(x, t) (F features).
+    schedule : Schedule
+        The forward process.
+    W : numpy.ndarray, shape (N, D, F)
+        Weights (data units per feature unit).
+    P : int
+        Training triples per fit.
+    ridge, t_min, t_max : float
+        As fitted.
+    data : numpy.ndarray, shape (n, D)
+        The training set.
+    info : dict
+        Fitting details.
     """
 
     features: TensorFeatures
@@ -247,13 +261,28 @@ def ensemble_histograms(samples, edges) -> np.ndarray:
 # ----------------------------------------------------------------------------- V4
 @dataclass
 class VKernelComparison:
-    """V4 at test points z_j = (x_j, t_j) for one ensemble (score units, 1/length^2).
+    """V4 at test points z_j = (x_j, t_j) for one ensemble (score units, 1/length^2; docs/theory.md §5).
 
-    ``measured`` (J,) variance over the fits of ``tr`` of the score covariance at each z_j (sample
-    covariance, N-1 normalisation); ``vkernel`` (J,) the first-order V-kernel prediction (posterior
-    covariance only); ``sandwich`` (J,) the full first-order sandwich (residual second moment, mean term
-    subtracted); ``ratio`` = sum(measured)/sum(vkernel); ``ratio_se`` its approximate standard error
-    (delta method over fits); ``F_over_P``. ``note`` says the prediction is only asymptotic.
+    Attributes
+    ----------
+    x : numpy.ndarray, shape (J, D)
+    t : numpy.ndarray, shape (J,)
+        The test points.
+    measured : numpy.ndarray, shape (J,)
+        Variance over the fits of ``tr`` of the score covariance at each z_j (sample covariance, N-1
+        normalisation).
+    vkernel : numpy.ndarray, shape (J,)
+        The C-only first-order prediction (posterior covariance only; its expressive-feature limit).
+    sandwich : numpy.ndarray, shape (J,)
+        The complete first-order form (residual second moment, mean term subtracted).
+    ratio, ratio_sandwich : float
+        ``sum(measured)/sum(vkernel)`` and ``sum(measured)/sum(sandwich)``.
+    ratio_se : float
+        Approximate standard error of ``ratio`` (delta method over fits).
+    F_over_P : float
+        Features per training triple.
+    note : str
+        Says the prediction is only asymptotic in F/P.
     """
 
     x: np.ndarray

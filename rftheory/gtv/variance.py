@@ -128,10 +128,15 @@ def relative_variance(dens: EmpiricalDensity, x, t) -> np.ndarray:
 
 @dataclass
 class RelativeVarianceMap:
-    """Relative variance on a square grid.
+    """Relative variance on a square grid (:func:`relative_variance_map`).
 
-    Attributes: ``x1``, ``x2`` (g,) grid coordinates (length); ``times`` (k,); ``values`` (k, g, g) with
-    ``values[i, r, c]`` at ``(x1[c], x2[r])`` (image order, dimensionless, in [0, 1]).
+    Attributes
+    ----------
+    x1, x2 : numpy.ndarray, shape (g,)
+        Grid coordinates (length).
+    times : numpy.ndarray, shape (k,)
+    values : numpy.ndarray, shape (k, g, g)
+        ``values[i, r, c]`` at ``(x1[c], x2[r])`` (image order; dimensionless, in [0, 1]).
     """
 
     x1: np.ndarray

@@ -24,12 +24,25 @@ __all__ = ["ErrorSplit", "split_error", "optimization_error", "architectural_bia
 
 @dataclass
 class ErrorSplit:
-    """An error field at m points split in the ridge frame.
+    """An error field at m points split in the ridge frame (:func:`split_error`).
 
-    x (m, D), t (m,), error (m, D) (1/length, score units), normal (m, D) = P_perp error, tangent (m, D);
-    normal_norm, tangent_norm (m,); eigengap (m,) of the Hessian at d and ``determined`` (m,): the gap is
-    above its round-off floor, so the frame (hence the split) is defined. Where it is not -- e.g. at small t
-    next to a mode, where H ~ -I/h_t -- the split is arbitrary and averages leave such points out.
+    Where the eigengap is at its round-off floor -- e.g. at small t next to a mode, where H ~ -I/h_t -- the
+    split is arbitrary and averages leave such points out.
+
+    Attributes
+    ----------
+    x : numpy.ndarray, shape (m, D)
+    t : numpy.ndarray, shape (m,)
+    error : numpy.ndarray, shape (m, D)
+        The error (score units, 1/length).
+    normal, tangent : numpy.ndarray, shape (m, D)
+        ``P_perp error`` and the rest.
+    eigengap : numpy.ndarray, shape (m,)
+        Hessian eigengap at d (1/length^2).
+    determined : numpy.ndarray of bool, shape (m,)
+        The gap is above its round-off floor, so the frame (hence the split) is defined.
+    normal_norm, tangent_norm : numpy.ndarray, shape (m,)
+        Their norms (properties).
     """
 
     x: np.ndarray
@@ -205,9 +218,21 @@ def finite_sample_error(fields_runs, field_expected, density, x, t, d):
 
 @dataclass
 class AverageSplit:
-    """Root-mean-square normal and tangent parts over p_t: ``rms_normal = sqrt(E|P_perp e|^2)`` etc., with
-    the standard errors of the mean squares (Monte Carlo), the number of points used and the fraction of
-    the drawn points whose frame is determined (only those are averaged)."""
+    """Root-mean-square normal and tangent parts of an error over p_t (:func:`average_split`).
+
+    Attributes
+    ----------
+    t : float
+        The time.
+    rms_normal, rms_tangent : float
+        ``sqrt(E|P_perp e|^2)`` and ``sqrt(E|P_par e|^2)`` (1/length).
+    se_sq_normal, se_sq_tangent : float
+        Standard errors of the mean squares (Monte Carlo; 0 for given points).
+    n_points : int
+        Points averaged (those with a determined frame).
+    determined_fraction : float
+        Fraction of the points whose frame is determined.
+    """
 
     t: float
     rms_normal: float

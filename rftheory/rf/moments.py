@@ -82,8 +82,19 @@ def time_rule(t0: float, T: float, K: int, T_emb: float, n_gl: int = 8, panels_p
 
 @dataclass
 class QuadratureReport:
-    """Convergence of the time quadrature: the rule, and the relative Frobenius differences of U and V
-    (restricted to ``units``) between the rule and the refined rule (twice the nodes per panel)."""
+    """Convergence of the time quadrature of U and V.
+
+    Attributes
+    ----------
+    rule : str
+        The quadrature rule.
+    n_nodes, n_nodes_refined : int
+        Nodes of the rule and of the refined rule (twice the nodes per panel).
+    units : numpy.ndarray of int
+        The random units on which the two were compared.
+    rel_diff_U, rel_diff_V : float
+        Relative Frobenius differences of U and V (restricted to ``units``) between the two rules.
+    """
 
     rule: str
     n_nodes: int
@@ -97,8 +108,25 @@ class QuadratureReport:
 
 @dataclass
 class Moments:
-    """U (p, p), V (D, p), c0 = the loss constant (1/(nD)) int lambda sum_i E|y|^2 dt, so that
-    ``L(W) = (1/D)[tr(W U W^T) - 2 tr(V W^T)] + c0``; the settings used; the quadrature report (or None)."""
+    """The quadratic loss of an RF model: ``L(W) = (1/D)[tr(W U W^T) - 2 tr(V W^T)] + c0`` (R1).
+
+    Attributes
+    ----------
+    U : numpy.ndarray, shape (p, p)
+        Feature second moment (symmetric positive semi-definite).
+    V : numpy.ndarray, shape (D, p)
+        Target-feature cross moment.
+    c0 : float
+        The loss constant ``(1/(nD)) int lambda sum_i E|y|^2 dt``.
+    weight, parametrization, method : str
+        The settings used.
+    t0, T : float
+        The time interval.
+    n_time_nodes : int
+        Nodes of the time rule.
+    report : QuadratureReport or None
+        Convergence of the time rule.
+    """
 
     U: np.ndarray
     V: np.ndarray
