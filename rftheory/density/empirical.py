@@ -575,11 +575,27 @@ class EmpiricalDensity:
 
     @single_query
     def third_cumulant(self, x, t) -> np.ndarray:
-        """(m, D, D, D) ``E[(x_0 - m)^{(x)3} | x]``, the posterior third central moment (length^3); (D, D, D)
-        for a single (D,) query.
+        """The posterior third central moment ``E[(x_0 - m)^{(x)3} | x]``.
 
-        Two passes: the first fixes the running maximum, normaliser and mean; the second sums the centred
-        cubes with the final weights (no merge formula needed, no cancellation).
+        Two passes: the first fixes the running maximum, normaliser and mean; the second sums the centred cubes
+        with the final weights (no merge formula needed, no cancellation).
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D, D, D), or (D, D, D) for a single (D,) query
+            Symmetric tensors (length^3).
+
+        Raises
+        ------
+        ValueError, TypeError
+            On a bad ``x`` or ``t`` (the message names the argument).
         """
         x = as_points(x, self.D, "x")
         m = x.shape[0]
@@ -604,8 +620,27 @@ class EmpiricalDensity:
 
     @single_query
     def hessian_derivative(self, x, t) -> np.ndarray:
-        """(m, D, D, D) ``d H_{ij} / d x_k = (a^3/h^3) kappa3_{ijk}`` (derivative of P1; third derivative of
-        log p_t). Used by the Newton projection onto the ridge and by the frame-rotation rate of T2."""
+        """``dH_ij/dx_k = (a^3/h^3) kappa3_ijk``: the derivative of P1, the third derivative of log p_t.
+
+        Used by the Newton projection onto the ridge and by the frame-turning rate of T2.
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D, D, D), or (D, D, D) for a single (D,) query
+            1/length^3.
+
+        Raises
+        ------
+        ValueError, TypeError
+            On a bad ``x`` or ``t`` (the message names the argument).
+        """
         x = as_points(x, self.D, "x")
         tt = per_point_times(t, x.shape[0], self.schedule, "t")
         a, h = self.schedule._a(tt), self.schedule._h(tt)
@@ -623,8 +658,27 @@ class EmpiricalDensity:
 
     @single_query
     def weights(self, x, t) -> np.ndarray:
-        """(m, n) posterior weights, or (n,) for a single (D,) query (a dense matrix: for moderate n; the
-        other methods stream)."""
+        """The posterior weights ``w_i(x, t)`` over the training set, as a dense matrix (for moderate n).
+
+        The other methods stream over the data; this one holds (m, n) at once.
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, n), or (n,) for a single (D,) query
+            Non-negative, each row summing to 1.
+
+        Raises
+        ------
+        ValueError, TypeError
+            On a bad ``x`` or ``t`` (the message names the argument).
+        """
         x = as_points(x, self.D, "x")
         tt = per_point_times(t, x.shape[0], self.schedule, "t")
         a, h = self.schedule._a(tt), self.schedule._h(tt)

@@ -75,6 +75,28 @@ class TruncatedDensity:
         return self._tree.query_ball_point(x / a, radius * (1 + 1e-12) + 1e-300)
 
     def moments(self, x, t, cov: bool = False, third: bool = False) -> PosteriorMoments:
+        """Posterior moments over the kept neighbours, as :meth:`EmpiricalDensity.moments` (within :meth:`error_bounds`).
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (a single point is treated as m = 1; the result keeps its batch axis).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+        cov : bool, default False
+            Also the posterior covariance.
+        third : bool, default False
+            Also the third central moment (implies cov).
+
+        Returns
+        -------
+        PosteriorMoments
+
+        Raises
+        ------
+        ValueError, TypeError
+            On a bad ``x`` or ``t`` (the message names the argument).
+        """
         x = as_points(x, self.D, "x")
         m = x.shape[0]
         tt = per_point_times(t, m, self.schedule, "t")
@@ -326,8 +348,19 @@ class TruncatedDensity:
         return ((mom.a / mom.h) ** 3)[:, None, None, None] * mom.third
 
     def error_bounds(self, t) -> dict:
-        """The stated bounds at time t: mean (length), score (1/length), cov (length^2), log_density,
-        third (length^3) and hessian_derivative (1/length^3), all Frobenius."""
+        """The stated truncation bounds at time t (module docstring), all Frobenius.
+
+        Parameters
+        ----------
+        t : float
+            Time.
+
+        Returns
+        -------
+        dict
+            ``mean`` (length), ``score`` (1/length), ``cov`` (length^2), ``log_density``, ``third`` (length^3) and
+            ``hessian_derivative`` (1/length^3).
+        """
         a, h = float(self.schedule.a(t)), float(self.schedule.h(t))
         r = self.rtol
         return {"mean": r * self.R, "score": a * r * self.R / h, "cov": 3 * r * self.R ** 2,

@@ -74,7 +74,12 @@ class DimensionChoice:
                 f"D={self.spectrum.shape[1]}, threshold={self.threshold}, t={self.t:g})")
 
     def to_dict(self) -> dict:
-        """JSON-ready summary: the choice, the criterion, the histogram and the median spectrum."""
+        """JSON-ready summary: the choice, the criterion, the histogram and the median spectrum.
+
+        Returns
+        -------
+        dict
+        """
         return {"d": self.d, "share": self.share, "threshold": self.threshold, "t": self.t,
                 "criterion": "d(x) = #{k : 1 + h_t lambda_k(x) > threshold}; d* = most frequent d(x), <= D-1",
                 "histogram": self.histogram.tolist(), "median_spectrum": self.median_spectrum.tolist()}

@@ -673,10 +673,25 @@ def blurred_circle_radius(h: float, a: float = 1.0, rho: float = 1.0) -> float:
 
 
 def affine_hull(data, rtol: float = 1e-10):
-    """P2 geometry of a training set: ``(origin, basis (D, k), normal_basis (D, D-k), c)``.
+    """P2 geometry of a training set: its affine hull and the common normal component (docs/theory.md §2).
 
-    ``origin`` is the data mean, ``basis`` spans the direction space of the affine hull (singular values
-    above ``rtol`` times the largest), ``c`` is the common component of every x_i in the normal space.
+    Parameters
+    ----------
+    data : array_like, shape (n, D)
+        Training set.
+    rtol : float, default 1e-10
+        Singular values above ``rtol`` times the largest span the hull.
+
+    Returns
+    -------
+    origin : numpy.ndarray, shape (D,)
+        The data mean.
+    basis : numpy.ndarray, shape (D, k)
+        Orthonormal basis of the hull's direction space.
+    normal_basis : numpy.ndarray, shape (D, D - k)
+        Orthonormal basis of its complement N.
+    c : numpy.ndarray, shape (D - k,)
+        The common N-component of every x_i (coordinates in ``normal_basis``).
     """
     X = np.asarray(data, dtype=np.float64)
     origin = X.mean(axis=0)

@@ -157,7 +157,7 @@ class RandomFeatureModel:
             Forward process.
         t0 : float, default 1e-3
             Lower end of the time integral (T defaults to the embedding period).
-        weight : {"1", "1/h", "1/h^2"} or tuple of them
+        weight : {"1", "1/h", "1/h2"} or tuple of them
             Time weight(s) lambda(t) of the loss.
         method : {"exact", "mc"}
             Closed-form Gaussian moments, or Monte Carlo in z (the [HQT] recipe).
@@ -287,9 +287,22 @@ class RandomFeatureModel:
 class RFScoreField:
     """Score field of a trained RF model (docs/design.md §3.1): ``score(x, t)`` and the raw ``output(x, t)``.
 
-    A single (D,) query returns a (D,) result, as scipy does; (m, D) queries return (m, D). It has no
-    Hessian: the ridge is always that of a density (``PerturbedField`` or ``decomposition`` pair the two).
-    Parameters as :meth:`RandomFeatureModel.score_field`.
+    A single (D,) query returns a (D,) result, as scipy does; (m, D) queries return (m, D). It has no Hessian:
+    the ridge is always that of a density (``PerturbedField`` or ``decomposition`` pair the two). Usually made
+    by :meth:`RandomFeatureModel.score_field`.
+
+    Parameters
+    ----------
+    model : RandomFeatureModel
+    W : array_like, shape (D, p)
+        Output weights.
+    schedule : Schedule or str, default OU()
+    parametrization : {"posterior_mean", "score"}
+
+    Raises
+    ------
+    ValueError
+        If W has the wrong shape or the parametrization is unknown.
     """
 
     def __init__(self, model: RandomFeatureModel, W, schedule=None, parametrization="posterior_mean"):
@@ -315,9 +328,23 @@ class RFScoreField:
 
     @single_query
     def output(self, x, t) -> np.ndarray:
-        """The raw network output ``f_W(x, t)``: (m, D), or (D,) for a single (D,) query.
+        """The raw network output ``f_W(x, t)``.
 
-        Raises ValueError if x has the wrong shape or is not finite, or t is outside the schedule's domain.
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D), or (D,) for a single (D,) query
+
+        Raises
+        ------
+        ValueError
+            If x has the wrong shape or is not finite, or t is outside the schedule's domain.
         """
         x = as_points(x, self.D, "x")
         tt = per_point_times(t, x.shape[0], self.schedule, "t")
@@ -459,7 +486,18 @@ class GradientFlow:
         return out[0] if scalar else out
 
     def mode_amplitudes(self, tau):
-        """(D, p) coefficients of W(tau) - W* on the eigenvectors: ``(W0 - W*) q_k e^{-2 tau mu_k}`` (R4)."""
+        """Coefficients of ``W(tau) - W*`` on the eigenvectors of U: ``(W0 - W*) q_k e^{-2 tau mu_k}`` (R4).
+
+        Parameters
+        ----------
+        tau : float
+            Training time (>= 0).
+
+        Returns
+        -------
+        numpy.ndarray, shape (D, p)
+            Column k is the amplitude along eigenvector q_k.
+        """
         mu_eff = np.where(self.mu > self.cutoff, self.mu, 0.0)
         return ((self.W0 - self.W_star) @ self.Q) * np.exp(-2.0 * float(tau) * mu_eff)[None, :]
 

@@ -46,6 +46,23 @@ PARAMETRIZATIONS = ("posterior_mean", "score")
 
 
 def weight_fn(weight: str):
+    """The loss's time weight lambda as a function of h_t.
+
+    Parameters
+    ----------
+    weight : {"1", "1/h", "1/h2"}
+        lambda = 1, 1/h_t or 1/h_t^2.
+
+    Returns
+    -------
+    callable
+        ``h -> lambda`` (vectorised).
+
+    Raises
+    ------
+    ValueError
+        For any other weight.
+    """
     if weight == "1":
         return lambda h: np.ones_like(h)
     if weight == "1/h":
@@ -56,7 +73,31 @@ def weight_fn(weight: str):
 
 
 def time_rule(t0: float, T: float, K: int, T_emb: float, n_gl: int = 8, panels_per_period: float = 2.0):
-    """Nodes and weights (ascending) of the composite Gauss-Legendre rule on [t0, T] described above."""
+    """Nodes and weights (ascending) of the composite Gauss-Legendre rule on [t0, T] (module docstring).
+
+    Parameters
+    ----------
+    t0, T : float
+        The interval, 0 < t0 < T < inf.
+    K : int
+        Fourier frequencies of the embedding (the panels resolve its oscillation).
+    T_emb : float
+        Embedding period.
+    n_gl : int, default 8
+        Gauss-Legendre nodes per panel.
+    panels_per_period : float, default 2.0
+        Panels per period of the fastest Fourier mode beyond t = 1.
+
+    Returns
+    -------
+    nodes, weights : numpy.ndarray, shape (N,)
+        Ascending nodes and their weights.
+
+    Raises
+    ------
+    ValueError
+        If the interval or the counts are invalid.
+    """
     if not (0 < t0 < T < np.inf):
         raise ValueError(f"need 0 < t0 < T < inf (got t0={t0}, T={T})")
     if int(n_gl) != n_gl or n_gl < 1:
@@ -155,12 +196,45 @@ def _pair_index(p):
 
 def assemble(model, data, schedule, t0, T, weight, method, parametrization, nodes, wts,
              units=None, mc_draws=None, rng=None, progress=False, batch=32, threads=None):
-    """U, V, c0 for the model restricted to ``units`` (default all) on the given time rule.
+    """U, V, c0 of a model on the given time rule (restricted to ``units``; R1, docs/theory.md §4).
 
     ``weight`` is one of WEIGHTS, or a tuple of them: then every array gains a leading axis, one entry per
-    weight, from one pass (the Gaussian moments do not depend on the weight; the cost is that of one).
-    The exact ReLU path evaluates ``batch`` (point, time node) steps at once with the hoisted pair kernel
-    (``weighted_sum``), on ``threads`` threads (default: the CPUs available to the process, at most 8)."""
+    weight, from one pass (the Gaussian moments do not depend on the weight; the cost is that of one). The
+    exact ReLU path evaluates ``batch`` (point, time node) steps at once with the hoisted pair kernel
+    (``weighted_sum``), on ``threads`` threads (default: the CPUs available to the process, at most 8).
+
+    Parameters
+    ----------
+    model : RandomFeatureModel
+    data : numpy.ndarray, shape (n, D)
+        Validated training set.
+    schedule : Schedule
+    t0, T : float
+        Time interval.
+    weight : str or tuple of str
+        Time weight(s), see :func:`weight_fn`.
+    method : {"exact", "mc"}
+        Closed-form moments or Monte Carlo in z.
+    parametrization : {"posterior_mean", "score"}
+    nodes, wts : numpy.ndarray, shape (N,)
+        The time rule (:func:`time_rule`).
+    units : array_like of int, optional
+        Restrict to these features (default all p).
+    mc_draws : int, optional
+        Noise draws per (point, node) for ``method="mc"``.
+    rng : None, int, SeedSequence or Generator, optional
+        Draws of ``method="mc"``.
+    progress : bool, default False
+    batch : int, default 32
+    threads : int, optional
+
+    Returns
+    -------
+    U : numpy.ndarray, shape (p', p') or (w, p', p')
+    V : numpy.ndarray, shape (D, p') or (w, D, p')
+    c0 : float or numpy.ndarray, shape (w,)
+        p' = len(units); the leading axis w when ``weight`` is a tuple.
+    """
     multi = not isinstance(weight, str)
     weights = tuple(weight) if multi else (weight,)
     nw = len(weights)
@@ -250,7 +324,20 @@ def assemble(model, data, schedule, t0, T, weight, method, parametrization, node
 
 
 def cache_key(model, data, settings: dict) -> str:
-    """Hex SHA-256 of the model's weights and activation, ``data`` and the JSON-able ``settings``."""
+    """The key of a cached result: hex SHA-256 of the model's weights and activation, ``data`` and ``settings``.
+
+    Parameters
+    ----------
+    model : RandomFeatureModel
+    data : numpy.ndarray, shape (n, D)
+    settings : dict
+        JSON-able settings (schedule repr, t0, T, weight, quadrature ...).
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
     hsh = hashlib.sha256()
     meta = {"format": FORMAT, "activation": model.act.name, "K": model.K, "T_emb": model.T, **settings}
     hsh.update(json.dumps(meta, sort_keys=True, default=repr).encode())
@@ -262,11 +349,35 @@ def cache_key(model, data, settings: dict) -> str:
 
 
 def cache_path(cache_dir, key: str) -> Path:
+    """Where the entry for ``key`` lives: ``cache_dir / moments-<first 32 hex digits>.npz``.
+
+    Parameters
+    ----------
+    cache_dir : path
+    key : str
+
+    Returns
+    -------
+    pathlib.Path
+    """
     return Path(cache_dir) / f"moments-{key[:32]}.npz"
 
 
 def save_moments(path, mom: Moments, key: str) -> None:
-    """Write ``mom`` atomically (a reader sees no half-written entry)."""
+    """Write ``mom`` atomically with its key (a reader never sees a half-written entry).
+
+    Parameters
+    ----------
+    path : path
+        Target file (its directory is created).
+    mom : Moments
+    key : str
+        From :func:`cache_key`.
+
+    Returns
+    -------
+    None
+    """
     rep = mom.report
     extra = {}
     if rep is not None:
@@ -280,8 +391,19 @@ def save_moments(path, mom: Moments, key: str) -> None:
 
 
 def load_moments(path, key: str) -> Moments | None:
-    """The cached Moments at ``path`` if it exists, is readable and carries ``key``; else None (a corrupt or
-    foreign file is ignored, with a warning, and will be overwritten)."""
+    """The cached Moments at ``path`` if it exists, is readable and carries ``key``; else None.
+
+    A corrupt or foreign file is ignored with a warning (and will be overwritten).
+
+    Parameters
+    ----------
+    path : path
+    key : str
+
+    Returns
+    -------
+    Moments or None
+    """
     path = Path(path)
     if not path.exists():
         return None
