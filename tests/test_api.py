@@ -199,3 +199,43 @@ def test_help_shows_parameters_returns_and_raises():
 def test_docstring_examples_run(module):
     res = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.attempted > 0 and res.failed == 0
+
+
+def _public_objects():
+    """Every public function, class and method of the library's modules (``__all__``, else public names
+    defined in the module), the CLI excepted."""
+    import inspect
+    import pkgutil
+    for info in pkgutil.walk_packages(rftheory.__path__, "rftheory."):
+        if info.name.split(".")[-1].startswith("_") or info.name.endswith(".cli"):
+            continue
+        mod = importlib.import_module(info.name)
+        names = getattr(mod, "__all__", None) or [
+            n for n, o in vars(mod).items() if not n.startswith("_") and (inspect.isfunction(o) or inspect.isclass(o))]
+        for n in names:
+            obj = getattr(mod, n, None)
+            if not (inspect.isfunction(obj) or inspect.isclass(obj)) or obj.__module__ != info.name:
+                continue
+            yield f"{info.name}.{n}", obj
+            if inspect.isclass(obj):
+                for an, ao in vars(obj).items():
+                    if not an.startswith("_") and inspect.isfunction(ao):
+                        yield f"{info.name}.{n}.{an}", ao
+
+
+def test_every_public_function_and_class_has_numpydoc_sections():
+    import inspect
+    bad = []
+    for name, obj in _public_objects():
+        doc = inspect.getdoc(obj) or ""
+        try:
+            params = [p for p in inspect.signature(obj).parameters if p not in ("self", "cls")]
+        except (TypeError, ValueError):
+            params = []
+        if inspect.isclass(obj):
+            ok = not params or "Parameters\n----------" in doc or "Attributes\n----------" in doc
+        else:
+            ok = (not params or "Parameters\n----------" in doc) and "Returns\n-------" in doc
+        if not ok:
+            bad.append(name)
+    assert bad == [], f"{len(bad)} public objects without numpydoc Parameters/Returns: {bad}"
