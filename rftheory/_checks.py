@@ -1,7 +1,12 @@
 """Input validation shared by the library: errors name the argument and what was expected."""
 from __future__ import annotations
 
+from typing import Union
+
 import numpy as np
+
+#: what every ``rng`` argument accepts (see :func:`as_generator`)
+RngLike = Union[None, int, np.integer, np.random.SeedSequence, np.random.Generator]
 
 
 def as_data(data, name: str = "data") -> np.ndarray:

@@ -239,3 +239,18 @@ def test_every_public_function_and_class_has_numpydoc_sections():
         if not ok:
             bad.append(name)
     assert bad == [], f"{len(bad)} public objects without numpydoc Parameters/Returns: {bad}"
+
+
+def test_type_hints_resolve_and_the_face_is_annotated():
+    import inspect
+    import typing
+    for name, obj in _public_objects():
+        if inspect.isfunction(obj):
+            typing.get_type_hints(obj)  # every annotation names something importable (NameError otherwise)
+    from rftheory.dynamics.sampling import sample
+    for f in (ridge.project, ridge.frame, ridge.residual, ridge.distance, sample, EmpiricalDensity.score,
+              EmpiricalDensity.hessian, EmpiricalDensity.moments):
+        hints = typing.get_type_hints(f)
+        assert "x" in hints and "t" in hints or "grid" in hints, f.__qualname__
+        assert "return" in hints, f.__qualname__
+    assert typing.get_type_hints(sample)["rng"] == rftheory._checks.RngLike

@@ -34,7 +34,7 @@ import numpy as np
 from .._blas import blas_single as _blas_single
 from numpy.typing import ArrayLike
 
-from .._checks import as_data, as_points, per_point_times, single_query
+from .._checks import RngLike, as_data, as_points, per_point_times, single_query
 from .._results import frame as _table, short_repr
 from ._posterior_sums import central_third, centred_scatter, shift_third
 from .schedules import OU, Schedule, get_schedule
@@ -168,8 +168,8 @@ class EmpiricalDensity:
     (4, 2, 2)
     """
 
-    def __init__(self, data, schedule: Schedule | str | None = None, chunk_size: int = 2048,
-                 precise="auto"):
+    def __init__(self, data: ArrayLike, schedule: Schedule | str | None = None, chunk_size: int = 2048,
+                 precise: str | bool = "auto"):
         self.data = as_data(data, "data")
         self.data.setflags(write=False)
         self.n, self.D = self.data.shape
@@ -200,7 +200,7 @@ class EmpiricalDensity:
         return f"EmpiricalDensity(n={self.n}, D={self.D}, schedule={self.schedule.name})"
 
     # ------------------------------------------------------------------ core pass
-    def moments(self, x, t, cov: bool = False, third: bool = False) -> PosteriorMoments:
+    def moments(self, x: ArrayLike, t: ArrayLike, cov: bool = False, third: bool = False) -> PosteriorMoments:
         """Log-density, posterior mean, score (and covariance if ``cov``) in one streaming pass.
 
         Parameters
@@ -574,7 +574,7 @@ class EmpiricalDensity:
         return mom.a[:, None] * mom.mean
 
     @single_query
-    def third_cumulant(self, x, t) -> np.ndarray:
+    def third_cumulant(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
         """The posterior third central moment ``E[(x_0 - m)^{(x)3} | x]``.
 
         Two passes: the first fixes the running maximum, normaliser and mean; the second sums the centred cubes
@@ -619,7 +619,7 @@ class EmpiricalDensity:
         return out
 
     @single_query
-    def hessian_derivative(self, x, t) -> np.ndarray:
+    def hessian_derivative(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
         """``dH_ij/dx_k = (a^3/h^3) kappa3_ijk``: the derivative of P1, the third derivative of log p_t.
 
         Used by the Newton projection onto the ridge and by the frame-turning rate of T2.
@@ -657,7 +657,7 @@ class EmpiricalDensity:
         return M, W, mu
 
     @single_query
-    def weights(self, x, t) -> np.ndarray:
+    def weights(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
         """The posterior weights ``w_i(x, t)`` over the training set, as a dense matrix (for moderate n).
 
         The other methods stream over the data; this one holds (m, n) at once.
@@ -689,7 +689,7 @@ class EmpiricalDensity:
         w = np.exp(lt)
         return w / w.sum(axis=1, keepdims=True)
 
-    def sample(self, t: float, size: int, rng=None) -> np.ndarray:
+    def sample(self, t: float, size: int, rng: RngLike = None) -> np.ndarray:
         """Exact draws from p_t: pick a training point uniformly, scale by a_t and add N(0, h_t I) noise.
 
         Parameters

@@ -13,7 +13,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..geometry import ridge
-from .._checks import as_data, as_generator
+from numpy.typing import ArrayLike
+
+from .._checks import RngLike, as_data, as_generator
+from .sampling import Trajectory
 from .._results import frame as _table, short_repr
 
 __all__ = ["PathMeasurements", "measure", "PhaseSummary", "phases", "Memorization", "memorization"]
@@ -103,7 +106,7 @@ def _frame_turning(density, p, nhat, t, d, eps):
     return np.linalg.norm(diff, axis=1) / (2 * eps)
 
 
-def measure(density, traj, d: int, field=None, beta_min: float = 0.0, velocity: bool = True,
+def measure(density, traj: Trajectory, d: int, field=None, beta_min: float = 0.0, velocity: bool = True,
             kappa: bool = True, tol: float = 1e-9, progress: bool = False) -> PathMeasurements:
     """Measure a trajectory against the ridge of ``density``: reach, align, slide (docs/theory.md §3).
 
@@ -312,7 +315,7 @@ class Memorization:
     __repr__ = short_repr
 
 
-def memorization(samples, data, rng, ratio: float = 1.0 / 3.0, n_boot: int = 2000, level: float = 0.95,
+def memorization(samples: ArrayLike, data: ArrayLike, rng: RngLike, ratio: float = 1.0 / 3.0, n_boot: int = 2000, level: float = 0.95,
                  scale: float = 1.0) -> Memorization:
     """The memorization metric: a sample is memorized when ``d_1/d_2 < ratio`` (docs/theory.md §3, T4).
 

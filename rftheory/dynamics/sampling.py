@@ -19,7 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._checks import as_generator, as_points
+from numpy.typing import ArrayLike
+
+from .._checks import RngLike, as_generator, as_points
 from .._results import frame as _table, short_repr
 
 log = logging.getLogger(__name__)
@@ -72,7 +74,7 @@ def _schedule_of(field, schedule):
     return sch
 
 
-def drift(field, x, t: float, schedule, kind: str = "ode") -> np.ndarray:
+def drift(field, x: np.ndarray, t: float, schedule, kind: str = "ode") -> np.ndarray:
     """Reverse-time drift ``beta_t x + c g2_t s(x, t)`` with c = 1/2 (``ode``) or 1 (``sde``).
 
     Parameters
@@ -156,8 +158,8 @@ def _record_indices(grid, record):
     return np.unique(idx)
 
 
-def sample(field, x, grid, method: str = "heun", schedule=None, rng=None, record=None,
-           progress: bool = False) -> Trajectory:
+def sample(field, x: ArrayLike, grid: ArrayLike, method: str = "heun", schedule=None, rng: RngLike = None,
+           record=None, progress: bool = False) -> Trajectory:
     """Integrate reverse-time inference from ``x`` at ``grid[0]`` down to ``grid[-1]`` (docs/theory.md §1).
 
     Parameters

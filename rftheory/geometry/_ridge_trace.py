@@ -69,8 +69,9 @@ def _seed_grid(lo, hi, grid_size):
     return np.column_stack([g.ravel() for g in mesh])
 
 
-def trace(field, t, d: int = 1, bounds=None, seeds=None, grid_size=None, step=None, tol: float = 1e-9,
-          beta_min: float = 0.0, max_points: int = 5000):
+def trace(field, t: float, d: int = 1, bounds=None, seeds=None, grid_size: int | None = None,
+          step: float | None = None, tol: float = 1e-9, beta_min: float = 0.0,
+          max_points: int = 5000) -> list[RidgePiece]:
     """Trace the 1-D ridge of ``field`` at time t (D = 2 or 3) into ordered curve pieces.
 
     Parameters

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field as dc_field
 import numpy as np
 from scipy import optimize, special
 
+from numpy.typing import ArrayLike
+
 from .._checks import as_points, check_ridge_dim
 from .._blas import blas_single as _blas_single
 from .._results import frame as _table, short_repr
@@ -166,7 +168,7 @@ def _frame_from(s, H, d, lam=None, vec=None):
                  eigengap=gap, score=s, d=d, gap_floor=floor)
 
 
-def frame(field, x, t, d: int) -> Frame:
+def frame(field, x: ArrayLike, t: ArrayLike, d: int) -> Frame:
     """The ridge frame at x: eigen-decomposition of the field's Hessian, normal and tangent bases (docs/theory.md §2).
 
     Parameters
@@ -231,7 +233,7 @@ class Residual:
                        "beta": self.frame.beta, "eigengap": self.frame.eigengap}, "point")
 
 
-def residual(field, x, t, d: int, beta_min: float = 0.0) -> Residual:
+def residual(field, x: ArrayLike, t: ArrayLike, d: int, beta_min: float = 0.0) -> Residual:
     """The ridge residual ``|P_perp s(x, t)|`` and the ridge condition flags (docs/theory.md §2).
 
     Parameters
@@ -268,7 +270,7 @@ def residual(field, x, t, d: int, beta_min: float = 0.0) -> Residual:
                     regular=fr.regular(beta_min), frame=fr)
 
 
-def decompose(v, field, x, t, d: int):
+def decompose(v: ArrayLike, field, x: ArrayLike, t: ArrayLike, d: int) -> tuple[np.ndarray, np.ndarray]:
     """Split vectors at x into their normal and tangent parts of the ridge frame.
 
     Parameters
@@ -411,7 +413,7 @@ def _newton_step_impl(fr, dH, g):
     return np.einsum("mkd,mk->md", J, y)
 
 
-def project(field, x, t, d: int, tol: float = 1e-10, max_iter: int = 200, newton: bool = True,
+def project(field, x: ArrayLike, t: ArrayLike, d: int, tol: float = 1e-10, max_iter: int = 200, newton: bool = True,
             beta_min: float = 0.0, step=None, batch_size: int = 65536) -> Projection:
     """Project points onto the d-dimensional ridge of ``field`` at time t (docs/theory.md §2).
 
@@ -594,7 +596,7 @@ def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step):
                 eigengap=gap, newton_steps=nsteps, tol=tol_eff), orders
 
 
-def distance(field, x, t, d: int, **kw):
+def distance(field, x: ArrayLike, t: ArrayLike, d: int, **kw) -> tuple[np.ndarray, Projection]:
     """The distance ``|x - pi(x)|`` to the ridge, with pi the projection of :func:`project`.
 
     Parameters

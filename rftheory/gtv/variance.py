@@ -25,7 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_generator, as_points
+from numpy.typing import ArrayLike
+
+from .._checks import RngLike, as_generator, as_points
 from .._results import frame as _table, short_repr
 from ..density.empirical import EmpiricalDensity
 from ..dynamics.sampling import check_grid
@@ -51,7 +53,7 @@ def _check_density(dens):
 
 
 # ----------------------------------------------------------------------------- V1
-def proxy_covariance(dens: EmpiricalDensity, x, t, return_score: bool = False):
+def proxy_covariance(dens: EmpiricalDensity, x: ArrayLike, t: ArrayLike, return_score: bool = False):
     """V1: the proxy score's posterior covariance ``C = Cov[s~ | x_t = x] = (a_t^2/h_t^2) Sigma_t(x)``.
 
     Equal to ``H_t(x) + I/h_t`` (derivations/v1_proxy_covariance.py; docs/theory.md §5), computed from the
@@ -88,7 +90,7 @@ def proxy_covariance(dens: EmpiricalDensity, x, t, return_score: bool = False):
     return (C, mom.score) if return_score else C
 
 
-def relative_variance(dens: EmpiricalDensity, x, t) -> np.ndarray:
+def relative_variance(dens: EmpiricalDensity, x: ArrayLike, t: ArrayLike) -> np.ndarray:
     """V1: the relative variance ``tr C / (tr C + |s*|^2)`` of the proxy target, in [0, 1].
 
     ``tr C + |s*|^2 = E[|s~|^2 | x]``, so this is the fraction of the proxy target's second moment that is
@@ -164,7 +166,7 @@ class RelativeVarianceMap:
                        "x2": np.tile(X2.ravel(), k), "value": self.values.reshape(-1)})
 
 
-def relative_variance_map(dens: EmpiricalDensity, times, lim: float = 2.0, n_grid: int = 100
+def relative_variance_map(dens: EmpiricalDensity, times: ArrayLike, lim: float = 2.0, n_grid: int = 100
                           ) -> RelativeVarianceMap:
     """The [GTV] Fig. 1 map for 2-D data: relative variance on a square grid at each time.
 
@@ -207,7 +209,8 @@ def relative_variance_map(dens: EmpiricalDensity, times, lim: float = 2.0, n_gri
 
 
 # ----------------------------------------------------------------------------- V2
-def sample_posterior_index(dens: EmpiricalDensity, x, t, rng, chunk_size: int = 4096) -> np.ndarray:
+def sample_posterior_index(dens: EmpiricalDensity, x: ArrayLike, t: ArrayLike, rng: RngLike,
+                           chunk_size: int = 4096) -> np.ndarray:
     """One draw ``i ~ w(x, t)`` of a training-point index per query.
 
     Gumbel-max on the logits ``(a x'.x_i - a^2 |x_i|^2/2)/h`` (centred coordinates, the common
@@ -278,7 +281,8 @@ def _base_coef(base: str):
     raise ValueError(f"base must be 'ode' or 'sde'; got {base!r}")
 
 
-def naive_sampler(dens: EmpiricalDensity, grid, x_init, kappa: float, rng, base: str = "ode",
+def naive_sampler(dens: EmpiricalDensity, grid: ArrayLike, x_init: ArrayLike, kappa: float, rng: RngLike,
+                  base: str = "ode",
                   return_path: bool = False):
     """V2: Euler sampler whose score at each step is the naive estimator ``s* + sqrt(kappa/dt)(s~ - s*)``.
 
@@ -352,7 +356,8 @@ def _psd_sqrt_apply(C, xi):
     return np.einsum("mij,mj->mi", V, lam * np.einsum("mji,mj->mi", V, xi))
 
 
-def effective_sde_sampler(dens: EmpiricalDensity, grid, x_init, kappa: float, rng, base: str = "ode",
+def effective_sde_sampler(dens: EmpiricalDensity, grid: ArrayLike, x_init: ArrayLike, kappa: float,
+                          rng: RngLike, base: str = "ode",
                           return_path: bool = False):
     """V2: Euler-Maruyama for the effective SDE of the naive estimator (docs/theory.md §5),
 
@@ -410,7 +415,7 @@ def effective_sde_sampler(dens: EmpiricalDensity, grid, x_init, kappa: float, rn
 
 
 # ----------------------------------------------------------------------------- two-sample test
-def energy_two_sample(X, Y, rng, n_perm: int = 200):
+def energy_two_sample(X: ArrayLike, Y: ArrayLike, rng: RngLike, n_perm: int = 200) -> tuple[float, float]:
     """Energy-distance two-sample test (Szekely-Rizzo) with a permutation p-value.
 
     Parameters
