@@ -1,7 +1,12 @@
 """Input validation shared by the library: errors name the argument and what was expected."""
 from __future__ import annotations
 
+from typing import Union
+
 import numpy as np
+
+#: what every ``rng`` argument accepts (see :func:`as_generator`)
+RngLike = Union[None, int, np.integer, np.random.SeedSequence, np.random.Generator]
 
 
 def as_data(data, name: str = "data") -> np.ndarray:
@@ -56,10 +61,53 @@ def check_ridge_dim(d, D: int, name: str = "d") -> int:
 
 
 def as_generator(rng) -> np.random.Generator:
-    """A ``numpy.random.Generator`` from a Generator, an int seed or a SeedSequence; None is refused
-    so that no result depends on hidden global state."""
+    """A ``numpy.random.Generator`` from ``rng``, as numpy's ``default_rng`` reads it.
+
+    Parameters
+    ----------
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        A Generator is used as is (its state advances); an int or a SeedSequence seeds a new one (same seed,
+        same bits); None gives a fresh generator seeded from the operating system's entropy (a different
+        stream on every call; no global state is read or changed).
+
+    Returns
+    -------
+    numpy.random.Generator
+
+    Raises
+    ------
+    TypeError
+        If ``rng`` is anything else (a bool, a float, a legacy ``RandomState``...).
+    """
     if isinstance(rng, np.random.Generator):
         return rng
+    if rng is None:
+        return np.random.default_rng()
     if isinstance(rng, (int, np.integer, np.random.SeedSequence)) and not isinstance(rng, bool):
         return np.random.default_rng(rng)
-    raise TypeError(f"rng must be a numpy.random.Generator or an integer seed; got {type(rng).__name__}")
+    raise TypeError(f"rng must be None, an integer seed, a SeedSequence or a numpy.random.Generator; "
+                    f"got {type(rng).__name__}")
+
+
+def single_query(method):
+    """Decorate a score-field method ``f(self, x, t, ...)`` so that a single query point of shape (D,) gives
+    results without the leading query axis, as scipy's distributions do: (D,) for a score, (D, D) for a
+    Hessian, a float for a log-density (a tuple of results is unbatched item by item). Queries of shape
+    (m, D) are passed through unchanged (an (1, D) query keeps its axis)."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, x, t, *args, **kwargs):
+        out = method(self, x, t, *args, **kwargs)
+        if np.ndim(x) != 1:
+            return out
+        if isinstance(out, tuple):
+            return tuple(_unbatch(o) for o in out)
+        return _unbatch(out)
+
+    return wrapper
+
+
+def _unbatch(a):
+    a = a[0]
+    return a.item() if np.ndim(a) == 0 else a

@@ -14,7 +14,7 @@ ROW_TEXT = "quantity=\"ridge radius: THEORY.md's"
 
 
 def _sections(path):
-    return set(re.findall(r"^#{2,3} (§[\d.]+)", path.read_text(), flags=re.M))
+    return set(re.findall(r"^#{2,3} (§\d+(?:\.\d+)*)", path.read_text(), flags=re.M))
 
 
 def _files():
@@ -50,8 +50,8 @@ def test_every_citation_names_an_existing_section():
             if ("THEORY.md" in line or "ARCHITECTURE.md" in line) and ROW_TEXT not in line \
                     and "THEORY.md\" not in r.quantity" not in line and f.name != "test_docs.py":
                 raise AssertionError(f"{f.relative_to(ROOT)} cites a file outside the repository: {line.strip()}")
-        for doc, first, rest in re.findall(r"docs/(theory|design)\.md (§[\d.]+)((?:, §[\d.]+)*)", text):
-            for sec in [first] + re.findall(r"§[\d.]+", rest):
+        for doc, first, rest in re.findall(r"docs/(theory|design)\.md (§\d+(?:\.\d+)*)((?:, §\d+(?:\.\d+)*)*)", text):
+            for sec in [first] + re.findall(r"§\d+(?:\.\d+)*", rest):
                 n += 1
                 assert sec in secs[doc], f"{f.relative_to(ROOT)} cites docs/{doc}.md {sec}, which does not exist"
     assert n >= 30  # the citations really were found (the package has dozens)

@@ -269,4 +269,6 @@ def test_bad_queries_and_times():
     with pytest.raises(ValueError, match="chunk_size"):
         EmpiricalDensity(np.zeros((2, 2)), chunk_size=0)
     with pytest.raises(TypeError, match="rng"):
-        dens.sample(0.1, 3, rng=None)
+        dens.sample(0.1, 3, rng=0.5)
+    with pytest.raises(TypeError, match="rng"):
+        dens.sample(0.1, 3, rng=np.random.RandomState(0))

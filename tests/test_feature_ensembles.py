@@ -89,7 +89,7 @@ def test_argument_errors():
     with pytest.raises(ValueError, match="t_min"):
         sample_triples(DATA1, LinearVP(), 5, 0.5, 0.1, 0)
     with pytest.raises(TypeError, match="rng"):
-        fit_ensemble(feats, DATA1, LinearVP(), 10, 2, 1e-2, rng=None)
+        fit_ensemble(feats, DATA1, LinearVP(), 10, 2, 1e-2, rng="0")
     with pytest.raises(ValueError, match="n"):
         GaussianBumps(1, 0, 1)
 

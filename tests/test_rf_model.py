@@ -128,8 +128,8 @@ def test_bad_input():
         RandomFeatureModel(2, 0, 2, 1.0, rng=0)
     with pytest.raises(ValueError, match="activation"):
         RandomFeatureModel(2, 3, 2, 1.0, activation="gelu", rng=0)
-    with pytest.raises(TypeError, match="rng"):
-        RandomFeatureModel(2, 3, 2, 1.0)
+    with pytest.raises(TypeError, match="rng"):  # None is a fresh generator (numpy's reading); a float is not
+        RandomFeatureModel(2, 3, 2, 1.0, rng=1.5)
     m = RandomFeatureModel(2, 3, 2, 1.0, rng=0)
     with pytest.raises(ValueError, match="weight"):
         m.moments(X2, weight="1/h3")

@@ -183,7 +183,7 @@ def test_v2_argument_errors():
         naive_sampler(dens, [0.5, 1.0], x0, 0.1, 0)
     with pytest.raises(ValueError, match="base"):
         effective_sde_sampler(dens, [1.0, 0.5], x0, 0.1, 0, base="euler")
-    with pytest.raises(TypeError, match="rng"):
-        naive_sampler(dens, [1.0, 0.5], x0, 0.1, None)
+    with pytest.raises(TypeError, match="rng"):  # None is a fresh generator (numpy's reading); a float is not
+        naive_sampler(dens, [1.0, 0.5], x0, 0.1, 0.5)
     with pytest.raises(ValueError, match="same D"):
         energy_two_sample(np.zeros((3, 1)), np.zeros((3, 2)), 0)

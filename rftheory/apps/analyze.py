@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from ..geometry import ridge
 from .._io import atomic_path
 from .._checks import as_data, as_generator, check_ridge_dim
+from .._results import short_repr
 from ..dynamics.motion import Memorization, memorization
 from ..density.empirical import EmpiricalDensity
 from ..data.realdata import PCALatent
@@ -58,19 +59,41 @@ _QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 class Analysis:
     """Result of :func:`analyze_samples` (m samples, n training points, D dimensions after any PCA).
 
-    t, a, h, d              time, a_t, h_t, ridge dimension
-    residual (m,)           |P_perp s*(x, t)| at each sample (1/length)
-    residual_scaled (m,)    sqrt(h_t) * residual (dimensionless)
-    residual_normalized (m,) residual / max(residual); on_ridge (m,) below ON_RIDGE_THRESHOLD
-    eigenvalues (m, D)      Hessian eigenvalues of log p_t at each sample, descending (1/length^2)
-    eigengap (m,)           lambda_d - lambda_{d+1} at each sample (inf for d = 0)
-    gap_spectrum (D-1,)     median over samples of lambda_k - lambda_{k+1}, k = 1..D-1
-    memo                    :class:`rftheory.dynamics.measure.Memorization` (d_1/d_2 < 1/3)
-    nn_distance (m,), nn_index (m,)  nearest scaled training point a_t x_i (length)
-    train_nn_distance (n,)  leave-one-out nearest-neighbour distances among the a_t x_i (length)
-    proj_distance (m,)      |x - pi(x)|; proj_status (m,) ridge.STATUS codes
-    normal_offset, tangent_offset (m,)  |P_perp (x - pi(x))|, |P_par (x - pi(x))| in the frame at pi(x)
-    pca                     the PCALatent used, or None
+    Attributes
+    ----------
+    t, a, h : float
+        Time, a_t, h_t.
+    d, D, n, m : int
+        Ridge dimension, dimension, training points, samples.
+    residual : numpy.ndarray, shape (m,)
+        ``|P_perp s*(x, t)|`` at each sample (1/length).
+    residual_scaled : numpy.ndarray, shape (m,)
+        ``sqrt(h_t) * residual`` (dimensionless).
+    residual_normalized : numpy.ndarray, shape (m,)
+        ``residual / max(residual)``.
+    on_ridge : numpy.ndarray of bool, shape (m,)
+        ``residual_normalized`` below ON_RIDGE_THRESHOLD.
+    eigenvalues : numpy.ndarray, shape (m, D)
+        Hessian eigenvalues of log p_t at each sample, descending (1/length^2).
+    eigengap : numpy.ndarray, shape (m,)
+        ``lambda_d - lambda_{d+1}`` at each sample (inf for d = 0).
+    gap_spectrum : numpy.ndarray, shape (D - 1,)
+        Median over samples of ``lambda_k - lambda_{k+1}``, k = 1..D-1.
+    memo : Memorization
+        The memorization metric (d_1/d_2 < 1/3; :class:`rftheory.dynamics.motion.Memorization`).
+    nn_distance, nn_index : numpy.ndarray, shape (m,)
+        Nearest scaled training point a_t x_i and its distance (length).
+    train_nn_distance : numpy.ndarray, shape (n,)
+        Leave-one-out nearest-neighbour distances among the a_t x_i (length).
+    proj_distance : numpy.ndarray, shape (m,)
+        ``|x - pi(x)|``.
+    proj_status : numpy.ndarray of int, shape (m,)
+        ``ridge.STATUS`` codes.
+    normal_offset, tangent_offset : numpy.ndarray, shape (m,)
+        ``|P_perp (x - pi(x))|``, ``|P_par (x - pi(x))|`` in the frame at pi(x).
+    pca : PCALatent or None
+        The latent map used.
+    schedule : str
     """
 
     t: float
@@ -98,12 +121,19 @@ class Analysis:
     pca: PCALatent | None = None
     schedule: str = "ou"
 
+    __repr__ = short_repr
+
     @property
     def on_ridge_fraction(self) -> float:
         return float(np.mean(self.on_ridge))
 
     def summary(self) -> dict:
-        """JSON-ready summary: quantiles of every per-sample quantity and the headline fractions."""
+        """JSON-ready summary: quantiles of every per-sample quantity and the headline fractions.
+
+        Returns
+        -------
+        dict
+        """
         conv = self.proj_status == 0
         out = {
             "t": self.t, "a_t": self.a, "h_t": self.h, "d": self.d, "D": self.D, "n_train": self.n,
@@ -145,8 +175,22 @@ def _stats(v) -> dict:
 
 
 def nearest_distances(Y, X, exclude_self: bool = False, chunk: int = 1024):
-    """``(distance (m,), index (m,))`` of each row of Y to its nearest row of X; ``exclude_self`` (Y is X)
-    skips the diagonal (leave-one-out). Chunked: memory ``chunk * n``."""
+    """Each row of Y's nearest row of X (chunked: memory ``chunk * n``).
+
+    Parameters
+    ----------
+    Y : numpy.ndarray, shape (m, D)
+    X : numpy.ndarray, shape (n, D)
+    exclude_self : bool, default False
+        Y is X: skip the diagonal (leave-one-out).
+    chunk : int, default 1024
+        Rows of Y per block.
+
+    Returns
+    -------
+    distance : numpy.ndarray, shape (m,)
+    index : numpy.ndarray of int, shape (m,)
+    """
     Y = np.asarray(Y, dtype=np.float64)
     X = np.asarray(X, dtype=np.float64)
     dist = np.empty(Y.shape[0])
@@ -164,11 +208,41 @@ def nearest_distances(Y, X, exclude_self: bool = False, chunk: int = 1024):
 def analyze_samples(train, samples, t: float, d: int, schedule="ou", pca: int | None = None, rng=0,
                     newton="auto", tol: float = 1e-9, max_iter: int = 200, n_boot: int = 2000,
                     progress: bool = False) -> Analysis:
-    """Measure samples (m, D) against the d-dimensional ridge of the training set's p_t: see the module doc.
+    """Measure a model's samples against the d-dimensional ridge of the training set's p_t (module docstring).
 
-    ``pca``: latent dimension K to map both sets to first (fitted on ``train``), or None.
-    ``newton``: Newton steps in the projection (True/False, or "auto": only when D <= NEWTON_MAX_D).
-    ``rng``: Generator or seed for the memorisation bootstrap.
+    Parameters
+    ----------
+    train : array_like, shape (n, D)
+        Training set (n >= 2).
+    samples : array_like, shape (m, D)
+        The model's samples.
+    t : float
+        Time of the comparison (in latent units with ``pca``).
+    d : int
+        Ridge dimension, 0 <= d < D (after PCA).
+    schedule : str or Schedule, default "ou"
+    pca : int, optional
+        Latent dimension K to map both sets to first (fitted on ``train``).
+    rng : None, int, SeedSequence or numpy.random.Generator, default 0
+        Memorization bootstrap.
+    newton : {"auto", True, False}
+        Newton steps in the projection ("auto": only when D <= NEWTON_MAX_D).
+    tol : float, default 1e-9
+        Projection tolerance.
+    max_iter : int, default 200
+        Projection iterations.
+    n_boot : int, default 2000
+        Bootstrap resamples.
+    progress : bool, default False
+
+    Returns
+    -------
+    Analysis
+
+    Raises
+    ------
+    ValueError
+        If train has fewer than two points, the dimensions disagree, d or t is invalid, or newton is unknown.
     """
     X = as_data(train, "train")
     S = as_data(samples, "samples")
@@ -219,9 +293,27 @@ def analyze_samples(train, samples, t: float, d: int, schedule="ou", pca: int | 
 
 # ----------------------------------------------------------------------------- input files
 def load_table(path, name: str = "input") -> np.ndarray:
-    """Rows of a .npy, .npz (one array, or one named like ``name``) or .csv file as a float64 (n, D) array;
-    images (n, h, w[, c]) are flattened. Every failure is a ``ValueError`` (or FileNotFoundError) naming
-    ``name`` and the path: unreadable format, empty file, non-numeric data, NaN/inf rows."""
+    """Rows of a .npy, .npz or .csv file as a float64 (n, D) array.
+
+    A .npz holds one array or one named like ``name``; images (n, h, w[, c]) are flattened.
+
+    Parameters
+    ----------
+    path : path
+    name : str, default "input"
+        What the rows are (used in messages and to pick an .npz member).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, D)
+
+    Raises
+    ------
+    FileNotFoundError
+        For a missing path.
+    ValueError
+        Naming ``name`` and the path: unreadable format, empty file, non-numeric data, NaN/inf rows.
+    """
     p = Path(path)
     what = f"{name} ({p})"
     if not p.is_file():
@@ -346,7 +438,21 @@ def _plot(res: Analysis, out: Path) -> list:
 
 
 def write_report(res: Analysis, out_dir, inputs: dict | None = None) -> list:
-    """Write report.json, summary.md, per_sample.csv and analyze.png/.pdf atomically; return the paths."""
+    """Write report.json, summary.md, per_sample.csv and analyze.png/.pdf atomically.
+
+    Parameters
+    ----------
+    res : Analysis
+    out_dir : path
+        Created if missing.
+    inputs : dict, optional
+        Description of the inputs, stored in report.json.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     inputs = dict(inputs or {})
@@ -376,7 +482,18 @@ def _json_num(o):
 
 
 def main(args) -> int:
-    """``rftheory analyze``: returns 0, or 2 with a message on stderr for bad input."""
+    """``rftheory analyze``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        0, or 2 with a message on stderr for bad input.
+    """
     try:
         train = load_table(args.train, "train")
         samples = load_table(args.samples, "samples")

@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from ..geometry import ridge
 from .._checks import as_generator
+from .._results import short_repr
 from .analyze import ON_RIDGE_THRESHOLD, nearest_distances
 from ..dynamics.motion import Memorization, memorization
 from ..density.empirical import EmpiricalDensity
@@ -55,7 +56,42 @@ GAP_THRESHOLDS = (1e-4, 1e-3, 1e-2)
 
 @dataclass(frozen=True)
 class LatentConfig:
-    """Every knob of the experiment (defaults: the full run on scikit-learn digits, class 1)."""
+    """Every knob of the latent-digits experiment (defaults: the full run on scikit-learn digits, class 1).
+
+    Attributes
+    ----------
+    source : {"digits", "mnist"}
+        Data; "mnist" needs ``mnist_images`` and ``mnist_labels`` (IDX paths).
+    digit : int
+        Class.
+    latent_dim : int or None
+        PCA latent dimension (None: DEFAULT_LATENT_DIM[source]).
+    T, t_min : float
+        Horizon and final time of the sampler.
+    n_steps, n_samples : int
+        Sampler steps and samples.
+    method : str
+        Sampler method of :func:`rftheory.dynamics.sampling.sample` ("em" reverse SDE, "heun", "euler").
+    model : {"rf", "exact"}
+        RF score model or the exact empirical score.
+    p, K : int
+        RF features and Fourier frequencies.
+    weight : str
+        Loss weight.
+    t0, tau : float
+        Loss lower time and training time (inf: the optimum).
+    activation : str
+    n_gl, m_z : int
+        Gauss-Legendre nodes per panel and Monte Carlo noise draws for U.
+    u_method : {"mc", "exact"}
+        How U is assembled.
+    d_star : int or None
+        Ridge dimension (None: chosen from the eigengap spectrum).
+    n_record : int
+        Recorded times.
+    t_extra : tuple of float
+        Extra times at which residuals are reported.
+    """
 
     source: str = "digits"          # "digits" or "mnist"
     mnist_images: str | None = None  # IDX paths when source == "mnist"
@@ -88,16 +124,42 @@ FULL = LatentConfig()
 
 @dataclass
 class LatentResult:
-    """Numbers and arrays of one run (m samples, n training points, K latent dimensions).
+    """Numbers and arrays of one latent run (m samples, n training points, K latent dimensions).
 
-    config; pca; latent (n, K) training latents; images (n, D_pix) training images; samples (m, K) at t_min;
-    times (k,) recorded times, states (k, m, K); eigenvalues (m, K) Hessian eigenvalues of log p_{t_min} at
-    the samples; gap_median, gap_q25, gap_q75 (K-1,) gap spectrum; d_star; sweep: dict of (K-1,) arrays
-    over d = 1..K-1 (on_ridge, residual_norm_mean, residual_scaled_mean); residual (m,) |P_perp s*| at d*
-    (1/length); residual_norm (m,) by its max; evolution: dict of (k,) arrays (median/q25/q75 of the
-    max-normalised and of the sqrt(h)-scaled residual); gap_means: {threshold: (count, mean normalised
-    residual, mean raw residual)}; memo (Memorization); nn_index (m,) nearest training point; model_info;
-    timings (seconds).
+    Attributes
+    ----------
+    config : LatentConfig
+    pca : PCALatent
+    latent : numpy.ndarray, shape (n, K)
+        Training latents.
+    images : numpy.ndarray, shape (n, D_pix)
+        Training images.
+    samples : numpy.ndarray, shape (m, K)
+        Samples at t_min.
+    times : numpy.ndarray, shape (k,)
+    states : numpy.ndarray, shape (k, m, K)
+        Recorded path.
+    eigenvalues : numpy.ndarray, shape (m, K)
+        Hessian eigenvalues of log p_{t_min} at the samples.
+    gap_median, gap_q25, gap_q75 : numpy.ndarray, shape (K - 1,)
+        Gap spectrum.
+    d_star : int
+    sweep : dict
+        (K-1,) arrays over d = 1..K-1 (on_ridge, residual_norm_mean, residual_scaled_mean).
+    residual : numpy.ndarray, shape (m,)
+        ``|P_perp s*|`` at d* (1/length).
+    residual_norm : numpy.ndarray, shape (m,)
+        By its max.
+    eigengap : numpy.ndarray, shape (m,)
+    evolution : dict
+        (k,) arrays: median/q25/q75 of the max-normalised and of the sqrt(h)-scaled residual.
+    gap_means : dict
+        {threshold: (count, mean normalised residual, mean raw residual)}.
+    memo : Memorization
+    nn_index : numpy.ndarray, shape (m,)
+        Nearest training point.
+    extra, model_info, timings : dict
+        Extra-time residuals, model details, seconds per stage.
     """
 
     config: LatentConfig
@@ -124,11 +186,19 @@ class LatentResult:
     model_info: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
 
+    __repr__ = short_repr
+
     @property
     def on_ridge_fraction(self) -> float:
         return float(np.mean(self.residual_norm < ON_RIDGE_THRESHOLD))
 
     def summary(self) -> dict:
+        """JSON-ready summary of the run.
+
+        Returns
+        -------
+        dict
+        """
         h = float(OU().h(self.config.t_min))
         return {
             "config": asdict(self.config), "n_train": int(self.latent.shape[0]), "K": int(self.latent.shape[1]),
@@ -152,7 +222,23 @@ class LatentResult:
 
 
 def load_latent_data(config: LatentConfig):
-    """``(images (n, D_pix), pca, latent (n, K))`` for the configured class and latent dimension."""
+    """The configured class's images, the PCA map and the training latents.
+
+    Parameters
+    ----------
+    config : LatentConfig
+
+    Returns
+    -------
+    images : numpy.ndarray, shape (n, D_pix)
+    pca : PCALatent
+    latent : numpy.ndarray, shape (n, K)
+
+    Raises
+    ------
+    ValueError
+        For an unknown source or missing MNIST paths.
+    """
     if config.source == "digits":
         X, _ = load_digits(digit=config.digit)
     elif config.source == "mnist":
@@ -217,9 +303,25 @@ def assemble_stratified(model, Z, schedule, t0: float, T: float, weight: str, n_
 
 
 def train_rf(Z, config: LatentConfig, rng, progress: bool = False):
-    """Train the RF score model on latents Z: U, V by :func:`assemble_stratified` (``u_method="mc"``) or by
-    the exact Gaussian moments of ``RandomFeatureModel.moments`` on the same time rule (``"exact"``), then
-    the closed-form gradient flow from W(0) = 0 to tau (R2). Returns ``(score field, info dict)``."""
+    """Train the RF score model on latents Z in closed form.
+
+    U, V by :func:`assemble_stratified` (``u_method="mc"``) or by the exact Gaussian moments of
+    ``RandomFeatureModel.moments`` on the same time rule (``"exact"``), then the closed-form gradient flow from
+    W(0) = 0 to tau (R2).
+
+    Parameters
+    ----------
+    Z : numpy.ndarray, shape (n, K)
+        Training latents.
+    config : LatentConfig
+    rng : None, int, SeedSequence or numpy.random.Generator
+    progress : bool, default False
+
+    Returns
+    -------
+    field : RFScoreField
+    info : dict
+    """
     from ..rf.model import RandomFeatureModel, gradient_flow
 
     if config.u_method not in ("mc", "exact"):
@@ -280,7 +382,24 @@ def measure_at(dens, x, t: float, d_star=None) -> dict:
 
 
 def run_latent(config: LatentConfig = QUICK, rng=0, progress: bool = False) -> LatentResult:
-    """Run the experiment described in the module docstring."""
+    """Run the latent-digits experiment described in the module docstring.
+
+    Parameters
+    ----------
+    config : LatentConfig, optional
+        Defaults to a reduced configuration (the quick figure).
+    rng : None, int, SeedSequence or numpy.random.Generator, default 0
+    progress : bool, default False
+
+    Returns
+    -------
+    LatentResult
+
+    Raises
+    ------
+    ValueError
+        If the configuration is invalid (unknown model or source, missing MNIST paths).
+    """
     if config.model not in ("rf", "exact"):
         raise ValueError(f"model must be 'rf' or 'exact'; got {config.model!r}")
     gen = as_generator(rng)

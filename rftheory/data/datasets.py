@@ -24,7 +24,22 @@ MODES = {
 
 
 def modes(name: str) -> np.ndarray:
-    """A mode configuration by name: one of ``MODES``."""
+    """A mode configuration of the [HQT] experiments by name.
+
+    Parameters
+    ----------
+    name : str
+        One of ``MODES``: "one", "two", "two_sym", "three", "square", "triangle_mid", "square_centre", "grid3".
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, 2)
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    """
     if name not in MODES:
         raise ValueError(f"unknown mode configuration {name!r}; choose from {sorted(MODES)}")
     return np.array(MODES[name], dtype=np.float64)
@@ -41,13 +56,44 @@ THIRTEEN = [
 
 
 def thirteen_points() -> np.ndarray:
-    """The project's fixed 13-point 2-D training set (see ``THIRTEEN``)."""
+    """The project's fixed 13-point 2-D training set (see ``THIRTEEN``), the [HQT] Fig. 1 analogue.
+
+    Returns
+    -------
+    numpy.ndarray, shape (13, 2)
+    """
     return np.array(THIRTEEN, dtype=np.float64)
 
 
 def circle(n: int, rho: float = 1.0, noise: float = 0.0, rng=None, offset: float = 0.0) -> np.ndarray:
-    """n points on a circle of radius rho: evenly spaced (angle offset ``offset``) when ``noise == 0`` and
-    ``rng`` is None; otherwise uniform random angles (from ``rng``) plus isotropic N(0, noise^2) noise."""
+    """n points on a circle of radius rho (the P3 setting).
+
+    Evenly spaced (angle offset ``offset``) when ``noise == 0`` and ``rng`` is None; otherwise uniform random
+    angles (from ``rng``) plus isotropic N(0, noise^2) noise. Here None is not a fresh generator: it selects the
+    deterministic, evenly spaced circle.
+
+    Parameters
+    ----------
+    n : int
+        Number of points.
+    rho : float, default 1.0
+        Radius.
+    noise : float, default 0.0
+        Standard deviation of the added noise.
+    rng : None, int, SeedSequence or numpy.random.Generator, optional
+        Random angles (and noise) when given.
+    offset : float, default 0.0
+        Angle of the first point of the even circle (radians).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, 2)
+
+    Raises
+    ------
+    ValueError
+        If noise > 0 without an rng, or the arguments are invalid.
+    """
     if int(n) != n or n < 1:
         raise ValueError(f"n must be a positive integer; got {n}")
     if not rho > 0:
@@ -78,7 +124,21 @@ GTV_SETS = {
 
 
 def gtv_set(name: str) -> np.ndarray:
-    """[GTV] Fig. 1 six-point sets: ``hexagon``, ``line``, ``L``, ``random``."""
+    """[GTV] Fig. 1 six-point sets.
+
+    Parameters
+    ----------
+    name : {"hexagon", "line", "L", "random"}
+
+    Returns
+    -------
+    numpy.ndarray, shape (6, 2)
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    """
     if name not in GTV_SETS:
         raise ValueError(f"unknown GTV set {name!r}; choose from {sorted(GTV_SETS)}")
     return np.array(GTV_SETS[name], dtype=np.float64)

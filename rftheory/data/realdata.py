@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._checks import as_data, as_points
+from .._results import short_repr
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,25 @@ _MAX_BYTES = 2 ** 34  # 16 GiB: far above MNIST (47 MB); a larger claim is a cor
 
 
 def load_digits(digit=None, scale: bool = True):
-    """scikit-learn's handwritten digits: ``(X (n, 64) float64, labels (n,) int64)``.
+    """scikit-learn's handwritten digits (8 x 8, shipped with scikit-learn; no download).
 
-    ``digit``: None for all classes, an int 0..9 or a sequence of them (see :func:`select_class`).
-    ``scale``: divide the pixel values {0..16} by 16 so images lie in [0, 1] like MNIST's.
+    Parameters
+    ----------
+    digit : None, int or sequence of int, optional
+        None for all classes, or the class(es) 0..9 to keep (see :func:`select_class`).
+    scale : bool, default True
+        Divide the pixel values {0..16} by 16 so images lie in [0, 1] like MNIST's.
+
+    Returns
+    -------
+    X : numpy.ndarray, shape (n, 64)
+        Flattened images (float64).
+    labels : numpy.ndarray of int64, shape (n,)
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`select_class`.
     """
     from sklearn.datasets import load_digits as _sk_digits
 
@@ -61,7 +77,26 @@ def load_digits(digit=None, scale: bool = True):
 
 
 def select_class(X, labels, digit):
-    """Rows of ``X`` whose label is ``digit`` (an int or a sequence of ints): ``(X_sel, labels_sel)``."""
+    """Rows of ``X`` whose label is ``digit``.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, D)
+    labels : array_like, shape (n,)
+    digit : int or sequence of int
+
+    Returns
+    -------
+    X_sel : numpy.ndarray, shape (k, D)
+    labels_sel : numpy.ndarray, shape (k,)
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree or a digit is not present.
+    TypeError
+        If digit is not an integer or a sequence of them.
+    """
     X = np.asarray(X)
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.shape[0] != X.shape[0]:
@@ -98,9 +133,24 @@ def _read_exact(fh, n, path, what):
 def load_idx(path, expect_ndim=None) -> np.ndarray:
     """Read an IDX file (raw or gzip-compressed) into an array of its own dtype (native byte order).
 
-    Raises ``FileNotFoundError`` for a missing path and ``ValueError`` (naming the path) for a bad magic
-    number, unknown type code, wrong ``ndim`` (when ``expect_ndim`` is given), a zero size, a truncated
-    payload or trailing bytes.
+    Parameters
+    ----------
+    path : path
+        The file.
+    expect_ndim : int, optional
+        Required number of dimensions.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    FileNotFoundError
+        For a missing path.
+    ValueError
+        Naming the path, for a bad magic number, unknown type code, wrong ``ndim``, a zero size, a truncated
+        payload or trailing bytes.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -141,11 +191,29 @@ def load_idx(path, expect_ndim=None) -> np.ndarray:
 
 
 def load_mnist(images, labels=None, digit=None, scale: bool = True):
-    """MNIST from IDX files: ``(X (n, rows*cols) float64, labels (n,) int64 or None)``.
+    """MNIST from IDX files (a user's copy; nothing is downloaded).
 
-    ``images``: path of an ``idx3-ubyte`` file (magic 0x00000803); ``labels``: optional ``idx1-ubyte`` path
-    (magic 0x00000801) whose length must match. ``digit`` selects classes (needs labels). ``scale`` maps the
-    bytes 0..255 to [0, 1].
+    Parameters
+    ----------
+    images : path
+        An ``idx3-ubyte`` file (magic 0x00000803), raw or gzip.
+    labels : path, optional
+        An ``idx1-ubyte`` file (magic 0x00000801) whose length must match.
+    digit : None, int or sequence of int, optional
+        Classes to keep (needs labels).
+    scale : bool, default True
+        Map the bytes 0..255 to [0, 1].
+
+    Returns
+    -------
+    X : numpy.ndarray, shape (n, rows * cols)
+        Flattened images (float64).
+    labels : numpy.ndarray of int64, shape (n,), or None
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :func:`load_idx`; also if the lengths disagree or ``digit`` is given without labels.
     """
     img = load_idx(images, expect_ndim=3)
     if img.dtype != np.uint8:
@@ -191,9 +259,22 @@ class PCALatent:
     * ``"whiten"``: per component, ``sqrt(variance_k)`` (unit variance in every direction; changes geometry).
     * ``"none"``: scale 1.
 
-    Attributes: ``mean`` (D,), ``components`` (K, D), ``singular_values`` (r,), ``explained_variance`` (r,)
-    ``= S^2/(n-1)`` for every retained rank r = min(n, D), ``explained_variance_ratio`` (r,),
-    ``scale`` (K,), ``K``, ``standardize``.
+    Made by :meth:`fit`.
+
+    Attributes
+    ----------
+    mean : numpy.ndarray, shape (D,)
+    components : numpy.ndarray, shape (K, D)
+        The first K right singular vectors V_K.
+    singular_values : numpy.ndarray, shape (r,)
+        For every rank r = min(n, D).
+    explained_variance : numpy.ndarray, shape (r,)
+        ``S^2/(n-1)``.
+    explained_variance_ratio : numpy.ndarray, shape (r,)
+    scale : numpy.ndarray, shape (K,)
+        The latent scaling.
+    K : int
+    standardize : str
     """
 
     mean: np.ndarray
@@ -205,8 +286,32 @@ class PCALatent:
     K: int
     standardize: str
 
+    __repr__ = short_repr
+
     @classmethod
     def fit(cls, X, K: int, standardize: str = "global") -> "PCALatent":
+        """Fit the map to training rows by one float64 SVD.
+
+        Parameters
+        ----------
+        X : array_like, shape (n, D)
+            Training data (n >= 2).
+        K : int
+            Latent dimension (1 <= K <= min(n - 1, D), and at most the numerical rank of X).
+        standardize : {"global", "whiten", "none"}, default "global"
+            How the latent is scaled (class docstring).
+
+        Returns
+        -------
+        PCALatent
+
+        Raises
+        ------
+        ValueError
+            If X is invalid or has zero variance, K is out of range or standardize unknown.
+        TypeError
+            If K is not an integer.
+        """
         X = as_data(X, "X")
         n, D = X.shape
         if n < 2:
@@ -251,17 +356,50 @@ class PCALatent:
         return float(self.explained_variance_ratio[:self.K].sum())
 
     def encode(self, X) -> np.ndarray:
-        """(n, K) latent coordinates of rows of X (n, D)."""
+        """Latent coordinates ``(x - mean) V_K^T / scale``.
+
+        Parameters
+        ----------
+        X : array_like, shape (n, D) or (D,)
+
+        Returns
+        -------
+        numpy.ndarray, shape (n, K)
+
+        Raises
+        ------
+        ValueError
+            If X has the wrong width or is not finite.
+        """
         X = as_points(X, self.D, "X")
         return ((X - self.mean) @ self.components.T) / self.scale
 
     def decode(self, Z) -> np.ndarray:
-        """(n, D) reconstruction of latent rows Z (n, K)."""
+        """Reconstruction ``(z * scale) V_K + mean``.
+
+        Parameters
+        ----------
+        Z : array_like, shape (n, K) or (K,)
+
+        Returns
+        -------
+        numpy.ndarray, shape (n, D)
+
+        Raises
+        ------
+        ValueError
+            If Z has the wrong width or is not finite.
+        """
         Z = as_points(Z, self.K, "Z")
         return (Z * self.scale) @ self.components + self.mean
 
     def summary(self) -> dict:
-        """JSON-ready description (no arrays of size D)."""
+        """JSON-ready description (no arrays of size D).
+
+        Returns
+        -------
+        dict
+        """
         return {"K": self.K, "D": self.D, "standardize": self.standardize,
                 "scale": self.scale.tolist(), "retained_variance": self.retained_variance,
                 "explained_variance": self.explained_variance[:self.K].tolist()}

@@ -32,7 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._blas import blas_single as _blas_single
-from .._checks import as_data, as_points, per_point_times
+from numpy.typing import ArrayLike
+
+from .._checks import RngLike, as_data, as_points, per_point_times, single_query
+from .._results import frame as _table, short_repr
 from ._posterior_sums import central_third, centred_scatter, shift_third
 from .schedules import OU, Schedule, get_schedule
 
@@ -55,17 +58,26 @@ _FUSED_THIRD_MAX_D = 4
 
 @dataclass
 class PosteriorMoments:
-    """One pass of the posterior over the training set at m query points.
+    """One streaming pass of the posterior over the training set at m query points (:meth:`EmpiricalDensity.moments`).
 
-    Attributes (m = number of queries, D = dimension):
-        t, a, h      (m,) time, signal scale, noise variance at each query
-        log_density  (m,) log p_t(x)
-        mean         (m, D) posterior mean m_t(x) (data units)
-        score        (m, D) s*(x, t) = (a m - x)/h   (1/length)
-        cov          (m, D, D) posterior covariance (length^2) or None if not requested
-        nearest      (m,) index of the training point of largest weight
-        max_weight   (m,) its weight
-        third        (m, D, D, D) posterior third central moment (length^3) or None if not requested
+    Attributes
+    ----------
+    t, a, h : numpy.ndarray, shape (m,)
+        Time, signal scale, noise variance at each query.
+    log_density : numpy.ndarray, shape (m,)
+        ``log p_t(x)``.
+    mean : numpy.ndarray, shape (m, D)
+        Posterior mean ``m_t(x)`` (length).
+    score : numpy.ndarray, shape (m, D)
+        ``s*(x, t) = (a m - x)/h`` (1/length).
+    cov : numpy.ndarray, shape (m, D, D), or None
+        Posterior covariance (length^2), if requested.
+    nearest : numpy.ndarray of int, shape (m,)
+        Index of the training point of largest weight.
+    max_weight : numpy.ndarray, shape (m,)
+        Its weight.
+    third : numpy.ndarray, shape (m, D, D, D), or None
+        Posterior third central moment (length^3), if requested.
     """
 
     t: np.ndarray
@@ -78,6 +90,24 @@ class PosteriorMoments:
     nearest: np.ndarray
     max_weight: np.ndarray
     third: np.ndarray | None = None
+
+    __repr__ = short_repr
+
+    def to_frame(self):
+        """One row per query: t, a, h, log_density, nearest, max_weight, mean_k, score_k.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Raises
+        ------
+        ImportError
+            If pandas (an optional dependency: ``pip install "rftheory[frames]"``) is not installed.
+        """
+        return _table({"t": self.t, "a": self.a, "h": self.h, "log_density": self.log_density,
+                      "nearest": self.nearest, "max_weight": self.max_weight, "mean": self.mean,
+                      "score": self.score}, "query")
 
     @property
     def hessian(self) -> np.ndarray:
@@ -103,11 +133,43 @@ class EmpiricalDensity:
     precise : {"auto", True, False}
         Scatter-matrix path: "auto" switches to the per-query centred sum at small h (see module doc).
 
-    It is a score field: ``score``, ``hessian`` and ``log_density`` take x of shape (m, D) and t scalar or (m,).
+    Attributes
+    ----------
+    data : numpy.ndarray, shape (n, D)
+        The training set (a read-only float64 copy).
+    n, D : int
+        Number of training points and dimension.
+    schedule : Schedule
+        The forward process.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is empty, not 2-D or not finite, ``chunk_size`` is not a positive integer or
+        ``precise`` is not one of its values.
+    TypeError
+        If ``data`` is not numeric.
+
+    Notes
+    -----
+    It is a score field (docs/design.md §3.1): ``score``, ``hessian``, ``score_and_hessian``,
+    ``log_density``, ``posterior_mean``, ``posterior_cov`` take x of shape (m, D) and t a scalar or (m,); a
+    single point of shape (D,) returns results without the query axis, as scipy does ((D,), (D, D), a
+    float). :meth:`moments` always returns the batch. The formulas are in docs/theory.md §1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rftheory import EmpiricalDensity
+    >>> p = EmpiricalDensity(np.array([[-1.0, 0.0], [1.0, 0.0]]))
+    >>> p.score(np.array([0.0, 0.5]), 0.3).shape
+    (2,)
+    >>> p.hessian(np.zeros((4, 2)), 0.3).shape
+    (4, 2, 2)
     """
 
-    def __init__(self, data, schedule: Schedule | str | None = None, chunk_size: int = 2048,
-                 precise="auto"):
+    def __init__(self, data: ArrayLike, schedule: Schedule | str | None = None, chunk_size: int = 2048,
+                 precise: str | bool = "auto"):
         self.data = as_data(data, "data")
         self.data.setflags(write=False)
         self.n, self.D = self.data.shape
@@ -138,9 +200,32 @@ class EmpiricalDensity:
         return f"EmpiricalDensity(n={self.n}, D={self.D}, schedule={self.schedule.name})"
 
     # ------------------------------------------------------------------ core pass
-    def moments(self, x, t, cov: bool = False, third: bool = False) -> PosteriorMoments:
+    def moments(self, x: ArrayLike, t: ArrayLike, cov: bool = False, third: bool = False) -> PosteriorMoments:
         """Log-density, posterior mean, score (and covariance if ``cov``) in one streaming pass.
 
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (a single point is treated as m = 1; the result keeps its batch axis).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+        cov : bool, default False
+            Also compute the posterior covariance (needed for the Hessian).
+        third : bool, default False
+            Also compute the posterior third central moment (implies ``cov``).
+
+        Returns
+        -------
+        PosteriorMoments
+            Arrays with a leading query axis of length m (see its docstring for shapes and units).
+
+        Raises
+        ------
+        ValueError, TypeError
+            On a bad ``x`` or ``t`` (the message names the argument).
+
+        Notes
+        -----
         ``third`` also returns the posterior third central moment (implies ``cov``), as used by the Newton
         step of the ridge projection. For D <= 4 it comes from the same pass (raw third moments summed with
         the same weights, then centred: absolute error ~ eps R^3, R the data radius); queries where that
@@ -309,41 +394,208 @@ class EmpiricalDensity:
         return lp, mu, cov, idx, W, M
 
     # ------------------------------------------------------------------ score-field interface
-    def log_density(self, x, t) -> np.ndarray:
-        """(m,) log p_t(x)."""
+    @single_query
+    def log_density(self, x: ArrayLike, t: ArrayLike) -> np.ndarray | float:
+        """The log-density ``log p_t(x)``.
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain, one for all queries or one per query.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m,), or float
+            ``log p_t(x)`` (log of 1/length^D); a float for a single (D,) query.
+        Raises
+        ------
+        ValueError
+            If x has the wrong shape or is not finite, or t lies outside the schedule's domain or has the
+            wrong shape.
+        TypeError
+            If x is not numeric.
+        """
         return self.moments(x, t).log_density
 
-    def score(self, x, t) -> np.ndarray:
-        """(m, D) exact score ``(a_t m_t(x) - x)/h_t``."""
+    @single_query
+    def score(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
+        """The exact score ``s*(x, t) = grad log p_t(x) = (a_t m_t(x) - x)/h_t``.
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain, one for all queries or one per query.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D), or (D,) for a single (D,) query
+            The score (1/length).
+        Raises
+        ------
+        ValueError
+            If x has the wrong shape or is not finite, or t lies outside the schedule's domain or has the
+            wrong shape.
+        TypeError
+            If x is not numeric.
+        """
         return self.moments(x, t).score
 
-    def hessian(self, x, t) -> np.ndarray:
-        """(m, D, D) Hessian of log p_t: ``-I/h + (a^2/h^2) Cov[x_0 | x]`` (P1)."""
+    @single_query
+    def hessian(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
+        """The Hessian of ``log p_t``, ``H = -I/h_t + (a_t^2/h_t^2) Cov[x_0 | x]`` (P1, docs/theory.md §1).
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain, one for all queries or one per query.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D, D), or (D, D) for a single (D,) query
+            Symmetric Hessians (1/length^2).
+        Raises
+        ------
+        ValueError
+            If x has the wrong shape or is not finite, or t lies outside the schedule's domain or has the
+            wrong shape.
+        TypeError
+            If x is not numeric.
+        """
         return self.moments(x, t, cov=True).hessian
 
-    def score_and_hessian(self, x, t):
-        """Both in one pass: ``(score (m, D), hessian (m, D, D))``."""
+    @single_query
+    def score_and_hessian(self, x: ArrayLike, t: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """The score and the Hessian from one streaming pass (what the ridge code calls).
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain, one for all queries or one per query.
+
+        Returns
+        -------
+        score : numpy.ndarray, shape (m, D), or (D,) for a single query
+            As :meth:`score` (1/length).
+        hessian : numpy.ndarray, shape (m, D, D), or (D, D) for a single query
+            As :meth:`hessian` (1/length^2).
+        Raises
+        ------
+        ValueError
+            If x has the wrong shape or is not finite, or t lies outside the schedule's domain or has the
+            wrong shape.
+        TypeError
+            If x is not numeric.
+        """
         mom = self.moments(x, t, cov=True)
         return mom.score, mom.hessian
 
-    def posterior_mean(self, x, t) -> np.ndarray:
-        """(m, D) ``E[x_0 | x_t = x]``."""
+    @single_query
+    def posterior_mean(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
+        """The posterior mean ``m_t(x) = E[x_0 | x_t = x]`` (Tweedie's denoiser, in data units).
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain, one for all queries or one per query.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D), or (D,) for a single (D,) query
+            Posterior means (length).
+        Raises
+        ------
+        ValueError
+            If x has the wrong shape or is not finite, or t lies outside the schedule's domain or has the
+            wrong shape.
+        TypeError
+            If x is not numeric.
+        """
         return self.moments(x, t).mean
 
-    def posterior_cov(self, x, t) -> np.ndarray:
-        """(m, D, D) ``Cov[x_0 | x_t = x]``."""
+    @single_query
+    def posterior_cov(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
+        """The posterior covariance ``Cov[x_0 | x_t = x]``.
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain, one for all queries or one per query.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D, D), or (D, D) for a single (D,) query
+            Symmetric positive semi-definite covariances (length^2).
+        Raises
+        ------
+        ValueError
+            If x has the wrong shape or is not finite, or t lies outside the schedule's domain or has the
+            wrong shape.
+        TypeError
+            If x is not numeric.
+        """
         return self.moments(x, t, cov=True).cov
 
-    def denoiser(self, x, t) -> np.ndarray:
-        """(m, D) ``a_t m_t(x)``, the posterior-mean target of the posterior-mean parametrization."""
+    @single_query
+    def denoiser(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
+        """The target ``a_t m_t(x)`` of the posterior-mean parametrization.
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain, one for all queries or one per query.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D), or (D,) for a single (D,) query
+            ``a_t`` times the posterior mean (length).
+        Raises
+        ------
+        ValueError
+            If x has the wrong shape or is not finite, or t lies outside the schedule's domain or has the
+            wrong shape.
+        TypeError
+            If x is not numeric.
+        """
         mom = self.moments(x, t)
         return mom.a[:, None] * mom.mean
 
-    def third_cumulant(self, x, t) -> np.ndarray:
-        """(m, D, D, D) ``E[(x_0 - m)^{(x)3} | x]``, the posterior third central moment (length^3).
+    @single_query
+    def third_cumulant(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
+        """The posterior third central moment ``E[(x_0 - m)^{(x)3} | x]``.
 
-        Two passes: the first fixes the running maximum, normaliser and mean; the second sums the centred
-        cubes with the final weights (no merge formula needed, no cancellation).
+        Two passes: the first fixes the running maximum, normaliser and mean; the second sums the centred cubes
+        with the final weights (no merge formula needed, no cancellation).
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D, D, D), or (D, D, D) for a single (D,) query
+            Symmetric tensors (length^3).
+
+        Raises
+        ------
+        ValueError, TypeError
+            On a bad ``x`` or ``t`` (the message names the argument).
         """
         x = as_points(x, self.D, "x")
         m = x.shape[0]
@@ -366,9 +618,29 @@ class EmpiricalDensity:
             out[sl] = acc
         return out
 
-    def hessian_derivative(self, x, t) -> np.ndarray:
-        """(m, D, D, D) ``d H_{ij} / d x_k = (a^3/h^3) kappa3_{ijk}`` (derivative of P1; third derivative of
-        log p_t). Used by the Newton projection onto the ridge and by the frame-rotation rate of T2."""
+    @single_query
+    def hessian_derivative(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
+        """``dH_ij/dx_k = (a^3/h^3) kappa3_ijk``: the derivative of P1, the third derivative of log p_t.
+
+        Used by the Newton projection onto the ridge and by the frame-turning rate of T2.
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D, D, D), or (D, D, D) for a single (D,) query
+            1/length^3.
+
+        Raises
+        ------
+        ValueError, TypeError
+            On a bad ``x`` or ``t`` (the message names the argument).
+        """
         x = as_points(x, self.D, "x")
         tt = per_point_times(t, x.shape[0], self.schedule, "t")
         a, h = self.schedule._a(tt), self.schedule._h(tt)
@@ -384,8 +656,29 @@ class EmpiricalDensity:
         _, mu, _, _, W, M = self._pass(xq, a, h, False)
         return M, W, mu
 
-    def weights(self, x, t) -> np.ndarray:
-        """(m, n) posterior weights (a dense matrix: for moderate n; the other methods stream)."""
+    @single_query
+    def weights(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
+        """The posterior weights ``w_i(x, t)`` over the training set, as a dense matrix (for moderate n).
+
+        The other methods stream over the data; this one holds (m, n) at once.
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, n), or (n,) for a single (D,) query
+            Non-negative, each row summing to 1.
+
+        Raises
+        ------
+        ValueError, TypeError
+            On a bad ``x`` or ``t`` (the message names the argument).
+        """
         x = as_points(x, self.D, "x")
         tt = per_point_times(t, x.shape[0], self.schedule, "t")
         a, h = self.schedule._a(tt), self.schedule._h(tt)
@@ -396,8 +689,30 @@ class EmpiricalDensity:
         w = np.exp(lt)
         return w / w.sum(axis=1, keepdims=True)
 
-    def sample(self, t, size: int, rng) -> np.ndarray:
-        """``size`` exact draws from p_t (pick a training point, add Gaussian noise)."""
+    def sample(self, t: float, size: int, rng: RngLike = None) -> np.ndarray:
+        """Exact draws from p_t: pick a training point uniformly, scale by a_t and add N(0, h_t I) noise.
+
+        Parameters
+        ----------
+        t : float
+            Time in the schedule's domain.
+        size : int
+            Number of draws.
+        rng : None, int, SeedSequence or numpy.random.Generator, optional
+            Source of randomness; None draws from a fresh generator (docs/design.md §5).
+
+        Returns
+        -------
+        numpy.ndarray, shape (size, D)
+            The draws (length).
+
+        Raises
+        ------
+        ValueError
+            If t is outside the schedule's domain.
+        TypeError
+            If rng is not one of the accepted types.
+        """
         from .._checks import as_generator
 
         rng = as_generator(rng)

@@ -22,7 +22,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .._checks import as_data, as_points, per_point_times
+from numpy.typing import ArrayLike
+
+from .._checks import as_data, as_points, per_point_times, single_query
 from .empirical import PosteriorMoments
 from .schedules import OU, Schedule, get_schedule
 
@@ -34,7 +36,23 @@ class TruncatedDensity:
 
     Same interface as :class:`rftheory.EmpiricalDensity` for ``log_density``, ``score``, ``hessian``,
     ``posterior_mean``, ``posterior_cov``, ``third_cumulant``, ``hessian_derivative`` and ``moments``;
-    ``kept(x, t)`` says how many points were used.
+    ``kept(x, t)`` says how many points were used. A single (D,) query drops the query axis, as for
+    EmpiricalDensity.
+
+    Parameters
+    ----------
+    data : array_like, shape (n, D)
+        Training points (finite).
+    schedule : Schedule or str, default OU()
+        Forward process.
+    rtol : float, default 1e-12
+        Relative weight the dropped points may carry together, in (0, 1); sets the stated bounds
+        (:meth:`error_bounds`).
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is empty, not 2-D or not finite, or ``rtol`` is outside (0, 1).
     """
 
     def __init__(self, data, schedule: Schedule | str | None = None, rtol: float = 1e-12):
@@ -57,6 +75,28 @@ class TruncatedDensity:
         return self._tree.query_ball_point(x / a, radius * (1 + 1e-12) + 1e-300)
 
     def moments(self, x, t, cov: bool = False, third: bool = False) -> PosteriorMoments:
+        """Posterior moments over the kept neighbours, as :meth:`EmpiricalDensity.moments` (within :meth:`error_bounds`).
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (a single point is treated as m = 1; the result keeps its batch axis).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+        cov : bool, default False
+            Also the posterior covariance.
+        third : bool, default False
+            Also the third central moment (implies cov).
+
+        Returns
+        -------
+        PosteriorMoments
+
+        Raises
+        ------
+        ValueError, TypeError
+            On a bad ``x`` or ``t`` (the message names the argument).
+        """
         x = as_points(x, self.D, "x")
         m = x.shape[0]
         tt = per_point_times(t, m, self.schedule, "t")
@@ -98,43 +138,229 @@ class TruncatedDensity:
         return PosteriorMoments(t=tt, a=a_all, h=h_all, log_density=lp, mean=mean, score=score, cov=C,
                                 nearest=nearest, max_weight=wmax, third=K3)
 
-    def kept(self, x, t) -> np.ndarray:
-        """(m,) number of training points kept for each query."""
+    @single_query
+    def kept(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
+        """Number of training points kept for each query.
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+
+        Returns
+        -------
+        numpy.ndarray of int, shape (m,), or int for a single (D,) query
+
+        Raises
+        ------
+        ValueError, TypeError
+            On a bad ``x`` or ``t`` (the message names the argument).
+        """
         self.moments(x, t)
         return self._last_kept.copy()
 
-    def log_density(self, x, t):
+    @single_query
+    def log_density(self, x: ArrayLike, t: ArrayLike) -> np.ndarray | float:
+        """``log p_t(x)`` over the kept points (within ``-log(1 - rtol)``).
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m,), or float for a single (D,) query
+
+        Raises
+        ------
+        ValueError, TypeError
+            On a bad ``x`` or ``t`` (the message names the argument).
+        """
         return self.moments(x, t).log_density
 
-    def score(self, x, t):
+    @single_query
+    def score(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
+        """The score over the kept points (within ``a rtol R / h`` of the exact one).
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D), or (D,) for a single (D,) query
+            1/length.
+
+        Raises
+        ------
+        ValueError, TypeError
+            On a bad ``x`` or ``t`` (the message names the argument).
+        """
         return self.moments(x, t).score
 
-    def hessian(self, x, t):
+    @single_query
+    def hessian(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
+        """The Hessian of log p_t (P1) over the kept points.
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D, D), or (D, D) for a single (D,) query
+            1/length^2.
+
+        Raises
+        ------
+        ValueError, TypeError
+            On a bad ``x`` or ``t`` (the message names the argument).
+        """
         return self.moments(x, t, cov=True).hessian
 
-    def score_and_hessian(self, x, t):
+    @single_query
+    def score_and_hessian(self, x: ArrayLike, t: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """Score and Hessian from one pass over the kept points.
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+
+        Returns
+        -------
+        score : numpy.ndarray, shape (m, D) or (D,)
+        hessian : numpy.ndarray, shape (m, D, D) or (D, D)
+
+        Raises
+        ------
+        ValueError, TypeError
+            On a bad ``x`` or ``t`` (the message names the argument).
+        """
         mom = self.moments(x, t, cov=True)
         return mom.score, mom.hessian
 
-    def posterior_mean(self, x, t):
+    @single_query
+    def posterior_mean(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
+        """Posterior mean over the kept points (within ``rtol R``).
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D), or (D,) for a single (D,) query
+            length.
+
+        Raises
+        ------
+        ValueError, TypeError
+            On a bad ``x`` or ``t`` (the message names the argument).
+        """
         return self.moments(x, t).mean
 
-    def posterior_cov(self, x, t):
+    @single_query
+    def posterior_cov(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
+        """Posterior covariance over the kept points (within ``3 rtol R^2``).
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D, D), or (D, D) for a single (D,) query
+            length^2.
+
+        Raises
+        ------
+        ValueError, TypeError
+            On a bad ``x`` or ``t`` (the message names the argument).
+        """
         return self.moments(x, t, cov=True).cov
 
-    def third_cumulant(self, x, t):
-        """(m, D, D, D) posterior third central moment over the kept points (length^3)."""
+    @single_query
+    def third_cumulant(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
+        """Posterior third central moment over the kept points.
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D, D, D), or (D, D, D) for a single (D,) query
+            length^3.
+
+        Raises
+        ------
+        ValueError, TypeError
+            On a bad ``x`` or ``t`` (the message names the argument).
+        """
         return self.moments(x, t, third=True).third
 
-    def hessian_derivative(self, x, t):
-        """(m, D, D, D) ``dH_ij/dx_k = (a/h)^3 kappa3_ijk`` over the kept points (lets ridge.project take
-        Newton steps with the frame's turning, as for EmpiricalDensity)."""
+    @single_query
+    def hessian_derivative(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
+        """``dH_ij/dx_k = (a/h)^3 kappa3_ijk`` over the kept points (lets ridge.project take
+        Newton steps with the frame's turning, as for EmpiricalDensity).
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D, D, D), or (D, D, D) for a single (D,) query
+            1/length^3.
+
+        Raises
+        ------
+        ValueError, TypeError
+            On a bad ``x`` or ``t`` (the message names the argument).
+        """
         mom = self.moments(x, t, third=True)
         return ((mom.a / mom.h) ** 3)[:, None, None, None] * mom.third
 
     def error_bounds(self, t) -> dict:
-        """The stated bounds at time t: mean (length), score (1/length), cov (length^2), log_density,
-        third (length^3) and hessian_derivative (1/length^3), all Frobenius."""
+        """The stated truncation bounds at time t (module docstring), all Frobenius.
+
+        Parameters
+        ----------
+        t : float
+            Time.
+
+        Returns
+        -------
+        dict
+            ``mean`` (length), ``score`` (1/length), ``cov`` (length^2), ``log_density``, ``third`` (length^3) and
+            ``hessian_derivative`` (1/length^3).
+        """
         a, h = float(self.schedule.a(t)), float(self.schedule.h(t))
         r = self.rtol
         return {"mean": r * self.R, "score": a * r * self.R / h, "cov": 3 * r * self.R ** 2,

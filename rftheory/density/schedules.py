@@ -45,41 +45,175 @@ def _as_time(t, lo: float, hi: float, name: str = "t") -> np.ndarray:
 
 @dataclass(frozen=True)
 class Schedule:
-    """Base class. Subclasses implement ``_a``, ``_h``, ``_beta``, ``_g2`` on validated arrays."""
+    """Base class of the forward processes ``X_t = a_t X_0 + sqrt(h_t) Z`` (docs/theory.md §1).
+
+    Subclasses implement ``_a``, ``_h``, ``_beta``, ``_g2`` on validated arrays; the public methods validate
+    t against the domain ``(t_lo, t_hi]`` first and are vectorised over t. Schedules are frozen dataclasses:
+    their ``repr`` names every parameter and keys the moment cache.
+
+    Attributes
+    ----------
+    t_lo, t_hi : float
+        The open lower and closed upper end of the time domain.
+    name : str
+        Short name (``get_schedule`` reads it back).
+    """
 
     t_lo = 0.0
     t_hi = np.inf
     name = "schedule"
 
     def check_t(self, t, name: str = "t") -> np.ndarray:
+        """Validate times for this schedule.
+
+        Parameters
+        ----------
+        t : float or array_like
+            Time(s).
+        name : str, default "t"
+            The argument's name, used in the error message.
+
+        Returns
+        -------
+        numpy.ndarray
+            The times as float64 (0-d for a scalar).
+
+        Raises
+        ------
+        ValueError
+            If a time is not finite or lies outside the domain.
+        """
         return _as_time(t, self.t_lo, self.t_hi, name)
 
     def a(self, t):
+        """The signal scale ``a_t`` (dimensionless).
+
+        Parameters
+        ----------
+        t : float or array_like
+            Time(s) in the schedule's domain ``(t_lo, t_hi]``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Same shape as t (0-d for a scalar).
+
+        Raises
+        ------
+        ValueError
+            If a time is not finite or lies outside the domain.
+        """
         return self._a(self.check_t(t))
 
     def h(self, t):
+        """The noise variance ``h_t`` (length^2 in data units).
+
+        Parameters
+        ----------
+        t : float or array_like
+            Time(s) in the schedule's domain ``(t_lo, t_hi]``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Same shape as t (0-d for a scalar).
+
+        Raises
+        ------
+        ValueError
+            If a time is not finite or lies outside the domain.
+        """
         return self._h(self.check_t(t))
 
     def beta(self, t):
+        """The drift rate ``beta_t = -d log a_t / dt`` (1/time).
+
+        Parameters
+        ----------
+        t : float or array_like
+            Time(s) in the schedule's domain ``(t_lo, t_hi]``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Same shape as t.
+
+        Raises
+        ------
+        ValueError
+            If a time is not finite or lies outside the domain.
+        """
         return self._beta(self.check_t(t))
 
     def g2(self, t):
+        """The squared diffusion coefficient ``g_t^2 = dh_t/dt + 2 beta_t h_t`` (length^2/time).
+
+        Parameters
+        ----------
+        t : float or array_like
+            Time(s) in the schedule's domain ``(t_lo, t_hi]``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Same shape as t.
+
+        Raises
+        ------
+        ValueError
+            If a time is not finite or lies outside the domain.
+        """
         return self._g2(self.check_t(t))
 
     def a_h(self, t):
-        """``(a_t, h_t)`` in one validated call."""
+        """``(a_t, h_t)`` from one validation of t.
+
+        Parameters
+        ----------
+        t : float or array_like
+            Time(s) in the schedule's domain ``(t_lo, t_hi]``.
+
+        Returns
+        -------
+        a, h : numpy.ndarray
+            Each of t's shape.
+
+        Raises
+        ------
+        ValueError
+            If a time is not finite or lies outside the domain.
+        """
         tt = self.check_t(t)
         return self._a(tt), self._h(tt)
 
     def snr(self, t):
-        """Signal-to-noise ratio ``a_t^2 / h_t``."""
+        """The signal-to-noise ratio ``a_t^2 / h_t``.
+
+        Parameters
+        ----------
+        t : float or array_like
+            Time(s) in the schedule's domain ``(t_lo, t_hi]``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Same shape as t (1/length^2).
+
+        Raises
+        ------
+        ValueError
+            If a time is not finite or lies outside the domain.
+        """
         a, h = self.a_h(t)
         return a * a / h
 
 
 @dataclass(frozen=True)
 class OU(Schedule):
-    """Ornstein-Uhlenbeck: ``a = e^{-t}``, ``h = 1 - e^{-2t}``; ``beta = 1``, ``g2 = 2``. [HQT] default."""
+    """Ornstein-Uhlenbeck: ``a = e^{-t}``, ``h = 1 - e^{-2t}``; ``beta = 1``, ``g2 = 2``. [HQT]'s default.
+
+    Takes no parameters; domain ``(0, inf)``.
+    """
 
     name = "ou"
 
@@ -101,6 +235,18 @@ class LinearVP(Schedule):
     """Linear VP (DDPM continuous): ``log a = -(beta_min t + beta_d t^2/2)``, ``h = 1 - a^2``.
 
     ``beta(t) = beta_min + beta_d t`` and ``g2 = 2 beta(t)``. [GTV] uses beta_min 0.1, beta_d 19.9, T = 1.
+
+    Parameters
+    ----------
+    beta_min : float, default 0.1
+        Rate at t = 0 (>= 0).
+    beta_d : float, default 19.9
+        Its growth per unit time (>= 0; not both 0).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is negative or not finite, or both are 0.
     """
 
     beta_min: float = 0.1
@@ -135,6 +281,18 @@ class VE(Schedule):
 
     ``beta = 0``, ``g2 = dh/dt = 2 sigma^2 log(sigma_max/sigma_min)``; the PF-ODE drift is ``sigma sigma' s``.
     Domain ``(0, 1]``.
+
+    Parameters
+    ----------
+    sigma_min : float, default 0.01
+        Noise scale at t = 0 (length).
+    sigma_max : float, default 50.0
+        Noise scale at t = 1 (length; > sigma_min).
+
+    Raises
+    ------
+    ValueError
+        Unless 0 < sigma_min < sigma_max < inf.
     """
 
     sigma_min: float = 0.01
@@ -163,13 +321,32 @@ class VE(Schedule):
 class GTVFig1(Schedule):
     """[GTV] Fig. 1 schedule: ``h = t``, ``a = sqrt(1 - t)`` on ``(0, 1)``.
 
-    ``beta = 1/(2(1-t))`` and ``g2 = 1/(1-t)``. t = 1 is excluded (a = 0, beta infinite).
+    ``beta = 1/(2(1-t))`` and ``g2 = 1/(1-t)``. t = 1 is excluded (a = 0, beta infinite). No parameters.
     """
 
     name = "gtv_fig1"
     t_hi = 1.0
 
     def check_t(self, t, name: str = "t"):
+        """Validate times: finite, in (0, 1) (t = 1 is excluded: a_1 = 0).
+
+        Parameters
+        ----------
+        t : float or array_like
+            Time(s).
+        name : str, default "t"
+            The argument's name, used in the error message.
+
+        Returns
+        -------
+        numpy.ndarray
+            The times as float64.
+
+        Raises
+        ------
+        ValueError
+            If a time is not finite or lies outside the domain.
+        """
         arr = _as_time(t, 0.0, 1.0, name)
         if np.any(arr >= 1.0):
             raise ValueError(f"{name} must lie in (0, 1) for the GTV Fig. 1 schedule (a_1 = 0)")
@@ -192,7 +369,23 @@ _SCHEDULES = {"ou": OU, "linear_vp": LinearVP, "vp": LinearVP, "ve": VE, "gtv_fi
 
 
 def get_schedule(name_or_schedule) -> Schedule:
-    """A schedule from its name (``ou``, ``linear_vp``/``vp``, ``ve``, ``gtv_fig1``) or an instance."""
+    """A schedule from its name or an instance.
+
+    Parameters
+    ----------
+    name_or_schedule : str or Schedule
+        ``"ou"``, ``"linear_vp"`` (or ``"vp"``), ``"ve"``, ``"gtv_fig1"`` (case-insensitive; default
+        parameters), or a Schedule, returned as is.
+
+    Returns
+    -------
+    Schedule
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or another type.
+    """
     if isinstance(name_or_schedule, Schedule):
         return name_or_schedule
     if isinstance(name_or_schedule, str) and name_or_schedule.lower() in _SCHEDULES:
@@ -214,7 +407,27 @@ def _check_grid_args(t_max, t_min, n):
 
 
 def geometric_grid(t_max: float, t_min: float, n: int) -> np.ndarray:
-    """``n`` times from ``t_max`` down to ``t_min``, equally spaced in log t ([HQT]'s grid)."""
+    """``n`` times from ``t_max`` down to ``t_min``, equally spaced in log t ([HQT]'s grid).
+
+    Parameters
+    ----------
+    t_max : float
+        First (largest) time, finite.
+    t_min : float
+        Last time, 0 < t_min < t_max.
+    n : int
+        Number of grid points (>= 2).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        Strictly decreasing times; the ends are exactly t_max and t_min.
+
+    Raises
+    ------
+    ValueError
+        If the times are not finite, t_min <= 0, t_max <= t_min, or n is not an integer >= 2.
+    """
     _check_grid_args(t_max, t_min, n)
     g = np.geomspace(t_max, t_min, int(n))
     g[0], g[-1] = t_max, t_min
@@ -222,7 +435,27 @@ def geometric_grid(t_max: float, t_min: float, n: int) -> np.ndarray:
 
 
 def uniform_grid(t_max: float, t_min: float, n: int) -> np.ndarray:
-    """``n`` equally spaced times from ``t_max`` down to ``t_min``."""
+    """``n`` equally spaced times from ``t_max`` down to ``t_min``.
+
+    Parameters
+    ----------
+    t_max : float
+        First (largest) time, finite.
+    t_min : float
+        Last time, 0 < t_min < t_max.
+    n : int
+        Number of grid points (>= 2).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        Strictly decreasing times.
+
+    Raises
+    ------
+    ValueError
+        If the times are not finite, t_min <= 0, t_max <= t_min, or n is not an integer >= 2.
+    """
     _check_grid_args(t_max, t_min, n)
     return np.linspace(t_max, t_min, int(n))
 
@@ -230,8 +463,29 @@ def uniform_grid(t_max: float, t_min: float, n: int) -> np.ndarray:
 def edm_grid(t_max: float, t_min: float, n: int, rho: float = 7.0) -> np.ndarray:
     """EDM-style grid in t: ``t_i = (t_max^{1/rho} + i/(n-1) (t_min^{1/rho} - t_max^{1/rho}))^rho``.
 
-    Karras et al. space the noise level this way; here it is applied to the schedule's own time
-    (for VE with sigma = t it is exactly the EDM grid). Denser near t_min for rho > 1.
+    Karras et al. space the noise level this way; here it is applied to the schedule's own time (for VE with
+    sigma = t it is exactly the EDM grid). Denser near t_min for rho > 1.
+
+    Parameters
+    ----------
+    t_max : float
+        First (largest) time, finite.
+    t_min : float
+        Last time, 0 < t_min < t_max.
+    n : int
+        Number of grid points (>= 2).
+    rho : float, default 7.0
+        Exponent (> 0).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        Strictly decreasing times; the ends are exactly t_max and t_min.
+
+    Raises
+    ------
+    ValueError
+        If the times are not finite, t_min <= 0, t_max <= t_min, n is not an integer >= 2, or rho <= 0.
     """
     _check_grid_args(t_max, t_min, n)
     if not rho > 0:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate
 
+from .._results import short_repr
 from ..density.schedules import OU
 
 __all__ = ["t1_ode", "t1_sde_mean", "t1_sde_var", "t1_stationary_var", "gronwall_normal", "gronwall_tangent",
@@ -37,10 +38,32 @@ def _integral(f, t, T, quad_pts):
 
 
 def t1_ode(y_T, T: float, t: float, e_normal=None, schedule=None) -> np.ndarray:
-    """T1, PF-ODE: ``y(t) = sqrt(h_t/h_T) y(T) + sqrt(h_t) int_t^T h_u^{-1/2} e_N(u) du``.
+    """T1, PF-ODE: ``y(t) = sqrt(h_t/h_T) y(T) + sqrt(h_t) int_t^T h_u^{-1/2} e_N(u) du`` (OU; docs/theory.md §3).
 
-    ``e_normal``: None (exact score), a constant vector (k,), or a callable ``u -> (k,)`` giving the normal
-    score error along the path (it must not depend on x for the formula to be exact). OU schedule.
+    Parameters
+    ----------
+    y_T : array_like, shape (k,)
+        Off-hull offset ``P_N x - a_T c`` at time T (length; k = D - dim of the hull).
+    T : float
+        Start time (> t).
+    t : float
+        Time at which the offset is predicted (> 0).
+    e_normal : None, array_like of shape (k,), or callable
+        The normal score error along the path: None (the exact score), a constant, or ``u -> (k,)``. It must not
+        depend on x for the formula to be exact (1/length).
+    schedule : Schedule, optional
+        Must be OU (or None).
+
+    Returns
+    -------
+    numpy.ndarray, shape (k,)
+        The predicted offset y(t) (length). Constant errors use the closed form of the integral, callables
+        adaptive quadrature (relative tolerance 1e-12).
+
+    Raises
+    ------
+    ValueError
+        If ``schedule`` is not OU.
     """
     _require_ou(schedule)
     sch = OU()
@@ -60,7 +83,32 @@ def t1_ode(y_T, T: float, t: float, e_normal=None, schedule=None) -> np.ndarray:
 
 
 def t1_sde_mean(y_T, T: float, t: float, e_normal=None, schedule=None) -> np.ndarray:
-    """T1, reverse SDE mean: ``(h_t/a_t)(a_T/h_T) y(T) + 2 (h_t/a_t) int_t^T (a_u/h_u) e_N du`` (OU)."""
+    """T1, reverse SDE mean: ``(h_t/a_t)(a_T/h_T) y(T) + 2 (h_t/a_t) int_t^T (a_u/h_u) e_N du`` (OU).
+
+    Parameters
+    ----------
+    y_T : array_like, shape (k,)
+        Off-hull offset ``P_N x - a_T c`` at time T (length; k = D - dim of the hull).
+    T : float
+        Start time (> t).
+    t : float
+        Time at which the offset is predicted (> 0).
+    e_normal : None, array_like of shape (k,), or callable
+        The normal score error along the path: None (the exact score), a constant, or ``u -> (k,)``. It must not
+        depend on x for the formula to be exact (1/length).
+    schedule : Schedule, optional
+        Must be OU (or None).
+
+    Returns
+    -------
+    numpy.ndarray, shape (k,)
+        The mean offset E[y(t)] (length).
+
+    Raises
+    ------
+    ValueError
+        If ``schedule`` is not OU.
+    """
     _require_ou(schedule)
     sch = OU()
     y_T = np.asarray(y_T, dtype=np.float64)
@@ -79,8 +127,31 @@ def t1_sde_mean(y_T, T: float, t: float, e_normal=None, schedule=None) -> np.nda
 
 
 def t1_sde_var(T: float, t: float, var_T: float = 0.0, schedule=None) -> float:
-    """T1, reverse SDE: per-coordinate variance of y(t) given var(y(T)) = var_T:
-    ``(r_t/r_T)^2 var_T + r_t^2 (1/h_t - 1/h_T)`` with ``r = h/a``. From p_T (var_T = h_T) it equals h_t."""
+    """T1, reverse SDE: per-coordinate variance of y(t) given ``var(y(T)) = var_T`` (OU).
+
+    ``(r_t/r_T)^2 var_T + r_t^2 (1/h_t - 1/h_T)`` with ``r = h/a``; from p_T (``var_T = h_T``) it equals h_t.
+
+    Parameters
+    ----------
+    T : float
+        Start time.
+    t : float
+        Time of the prediction (0 < t < T).
+    var_T : float, default 0.0
+        Variance at T (length^2).
+    schedule : Schedule, optional
+        Must be OU (or None).
+
+    Returns
+    -------
+    float
+        The variance (length^2).
+
+    Raises
+    ------
+    ValueError
+        If ``schedule`` is not OU.
+    """
     _require_ou(schedule)
     sch = OU()
     rt, rT = float(sch.h(t) / sch.a(t)), float(sch.h(T) / sch.a(T))
@@ -88,7 +159,18 @@ def t1_sde_var(T: float, t: float, var_T: float = 0.0, schedule=None) -> float:
 
 
 def t1_stationary_var(t: float) -> float:
-    """Off-hull variance of the exact reverse SDE started from p_T: h_t (OU)."""
+    """Off-hull variance of the exact reverse SDE started from p_T: h_t (OU).
+
+    Parameters
+    ----------
+    t : float
+        Time (> 0).
+
+    Returns
+    -------
+    float
+        ``h_t`` (length^2).
+    """
     return float(OU().h(t))
 
 
@@ -125,12 +207,38 @@ def _gronwall(times, rate, forcing, x0):
 
 
 def gronwall_normal(times, beta, e_perp, ridge_velocity, nu0, kappa=None, sde: bool = False) -> np.ndarray:
-    """T2 bound on |nu(t)| along one or many trajectories (columns).
+    """T2: the Groenwall bound on the normal offset |nu(t)| along one or many trajectories (docs/theory.md §3).
 
     ODE: ``d|nu|/ds <= -(beta - 1 - kappa)|nu| + |P_perp e| + |d_t pi|``; SDE drift: rate ``2 beta - 1 - kappa``
-    and forcing ``2|P_perp e| + |d_t pi|``. Arrays have shape (k,) or (k, m) over ``times`` (k, decreasing);
-    ``nu0`` is the measured offset at times[0]. ``kappa=None`` gives the first-order bound without the
-    frame-turning term.
+    and forcing ``2|P_perp e| + |d_t pi|``. The linear ODE is integrated exactly on each interval with the
+    endpoint means of rate and forcing (exact for constants, second order otherwise).
+
+    Parameters
+    ----------
+    times : array_like, shape (k,)
+        Recorded times, strictly decreasing (reverse time).
+    beta : array_like, shape (k,) or (k, m)
+        Normal curvature along each trajectory (1/length^2 in score units: 1/time for OU).
+    e_perp : array_like, shape (k,) or (k, m)
+        |P_perp e| (1/length).
+    ridge_velocity : array_like, shape (k,) or (k, m)
+        |P_perp d_t pi| (length/time).
+    nu0 : float or array_like, shape (m,)
+        Measured offset at ``times[0]`` (length).
+    kappa : array_like, shape (k,) or (k, m), optional
+        Frame-turning rate; None gives the first-order bound without it.
+    sde : bool, default False
+        Use the reverse-SDE drift.
+
+    Returns
+    -------
+    numpy.ndarray, shape (k,) or (k, m)
+        The bound at each recorded time (length).
+
+    Raises
+    ------
+    ValueError
+        If times are not strictly decreasing or a series does not have length k along axis 0.
     """
     times, (beta, e_perp, vel) = _check_series(times, beta, e_perp, ridge_velocity)
     kap = np.zeros_like(beta) if kappa is None else _check_series(times, kappa)[1][0]
@@ -142,8 +250,32 @@ def gronwall_normal(times, beta, e_perp, ridge_velocity, nu0, kappa=None, sde: b
 
 
 def gronwall_tangent(times, lambda1, e_par, sde: bool = False) -> np.ndarray:
-    """T3 bound on |P_par delta(t)|: ``int_t^T exp(int_t^u (1 + lambda_1^+)) |P_par e(u)| du`` (ODE), with
-    ``1 + 2 lambda_1^+`` and ``2 |P_par e|`` for the SDE drift; starts from 0 at times[0]."""
+    """T3: the bound ``int_t^T exp(int_t^u (1 + lambda_1^+)) |P_par e(u)| du`` on the tangential deviation.
+
+    ``1 + 2 lambda_1^+`` and ``2 |P_par e|`` for the SDE drift; starts from 0 at ``times[0]``
+    (docs/theory.md §3).
+
+    Parameters
+    ----------
+    times : array_like, shape (k,)
+        Recorded times, strictly decreasing (reverse time).
+    lambda1 : array_like, shape (k,) or (k, m)
+        Tangential (largest) Hessian eigenvalue along the path (1/length^2).
+    e_par : array_like, shape (k,) or (k, m)
+        |P_par e| (1/length).
+    sde : bool, default False
+        Use the reverse-SDE drift.
+
+    Returns
+    -------
+    numpy.ndarray, shape (k,) or (k, m)
+        The bound (length).
+
+    Raises
+    ------
+    ValueError
+        If times are not strictly decreasing or a series does not have length k along axis 0.
+    """
     times, (lam, e_par) = _check_series(times, lambda1, e_par)
     lp = np.maximum(lam, 0.0)
     rate = -(1.0 + (2.0 if sde else 1.0) * lp)
@@ -156,8 +288,18 @@ def gronwall_tangent(times, lambda1, e_par, sde: bool = False) -> np.ndarray:
 class Attractor:
     """A zero of the drift along the ridge where it crosses from + to - (stable for the restricted flow).
 
-    point (D,), arclength u along its piece, piece index, distance to the nearest a_t x_i, inter_mode flag
-    (farther than r_mem from every a_t x_i).
+    Attributes
+    ----------
+    point : numpy.ndarray, shape (D,)
+        Location (length).
+    arclength : float
+        Arc length along its piece.
+    piece : int
+        Index of the piece.
+    mode_distance : float
+        Distance to the nearest a_t x_i (length).
+    inter_mode : bool
+        Farther than r_mem from every a_t x_i.
     """
 
     point: np.ndarray
@@ -166,14 +308,41 @@ class Attractor:
     mode_distance: float
     inter_mode: bool
 
+    __repr__ = short_repr
+
 
 def ridge_attractors(field, pieces, t: float, schedule=None, r_mem: float | None = None, kind: str = "ode",
                      data=None):
-    """T4: stable zeros of ``g(u) = <gamma'(u), drift(gamma(u), t)>`` on traced ridge pieces.
+    """T4: stable zeros of ``g(u) = <gamma'(u), drift(gamma(u), t)>`` on traced ridge pieces (docs/theory.md §3).
 
-    ``field`` supplies the learned score (e.g. a PerturbedField or an RF model's score field); ``pieces``
-    are :class:`rftheory.geometry._ridge_trace.RidgePiece` of p_t at time t. ``r_mem`` defaults to ``3 sqrt(h_t)``.
-    Returns (attractors, profiles) with profiles a list of (arclength, g) per piece.
+    Parameters
+    ----------
+    field : score field
+        The learned score (e.g. a PerturbedField or an RF model's score field).
+    pieces : list of RidgePiece
+        The ridge of p_t at time t (:func:`rftheory.geometry.ridge.trace`).
+    t : float
+        Time.
+    schedule : Schedule, optional
+        Defaults to ``field.schedule``.
+    r_mem : float, optional
+        An attractor farther than this from every a_t x_i is inter-mode (default ``3 sqrt(h_t)``; length).
+    kind : {"ode", "sde"}, default "ode"
+        Which drift.
+    data : array_like, shape (n, D), optional
+        Training set (defaults to ``field.data``).
+
+    Returns
+    -------
+    attractors : list of Attractor
+        Each with ``point`` (D,), ``arclength``, ``piece`` index, ``mode_distance`` and ``inter_mode``.
+    profiles : list of (numpy.ndarray, numpy.ndarray)
+        Per piece, the arclength and g along it.
+
+    Raises
+    ------
+    ValueError
+        If no schedule or no training set is known.
     """
     from .sampling import drift
 
@@ -209,13 +378,26 @@ def ridge_attractors(field, pieces, t: float, schedule=None, r_mem: float | None
 # ----------------------------------------------------------------------------- evaluation over trajectories
 @dataclass
 class BoundReport:
-    """Coverage of a bound over trajectories.
+    """Coverage of a bound (T2 or T3) over trajectories.
 
-    n_total: trajectories measured; n_tube: those inside the beta-regular tube from some time on (the
-    bound's assumptions); coverage: fraction of those for which measured <= bound at every recorded time;
-    median_ratio: median over them of the median measured/bound ratio; worst_ratio: max ratio seen;
-    violations: indices of trajectories that break the bound; max_ratios: per evaluated trajectory, the
-    largest measured/bound over its recorded times.
+    Attributes
+    ----------
+    name : str
+        Which bound.
+    n_total : int
+        Trajectories measured.
+    n_tube : int
+        Those inside the beta-regular tube from some time on (the bound's assumptions).
+    coverage : float
+        Fraction of those for which measured <= bound at every recorded time.
+    median_ratio : float
+        Median over them of the median measured/bound ratio.
+    worst_ratio : float
+        Largest ratio seen.
+    violations : numpy.ndarray of int
+        Indices of trajectories that break the bound.
+    max_ratios : numpy.ndarray
+        Per evaluated trajectory, the largest measured/bound over its recorded times.
     """
 
     name: str
@@ -226,6 +408,8 @@ class BoundReport:
     worst_ratio: float
     violations: np.ndarray
     max_ratios: np.ndarray = None
+
+    __repr__ = short_repr
 
 
 def tube_mask(meas, width: str = "beta"):

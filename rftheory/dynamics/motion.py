@@ -13,21 +13,47 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..geometry import ridge
-from .._checks import as_data, as_generator
+from numpy.typing import ArrayLike
+
+from .._checks import RngLike, as_data, as_generator
+from .sampling import Trajectory
+from .._results import frame as _table, short_repr
 
 __all__ = ["PathMeasurements", "measure", "PhaseSummary", "phases", "Memorization", "memorization"]
 
 
 @dataclass
 class PathMeasurements:
-    """Series over k recorded times (decreasing) for m samples; arrays are (k, m) unless noted.
+    """Reach/align/slide series over k recorded times (decreasing) for m samples (:func:`measure`).
 
-    times (k,); x, proj (k, m, D) samples and their ridge projections; status (projection status codes);
-    distance |x - pi(x)| (length); beta, eigengap at pi(x) (1/length^2); lambda1 largest Hessian eigenvalue
-    at x; regular: converged and beta-regular at pi(x); e_perp, e_par |P_perp e|, |P_par e| at x (1/length);
-    ridge_velocity |P_perp d_t pi| as T2 states it (docs/theory.md §3); ridge_velocity_rel |P_perp(d_t pi + b_t pi)|, the
-    ridge's normal velocity relative to the drift's linear part b_t x (b_t the schedule's beta), which is what
-    d nu/ds picks up at nu = 0 (0 for a ridge that scales with a_t) (length/time); kappa frame-turning rate |(d_nu P_perp) s*| (1/time).
+    Attributes
+    ----------
+    times : numpy.ndarray, shape (k,)
+        Recorded times.
+    x, proj : numpy.ndarray, shape (k, m, D)
+        Samples and their ridge projections (length).
+    status : numpy.ndarray of int, shape (k, m)
+        Projection status codes (``rftheory.geometry.ridge.STATUS``).
+    distance : numpy.ndarray, shape (k, m)
+        ``|x - pi(x)|`` (length).
+    beta, eigengap : numpy.ndarray, shape (k, m)
+        Normal curvature and eigengap at pi(x) (1/length^2).
+    lambda1 : numpy.ndarray, shape (k, m)
+        Largest Hessian eigenvalue at x (1/length^2).
+    regular : numpy.ndarray of bool, shape (k, m)
+        Converged and beta-regular at pi(x).
+    e_perp, e_par : numpy.ndarray, shape (k, m)
+        ``|P_perp e|``, ``|P_par e|`` of the learned field's error at x (1/length).
+    ridge_velocity : numpy.ndarray, shape (k, m)
+        ``|P_perp d_t pi|``, as T2 states it (docs/theory.md §3; length/time).
+    ridge_velocity_rel : numpy.ndarray, shape (k, m)
+        ``|P_perp(d_t pi + b_t pi)|``: the ridge's normal velocity relative to the drift's linear part b_t x
+        (b_t the schedule's beta), which is what d nu/ds picks up at nu = 0 (0 for a ridge that scales with
+        a_t; length/time).
+    kappa : numpy.ndarray, shape (k, m)
+        Frame-turning rate ``|(d_nu P_perp) s*|`` (1/time).
+    d : int
+        Ridge dimension.
     """
 
     times: np.ndarray
@@ -46,6 +72,29 @@ class PathMeasurements:
     kappa: np.ndarray
     d: int
 
+    __repr__ = short_repr
+
+    def to_frame(self):
+        """Long format, one row per (recorded time, sample): time, sample, x_k, proj_k, status and every
+        measured (k, m) quantity.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Raises
+        ------
+        ImportError
+            If pandas (an optional dependency: ``pip install "rftheory[frames]"``) is not installed.
+        """
+        k, m, D = self.x.shape
+        cols = {"time": np.repeat(self.times, m), "sample": np.tile(np.arange(m), k),
+                "x": self.x.reshape(k * m, D), "proj": self.proj.reshape(k * m, D)}
+        for name in ("status", "distance", "beta", "eigengap", "lambda1", "regular", "e_perp", "e_par",
+                     "ridge_velocity", "ridge_velocity_rel", "kappa"):
+            cols[name] = np.asarray(getattr(self, name)).reshape(k * m)
+        return _table(cols)
+
 
 def _frame_turning(density, p, nhat, t, d, eps):
     """kappa = |(P_perp(p + eps n) - P_perp(p - eps n)) s*(p)| / (2 eps): the normal frame's turning rate
@@ -57,13 +106,48 @@ def _frame_turning(density, p, nhat, t, d, eps):
     return np.linalg.norm(diff, axis=1) / (2 * eps)
 
 
-def measure(density, traj, d: int, field=None, beta_min: float = 0.0, velocity: bool = True,
+def measure(density, traj: Trajectory, d: int, field=None, beta_min: float = 0.0, velocity: bool = True,
             kappa: bool = True, tol: float = 1e-9, progress: bool = False) -> PathMeasurements:
-    """Measure a :class:`rftheory.dynamics.sampling.Trajectory` against the ridge of ``density`` (an EmpiricalDensity).
+    """Measure a trajectory against the ridge of ``density``: reach, align, slide (docs/theory.md §3).
 
-    ``field``: the learned field that drove the samples (its error ``field.score - density.score`` is split);
-    None means the exact score (errors 0). Velocity and kappa by central differences (relative time step
-    1e-4; normal step 1e-4 sqrt(h_t)); each costs two more projections per recorded time.
+    Parameters
+    ----------
+    density : EmpiricalDensity
+        The density whose ridge is the reference (any field with a Hessian and a schedule).
+    traj : Trajectory
+        Recorded samples (:func:`rftheory.dynamics.sampling.sample` with ``record``).
+    d : int
+        Ridge dimension, 0 <= d < D.
+    field : score field, optional
+        The learned field that drove the samples; its error ``field.score - density.score`` is split into
+        normal and tangent parts. None means the exact score (errors 0).
+    beta_min : float, default 0.0
+        Regularity threshold of the projections (1/length^2).
+    velocity : bool, default True
+        Measure the ridge's normal velocity (two more projections per recorded time).
+    kappa : bool, default True
+        Measure the frame-turning rate kappa of T2.
+    tol : float, default 1e-9
+        Projection tolerance (1/length).
+    progress : bool, default False
+        Show a tqdm bar.
+
+    Returns
+    -------
+    PathMeasurements
+        (k, m) series over recorded times and samples: ``distance`` (length), ``beta``, ``eigengap``,
+        ``lambda1`` (1/length^2), ``regular``, ``e_perp``, ``e_par`` (1/length), ``ridge_velocity``,
+        ``ridge_velocity_rel`` (length/time), ``kappa`` (1/time), ``status``; ``x``, ``proj`` (k, m, D);
+        ``to_frame()`` gives a long table.
+
+    Raises
+    ------
+    TypeError, ValueError
+        From the projection on a bad density or d.
+
+    Notes
+    -----
+    Velocity and kappa are central differences (relative time step 1e-4; normal step 1e-4 sqrt(h_t)).
     """
     times = np.asarray(traj.times, dtype=np.float64)
     k, m, D = traj.states.shape
@@ -115,11 +199,21 @@ def measure(density, traj, d: int, field=None, beta_min: float = 0.0, velocity: 
 
 @dataclass
 class PhaseSummary:
-    """Per-sample phase times (NaN where a phase is not reached) and the slide length.
+    """Per-sample phase times and slide length (:func:`phases`).
 
-    reach_time: first recorded time with distance <= r_tube; align_time: first time after which the normal
-    distance stays within a factor ``settle`` of its final value (or below ``floor``); slide: tangential
-    displacement |pi(t_end) - pi(t_align)| after alignment; reached / aligned fractions.
+    Attributes
+    ----------
+    reach_time : numpy.ndarray, shape (m,)
+        First recorded time with distance <= r_tube (NaN if never).
+    align_time : numpy.ndarray, shape (m,)
+        First time after which the distance stays within a factor ``settle`` of its final value (or below
+        ``floor``); NaN if never.
+    slide : numpy.ndarray, shape (m,)
+        Tangential displacement ``|pi(t_end) - pi(t_align)|`` after alignment (length).
+    reached, aligned : float
+        Fractions of samples that reached / aligned.
+    r_tube : float
+        The tube radius used (length).
     """
 
     reach_time: np.ndarray
@@ -129,9 +223,49 @@ class PhaseSummary:
     aligned: float
     r_tube: float
 
+    __repr__ = short_repr
+
+    def to_frame(self):
+        """One row per sample: reach_time, align_time, slide.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Raises
+        ------
+        ImportError
+            If pandas (an optional dependency: ``pip install "rftheory[frames]"``) is not installed.
+        """
+        return _table({"reach_time": self.reach_time, "align_time": self.align_time, "slide": self.slide},
+                      "sample")
+
 
 def phases(meas: PathMeasurements, r_tube: float, settle: float = 2.0, floor: float = 0.0) -> PhaseSummary:
-    """Reach, align and slide from :func:`measure`'s series."""
+    """Reach, align and slide per sample from :func:`measure`'s series (docs/theory.md §3).
+
+    Parameters
+    ----------
+    meas : PathMeasurements
+        Output of :func:`measure`.
+    r_tube : float
+        Tube radius (length, > 0): a sample has reached the ridge once its distance is at most r_tube.
+    settle : float, default 2.0
+        Aligned once the distance stays within this factor of its final value.
+    floor : float, default 0.0
+        ... or below this distance (length).
+
+    Returns
+    -------
+    PhaseSummary
+        ``reach_time``, ``align_time`` (m,) (NaN where a phase is not reached), ``slide`` (m,) tangential
+        displacement after alignment (length), ``reached`` and ``aligned`` fractions; ``to_frame()``.
+
+    Raises
+    ------
+    ValueError
+        If r_tube is not positive.
+    """
     if not r_tube > 0:
         raise ValueError("r_tube must be positive")
     if not settle > 1:
@@ -158,8 +292,19 @@ def phases(meas: PathMeasurements, r_tube: float, settle: float = 2.0, floor: fl
 
 @dataclass
 class Memorization:
-    """fraction of samples with d_1/d_2 < ratio; (ci_low, ci_high) percentile bootstrap interval at level
-    ``level``; ratios (m,) the d_1/d_2 values."""
+    """The memorization metric (:func:`memorization`).
+
+    Attributes
+    ----------
+    fraction : float
+        Fraction of samples with ``d_1/d_2 < ratio``.
+    ci_low, ci_high : float
+        Percentile bootstrap interval at ``level``.
+    level : float
+        Its level.
+    ratios : numpy.ndarray, shape (m,)
+        The d_1/d_2 values.
+    """
 
     fraction: float
     ci_low: float
@@ -167,11 +312,40 @@ class Memorization:
     level: float
     ratios: np.ndarray
 
+    __repr__ = short_repr
 
-def memorization(samples, data, rng, ratio: float = 1.0 / 3.0, n_boot: int = 2000, level: float = 0.95,
+
+def memorization(samples: ArrayLike, data: ArrayLike, rng: RngLike, ratio: float = 1.0 / 3.0, n_boot: int = 2000, level: float = 0.95,
                  scale: float = 1.0) -> Memorization:
-    """Memorization metric: a sample is memorized when its nearest training point (scaled by ``scale``,
-    e.g. a_t) is < ratio times as far as the second nearest. Needs at least two training points."""
+    """The memorization metric: a sample is memorized when ``d_1/d_2 < ratio`` (docs/theory.md §3, T4).
+
+    Parameters
+    ----------
+    samples : array_like, shape (m, D)
+        Generated samples.
+    data : array_like, shape (n, D)
+        Training set (n >= 2).
+    rng : None, int, SeedSequence or numpy.random.Generator
+        Bootstrap resampling; None draws from a fresh generator.
+    ratio : float, default 1/3
+        Threshold on d_1/d_2 (distances to the nearest and second-nearest training points).
+    n_boot : int, default 2000
+        Bootstrap resamples.
+    level : float, default 0.95
+        Level of the percentile interval, in (0, 1).
+    scale : float, default 1.0
+        Training points are compared at ``scale * x_i`` (e.g. a_t at a time t > 0).
+
+    Returns
+    -------
+    Memorization
+        ``fraction`` memorized, its bootstrap interval ``(ci_low, ci_high)`` at ``level``, ``ratios`` (m,).
+
+    Raises
+    ------
+    ValueError
+        If data has fewer than two points, the dimensions differ, or level is outside (0, 1).
+    """
     X = as_data(data, "data") * scale
     S = as_data(samples, "samples")
     if X.shape[0] < 2:

@@ -19,7 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._checks import as_generator, as_points
+from numpy.typing import ArrayLike
+
+from .._checks import RngLike, as_generator, as_points
+from .._results import frame as _table, short_repr
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +33,26 @@ METHODS = ("euler", "heun", "em")
 
 
 def check_grid(grid, schedule=None) -> np.ndarray:
-    """A reverse-time grid: 1-D float64, finite, strictly decreasing, last time > 0, in the schedule's domain."""
+    """Validate a reverse-time grid.
+
+    Parameters
+    ----------
+    grid : array_like, shape (N,)
+        Times; must be finite and strictly decreasing with the last one > 0.
+    schedule : Schedule, optional
+        If given, every time must lie in its domain.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N,)
+        The grid as float64.
+
+    Raises
+    ------
+    ValueError
+        If the grid has fewer than two times, is not 1-D, not finite, not strictly decreasing, ends at
+        t <= 0, or leaves the schedule's domain.
+    """
     g = np.asarray(grid, dtype=np.float64)
     if g.ndim != 1 or g.size < 2:
         raise ValueError("grid must be a 1-D array of at least two times")
@@ -52,8 +74,27 @@ def _schedule_of(field, schedule):
     return sch
 
 
-def drift(field, x, t: float, schedule, kind: str = "ode") -> np.ndarray:
-    """Reverse-time drift ``beta x + c g2 s(x, t)`` with c = 1/2 (``ode``) or 1 (``sde``)."""
+def drift(field, x: np.ndarray, t: float, schedule, kind: str = "ode") -> np.ndarray:
+    """Reverse-time drift ``beta_t x + c g2_t s(x, t)`` with c = 1/2 (``ode``) or 1 (``sde``).
+
+    Parameters
+    ----------
+    field : score field
+        Object with ``score(x, t)``.
+    x : numpy.ndarray, shape (m, D)
+        Points.
+    t : float
+        Time.
+    schedule : Schedule
+        Forward process (``beta``, ``g2``).
+    kind : {"ode", "sde"}, default "ode"
+        Probability-flow ODE or reverse SDE drift.
+
+    Returns
+    -------
+    numpy.ndarray, shape (m, D)
+        The drift in reverse time s = T - t (length per unit time).
+    """
     b = float(schedule.beta(t))
     g2 = float(schedule.g2(t))
     c = 0.5 if kind == "ode" else 1.0
@@ -62,12 +103,20 @@ def drift(field, x, t: float, schedule, kind: str = "ode") -> np.ndarray:
 
 @dataclass
 class Trajectory:
-    """Samples and their recorded path.
+    """Samples and their recorded path (the result of :func:`sample`).
 
-    times   (k,) recorded times (a subset of the grid, decreasing)
-    states  (k, m, D) positions at those times
-    final   (m, D) positions at the grid's last time
-    method  integrator used; steps: number of steps taken
+    Attributes
+    ----------
+    times : numpy.ndarray, shape (k,)
+        Recorded times (a subset of the grid, decreasing).
+    states : numpy.ndarray, shape (k, m, D)
+        Positions at those times (length).
+    final : numpy.ndarray, shape (m, D)
+        Positions at the grid's last time.
+    method : str
+        Integrator used.
+    steps : int
+        Number of steps taken.
     """
 
     times: np.ndarray
@@ -75,6 +124,24 @@ class Trajectory:
     final: np.ndarray
     method: str
     steps: int
+
+    __repr__ = short_repr
+
+    def to_frame(self):
+        """Long format, one row per (recorded time, sample): time, sample, x_k.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Raises
+        ------
+        ImportError
+            If pandas (an optional dependency: ``pip install "rftheory[frames]"``) is not installed.
+        """
+        k, m, D = self.states.shape
+        return _table({"time": np.repeat(self.times, m), "sample": np.tile(np.arange(m), k),
+                       "x": self.states.reshape(k * m, D)})
 
 
 def _record_indices(grid, record):
@@ -91,13 +158,53 @@ def _record_indices(grid, record):
     return np.unique(idx)
 
 
-def sample(field, x, grid, method: str = "heun", schedule=None, rng=None, record=None,
-           progress: bool = False) -> Trajectory:
-    """Integrate from ``x`` (m, D) at ``grid[0]`` down to ``grid[-1]``.
+def sample(field, x: ArrayLike, grid: ArrayLike, method: str = "heun", schedule=None, rng: RngLike = None,
+           record=None, progress: bool = False) -> Trajectory:
+    """Integrate reverse-time inference from ``x`` at ``grid[0]`` down to ``grid[-1]`` (docs/theory.md §1).
 
-    method: ``euler`` / ``heun`` (PF-ODE) or ``em`` (reverse SDE, Euler-Maruyama; needs ``rng``).
-    record: None (final only), an int (that many grid points, evenly spread in index) or times to record
-    (each snapped to the nearest grid point in log t).
+    Parameters
+    ----------
+    field : score field
+        Any object with ``score(x, t) -> (m, D)`` (docs/design.md §3.1).
+    x : array_like, shape (m, D) or (D,)
+        Starting points at ``grid[0]`` (e.g. ``density.sample(T, m, rng)``).
+    grid : array_like, shape (N,)
+        Strictly decreasing times ``t_max ... t_min > 0`` (e.g. ``schedules.geometric_grid``).
+    method : {"heun", "euler", "em"}, default "heun"
+        Probability-flow ODE by Heun or Euler steps, or the reverse SDE by Euler-Maruyama.
+    schedule : Schedule, optional
+        Forward process; defaults to ``field.schedule``.
+    rng : None, int, SeedSequence or numpy.random.Generator, optional
+        Noise of the SDE (``em``); None draws from a fresh generator. Unused by the ODE methods.
+    record : None, int or array_like of times, optional
+        None keeps the final state only; an int that many grid points evenly spread in index; times are
+        snapped to the nearest grid point in log t.
+    progress : bool, default False
+        Show a tqdm bar.
+
+    Returns
+    -------
+    Trajectory
+        ``times`` (k,) recorded times (decreasing), ``states`` (k, m, D) positions there (length), ``final``
+        (m, D) positions at ``grid[-1]``, ``method``, ``steps``; ``to_frame()`` gives a long table.
+
+    Raises
+    ------
+    TypeError
+        If ``field`` has no ``score``, or rng is not an accepted type.
+    ValueError
+        If the method is unknown, the grid is not strictly decreasing inside the schedule's domain, x has
+        the wrong shape or is not finite, or ``record`` is not >= 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rftheory import EmpiricalDensity, schedules
+    >>> from rftheory.dynamics.sampling import sample
+    >>> p = EmpiricalDensity(np.array([[-1.0, 0.0], [1.0, 0.0]]))
+    >>> grid = schedules.geometric_grid(5.0, 1e-2, 50)
+    >>> sample(p, p.sample(5.0, 8, rng=0), grid, "em", rng=1, record=3).states.shape
+    (3, 8, 2)
     """
     if not hasattr(field, "score"):
         raise TypeError("field must be a score field with a score(x, t) method")
@@ -134,10 +241,25 @@ def sample(field, x, grid, method: str = "heun", schedule=None, rng=None, record
 
 # ----------------------------------------------------------------------------- error injection
 class PerturbedField:
-    """``score = base.score + error(x, t)``; Hessian, log-density and geometry are the base field's.
+    """A score field ``s_hat = base.score + scale * error(x, t)`` with the base field's geometry.
 
-    ``error`` is a callable ``(x (m, D), t) -> (m, D)``; see the constructors below. ``scale`` multiplies
-    it (a float or a function of t).
+    Hessian, log-density, moments and every other attribute are the base field's, so the ridge of p_t stays
+    the reference while the samplers see the perturbed score (docs/theory.md §3).
+
+    Parameters
+    ----------
+    base : score field
+        E.g. an EmpiricalDensity.
+    error : callable
+        ``error(x (m, D), t) -> (m, D)``; see :func:`constant_error`, :func:`normal_error`,
+        :func:`tangent_error`, :func:`random_smooth_error`.
+    scale : float or callable, default 1.0
+        Multiplies the error; a function of t for a time-dependent amplitude.
+
+    Raises
+    ------
+    TypeError
+        If ``base`` has no ``score`` or ``error`` is not callable.
     """
 
     def __init__(self, base, error, scale=1.0):
@@ -153,10 +275,38 @@ class PerturbedField:
                 setattr(self, attr, getattr(base, attr))
 
     def error(self, x, t) -> np.ndarray:
+        """The injected error ``scale(t) * error(x, t)``.
+
+        Parameters
+        ----------
+        x : numpy.ndarray, shape (m, D)
+            Points.
+        t : float or numpy.ndarray, shape (m,)
+            Time(s).
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D)
+            The error (score units, 1/length).
+        """
         c = self.scale(t) if callable(self.scale) else self.scale
         return c * np.asarray(self.error_fn(x, t), dtype=np.float64)
 
     def score(self, x, t) -> np.ndarray:
+        """The perturbed score ``base.score(x, t) + error(x, t)``.
+
+        Parameters
+        ----------
+        x : numpy.ndarray, shape (m, D)
+            Points.
+        t : float or numpy.ndarray, shape (m,)
+            Time(s).
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D)
+            The score (1/length).
+        """
         return self.base.score(x, t) + self.error(x, t)
 
     def __getattr__(self, name):  # hessian, moments, log_density ... of the base field
@@ -166,7 +316,23 @@ class PerturbedField:
 
 
 def constant_error(vector):
-    """The same error vector everywhere."""
+    """The same error vector everywhere.
+
+    Parameters
+    ----------
+    vector : array_like, shape (D,)
+        The error (score units, 1/length).
+
+    Returns
+    -------
+    callable
+        ``error(x, t) -> (m, D)``, for :class:`PerturbedField`.
+
+    Raises
+    ------
+    ValueError
+        If the vector is not a finite 1-D array.
+    """
     v = np.asarray(vector, dtype=np.float64)
     if v.ndim != 1 or not np.all(np.isfinite(v)):
         raise ValueError("vector must be a finite 1-D array")
@@ -187,19 +353,69 @@ def _frame_error(density, d, u0, part):
 
 
 def normal_error(density, d, u0):
-    """``P_perp(x) u0``: an error with no tangential part (ridge frame of ``density``, dimension d)."""
+    """``P_perp(x) u0``: an error with no tangential part (ridge frame of ``density``, dimension d).
+
+    Parameters
+    ----------
+    density : score field with a Hessian
+        Whose ridge frame splits the error (e.g. an EmpiricalDensity).
+    d : int
+        Ridge dimension.
+    u0 : array_like, shape (D,) or (m, D)
+        The vector to project (score units).
+
+    Returns
+    -------
+    callable
+        ``error(x, t) -> (m, D)``, for :class:`PerturbedField`.
+    """
     return _frame_error(density, d, u0, "normal")
 
 
 def tangent_error(density, d, u0):
-    """``P_par(x) u0``: an error with no normal part."""
+    """``P_par(x) u0``: an error with no normal part (ridge frame of ``density``, dimension d).
+
+    Parameters
+    ----------
+    density : score field with a Hessian
+        Whose ridge frame splits the error (e.g. an EmpiricalDensity).
+    d : int
+        Ridge dimension.
+    u0 : array_like, shape (D,) or (m, D)
+        The vector to project (score units).
+
+    Returns
+    -------
+    callable
+        ``error(x, t) -> (m, D)``, for :class:`PerturbedField`.
+    """
     return _frame_error(density, d, u0, "tangent")
 
 
 def random_smooth_error(D: int, rng, n_features: int = 32, length: float = 1.0, amplitude: float = 1.0,
                         time_scale: float | None = None):
-    """A smooth random vector field ``sum_k A_k cos(w_k . x + c_k t + b_k)`` (random Fourier features,
-    ``w ~ N(0, I/length^2)``), RMS amplitude ``amplitude``; time-independent unless ``time_scale`` is given."""
+    """A smooth random vector field ``sum_k A_k cos(w_k . x + c_k t + b_k)`` (random Fourier features).
+
+    Parameters
+    ----------
+    D : int
+        Dimension.
+    rng : None, int, SeedSequence or numpy.random.Generator
+        Draws the field once; None draws from a fresh generator.
+    n_features : int, default 32
+        Number of Fourier features.
+    length : float, default 1.0
+        Correlation length (``w ~ N(0, I/length^2)``).
+    amplitude : float, default 1.0
+        RMS amplitude (score units).
+    time_scale : float, optional
+        If given, the field varies in t on this scale; otherwise it is time-independent.
+
+    Returns
+    -------
+    callable
+        ``error(x, t) -> (m, D)``, for :class:`PerturbedField`.
+    """
     g = as_generator(rng)
     W = g.standard_normal((n_features, D)) / length
     b = g.uniform(0, 2 * np.pi, n_features)

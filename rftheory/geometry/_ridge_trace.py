@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._checks import check_ridge_dim
+from .._results import frame as _table, short_repr
 
 
 @dataclass
@@ -28,6 +29,23 @@ class RidgePiece:
     closed: bool
     beta: np.ndarray
     eigengap: np.ndarray
+
+    __repr__ = short_repr
+
+    def to_frame(self):
+        """One row per point along the piece: arclength, points_k, beta, eigengap.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Raises
+        ------
+        ImportError
+            If pandas (an optional dependency: ``pip install "rftheory[frames]"``) is not installed.
+        """
+        return _table({"arclength": self.arclength, "points": self.points, "beta": self.beta,
+                       "eigengap": self.eigengap}, "index")
 
     @property
     def length(self) -> float:
@@ -51,9 +69,49 @@ def _seed_grid(lo, hi, grid_size):
     return np.column_stack([g.ravel() for g in mesh])
 
 
-def trace(field, t, d: int = 1, bounds=None, seeds=None, grid_size=None, step=None, tol: float = 1e-9,
-          beta_min: float = 0.0, max_points: int = 5000):
-    """Trace the 1-D ridge of ``field`` at time t (D = 2 or 3) into a list of :class:`RidgePiece`."""
+def trace(field, t: float, d: int = 1, bounds=None, seeds=None, grid_size: int | None = None,
+          step: float | None = None, tol: float = 1e-9, beta_min: float = 0.0,
+          max_points: int = 5000) -> list[RidgePiece]:
+    """Trace the 1-D ridge of ``field`` at time t (D = 2 or 3) into ordered curve pieces.
+
+    Parameters
+    ----------
+    field : score field
+        An object with ``score(x, t)`` and ``hessian(x, t)`` (or ``score_and_hessian``), e.g.
+        :class:`rftheory.EmpiricalDensity` (docs/design.md §3.1).
+    t : float
+        Time.
+    d : int, default 1
+        Ridge dimension; only d = 1 is traced.
+    bounds : (lo, hi) of arrays of shape (D,), optional
+        Box to trace in; defaults to the data's box scaled by a_t, widened by 3 sqrt(h_t) (needs a field
+        with ``data`` and ``schedule``; otherwise required).
+    seeds : array_like, shape (k, D), optional
+        Starting points; defaults to a grid of ``grid_size`` per axis over the box.
+    grid_size : int, optional
+        Seed grid per axis (40 in 2-D, 12 in 3-D).
+    step : float, optional
+        Step along the curve (length); defaults to min(box diagonal / 150, sqrt(h_t)/4).
+    tol : float, default 1e-9
+        Projection tolerance (1/length).
+    beta_min : float, default 0.0
+        Regularity threshold passed to the projection.
+    max_points : int, default 5000
+        Points per piece at most.
+
+    Returns
+    -------
+    list of RidgePiece
+        Each with ``points`` (k, D) ordered along the curve, ``arclength`` (k,), ``closed``, ``beta`` and
+        ``eigengap`` (k,); ``to_frame()`` gives a table.
+
+    Raises
+    ------
+    TypeError
+        If ``field`` is not a score field with a Hessian.
+    ValueError
+        If D is not 2 or 3, d != 1, or the bounds are malformed.
+    """
     from .ridge import _require_field, project
 
     _require_field(field)

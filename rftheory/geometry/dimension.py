@@ -37,17 +37,27 @@ DEFAULT_THRESHOLD = 0.5
 
 @dataclass
 class DimensionChoice:
-    """The chosen ridge dimension and the spectrum it came from.
+    """The chosen ridge dimension and the spectrum it came from (:func:`ridge_dimension`).
 
-    d           int        chosen ridge dimension d* (0 <= d* < D)
-    share       float      fraction of samples whose own count d(x) equals d*
-    counts      (m,)       per-sample d(x) = #{k : r_k > threshold} (may be D: no normal direction)
-    spectrum    (m, D)     r_k = 1 + h lambda_k per sample, descending (dimensionless: posterior variance in
-                           units of the noise variance h/a^2)
-    median_spectrum (D,)   the median of ``spectrum`` over samples
-    histogram   (D + 1,)   number of samples with d(x) = 0, 1, ..., D
-    threshold   float      the cut on r_k
-    t           float      the time
+    Attributes
+    ----------
+    d : int
+        Chosen ridge dimension d* (0 <= d* < D).
+    share : float
+        Fraction of samples whose own count d(x) equals d*.
+    counts : numpy.ndarray of int, shape (m,)
+        Per-sample ``d(x) = #{k : r_k > threshold}`` (may be D: no normal direction).
+    spectrum : numpy.ndarray, shape (m, D)
+        ``r_k = 1 + h lambda_k`` per sample, descending (dimensionless: posterior variance in units of the
+        noise variance h/a^2).
+    median_spectrum : numpy.ndarray, shape (D,)
+        The median of ``spectrum`` over samples.
+    histogram : numpy.ndarray of int, shape (D + 1,)
+        Number of samples with d(x) = 0, 1, ..., D.
+    threshold : float
+        The cut on r_k.
+    t : float
+        The time.
     """
 
     d: int
@@ -64,7 +74,12 @@ class DimensionChoice:
                 f"D={self.spectrum.shape[1]}, threshold={self.threshold}, t={self.t:g})")
 
     def to_dict(self) -> dict:
-        """JSON-ready summary: the choice, the criterion, the histogram and the median spectrum."""
+        """JSON-ready summary: the choice, the criterion, the histogram and the median spectrum.
+
+        Returns
+        -------
+        dict
+        """
         return {"d": self.d, "share": self.share, "threshold": self.threshold, "t": self.t,
                 "criterion": "d(x) = #{k : 1 + h_t lambda_k(x) > threshold}; d* = most frequent d(x), <= D-1",
                 "histogram": self.histogram.tolist(), "median_spectrum": self.median_spectrum.tolist()}

@@ -26,8 +26,11 @@ from dataclasses import dataclass, field as dc_field
 import numpy as np
 from scipy import optimize, special
 
+from numpy.typing import ArrayLike
+
 from .._checks import as_points, check_ridge_dim
 from .._blas import blas_single as _blas_single
+from .._results import frame as _table, short_repr
 from ..density.empirical import EmpiricalDensity
 
 log = logging.getLogger(__name__)
@@ -84,15 +87,30 @@ def _frame_at(field, x, t, d, third=False):
 
 @dataclass
 class Frame:
-    """Ridge frame at m points (D dimensions, ridge dimension d).
+    """The ridge frame at m points (D dimensions, ridge dimension d; :func:`frame`).
 
-    eigenvalues  (m, D)       Hessian eigenvalues, descending (1/length^2)
-    vectors      (m, D, D)    eigenvectors as columns, same order
-    normal       (m, D, D-d)  normal basis E = [v_{d+1} .. v_D]
-    tangent      (m, D, d)    tangent basis [v_1 .. v_d]
-    beta         (m,)         normal curvature -lambda_{d+1}
-    eigengap     (m,)         lambda_d - lambda_{d+1} (inf for d = 0)
-    score        (m, D)       the field's score at the points
+    Attributes
+    ----------
+    eigenvalues : numpy.ndarray, shape (m, D)
+        Hessian eigenvalues, descending (1/length^2).
+    vectors : numpy.ndarray, shape (m, D, D)
+        Eigenvectors as columns, same order.
+    normal : numpy.ndarray, shape (m, D, D-d)
+        Normal basis ``E = [v_{d+1} .. v_D]``.
+    tangent : numpy.ndarray, shape (m, D, d)
+        Tangent basis ``[v_1 .. v_d]``.
+    beta : numpy.ndarray, shape (m,)
+        Normal curvature ``-lambda_{d+1}``.
+    eigengap : numpy.ndarray, shape (m,)
+        ``lambda_d - lambda_{d+1}`` (inf for d = 0).
+    score : numpy.ndarray, shape (m, D)
+        The field's score at the points.
+    d : int
+        Ridge dimension.
+    gap_floor : numpy.ndarray or float
+        Round-off level of the eigengap (below it the frame is undetermined).
+    dH : numpy.ndarray, shape (m, D, D, D), or None
+        dH/dx when computed in the same pass (projection only).
     """
 
     eigenvalues: np.ndarray
@@ -106,12 +124,34 @@ class Frame:
     gap_floor: np.ndarray | float = 0.0  # round-off level of the eigengap (below it the frame is undetermined)
     dH: np.ndarray | None = None  # (m, D, D, D) dH/dx when computed in the same pass (projection only)
 
+    __repr__ = short_repr
+
     def project_normal(self, v):
-        """(m, D) ``P_perp v``."""
+        """``P_perp v`` at each point.
+
+        Parameters
+        ----------
+        v : numpy.ndarray, shape (m, D)
+            Vectors.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D)
+        """
         return np.einsum("mdk,mk->md", self.normal, np.einsum("mdk,md->mk", self.normal, v))
 
     def regular(self, beta_min: float = 0.0):
-        """(m,) beta-regular: ``beta > beta_min`` and ``eigengap > beta_min``."""
+        """Beta-regularity: ``beta > beta_min`` and ``eigengap > beta_min``.
+
+        Parameters
+        ----------
+        beta_min : float, default 0.0
+            Threshold (1/length^2).
+
+        Returns
+        -------
+        numpy.ndarray of bool, shape (m,)
+        """
         return (self.beta > beta_min) & (self.eigengap > beta_min)
 
 
@@ -128,8 +168,36 @@ def _frame_from(s, H, d, lam=None, vec=None):
                  eigengap=gap, score=s, d=d, gap_floor=floor)
 
 
-def frame(field, x, t, d: int) -> Frame:
-    """Eigen-frame of the field's Hessian at x: see :class:`Frame`."""
+def frame(field, x: ArrayLike, t: ArrayLike, d: int) -> Frame:
+    """The ridge frame at x: eigen-decomposition of the field's Hessian, normal and tangent bases (docs/theory.md §2).
+
+    Parameters
+    ----------
+    field : score field
+        An object with ``score(x, t)`` and ``hessian(x, t)`` (or ``score_and_hessian``), e.g.
+        :class:`rftheory.EmpiricalDensity` (docs/design.md §3.1).
+    x : array_like, shape (m, D) or (D,)
+        Points (finite).
+    t : float or array_like, shape (m,)
+        Time(s) in the field's schedule.
+    d : int
+        Ridge dimension, 0 <= d < D (d = 0: the modes).
+
+    Returns
+    -------
+    Frame
+        ``eigenvalues`` (m, D) descending (1/length^2), ``vectors`` (m, D, D), ``normal`` (m, D, D-d),
+        ``tangent`` (m, D, d), ``beta`` (m,) normal curvature ``-lambda_{d+1}``, ``eigengap`` (m,)
+        ``lambda_d - lambda_{d+1}`` (inf for d = 0), ``score`` (m, D); always batched (m = 1 for one point).
+
+    Raises
+    ------
+    TypeError
+        If ``field`` has no ``score`` or no Hessian, or d is not an integer.
+    ValueError
+        If x has the wrong shape or is not finite, d is outside [0, D), or t is outside the schedule's
+        domain.
+    """
     _require_field(field)
     D = _dim(field, x)
     d = check_ridge_dim(d, D)
@@ -147,17 +215,93 @@ class Residual:
     regular: np.ndarray
     frame: Frame
 
+    __repr__ = short_repr
 
-def residual(field, x, t, d: int, beta_min: float = 0.0) -> Residual:
-    """Ridge residual ``|P_perp s(x, t)|`` and the ridge condition flags."""
+    def to_frame(self):
+        """One row per point: residual, curvature_ok, regular, beta, eigengap.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Raises
+        ------
+        ImportError
+            If pandas (an optional dependency: ``pip install "rftheory[frames]"``) is not installed.
+        """
+        return _table({"residual": self.residual, "curvature_ok": self.curvature_ok, "regular": self.regular,
+                       "beta": self.frame.beta, "eigengap": self.frame.eigengap}, "point")
+
+
+def residual(field, x: ArrayLike, t: ArrayLike, d: int, beta_min: float = 0.0) -> Residual:
+    """The ridge residual ``|P_perp s(x, t)|`` and the ridge condition flags (docs/theory.md §2).
+
+    Parameters
+    ----------
+    field : score field
+        An object with ``score(x, t)`` and ``hessian(x, t)`` (or ``score_and_hessian``), e.g.
+        :class:`rftheory.EmpiricalDensity` (docs/design.md §3.1).
+    x : array_like, shape (m, D) or (D,)
+        Points (finite).
+    t : float or array_like, shape (m,)
+        Time(s) in the field's schedule.
+    d : int
+        Ridge dimension, 0 <= d < D (d = 0: the modes).
+    beta_min : float, default 0.0
+        Threshold of beta-regularity (normal curvature and eigengap both above it; 1/length^2).
+
+    Returns
+    -------
+    Residual
+        ``residual`` (m,) in 1/length (0 exactly on the ridge), ``curvature_ok`` (m,) ``lambda_{d+1} < 0``,
+        ``regular`` (m,) beta-regular, ``frame`` the :class:`Frame` used; ``to_frame()`` gives a table.
+
+    Raises
+    ------
+    TypeError
+        If ``field`` has no ``score`` or no Hessian, or d is not an integer.
+    ValueError
+        If x has the wrong shape or is not finite, d is outside [0, D), or t is outside the schedule's
+        domain.
+    """
     fr = frame(field, x, t, d)
     g = np.einsum("mdk,md->mk", fr.normal, fr.score)
     return Residual(residual=np.linalg.norm(g, axis=1), curvature_ok=fr.beta > 0,
                     regular=fr.regular(beta_min), frame=fr)
 
 
-def decompose(v, field, x, t, d: int):
-    """Split vectors ``v`` (m, D) at points x into ``(normal part, tangent part)`` of the ridge frame."""
+def decompose(v: ArrayLike, field, x: ArrayLike, t: ArrayLike, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split vectors at x into their normal and tangent parts of the ridge frame.
+
+    Parameters
+    ----------
+    v : array_like, shape (m, D)
+        Vectors attached to the points x (e.g. a score error, 1/length).
+    field : score field
+        An object with ``score(x, t)`` and ``hessian(x, t)`` (or ``score_and_hessian``), e.g.
+        :class:`rftheory.EmpiricalDensity` (docs/design.md §3.1).
+    x : array_like, shape (m, D) or (D,)
+        Points (finite).
+    t : float or array_like, shape (m,)
+        Time(s) in the field's schedule.
+    d : int
+        Ridge dimension, 0 <= d < D (d = 0: the modes).
+
+    Returns
+    -------
+    normal : numpy.ndarray, shape (m, D)
+        ``P_perp v``.
+    tangent : numpy.ndarray, shape (m, D)
+        ``P_par v = v - P_perp v``.
+
+    Raises
+    ------
+    TypeError
+        If ``field`` has no ``score`` or no Hessian, or d is not an integer.
+    ValueError
+        If x has the wrong shape or is not finite, d is outside [0, D), or t is outside the schedule's
+        domain; also if v does not have the shape (m, D) of x.
+    """
     fr = frame(field, x, t, d)
     v = np.asarray(v, dtype=np.float64)
     if v.shape != fr.score.shape:
@@ -168,17 +312,27 @@ def decompose(v, field, x, t, d: int):
 
 @dataclass
 class Projection:
-    """Result of :func:`project` (m points).
+    """Result of :func:`project` for m points.
 
-    points      (m, D) projected points (the last iterate where not converged, never NaN)
-    converged   (m,) bool
-    status      (m,) int, see ``STATUS``: 0 converged, 1 max_iter, 2 not_regular, 3 diverged
-    iterations  (m,) iterations used
-    residual    (m,) final |P_perp s| (1/length)
-    beta        (m,) final normal curvature; eigengap (m,) final eigengap
-    newton_steps (m,) how many of the iterations were Newton steps
-    order       observed convergence order of the Newton phase (median over points; NaN if unmeasured)
-    tol         the tolerance applied (after the round-off floor)
+    Attributes
+    ----------
+    points : numpy.ndarray, shape (m, D)
+        Projected points (the last iterate where not converged; never NaN).
+    converged : numpy.ndarray of bool, shape (m,)
+    status : numpy.ndarray of int, shape (m,)
+        Codes of ``STATUS``: 0 converged, 1 max_iter, 2 not_regular, 3 diverged (``status_names``).
+    iterations : numpy.ndarray of int, shape (m,)
+        Iterations used.
+    residual : numpy.ndarray, shape (m,)
+        Final ``|P_perp s|`` (1/length).
+    beta, eigengap : numpy.ndarray, shape (m,)
+        Final normal curvature and eigengap (1/length^2).
+    newton_steps : numpy.ndarray of int, shape (m,)
+        How many of the iterations were Newton steps.
+    order : float
+        Observed convergence order of the Newton phase (median over points; NaN if unmeasured).
+    tol : numpy.ndarray, shape (m,)
+        The tolerance applied (after the round-off floor).
     """
 
     points: np.ndarray
@@ -192,9 +346,35 @@ class Projection:
     order: float = float("nan")
     tol: np.ndarray = dc_field(default_factory=lambda: np.zeros(0))
 
+    __repr__ = short_repr
+
+    def __str__(self):
+        counts = ", ".join(f"{STATUS[c]} {int(np.sum(self.status == c))}" for c in sorted(STATUS)
+                           if np.any(self.status == c))
+        return (f"Projection of {self.points.shape[0]} points in D = {self.points.shape[1]}: {counts}; "
+                f"max residual {np.max(self.residual, initial=0.0):.3g}")
+
     @property
     def status_names(self):
+        """(m,) the status codes as names (``STATUS``)."""
         return np.array([STATUS[int(c)] for c in self.status])
+
+    def to_frame(self):
+        """One row per point: points_k, status (name), converged, iterations, newton_steps, residual, beta,
+        eigengap.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Raises
+        ------
+        ImportError
+            If pandas (an optional dependency: ``pip install "rftheory[frames]"``) is not installed.
+        """
+        return _table({"points": self.points, "status": self.status_names, "converged": self.converged,
+                       "iterations": self.iterations, "newton_steps": self.newton_steps,
+                       "residual": self.residual, "beta": self.beta, "eigengap": self.eigengap}, "point")
 
 
 def _step_size(field, t, m):
@@ -233,15 +413,70 @@ def _newton_step_impl(fr, dH, g):
     return np.einsum("mkd,mk->md", J, y)
 
 
-def project(field, x, t, d: int, tol: float = 1e-10, max_iter: int = 200, newton: bool = True,
+def project(field, x: ArrayLike, t: ArrayLike, d: int, tol: float = 1e-10, max_iter: int = 200, newton: bool = True,
             beta_min: float = 0.0, step=None, batch_size: int = 65536) -> Projection:
-    """Project points onto the d-dimensional ridge of ``field`` at time t.
+    """Project points onto the d-dimensional ridge of ``field`` at time t (docs/theory.md §2).
 
-    SCMS steps ``x <- x + step * P_perp s`` (step = h_t for fields with a schedule, e.g. EmpiricalDensity,
-    which makes it exact subspace-constrained mean shift), switching to Newton steps once the Newton step is
-    shorter than the SCMS step would be (near the ridge). Points whose residual drops below tol are frozen;
-    tol is raised to the round-off floor ``64 eps (1 + |x|) |lambda_D|`` where that is larger.
-    Queries are processed in batches of ``batch_size``; nothing per-iteration is stored.
+    Parameters
+    ----------
+    field : score field
+        An object with ``score(x, t)`` and ``hessian(x, t)`` (or ``score_and_hessian``), e.g.
+        :class:`rftheory.EmpiricalDensity` (docs/design.md §3.1).
+    x : array_like, shape (m, D) or (D,)
+        Starting points (finite); a single point is treated as m = 1 (the result is always batched).
+    t : float or array_like, shape (m,)
+        Time(s).
+    d : int
+        Ridge dimension, 0 <= d < D.
+    tol : float, default 1e-10
+        Residual ``|P_perp s|`` (1/length) at which a point counts as converged (raised to the round-off
+        floor where that is larger; the value used is in ``Projection.tol``).
+    max_iter : int, default 200
+        Iterations per point.
+    newton : bool, default True
+        Switch to Newton steps near the ridge (quadratic convergence when the field has
+        ``hessian_derivative``).
+    beta_min : float, default 0.0
+        A point whose normal curvature or eigengap falls to this value or below stops with status
+        ``not_regular``.
+    step : float, optional
+        SCMS step length (length^2); defaults to ``h_t`` of the field's schedule, which makes the step exact
+        mean shift. Required for a field without a schedule.
+    batch_size : int, default 65536
+        Points per batch (memory bound).
+
+    Returns
+    -------
+    Projection
+        ``points`` (m, D) projected points (the last iterate where not converged: never NaN), ``converged``
+        (m,), ``status`` (m,) codes of ``STATUS`` (0 converged, 1 max_iter, 2 not_regular, 3 diverged),
+        ``iterations``, ``newton_steps``, final ``residual`` (1/length), ``beta`` and ``eigengap``
+        (1/length^2), the observed Newton ``order``; ``to_frame()`` gives one row per point.
+
+    Raises
+    ------
+    TypeError
+        If ``field`` has no ``score`` or no Hessian, or d is not an integer.
+    ValueError
+        If x has the wrong shape or is not finite, d is outside [0, D), or t is outside the schedule's
+        domain; also if tol is not positive and finite, max_iter is not a positive integer, or no step length is
+        known.
+
+    Notes
+    -----
+    SCMS steps ``x <- x + step * P_perp s`` switch to Newton steps once the Newton step is shorter than the
+    SCMS step would be (near the ridge); a trust region guards them. Points whose residual drops below tol
+    are frozen; tol is raised to the round-off floor ``64 eps (1 + |x|) |lambda_D|`` where that is larger.
+    Nothing per iteration is stored.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rftheory import EmpiricalDensity, ridge
+    >>> p = EmpiricalDensity(np.array([[-1.0, 0.0], [1.0, 0.0]]))   # two points: the ridge is their line (P2)
+    >>> pr = ridge.project(p, np.array([[0.3, 0.4]]), 0.3, d=1)
+    >>> bool(pr.converged[0]), abs(float(pr.points[0, 1])) < 1e-12
+    (True, True)
     """
     _require_field(field)
     D = _dim(field, x)
@@ -361,8 +596,39 @@ def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step):
                 eigengap=gap, newton_steps=nsteps, tol=tol_eff), orders
 
 
-def distance(field, x, t, d: int, **kw):
-    """``(distance (m,), Projection)``: |x - pi(x)| with pi the converged projection (flags in the result)."""
+def distance(field, x: ArrayLike, t: ArrayLike, d: int, **kw) -> tuple[np.ndarray, Projection]:
+    """The distance ``|x - pi(x)|`` to the ridge, with pi the projection of :func:`project`.
+
+    Parameters
+    ----------
+    field : score field
+        An object with ``score(x, t)`` and ``hessian(x, t)`` (or ``score_and_hessian``), e.g.
+        :class:`rftheory.EmpiricalDensity` (docs/design.md §3.1).
+    x : array_like, shape (m, D) or (D,)
+        Points (finite).
+    t : float or array_like, shape (m,)
+        Time(s) in the field's schedule.
+    d : int
+        Ridge dimension, 0 <= d < D (d = 0: the modes).
+    **kw
+        Passed to :func:`project` (``tol``, ``max_iter``, ``beta_min``, ...).
+
+    Returns
+    -------
+    distance : numpy.ndarray, shape (m,)
+        Distances (length). Where the projection did not converge the distance is to its last iterate:
+        check ``projection.converged``.
+    projection : Projection
+        The projection, with its flags.
+
+    Raises
+    ------
+    TypeError
+        If ``field`` has no ``score`` or no Hessian, or d is not an integer.
+    ValueError
+        If x has the wrong shape or is not finite, d is outside [0, D), or t is outside the schedule's
+        domain.
+    """
     pr = project(field, x, t, d, **kw)
     x = as_points(x, pr.points.shape[1], "x")
     return np.linalg.norm(x - pr.points, axis=1), pr
@@ -370,8 +636,28 @@ def distance(field, x, t, d: int, **kw):
 
 # ----------------------------------------------------------------------------- oracles
 def blurred_circle_radius(h: float, a: float = 1.0, rho: float = 1.0) -> float:
-    """P3: radius of the 1-D ridge of a uniform circle of radius rho blurred to (a, h), the positive root of
-    ``r = a rho I_1(a rho r/h)/I_0(a rho r/h)``; NaN when ``a^2 rho^2/(2h) <= 1`` (the ridge has collapsed)."""
+    """P3: radius of the 1-D ridge of a uniform circle blurred to (a, h) (docs/theory.md §2).
+
+    Parameters
+    ----------
+    h : float
+        Noise variance h_t (> 0, length^2).
+    a : float, default 1.0
+        Signal scale a_t (> 0).
+    rho : float, default 1.0
+        Radius of the circle (> 0, length).
+
+    Returns
+    -------
+    float
+        The positive root r of ``r = a rho I_1(a rho r/h)/I_0(a rho r/h)`` (length); NaN when
+        ``a^2 rho^2/(2h) <= 1`` (the ridge has collapsed to the centre).
+
+    Raises
+    ------
+    ValueError
+        If h, a or rho is not positive.
+    """
     if not (h > 0 and a > 0 and rho > 0):
         raise ValueError("h, a and rho must be positive")
     k = a * rho / h
@@ -389,10 +675,25 @@ def blurred_circle_radius(h: float, a: float = 1.0, rho: float = 1.0) -> float:
 
 
 def affine_hull(data, rtol: float = 1e-10):
-    """P2 geometry of a training set: ``(origin, basis (D, k), normal_basis (D, D-k), c)``.
+    """P2 geometry of a training set: its affine hull and the common normal component (docs/theory.md §2).
 
-    ``origin`` is the data mean, ``basis`` spans the direction space of the affine hull (singular values
-    above ``rtol`` times the largest), ``c`` is the common component of every x_i in the normal space.
+    Parameters
+    ----------
+    data : array_like, shape (n, D)
+        Training set.
+    rtol : float, default 1e-10
+        Singular values above ``rtol`` times the largest span the hull.
+
+    Returns
+    -------
+    origin : numpy.ndarray, shape (D,)
+        The data mean.
+    basis : numpy.ndarray, shape (D, k)
+        Orthonormal basis of the hull's direction space.
+    normal_basis : numpy.ndarray, shape (D, D - k)
+        Orthonormal basis of its complement N.
+    c : numpy.ndarray, shape (D - k,)
+        The common N-component of every x_i (coordinates in ``normal_basis``).
     """
     X = np.asarray(data, dtype=np.float64)
     origin = X.mean(axis=0)

@@ -14,8 +14,25 @@ __all__ = ["GaussianBumps", "FourierModes", "TensorFeatures", "gaussian_features
 
 @dataclass(frozen=True)
 class GaussianBumps:
-    """Gaussian bumps ``N(u; c_j, w^2)`` (the normal pdf: amplitude ``1/(sqrt(2 pi) w)``) at ``n``
-    centres equally spaced on ``[lo, hi]``; width ``w = width_factor * spacing`` (default half the spacing)."""
+    """Gaussian bumps ``N(u; c_j, w^2)`` at ``n`` centres equally spaced on ``[lo, hi]`` (a 1-D basis).
+
+    The normal pdf: amplitude ``1/(sqrt(2 pi) w)``; width ``w = width_factor * spacing`` (default half the
+    spacing). Calling it on u of shape (...) gives (..., n).
+
+    Parameters
+    ----------
+    n : int
+        Number of bumps (>= 2).
+    lo, hi : float
+        The interval (finite, lo < hi).
+    width_factor : float, default 0.5
+        Width in units of the spacing (> 0).
+
+    Raises
+    ------
+    ValueError
+        If n < 2, the interval is not finite and increasing, or width_factor <= 0.
+    """
 
     n: int
     lo: float
@@ -47,9 +64,26 @@ class GaussianBumps:
 
 @dataclass(frozen=True)
 class FourierModes:
-    """``n`` Fourier modes on ``[lo, hi]``: ``1, cos(w_1 v), sin(w_1 v), cos(w_2 v), ...`` (truncated to n),
-    ``v = u - lo``, ``w_k = 2 pi k / period``; the default period is ``2 (hi - lo)`` so that the two ends
-    of the interval are not forced to agree (a cosine-sine series on the doubled interval)."""
+    """``n`` Fourier modes on ``[lo, hi]``: ``1, cos(w_1 v), sin(w_1 v), cos(w_2 v), ...`` (truncated to n).
+
+    ``v = u - lo``, ``w_k = 2 pi k / period``; the default period is ``2 (hi - lo)`` so that the two ends of the
+    interval are not forced to agree (a cosine-sine series on the doubled interval). Calling it on u of shape
+    (...) gives (..., n).
+
+    Parameters
+    ----------
+    n : int
+        Number of modes (>= 1).
+    lo, hi : float
+        The interval (finite, lo < hi).
+    period : float, optional
+        Period (> 0); default ``2 (hi - lo)``.
+
+    Raises
+    ------
+    ValueError
+        If n < 1, the interval is not finite and increasing, or period <= 0.
+    """
 
     n: int
     lo: float
@@ -74,7 +108,31 @@ class FourierModes:
 
 
 class TensorFeatures:
-    """``phi(x, t) = b_1(x_1) (x) ... (x) b_D(x_D) (x) b_t(t)`` (row-wise Kronecker, C order, t last)."""
+    """``phi(x, t) = b_1(x_1) (x) ... (x) b_D(x_D) (x) b_t(t)``: row-wise Kronecker products, C order, t last.
+
+    Calling it on x (..., D) and t (...) gives (..., F) with F the product of the factors' sizes.
+
+    Parameters
+    ----------
+    x_bases : sequence of 1-D bases
+        One per coordinate (e.g. GaussianBumps), each callable with an attribute ``n``.
+    t_basis : 1-D basis
+        The basis in t.
+
+    Attributes
+    ----------
+    D : int
+        Dimension.
+    F : int
+        Number of features.
+
+    Raises
+    ------
+    ValueError
+        If x_bases is empty.
+    TypeError
+        If a basis is not callable or has no ``n``.
+    """
 
     def __init__(self, x_bases, t_basis):
         x_bases = list(x_bases)
@@ -93,7 +151,18 @@ class TensorFeatures:
         return f"TensorFeatures(shape={self.shape}, F={self.F})"
 
     def factors(self, x, t):
-        """The 1-D factor matrices ``[b_1(x[..., 0]), ..., b_D(x[..., D-1]), b_t(t)]``."""
+        """The 1-D factor matrices ``[b_1(x[..., 0]), ..., b_D(x[..., D-1]), b_t(t)]``.
+
+        Parameters
+        ----------
+        x : array_like, shape (..., D)
+        t : array_like, shape (...)
+
+        Returns
+        -------
+        list of numpy.ndarray
+            Shapes (..., n_1), ..., (..., n_D), (..., n_t).
+        """
         x = np.asarray(x, dtype=np.float64)
         return [b(x[..., k]) for k, b in enumerate(self.x_bases)] + [self.t_basis(t)]
 
@@ -112,13 +181,62 @@ class TensorFeatures:
 
 def gaussian_features(D: int, n_x: int, n_t: int, x_range=(-1.5, 1.5), t_range=(1e-2, 1.0),
                       width_factor: float = 0.5) -> TensorFeatures:
-    """[GTV]'s Gaussian features: ``n_x`` bumps per coordinate on ``x_range``, ``n_t`` on ``t_range``,
-    widths half the spacing."""
+    """[GTV]'s Gaussian features: ``n_x`` bumps per coordinate on ``x_range``, ``n_t`` on ``t_range``.
+
+    Parameters
+    ----------
+    D : int
+        Dimension.
+    n_x : int
+        Basis functions per coordinate.
+    n_t : int
+        Basis functions in t.
+    x_range : (float, float), default (-1.5, 1.5)
+        Interval of each coordinate.
+    t_range : (float, float), default (0.01, 1.0)
+        Interval in t.
+    width_factor : float, default 0.5
+        Bump width in units of the spacing.
+
+    Returns
+    -------
+    TensorFeatures
+        F = n_x^D n_t features.
+
+    Raises
+    ------
+    ValueError
+        As :class:`GaussianBumps`.
+    """
     return TensorFeatures([GaussianBumps(n_x, *x_range, width_factor) for _ in range(int(D))],
                           GaussianBumps(n_t, *t_range, width_factor))
 
 
 def fourier_features(D: int, n_x: int, n_t: int, x_range=(-1.5, 1.5), t_range=(1e-2, 1.0)
                      ) -> TensorFeatures:
-    """Fourier modes in each coordinate and in t (``FourierModes``)."""
+    """Fourier modes in each coordinate and in t (:class:`FourierModes`, default periods).
+
+    Parameters
+    ----------
+    D : int
+        Dimension.
+    n_x : int
+        Basis functions per coordinate.
+    n_t : int
+        Basis functions in t.
+    x_range : (float, float), default (-1.5, 1.5)
+        Interval of each coordinate.
+    t_range : (float, float), default (0.01, 1.0)
+        Interval in t.
+
+    Returns
+    -------
+    TensorFeatures
+        F = n_x^D n_t features.
+
+    Raises
+    ------
+    ValueError
+        As :class:`FourierModes`.
+    """
     return TensorFeatures([FourierModes(n_x, *x_range) for _ in range(int(D))], FourierModes(n_t, *t_range))

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._checks import as_data, as_generator
+from .._results import short_repr
 from .bases import FourierModes, GaussianBumps, TensorFeatures, fourier_features, gaussian_features
 from ..density.schedules import Schedule, get_schedule
 
@@ -76,8 +77,28 @@ def _check_trange(schedule, t_min, t_max):
 def sample_triples(data, schedule, size, t_min: float, t_max: float, rng):
     """Training triples: ``x_0`` uniform over ``data``, ``t ~ U[t_min, t_max]``, ``x_t = a x_0 + sqrt(h) z``.
 
-    ``size`` is an int or a tuple (e.g. ``(N, P)``); returns ``(x0, t, xt)`` with shapes ``size + (D,)``,
-    ``size`` and ``size + (D,)``.
+    Parameters
+    ----------
+    data : array_like, shape (n, D)
+        Training set.
+    schedule : Schedule or str
+    t_min, t_max : float
+        Time interval inside the schedule's domain.
+    size : int or tuple of int
+        Batch shape, e.g. ``(N, P)``.
+    rng : None, int, SeedSequence or numpy.random.Generator
+        None draws from a fresh generator.
+
+    Returns
+    -------
+    x0 : numpy.ndarray, shape size + (D,)
+    t : numpy.ndarray, shape size
+    xt : numpy.ndarray, shape size + (D,)
+
+    Raises
+    ------
+    ValueError
+        If the data or the time interval are invalid.
     """
     data = as_data(data, "data")
     schedule = get_schedule(schedule)
@@ -94,10 +115,24 @@ def sample_triples(data, schedule, size, t_min: float, t_max: float, rng):
 
 @dataclass
 class FeatureEnsemble:
-    """N fitted linear-feature denoisers.
+    """N fitted linear-feature denoisers (V3, :func:`fit_ensemble`); a score field per fit.
 
-    Attributes: ``features`` (TensorFeatures), ``schedule``; ``W`` (N, D, F) weights (data units per
-    feature unit); ``P``, ``ridge``, ``t_min``, ``t_max`` as fitted; ``data`` (n, D) the training set.
+    Attributes
+    ----------
+    features : TensorFeatures
+        The feature map psi(x, t) (F features).
+    schedule : Schedule
+        The forward process.
+    W : numpy.ndarray, shape (N, D, F)
+        Weights (data units per feature unit).
+    P : int
+        Training triples per fit.
+    ridge, t_min, t_max : float
+        As fitted.
+    data : numpy.ndarray, shape (n, D)
+        The training set.
+    info : dict
+        Fitting details.
     """
 
     features: TensorFeatures
@@ -110,6 +145,8 @@ class FeatureEnsemble:
     data: np.ndarray
     info: dict = field(default_factory=dict)
 
+    __repr__ = short_repr
+
     @property
     def N(self) -> int:
         return self.W.shape[0]
@@ -119,7 +156,20 @@ class FeatureEnsemble:
         return self.W.shape[1]
 
     def denoise(self, x, t) -> np.ndarray:
-        """``m_hat_n(x, t)`` for every fit: x (m, D) shared by all fits, t scalar or (m,) -> (N, m, D)."""
+        """Every fit's denoiser ``m_hat_n(x, t) = W_n psi(x, t)``.
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D)
+            Points shared by all fits.
+        t : float or array_like, shape (m,)
+            Time(s).
+
+        Returns
+        -------
+        numpy.ndarray, shape (N, m, D)
+            Posterior-mean estimates (length).
+        """
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.D:
             raise ValueError(f"x must have shape (m, {self.D}); got {x.shape}")
@@ -127,15 +177,40 @@ class FeatureEnsemble:
         return np.einsum("mf,ndf->nmd", phi, self.W, optimize=True)
 
     def score(self, x, t) -> np.ndarray:
-        """``s_hat_n(x, t) = (a m_hat_n - x)/h`` for every fit, shape (N, m, D)."""
+        """Every fit's score ``s_hat_n(x, t) = (a m_hat_n - x)/h``.
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D)
+            Points shared by all fits.
+        t : float or array_like, shape (m,)
+            Time(s).
+
+        Returns
+        -------
+        numpy.ndarray, shape (N, m, D)
+            Scores (1/length).
+        """
         x = np.asarray(x, dtype=np.float64)
         tt = np.broadcast_to(self.schedule.check_t(t, "t"), x.shape[:1])
         a, h = self.schedule.a(tt), self.schedule.h(tt)
         return (a[None, :, None] * self.denoise(x, tt) - x[None]) / h[None, :, None]
 
     def denoise_particles(self, x, t: float) -> np.ndarray:
-        """Per-fit particles x (N, M, D) at one time t -> m_hat (N, M, D), by contracting the weight tensor
-        with the 1-D factors (exact; cost N M F_1...F_D)."""
+        """Per-fit particles at one time: contracts the weight tensor with the 1-D factors (exact).
+
+        Parameters
+        ----------
+        x : array_like, shape (N, M, D)
+            M particles per fit.
+        t : float
+            Time.
+
+        Returns
+        -------
+        numpy.ndarray, shape (N, M, D)
+            ``m_hat_n`` at each fit's own particles (cost N M F_1...F_D).
+        """
         fs = self.features.factors(x, np.float64(t))
         bt = fs[-1]
         Wt = (self.W.reshape(self.N, self.D, -1, bt.shape[-1]) @ bt).reshape(
@@ -163,10 +238,44 @@ def _solve_chunk(phi, lam, y, ridge):
 
 def fit_ensemble(features: TensorFeatures, data, schedule, P: int, N: int, t_min: float, t_max: float = 1.0,
                  ridge: float = 0.1, rng=None, progress: bool = False) -> FeatureEnsemble:
-    """V3: N independent weighted-ridge fits, each on its own P triples (``sample_triples``).
+    """V3: N independent weighted-ridge fits of a linear-feature denoiser, each on its own P triples.
 
-    Weight ``lam = a_t^2/h_t``; ridge added to the P-normalised Gram matrix (so its strength does not
-    change with P). Vectorised over the ensemble: fits are solved in chunks as batches of linear systems.
+    Weight ``lam = a_t^2/h_t``; the ridge is added to the P-normalised Gram matrix (so its strength does not
+    change with P). Vectorised over the ensemble: fits are solved in chunks as batches of linear systems
+    (docs/theory.md §5).
+
+    Parameters
+    ----------
+    features : TensorFeatures
+        psi(x, t), F features.
+    data : array_like, shape (n, D)
+        Training set (D must match the features).
+    schedule : Schedule or str
+    P : int
+        Triples per fit.
+    N : int
+        Number of fits.
+    t_min : float
+        Smallest training time.
+    t_max : float, default 1.0
+        Largest training time.
+    ridge : float, default 0.1
+        Ridge strength (> 0).
+    rng : None, int, SeedSequence or numpy.random.Generator, optional
+        Draws the triples; None draws from a fresh generator.
+    progress : bool, default False
+
+    Returns
+    -------
+    FeatureEnsemble
+        ``W`` (N, D, F) and the settings; a score field per fit.
+
+    Raises
+    ------
+    TypeError
+        If features is not a TensorFeatures, or P, N are not integers.
+    ValueError
+        If D disagrees, ridge is not positive, or the time interval is invalid.
     """
     if not isinstance(features, TensorFeatures):
         raise TypeError(f"features must be a TensorFeatures; got {type(features).__name__}")
@@ -196,10 +305,28 @@ def fit_ensemble(features: TensorFeatures, data, schedule, P: int, N: int, t_min
 
 # ----------------------------------------------------------------------------- sampling
 def pf_ode_ensemble(ens: FeatureEnsemble, grid, x_init, progress: bool = False) -> np.ndarray:
-    """Euler PF-ODE for every fit at once: ``x <- x + dt (beta x + (g^2/2) s_hat_n(x, t))``.
+    """Euler probability-flow ODE for every fit at once: ``x <- x + dt (beta x + (g^2/2) s_hat_n(x, t))``.
 
-    ``grid``: strictly decreasing times (e.g. ``edm_grid(1, eps, 31)`` for 30 steps). ``x_init``: (M, D)
-    shared starts or (N, M, D) per fit. Returns the final particles (N, M, D).
+    Parameters
+    ----------
+    ens : FeatureEnsemble
+    grid : array_like, shape (S + 1,)
+        Strictly decreasing times (e.g. ``uniform_grid(1, eps, 31)`` for 30 steps).
+    x_init : array_like, shape (M, D) or (N, M, D)
+        Starts shared by all fits, or per fit.
+    progress : bool, default False
+
+    Returns
+    -------
+    numpy.ndarray, shape (N, M, D)
+        Final particles per fit (length).
+
+    Raises
+    ------
+    TypeError
+        If ens is not a FeatureEnsemble.
+    ValueError
+        If the grid is not strictly decreasing or x_init has the wrong shape or is not finite.
     """
     if not isinstance(ens, FeatureEnsemble):
         raise TypeError(f"ens must be a FeatureEnsemble; got {type(ens).__name__}")
@@ -228,8 +355,25 @@ def pf_ode_ensemble(ens: FeatureEnsemble, grid, x_init, progress: bool = False) 
 
 
 def ensemble_histograms(samples, edges) -> np.ndarray:
-    """Per-fit 1-D densities: samples (N, M) or (N, M, 1) and bin ``edges`` (B+1,) -> (N, B), normalised by
-    M (mass outside the edges is not redistributed)."""
+    """Per-fit 1-D densities of samples on fixed bins.
+
+    Parameters
+    ----------
+    samples : array_like, shape (N, M) or (N, M, 1)
+        M samples per fit.
+    edges : array_like, shape (B + 1,)
+        Bin edges.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N, B)
+        Densities normalised by M (mass outside the edges is not redistributed; 1/length).
+
+    Raises
+    ------
+    ValueError
+        If samples has another shape.
+    """
     s = np.asarray(samples, dtype=np.float64)
     if s.ndim == 3 and s.shape[2] == 1:
         s = s[..., 0]
@@ -244,13 +388,28 @@ def ensemble_histograms(samples, edges) -> np.ndarray:
 # ----------------------------------------------------------------------------- V4
 @dataclass
 class VKernelComparison:
-    """V4 at test points z_j = (x_j, t_j) for one ensemble (score units, 1/length^2).
+    """V4 at test points z_j = (x_j, t_j) for one ensemble (score units, 1/length^2; docs/theory.md §5).
 
-    ``measured`` (J,) variance over the fits of ``tr`` of the score covariance at each z_j (sample
-    covariance, N-1 normalisation); ``vkernel`` (J,) the first-order V-kernel prediction (posterior
-    covariance only); ``sandwich`` (J,) the full first-order sandwich (residual second moment, mean term
-    subtracted); ``ratio`` = sum(measured)/sum(vkernel); ``ratio_se`` its approximate standard error
-    (delta method over fits); ``F_over_P``. ``note`` says the prediction is only asymptotic.
+    Attributes
+    ----------
+    x : numpy.ndarray, shape (J, D)
+    t : numpy.ndarray, shape (J,)
+        The test points.
+    measured : numpy.ndarray, shape (J,)
+        Variance over the fits of ``tr`` of the score covariance at each z_j (sample covariance, N-1
+        normalisation).
+    vkernel : numpy.ndarray, shape (J,)
+        The C-only first-order prediction (posterior covariance only; its expressive-feature limit).
+    sandwich : numpy.ndarray, shape (J,)
+        The complete first-order form (residual second moment, mean term subtracted).
+    ratio, ratio_sandwich : float
+        ``sum(measured)/sum(vkernel)`` and ``sum(measured)/sum(sandwich)``.
+    ratio_se : float
+        Approximate standard error of ``ratio`` (delta method over fits).
+    F_over_P : float
+        Features per training triple.
+    note : str
+        Says the prediction is only asymptotic in F/P.
     """
 
     x: np.ndarray
@@ -265,13 +424,43 @@ class VKernelComparison:
     note: str = ("first-order (asymptotic in F/P) prediction: expect agreement only for F/P << 1; "
                  "at F/P ~ 1/4 and above it underestimates the measured covariance")
 
+    __repr__ = short_repr
+
 
 def vkernel_comparison(ens: FeatureEnsemble, x, t, Q: int = 200_000, rng=None, dens=None) -> VKernelComparison:
-    """V4: first-order V-kernel and sandwich predictions next to the ensemble's measured score variance.
+    """V4: the first-order predictions of the ensemble's score covariance next to the measured one.
 
-    Population quantities (``Abar``, ``Wbar`` and the expectation over z'') are Monte Carlo averages over
-    ``Q`` fresh triples from the fitting distribution; their relative error is O(Q^{-1/2}), far below the
-    first-order error at the F/P studied when Q >> P. ``Sigma(z'')`` is the exact posterior covariance.
+    Computes both the complete first-order form (``sandwich``: proxy covariance plus the best fit's mismatch,
+    mean term subtracted) and its C-only limit (``vkernel``), docs/theory.md §5. Population quantities
+    (``Abar``, ``Wbar`` and the expectation over z'') are Monte Carlo averages over ``Q`` fresh triples from the
+    fitting distribution; their relative error is O(Q^{-1/2}), far below the first-order error at the F/P
+    studied when Q >> P. ``Sigma(z'')`` is the exact posterior covariance.
+
+    Parameters
+    ----------
+    ens : FeatureEnsemble
+        At least 3 fits.
+    x : array_like, shape (J, D)
+        Test points.
+    t : float or array_like, shape (J,)
+        Test times.
+    Q : int, default 200000
+        Population draws.
+    rng : None, int, SeedSequence or numpy.random.Generator, optional
+        None draws from a fresh generator.
+    dens : EmpiricalDensity, optional
+        The training set's density (built if not given).
+
+    Returns
+    -------
+    VKernelComparison
+
+    Raises
+    ------
+    TypeError
+        If ens is not a FeatureEnsemble.
+    ValueError
+        If N < 3, Q is not a positive integer, or x has the wrong shape.
     """
     from ..density.empirical import EmpiricalDensity
 

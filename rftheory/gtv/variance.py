@@ -25,7 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_generator, as_points
+from numpy.typing import ArrayLike
+
+from .._checks import RngLike, as_generator, as_points
+from .._results import frame as _table, short_repr
 from ..density.empirical import EmpiricalDensity
 from ..dynamics.sampling import check_grid
 
@@ -50,12 +53,36 @@ def _check_density(dens):
 
 
 # ----------------------------------------------------------------------------- V1
-def proxy_covariance(dens: EmpiricalDensity, x, t, return_score: bool = False):
-    """V1: ``C(x, t) = Cov[s~ | x_t = x] = (a_t^2/h_t^2) Sigma_t(x)``, shape (m, D, D), units 1/length^2.
+def proxy_covariance(dens: EmpiricalDensity, x: ArrayLike, t: ArrayLike, return_score: bool = False):
+    """V1: the proxy score's posterior covariance ``C = Cov[s~ | x_t = x] = (a_t^2/h_t^2) Sigma_t(x)``.
 
-    Equal to ``H_t(x) + I/h_t`` (derivations/v1_proxy_covariance.py); computed from the posterior
-    covariance directly (no cancellation of the ``1/h`` terms). With ``return_score`` also returns the
-    score ``s*`` (m, D) from the same streaming pass.
+    Equal to ``H_t(x) + I/h_t`` (derivations/v1_proxy_covariance.py; docs/theory.md §5), computed from the
+    posterior covariance directly (no cancellation of the ``1/h`` terms).
+
+    Parameters
+    ----------
+    dens : EmpiricalDensity
+        The smoothed empirical density.
+    x : array_like, shape (m, D) or (D,)
+        Query points (finite).
+    t : float or array_like, shape (m,)
+        Time(s) in the schedule's domain.
+    return_score : bool, default False
+        Also return the score ``s*`` from the same streaming pass.
+
+    Returns
+    -------
+    C : numpy.ndarray, shape (m, D, D)
+        Symmetric positive semi-definite covariances (1/length^2); always batched.
+    score : numpy.ndarray, shape (m, D)
+        The exact score (1/length), only with ``return_score``.
+
+    Raises
+    ------
+    TypeError
+        If ``dens`` is not an EmpiricalDensity.
+    ValueError
+        If x has the wrong shape or is not finite, or t is outside the schedule's domain.
     """
     _check_density(dens)
     mom = dens.moments(x, t, cov=True)
@@ -63,13 +90,33 @@ def proxy_covariance(dens: EmpiricalDensity, x, t, return_score: bool = False):
     return (C, mom.score) if return_score else C
 
 
-def relative_variance(dens: EmpiricalDensity, x, t) -> np.ndarray:
-    """V1: ``tr C / (tr C + |s*|^2)`` at each query, shape (m,), in [0, 1].
+def relative_variance(dens: EmpiricalDensity, x: ArrayLike, t: ArrayLike) -> np.ndarray:
+    """V1: the relative variance ``tr C / (tr C + |s*|^2)`` of the proxy target, in [0, 1].
 
     ``tr C + |s*|^2 = E[|s~|^2 | x]``, so this is the fraction of the proxy target's second moment that is
-    noise. ``tr C`` is accumulated as a sum of non-negative terms up to round-off; it is clipped at 0 so
-    that round-off cannot leave [0, 1]. Where both terms vanish (one training point, x = a_t x_1) the
-    value is 0: there is no variance.
+    noise. ``tr C`` is a sum of non-negative terms up to round-off and is clipped at 0 so that round-off
+    cannot leave [0, 1]. Where both terms vanish (one training point, x = a_t x_1) the value is 0.
+
+    Parameters
+    ----------
+    dens : EmpiricalDensity
+        The smoothed empirical density.
+    x : array_like, shape (m, D) or (D,)
+        Query points (finite).
+    t : float or array_like, shape (m,)
+        Time(s) in the schedule's domain.
+
+    Returns
+    -------
+    numpy.ndarray, shape (m,)
+        Dimensionless values in [0, 1].
+
+    Raises
+    ------
+    TypeError
+        If ``dens`` is not an EmpiricalDensity.
+    ValueError
+        If x has the wrong shape or is not finite, or t is outside the schedule's domain.
     """
     C, s = proxy_covariance(dens, x, t, return_score=True)
     trC = np.maximum(np.trace(C, axis1=1, axis2=2), 0.0)
@@ -83,10 +130,15 @@ def relative_variance(dens: EmpiricalDensity, x, t) -> np.ndarray:
 
 @dataclass
 class RelativeVarianceMap:
-    """Relative variance on a square grid.
+    """Relative variance on a square grid (:func:`relative_variance_map`).
 
-    Attributes: ``x1``, ``x2`` (g,) grid coordinates (length); ``times`` (k,); ``values`` (k, g, g) with
-    ``values[i, r, c]`` at ``(x1[c], x2[r])`` (image order, dimensionless, in [0, 1]).
+    Attributes
+    ----------
+    x1, x2 : numpy.ndarray, shape (g,)
+        Grid coordinates (length).
+    times : numpy.ndarray, shape (k,)
+    values : numpy.ndarray, shape (k, g, g)
+        ``values[i, r, c]`` at ``(x1[c], x2[r])`` (image order; dimensionless, in [0, 1]).
     """
 
     x1: np.ndarray
@@ -94,11 +146,52 @@ class RelativeVarianceMap:
     times: np.ndarray
     values: np.ndarray
 
+    __repr__ = short_repr
 
-def relative_variance_map(dens: EmpiricalDensity, times, lim: float = 2.0, n_grid: int = 100
+    def to_frame(self):
+        """Long format, one row per (time, grid point): time, x1, x2, value.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Raises
+        ------
+        ImportError
+            If pandas (an optional dependency: ``pip install "rftheory[frames]"``) is not installed.
+        """
+        k, g2, g1 = self.values.shape
+        X1, X2 = np.meshgrid(self.x1, self.x2)  # image order: values[i, r, c] at (x1[c], x2[r])
+        return _table({"time": np.repeat(self.times, g1 * g2), "x1": np.tile(X1.ravel(), k),
+                       "x2": np.tile(X2.ravel(), k), "value": self.values.reshape(-1)})
+
+
+def relative_variance_map(dens: EmpiricalDensity, times: ArrayLike, lim: float = 2.0, n_grid: int = 100
                           ) -> RelativeVarianceMap:
-    """The [GTV] Fig. 1 map for 2-D data: relative variance on an ``n_grid`` x ``n_grid`` grid of
-    ``[-lim, lim]^2`` at each time."""
+    """The [GTV] Fig. 1 map for 2-D data: relative variance on a square grid at each time.
+
+    Parameters
+    ----------
+    dens : EmpiricalDensity
+        A density of 2-D data.
+    times : array_like, shape (k,)
+        Times in the schedule's domain.
+    lim : float, default 2.0
+        The grid covers ``[-lim, lim]^2`` (length).
+    n_grid : int, default 100
+        Points per axis.
+
+    Returns
+    -------
+    RelativeVarianceMap
+        ``x1``, ``x2`` (n_grid,), ``times`` (k,), ``values`` (k, n_grid, n_grid) in image order;
+        ``to_frame()`` gives a long table.
+
+    Raises
+    ------
+    ValueError
+        If the data are not 2-D or a time is outside the schedule's domain.
+    """
     _check_density(dens)
     if dens.D != 2:
         raise ValueError(f"dens must hold 2-D data for a map; got D = {dens.D}")
@@ -116,13 +209,39 @@ def relative_variance_map(dens: EmpiricalDensity, times, lim: float = 2.0, n_gri
 
 
 # ----------------------------------------------------------------------------- V2
-def sample_posterior_index(dens: EmpiricalDensity, x, t, rng, chunk_size: int = 4096) -> np.ndarray:
-    """One draw ``i ~ w(x, t)`` per query, shape (m,) of training-set indices.
+def sample_posterior_index(dens: EmpiricalDensity, x: ArrayLike, t: ArrayLike, rng: RngLike,
+                           chunk_size: int = 4096) -> np.ndarray:
+    """One draw ``i ~ w(x, t)`` of a training-point index per query.
 
     Gumbel-max on the logits ``(a x'.x_i - a^2 |x_i|^2/2)/h`` (centred coordinates, the common
     ``-|x'|^2/(2h)`` dropped): ``argmax_i(l_i + G_i)`` with i.i.d. standard Gumbel G is exactly
-    softmax-distributed and never exponentiates a logit, so no normalisation (and no overflow) is needed.
-    Streams over chunks of the training set with a running argmax.
+    softmax-distributed and never exponentiates a logit (no overflow). Streams over chunks of the training set
+    with a running argmax.
+
+    Parameters
+    ----------
+    dens : EmpiricalDensity
+        The smoothed empirical density.
+    x : array_like, shape (m, D) or (D,)
+        Query points (finite).
+    t : float or array_like, shape (m,)
+        Time(s) in the schedule's domain.
+    rng : None, int, SeedSequence or numpy.random.Generator
+        Source of the Gumbel noise; None draws from a fresh generator.
+    chunk_size : int, default 4096
+        Training points per chunk.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (m,)
+        Indices into ``dens.data``.
+
+    Raises
+    ------
+    TypeError
+        If ``dens`` is not an EmpiricalDensity.
+    ValueError
+        If x has the wrong shape or is not finite, or t is outside the schedule's domain.
     """
     _check_density(dens)
     rng = as_generator(rng)
@@ -162,16 +281,44 @@ def _base_coef(base: str):
     raise ValueError(f"base must be 'ode' or 'sde'; got {base!r}")
 
 
-def naive_sampler(dens: EmpiricalDensity, grid, x_init, kappa: float, rng, base: str = "ode",
+def naive_sampler(dens: EmpiricalDensity, grid: ArrayLike, x_init: ArrayLike, kappa: float, rng: RngLike,
+                  base: str = "ode",
                   return_path: bool = False):
     """V2: Euler sampler whose score at each step is the naive estimator ``s* + sqrt(kappa/dt)(s~ - s*)``.
 
     At step k (``t = grid[k]``, ``dt = grid[k] - grid[k+1]``): draw ``x_0 ~ w(x, t)`` for every particle,
     ``s~ = (a x_0 - x)/h`` and move ``x <- x + dt (beta x + D s_hat)`` with ``D = c g^2`` (``c = 1/2`` for
-    ``base='ode'``, 1 for ``'sde'``, which also adds ``sqrt(g^2 dt) xi``). ``kappa = 0`` is the exact
-    Euler sampler of the base dynamics.
+    ``base='ode'``, 1 for ``'sde'``, which also adds ``sqrt(g^2 dt) xi``); docs/theory.md §5.
 
-    Returns the final particles (m, D), or ``(final, path)`` with path (len(grid), m, D).
+    Parameters
+    ----------
+    dens : EmpiricalDensity
+        The smoothed empirical density.
+    grid : array_like, shape (N,)
+        Strictly decreasing times.
+    x_init : array_like, shape (m, D)
+        Particles at ``grid[0]``.
+    kappa : float
+        Strength of the estimator noise (>= 0; 0 gives the exact Euler sampler of the base dynamics).
+    rng : None, int, SeedSequence or numpy.random.Generator
+        Source of randomness; None draws from a fresh generator.
+    base : {"ode", "sde"}, default "ode"
+        Base dynamics: probability-flow ODE or reverse SDE.
+    return_path : bool, default False
+        Also return every step.
+
+    Returns
+    -------
+    final : numpy.ndarray, shape (m, D)
+        Particles at ``grid[-1]`` (length).
+    path : numpy.ndarray, shape (N, m, D)
+        Only with ``return_path``.
+
+    Raises
+    ------
+    ValueError
+        If kappa is negative, base is unknown, the grid is not strictly decreasing in the schedule's domain,
+        or x_init has the wrong shape.
     """
     g, kappa, c, rng, x, sched = _sampler_inputs(dens, grid, x_init, kappa, base, rng)
     path = [x.copy()] if return_path else None
@@ -209,14 +356,45 @@ def _psd_sqrt_apply(C, xi):
     return np.einsum("mij,mj->mi", V, lam * np.einsum("mji,mj->mi", V, xi))
 
 
-def effective_sde_sampler(dens: EmpiricalDensity, grid, x_init, kappa: float, rng, base: str = "ode",
+def effective_sde_sampler(dens: EmpiricalDensity, grid: ArrayLike, x_init: ArrayLike, kappa: float,
+                          rng: RngLike, base: str = "ode",
                           return_path: bool = False):
-    """V2: Euler-Maruyama for the effective SDE of the naive estimator,
+    """V2: Euler-Maruyama for the effective SDE of the naive estimator (docs/theory.md §5),
 
         dx = (beta x + D s*) ds + sqrt(kappa) D C(x, t)^{1/2} dW   (+ sqrt(g^2) dW' for base='sde'),
 
-    ``D = g^2/2`` (ode) or ``g^2`` (sde), ``C`` the V1 proxy covariance. Same signature as
-    ``naive_sampler``; the two agree in distribution as the grid is refined.
+    ``D = g^2/2`` (ode) or ``g^2`` (sde), ``C`` the V1 proxy covariance. The two samplers agree in
+    distribution as the grid is refined.
+
+    Parameters
+    ----------
+    dens : EmpiricalDensity
+        The smoothed empirical density.
+    grid : array_like, shape (N,)
+        Strictly decreasing times.
+    x_init : array_like, shape (m, D)
+        Particles at ``grid[0]``.
+    kappa : float
+        Strength of the estimator noise (>= 0; 0 gives the exact Euler sampler of the base dynamics).
+    rng : None, int, SeedSequence or numpy.random.Generator
+        Source of randomness; None draws from a fresh generator.
+    base : {"ode", "sde"}, default "ode"
+        Base dynamics: probability-flow ODE or reverse SDE.
+    return_path : bool, default False
+        Also return every step.
+
+    Returns
+    -------
+    final : numpy.ndarray, shape (m, D)
+        Particles at ``grid[-1]`` (length).
+    path : numpy.ndarray, shape (N, m, D)
+        Only with ``return_path``.
+
+    Raises
+    ------
+    ValueError
+        If kappa is negative, base is unknown, the grid is not strictly decreasing in the schedule's domain,
+        or x_init has the wrong shape.
     """
     g, kappa, c, rng, x, sched = _sampler_inputs(dens, grid, x_init, kappa, base, rng)
     path = [x.copy()] if return_path else None
@@ -237,12 +415,31 @@ def effective_sde_sampler(dens: EmpiricalDensity, grid, x_init, kappa: float, rn
 
 
 # ----------------------------------------------------------------------------- two-sample test
-def energy_two_sample(X, Y, rng, n_perm: int = 200):
+def energy_two_sample(X: ArrayLike, Y: ArrayLike, rng: RngLike, n_perm: int = 200) -> tuple[float, float]:
     """Energy-distance two-sample test (Szekely-Rizzo) with a permutation p-value.
 
-    Returns ``(statistic, p_value)``; the statistic is ``2 E|X-Y| - E|X-X'| - E|Y-Y'|`` (length units,
-    V-statistic form). The p-value is ``(1 + #{perm >= obs}) / (1 + n_perm)``, exact in level for any
-    sample size under exchangeability.
+    Parameters
+    ----------
+    X : array_like, shape (n_x, D)
+        First sample.
+    Y : array_like, shape (n_y, D)
+        Second sample.
+    rng : None, int, SeedSequence or numpy.random.Generator
+        Permutations; None draws from a fresh generator.
+    n_perm : int, default 200
+        Number of permutations.
+
+    Returns
+    -------
+    statistic : float
+        ``2 E|X-Y| - E|X-X'| - E|Y-Y'|`` (length units, V-statistic form).
+    p_value : float
+        ``(1 + #{perm >= obs}) / (1 + n_perm)``, exact in level for any sample size under exchangeability.
+
+    Raises
+    ------
+    ValueError
+        If X and Y are not 2-D with the same D.
     """
     rng = as_generator(rng)
     X = np.asarray(X, dtype=np.float64)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._checks import as_generator, as_points, per_point_times
+from .._results import short_repr
 from .model import loss
 
 __all__ = ["ErrorSplit", "split_error", "optimization_error", "architectural_bias", "finite_sample_error",
@@ -33,12 +34,25 @@ __all__ = ["ErrorSplit", "split_error", "optimization_error", "architectural_bia
 
 @dataclass
 class ErrorSplit:
-    """An error field at m points split in the ridge frame.
+    """An error field at m points split in the ridge frame (:func:`split_error`).
 
-    x (m, D), t (m,), error (m, D) (1/length, score units), normal (m, D) = P_perp error, tangent (m, D);
-    normal_norm, tangent_norm (m,); eigengap (m,) of the Hessian at d and ``determined`` (m,): the gap is
-    above its round-off floor, so the frame (hence the split) is defined. Where it is not -- e.g. at small t
-    next to a mode, where H ~ -I/h_t -- the split is arbitrary and averages leave such points out.
+    Where the eigengap is at its round-off floor -- e.g. at small t next to a mode, where H ~ -I/h_t -- the
+    split is arbitrary and averages leave such points out.
+
+    Attributes
+    ----------
+    x : numpy.ndarray, shape (m, D)
+    t : numpy.ndarray, shape (m,)
+    error : numpy.ndarray, shape (m, D)
+        The error (score units, 1/length).
+    normal, tangent : numpy.ndarray, shape (m, D)
+        ``P_perp error`` and the rest.
+    eigengap : numpy.ndarray, shape (m,)
+        Hessian eigengap at d (1/length^2).
+    determined : numpy.ndarray of bool, shape (m,)
+        The gap is above its round-off floor, so the frame (hence the split) is defined.
+    normal_norm, tangent_norm : numpy.ndarray, shape (m,)
+        Their norms (properties).
     """
 
     x: np.ndarray
@@ -48,6 +62,8 @@ class ErrorSplit:
     tangent: np.ndarray
     eigengap: np.ndarray
     determined: np.ndarray
+
+    __repr__ = short_repr
 
     @property
     def normal_norm(self):
@@ -59,12 +75,39 @@ class ErrorSplit:
 
 
 def split_error(error, density, x, t, d) -> ErrorSplit:
-    """Split a given error (m, D) at x into ridge-normal and tangent parts of ``density`` (a score field with
-    a Hessian, e.g. EmpiricalDensity)."""
+    """Split an error field at x into its ridge-normal and tangent parts (R3, docs/theory.md §4).
+
+    Parameters
+    ----------
+    error : array_like, shape (m, D) or (D,)
+        The error at x (score units, 1/length).
+    density : EmpiricalDensity
+        The density whose ridge frame is the reference (any score field with a Hessian and a schedule).
+    x : array_like, shape (m, D) or (D,)
+        Points.
+    t : float or array_like, shape (m,)
+        Time(s).
+    d : int
+        Ridge dimension, 0 <= d < D.
+
+    Returns
+    -------
+    ErrorSplit
+        ``error``, ``normal`` = P_perp error, ``tangent`` (m, D) in score units (1/length), ``eigengap`` (m,)
+        and ``determined`` (m,): where the eigengap is at its round-off floor the frame, hence the split, is
+        undefined (e.g. next to a mode at small t).
+
+    Raises
+    ------
+    ValueError
+        If shapes disagree, x is not finite, d is outside [0, D) or t outside the schedule's domain.
+    """
     from ..geometry.ridge import frame
 
     x = as_points(x, density.D, "x")
     error = np.asarray(error, dtype=np.float64)
+    if error.ndim == 1:  # one point's error, as a score field returns it for a single (D,) query
+        error = error[None, :]
     if error.shape != x.shape:
         raise ValueError(f"error must have shape {x.shape}; got {error.shape}")
     tt = per_point_times(t, x.shape[0], density.schedule, "t")
@@ -75,23 +118,99 @@ def split_error(error, density, x, t, d) -> ErrorSplit:
 
 
 def optimization_error(field_tau, field_inf, density, x, t, d) -> ErrorSplit:
-    """``s_tau - s_inf`` split at x (fields: score fields of W(tau) and W_inf)."""
+    """The optimization error ``s_tau - s_inf``, split at x (R3).
+
+    Parameters
+    ----------
+    field_tau, field_inf : score field
+        Score fields of W(tau) and of W_inf (e.g. ``model.score_field(flow.predict(tau))``).
+    density : EmpiricalDensity
+        The density whose ridge frame is the reference (any score field with a Hessian and a schedule).
+    x : array_like, shape (m, D) or (D,)
+        Points.
+    t : float or array_like, shape (m,)
+        Time(s).
+    d : int
+        Ridge dimension, 0 <= d < D.
+
+    Returns
+    -------
+    ErrorSplit
+        ``error``, ``normal`` = P_perp error, ``tangent`` (m, D) in score units (1/length), ``eigengap`` (m,)
+        and ``determined`` (m,): where the eigengap is at its round-off floor the frame, hence the split, is
+        undefined (e.g. next to a mode at small t).
+
+    Raises
+    ------
+    ValueError
+        If shapes disagree, x is not finite, d is outside [0, D) or t outside the schedule's domain.
+    """
     x = as_points(x, density.D, "x")
     return split_error(field_tau.score(x, t) - field_inf.score(x, t), density, x, t, d)
 
 
 def architectural_bias(field_inf, density, x, t, d) -> ErrorSplit:
-    """``s_inf - s*`` split at x (s* the exact score of ``density``)."""
+    """The architectural bias ``s_inf - s*``, split at x (s* the exact score of ``density``; R3).
+
+    Parameters
+    ----------
+    field_inf : score field
+        Score field of the trained limit W_inf.
+    density : EmpiricalDensity
+        The density whose ridge frame is the reference (any score field with a Hessian and a schedule).
+    x : array_like, shape (m, D) or (D,)
+        Points.
+    t : float or array_like, shape (m,)
+        Time(s).
+    d : int
+        Ridge dimension, 0 <= d < D.
+
+    Returns
+    -------
+    ErrorSplit
+        ``error``, ``normal`` = P_perp error, ``tangent`` (m, D) in score units (1/length), ``eigengap`` (m,)
+        and ``determined`` (m,): where the eigengap is at its round-off floor the frame, hence the split, is
+        undefined (e.g. next to a mode at small t).
+
+    Raises
+    ------
+    ValueError
+        If shapes disagree, x is not finite, d is outside [0, D) or t outside the schedule's domain.
+    """
     x = as_points(x, density.D, "x")
     return split_error(field_inf.score(x, t) - density.score(x, t), density, x, t, d)
 
 
 def finite_sample_error(fields_runs, field_expected, density, x, t, d):
-    """Finite-sample error of SGD runs: for each run ``s_run - s_E`` split at x.
+    """The finite-sample error of SGD (Monte Carlo) runs: ``s_run - s_E`` for each run, split at x.
 
-    Returns ``(mean_split, mean_sq_normal, mean_sq_tangent)``: the split of the runs' mean error (its bias,
-    which vanishes in expectation), and the per-point mean over runs of |P_perp e|^2 and |P_par e|^2 (its
-    variance part)."""
+    Parameters
+    ----------
+    fields_runs : sequence of score fields
+        One per SGD run (non-empty).
+    field_expected : score field
+        The field of the runs' expectation (the GD iterate).
+    density : EmpiricalDensity
+        The density whose ridge frame is the reference (any score field with a Hessian and a schedule).
+    x : array_like, shape (m, D) or (D,)
+        Points.
+    t : float or array_like, shape (m,)
+        Time(s).
+    d : int
+        Ridge dimension, 0 <= d < D.
+
+    Returns
+    -------
+    mean_split : ErrorSplit
+        The split of the runs' mean error (its bias, which vanishes in expectation).
+    mean_sq_normal, mean_sq_tangent : numpy.ndarray, shape (m,)
+        Per-point means over runs of ``|P_perp e|^2`` and ``|P_par e|^2`` (its variance part, 1/length^2).
+
+    Raises
+    ------
+    ValueError
+        If ``fields_runs`` is empty, or as :func:`split_error`.
+    """
     x = as_points(x, density.D, "x")
     base = field_expected.score(x, t)
     errs = np.array([f.score(x, t) - base for f in fields_runs])
@@ -109,9 +228,21 @@ def finite_sample_error(fields_runs, field_expected, density, x, t, d):
 
 @dataclass
 class AverageSplit:
-    """Root-mean-square normal and tangent parts over p_t: ``rms_normal = sqrt(E|P_perp e|^2)`` etc., with
-    the standard errors of the mean squares (Monte Carlo), the number of points used and the fraction of
-    the drawn points whose frame is determined (only those are averaged)."""
+    """Root-mean-square normal and tangent parts of an error over p_t (:func:`average_split`).
+
+    Attributes
+    ----------
+    t : float
+        The time.
+    rms_normal, rms_tangent : float
+        ``sqrt(E|P_perp e|^2)`` and ``sqrt(E|P_par e|^2)`` (1/length).
+    se_sq_normal, se_sq_tangent : float
+        Standard errors of the mean squares (Monte Carlo; 0 for given points).
+    n_points : int
+        Points averaged (those with a determined frame).
+    determined_fraction : float
+        Fraction of the points whose frame is determined.
+    """
 
     t: float
     rms_normal: float
@@ -121,12 +252,46 @@ class AverageSplit:
     n_points: int
     determined_fraction: float
 
+    __repr__ = short_repr
+
 
 def average_split(error_fn, density, t, d, n_samples=None, rng=None, x=None, weights=None) -> AverageSplit:
-    """Weighted average over p_t of the split of ``error_fn(x, t) -> (m, D)``.
+    """Weighted average over p_t of the normal/tangent split of ``error_fn(x, t) -> (m, D)``.
 
-    Either ``n_samples`` draws from p_t with ``rng`` (Monte Carlo; standard errors reported), or given
-    points ``x`` with optional ``weights`` (normalised to sum 1)."""
+    Either ``n_samples`` draws from p_t with ``rng`` (Monte Carlo; standard errors reported), or given points
+    ``x`` with optional ``weights`` (normalised to sum 1). Points without a determined frame are left out.
+
+    Parameters
+    ----------
+    error_fn : callable
+        ``error_fn(x, t)`` returning the error (m, D) at points x (score units).
+    density : EmpiricalDensity
+        Reference density (draws and ridge frame).
+    t : float
+        Time.
+    d : int
+        Ridge dimension.
+    n_samples : int, optional
+        Number of draws from p_t.
+    rng : None, int, SeedSequence or numpy.random.Generator, optional
+        Source of the draws; None draws from a fresh generator.
+    x : array_like, shape (m, D), optional
+        Given points instead of draws.
+    weights : array_like, shape (m,), optional
+        Non-negative weights of the given points.
+
+    Returns
+    -------
+    AverageSplit
+        ``rms_normal``, ``rms_tangent`` (1/length), their squared standard errors, ``n_points``,
+        ``determined_fraction``.
+
+    Raises
+    ------
+    ValueError
+        If neither x nor n_samples is given (x wins when both are), the weights are malformed, or no point has a
+        determined frame.
+    """
     if x is None:
         if n_samples is None:
             raise ValueError("give either x (points) or n_samples with rng")
@@ -151,9 +316,21 @@ def average_split(error_fn, density, t, d, n_samples=None, rng=None, x=None, wei
 
 
 def pythagoras(mom, W_tau, W_inf) -> dict:
-    """Both sides of ``L(W_tau) - L(W_inf) = (1/D) tr((W_tau - W_inf) U (W_tau - W_inf)^T)``.
+    """Both sides of the loss-level Pythagoras ``L(W_tau) - L(W_inf) = (1/D) tr((W_tau - W_inf) U (W_tau - W_inf)^T)``.
 
-    Returns lhs, rhs and their relative difference (``L*`` cancels from the identity as stated in R3)."""
+    Parameters
+    ----------
+    mom : Moments
+        U, V, c0 of the model.
+    W_tau, W_inf : array_like, shape (D, p)
+        Weights at training time tau and the limit.
+
+    Returns
+    -------
+    dict
+        ``lhs``, ``rhs`` (loss units) and their relative difference ``rel_diff`` (``L*`` cancels from the
+        identity as stated in R3, docs/theory.md §4).
+    """
     W_tau = np.asarray(W_tau, dtype=np.float64)
     W_inf = np.asarray(W_inf, dtype=np.float64)
     D = W_tau.shape[0]

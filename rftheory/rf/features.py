@@ -58,7 +58,16 @@ def _mss(mu, s, name="s"):
 
 
 class Activation:
-    """Base class: an elementwise nonlinearity with Gaussian moments (see module docstring)."""
+    """Base class: an elementwise nonlinearity sigma with its Gaussian moments (R1, docs/theory.md §4).
+
+    Subclasses (``ReLU``, ``Cos``, ``Erf``: closed forms; ``GaussHermiteActivation``: quadrature) implement
+    ``__call__``, ``mean``, ``pair`` and ``mean_deriv``; all broadcast over their arguments.
+
+    Attributes
+    ----------
+    name : str
+        The name ``get_activation`` knows it by.
+    """
 
     name = "activation"
 
@@ -66,20 +75,106 @@ class Activation:
         raise NotImplementedError
 
     def mean(self, mu, s):
+        """``E[sigma(u)]`` for ``u ~ N(mu, s^2)``.
+
+        Parameters
+        ----------
+        mu : array_like
+            Means of the pre-activation u.
+        s : array_like
+            Standard deviations (> 0), broadcast against mu.
+
+        Returns
+        -------
+        numpy.ndarray
+            Broadcast shape of mu and s.
+
+        Raises
+        ------
+        ValueError
+            If a standard deviation is not finite and positive, or a mean is not finite.
+        """
         raise NotImplementedError
 
     def second(self, mu, s):
+        """``E[sigma(u)^2]`` for ``u ~ N(mu, s^2)``.
+
+        Parameters
+        ----------
+        mu : array_like
+            Means of the pre-activation u.
+        s : array_like
+            Standard deviations (> 0), broadcast against mu.
+
+        Returns
+        -------
+        numpy.ndarray
+            Broadcast shape of mu and s.
+
+        Raises
+        ------
+        ValueError
+            If a standard deviation is not finite and positive, or a mean is not finite.
+        """
         return self.pair(mu, s, mu, s, 1.0)
 
     def mean_deriv(self, mu, s):
-        """E[sigma'(u)] (Stein: E[z sigma(mu + s z)] = s E[sigma'(u)]); used by the direct-score V."""
+        """``E[sigma'(u)]`` (Stein: ``E[z sigma(mu + s z)] = s E[sigma'(u)]``); used by the direct-score V.
+
+        Parameters
+        ----------
+        mu : array_like
+            Means of the pre-activation u.
+        s : array_like
+            Standard deviations (> 0), broadcast against mu.
+
+        Returns
+        -------
+        numpy.ndarray
+            Broadcast shape of mu and s.
+
+        Raises
+        ------
+        ValueError
+            If a standard deviation is not finite and positive, or a mean is not finite.
+        """
         raise NotImplementedError
 
     def pair(self, mu_u, s_u, mu_v, s_v, rho):
+        """``E[sigma(u) sigma(v)]`` for jointly normal u, v.
+
+        Parameters
+        ----------
+        mu_u, s_u, mu_v, s_v : array_like
+            Means and standard deviations (> 0) of u and v.
+        rho : array_like
+            Their correlation, in [-1, 1].
+
+        Returns
+        -------
+        numpy.ndarray
+            Broadcast shape of the arguments.
+
+        Raises
+        ------
+        ValueError
+            If a standard deviation is not finite and positive, or rho is outside [-1, 1].
+        """
         raise NotImplementedError
 
     def pair_kernel(self, rho):
-        """Callable ``(mu_u, s_u, mu_v, s_v) -> E[sigma(u) sigma(v)]`` for fixed per-pair ``rho`` (P,)."""
+        """The pair moment for fixed per-pair correlations, with constants hoisted out of a loop.
+
+        Parameters
+        ----------
+        rho : array_like, shape (P,)
+            Correlations in [-1, 1].
+
+        Returns
+        -------
+        callable
+            ``(mu_u, s_u, mu_v, s_v) -> E[sigma(u) sigma(v)]``, shape (..., P).
+        """
         rho = np.asarray(rho, dtype=np.float64)
         _check_rho(rho)
         return lambda mu_u, s_u, mu_v, s_v: self.pair(mu_u, s_u, mu_v, s_v, rho)
@@ -175,8 +270,24 @@ class Erf(Activation):
 
 
 def erf_pair_gh(mu_u, s_u, mu_v, s_v, rho, n: int = 80):
-    """The 1-D Gauss-Hermite reduction of ``E[erf u erf v]`` (docs/theory.md §4): conditioning on x (u = mu_u + s_u x),
-    ``E[erf v | x] = erf((mu_v + s_v rho x) / sqrt(1 + 2 s_v^2 (1 - rho^2)))``; n nodes in x."""
+    """``E[erf u erf v]`` by a 1-D Gauss-Hermite reduction (a cross-check of ``Erf.pair``; docs/theory.md §4).
+
+    Conditioning on x (``u = mu_u + s_u x``), ``E[erf v | x] = erf((mu_v + s_v rho x) / sqrt(1 + 2 s_v^2 (1 - rho^2)))``.
+
+    Parameters
+    ----------
+    mu_u, s_u, mu_v, s_v : array_like
+        Means and standard deviations (> 0) of u and v.
+    rho : array_like
+        Their correlation, in [-1, 1].
+    n : int, default 80
+        Gauss-Hermite nodes in x.
+
+    Returns
+    -------
+    numpy.ndarray
+        Broadcast shape of the arguments.
+    """
     xg, wg = np.polynomial.hermite_e.hermegauss(n)
     wg = wg / np.sqrt(2 * np.pi)
     mu_u, s_u, mu_v, s_v, rho = (np.asarray(v, dtype=np.float64)[..., None]
@@ -188,9 +299,19 @@ def erf_pair_gh(mu_u, s_u, mu_v, s_v, rho, n: int = 80):
 class GaussHermiteActivation(Activation):
     """Any elementwise callable: moments by Gauss-Hermite quadrature (``n_quad`` nodes per dimension).
 
-    Pairs use the tensor rule on ``(x, rho x + sqrt(1-rho^2) y)``. The quadrature error is not zero: for
-    tanh it decays like exp(-c sqrt(n)) with c shrinking as s grows (poles at +-i pi/2); ``error_estimate``
-    compares n with 2n nodes."""
+    Pairs use the tensor rule on ``(x, rho x + sqrt(1-rho^2) y)``. The quadrature error is not zero: for tanh it
+    decays like exp(-c sqrt(n)) with c shrinking as s grows (poles at +-i pi/2); :meth:`error_estimate`
+    compares n with 2n nodes.
+
+    Parameters
+    ----------
+    fn : callable
+        The activation, elementwise on arrays.
+    name : str, default "custom"
+        Its name.
+    n_quad : int, default 48
+        Nodes per dimension.
+    """
 
     def __init__(self, fn, name: str = "custom", n_quad: int = 48):
         if not callable(fn):
@@ -231,7 +352,20 @@ class GaussHermiteActivation(Activation):
         return np.einsum("...i,...ij,i,j->...", fu, fv, w, w)
 
     def error_estimate(self, mu_u, s_u, mu_v, s_v, rho):
-        """|pair(n) - pair(2n)|: the a-posteriori error of the n-node rule."""
+        """``|pair(n) - pair(2n)|``: the a-posteriori error of the n-node rule.
+
+        Parameters
+        ----------
+        mu_u, s_u, mu_v, s_v : array_like
+            Means and standard deviations (> 0) of u and v.
+        rho : array_like
+            Their correlation, in [-1, 1].
+
+        Returns
+        -------
+        numpy.ndarray
+            Broadcast shape of the arguments.
+        """
         return np.abs(self.pair(mu_u, s_u, mu_v, s_v, rho)
                       - self.pair(mu_u, s_u, mu_v, s_v, rho, n=2 * self.n_quad))
 
@@ -240,7 +374,22 @@ ACTIVATIONS = ("relu", "erf", "cos", "tanh")
 
 
 def get_activation(activation) -> Activation:
-    """An Activation from a name in ``ACTIVATIONS`` or an Activation instance."""
+    """An Activation from its name or an instance.
+
+    Parameters
+    ----------
+    activation : str or Activation
+        ``"relu"``, ``"erf"``, ``"cos"``, ``"tanh"`` (``ACTIVATIONS``), or an Activation, returned as is.
+
+    Returns
+    -------
+    Activation
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or another type.
+    """
     if isinstance(activation, Activation):
         return activation
     if isinstance(activation, str):
@@ -258,7 +407,22 @@ def get_activation(activation) -> Activation:
 
 # ----------------------------------------------------------------------------- time embedding
 def fourier_embedding(t, K: int, T: float) -> np.ndarray:
-    """``phi(t) = (1, sin(2 pi k t/T)_{k=1..K}, cos(2 pi k t/T)_{k=1..K})``: shape (m, 2K+1) (order as written)."""
+    """The Fourier time embedding ``phi(t) = (1, sin(2 pi k t/T)_{k=1..K}, cos(2 pi k t/T)_{k=1..K})``.
+
+    Parameters
+    ----------
+    t : float or array_like, shape (m,)
+        Times.
+    K : int
+        Frequencies (>= 0).
+    T : float
+        Period (> 0).
+
+    Returns
+    -------
+    numpy.ndarray, shape (m, 2K + 1)
+        In the order written (1, the sines, the cosines).
+    """
     if isinstance(K, bool) or int(K) != K or K < 0:
         raise ValueError(f"K (number of Fourier frequencies) must be an integer >= 0; got {K!r}")
     if not (np.isfinite(T) and T > 0):

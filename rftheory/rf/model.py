@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_data, as_generator, as_points, per_point_times
+from .._checks import as_data, as_generator, as_points, per_point_times, single_query
 from .features import fourier_embedding, get_activation
 from .moments import (PARAMETRIZATIONS, WEIGHTS, Moments, QuadratureReport, assemble, cache_key, cache_path,
                       clean_cache_dir, load_moments, save_moments, time_rule)
@@ -43,11 +43,49 @@ def _posint(v, name):
 
 
 class RandomFeatureModel:
-    """Fixed random features of (x, t); see the module docstring.
+    """Fixed random features of (x, t): ``sigma(W_x x + W_t phi(t) + b)``; see the module docstring.
 
-    Parameters: D data dimension, p features, K Fourier frequencies (embedding length 2K+1), T the
-    embedding period (the horizon), activation in ``features.ACTIVATIONS`` or an Activation, bias (draw b or
-    use 0), rng a numpy Generator or int seed (required: no global state).
+    Parameters
+    ----------
+    D : int
+        Data dimension (>= 1).
+    p : int
+        Number of features (>= 1).
+    K : int
+        Fourier frequencies of the time embedding (>= 0; embedding length 2K + 1).
+    T : float
+        Period of the time embedding (the horizon; finite, > 0).
+    activation : str or Activation, default "relu"
+        One of ``features.ACTIVATIONS`` ("relu", "erf", "cos", "tanh") or an Activation object.
+    bias : bool, default True
+        Draw ``b ~ N(0, 1)`` (True) or use b = 0.
+    rng : None, int, SeedSequence or numpy.random.Generator, optional
+        Source of the fixed weights; an int seed reproduces them, None draws fresh ones (docs/design.md §5).
+
+    Attributes
+    ----------
+    W_x : numpy.ndarray, shape (p, D)
+        ``N(0, 1/D)`` input weights.
+    W_t : numpy.ndarray, shape (p, 2K + 1)
+        ``N(0, 1/(2K+1))`` time-embedding weights.
+    b : numpy.ndarray, shape (p,)
+        Biases (zeros when ``bias`` is False).
+
+    Raises
+    ------
+    TypeError
+        If D or p is not an integer, or rng is not an accepted type.
+    ValueError
+        If D, p < 1, K < 0, T is not finite and positive, or the activation is unknown.
+
+    See Also
+    --------
+    gradient_flow : train W in closed form from :meth:`moments`.
+    RFScoreField : the score field of a trained model (:meth:`score_field`).
+
+    Notes
+    -----
+    The model and its loss are docs/theory.md §4 (R1, R2).
     """
 
     def __init__(self, D, p, K, T, activation="relu", bias=True, rng=None):
@@ -71,7 +109,25 @@ class RandomFeatureModel:
                 f"activation={self.act.name}, bias={self.bias})")
 
     def features(self, x, t) -> np.ndarray:
-        """(m, p) ``sigma(W_x x + W_t phi(t) + b)``; t scalar or (m,)."""
+        """The random features ``sigma(W_x x + W_t phi(t) + b)``.
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Points (finite).
+        t : float or array_like, shape (m,)
+            Times.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, p)
+            Feature values (units of the activation's output; m = 1 for a single point).
+
+        Raises
+        ------
+        ValueError
+            If x has the wrong shape or is not finite.
+        """
         x = as_points(x, self.D, "x")
         C, inv = self._time_rows(np.broadcast_to(np.asarray(t, dtype=np.float64), (x.shape[0],)))
         return self._features(x, C, inv)
@@ -91,8 +147,43 @@ class RandomFeatureModel:
                 parametrization="posterior_mean", T=None, n_gl=12, panels_per_period=2.0,
                 mc_draws=4000, rng=None, report=True, report_units=48, progress=False, cache_dir=None,
                 threads=None, batch=32):
-        """U (p, p), V (D, p), c0 and a time-quadrature report (see rf_moments.py).
+        """The exact (or Monte Carlo) quadratic loss of the model on ``data``: U, V, c0 (R1, docs/theory.md §4).
 
+        Parameters
+        ----------
+        data : array_like, shape (n, D)
+            Training set.
+        schedule : Schedule or str, default OU()
+            Forward process.
+        t0 : float, default 1e-3
+            Lower end of the time integral (T defaults to the embedding period).
+        weight : {"1", "1/h", "1/h2"} or tuple of them
+            Time weight(s) lambda(t) of the loss.
+        method : {"exact", "mc"}
+            Closed-form Gaussian moments, or Monte Carlo in z (the [HQT] recipe).
+        parametrization : {"posterior_mean", "score"}
+            What the network output regresses (module docstring).
+        rng : None, int, SeedSequence or Generator, optional
+            Noise draws of ``method="mc"`` (unused by "exact").
+        cache_dir : path, optional
+            Reuse or store exact results there (keyed by a hash of everything they depend on).
+        n_gl, panels_per_period, mc_draws, report, report_units, progress, threads, batch
+            Quadrature and execution settings (Notes).
+
+        Returns
+        -------
+        Moments or list of Moments
+            ``U`` (p, p), ``V`` (D, p), ``c0`` and the time-quadrature report; a list (one per weight, in
+            order) when ``weight`` is a tuple.
+
+        Raises
+        ------
+        ValueError
+            If data has the wrong number of columns or is not finite, a weight, method or parametrization is
+            unknown, or t0/T lie outside the schedule's domain.
+
+        Notes
+        -----
         ``weight``: one of WEIGHTS (returns Moments) or a tuple of them (returns a list of Moments, one per
         weight, assembled in one pass at the cost of one). method "exact" uses the closed-form Gaussian
         moments; "mc" draws ``mc_draws`` noise vectors per (training point, time node) with ``rng`` (the
@@ -171,11 +262,49 @@ class RandomFeatureModel:
                 for k in range(len(weights))]
 
     def score_field(self, W, schedule=None, parametrization="posterior_mean") -> "RFScoreField":
+        """The score field ``x, t -> s_hat(x, t)`` of this model with output weights ``W`` (D, p).
+
+        Parameters
+        ----------
+        W : array_like, shape (D, p)
+            Trained output weights, e.g. ``gradient_flow(U, V, W0).predict(tau)``.
+        schedule : Schedule or str, default OU()
+            The forward process the model was trained on (gives h_t in the posterior-mean score).
+        parametrization : {"posterior_mean", "score"}
+            How the output becomes a score (module docstring).
+
+        Returns
+        -------
+        RFScoreField
+
+        Raises
+        ------
+        ValueError
+            If W has the wrong shape or the parametrization is unknown.
+        """
         return RFScoreField(self, W, schedule, parametrization)
 
 
 class RFScoreField:
-    """Score field of a trained RF model: ``score(x, t) -> (m, D)`` (module docstring for the sign)."""
+    """Score field of a trained RF model (docs/design.md §3.1): ``score(x, t)`` and the raw ``output(x, t)``.
+
+    A single (D,) query returns a (D,) result, as scipy does; (m, D) queries return (m, D). It has no Hessian:
+    the ridge is always that of a density (``PerturbedField`` or ``decomposition`` pair the two). Usually made
+    by :meth:`RandomFeatureModel.score_field`.
+
+    Parameters
+    ----------
+    model : RandomFeatureModel
+    W : array_like, shape (D, p)
+        Output weights.
+    schedule : Schedule or str, default OU()
+    parametrization : {"posterior_mean", "score"}
+
+    Raises
+    ------
+    ValueError
+        If W has the wrong shape or the parametrization is unknown.
+    """
 
     def __init__(self, model: RandomFeatureModel, W, schedule=None, parametrization="posterior_mean"):
         W = np.asarray(W, dtype=np.float64)
@@ -198,13 +327,51 @@ class RFScoreField:
             out[i:i + rows] = self.model._features(x[i:i + rows], C, inv[i:i + rows]) @ self.W.T
         return out
 
+    @single_query
     def output(self, x, t) -> np.ndarray:
-        """(m, D) the raw network output f_W(x, t)."""
+        """The raw network output ``f_W(x, t)``.
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D), or (D,) for a single (D,) query
+
+        Raises
+        ------
+        ValueError
+            If x has the wrong shape or is not finite, or t is outside the schedule's domain.
+        """
         x = as_points(x, self.D, "x")
         tt = per_point_times(t, x.shape[0], self.schedule, "t")
         return self._apply(x, tt)
 
+    @single_query
     def score(self, x, t) -> np.ndarray:
+        """The model's score.
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D) or (D,)
+            Query points (finite).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D), or (D,) for a single (D,) query
+            ``(f - x)/h_t`` (posterior-mean parametrization) or ``f`` (direct score); 1/length.
+
+        Raises
+        ------
+        ValueError
+            If x has the wrong shape or is not finite, or t is outside the schedule's domain.
+        """
         x = as_points(x, self.D, "x")
         tt = per_point_times(t, x.shape[0], self.schedule, "t")
         f = self._apply(x, tt)
@@ -214,7 +381,20 @@ class RFScoreField:
 
 
 def loss(W, mom: Moments) -> float:
-    """``L(W) = (1/D)[tr(W U W^T) - 2 tr(V W^T)] + c0``."""
+    """The model's loss ``L(W) = (1/D)[tr(W U W^T) - 2 tr(V W^T)] + c0`` (docs/theory.md §4).
+
+    Parameters
+    ----------
+    W : array_like, shape (D, p)
+        Output weights.
+    mom : Moments
+        U, V, c0 of the model (:meth:`RandomFeatureModel.moments`).
+
+    Returns
+    -------
+    float
+        The loss (units of the regression target squared, times the time weight).
+    """
     W = np.asarray(W, dtype=np.float64)
     D = W.shape[0]
     return float((np.einsum("dj,jk,dk->", W, mom.U, W) - 2 * np.sum(mom.V * W)) / D + mom.c0)
@@ -245,6 +425,17 @@ class GradientFlow:
     space: W0 is frozen there, and U^+ omits them). ``W_star = V U^+ + W0 (I - U U^+)``.
     ``predict(tau) = W0 + (W0 - W*) Q diag(expm1(-2 tau mu)) Q^T`` (expm1 keeps small tau accurate);
     ``tau = inf`` returns W* by its own path.
+
+    Attributes
+    ----------
+    Q : numpy.ndarray, shape (p, p)
+        Eigenvectors of U (columns).
+    mu : numpy.ndarray, shape (p,)
+        Eigenvalues of U, ascending.
+    cutoff : float
+        Eigenvalues at or below it count as 0.
+    W0, W_star : numpy.ndarray, shape (D, p)
+        Start and limit ``W(inf)``.
     """
 
     Q: np.ndarray
@@ -255,10 +446,31 @@ class GradientFlow:
 
     @property
     def rank(self) -> int:
+        """Number of eigenvalues of U above the cut-off."""
         return int(np.sum(self.mu > self.cutoff))
 
+    def __repr__(self):
+        D, p = self.W0.shape
+        return (f"GradientFlow(D={D}, p={p}, rank={self.rank}, mu=[{self.mu[0]:.3g} .. {self.mu[-1]:.3g}], "
+                f"cutoff={self.cutoff:.3g})")
+
     def predict(self, tau):
-        """W(tau) (D, p) for scalar tau >= 0 (inf allowed), or (len(tau), D, p) for an array."""
+        """The weights ``W(tau) = W* + (W0 - W*) e^{-2 tau U}`` (R2).
+
+        Parameters
+        ----------
+        tau : float or array_like
+            Training time(s) >= 0 in the units of the flow ``dW/dtau = -2 (W U - V)``; ``inf`` allowed.
+
+        Returns
+        -------
+        numpy.ndarray, shape (D, p) for a scalar tau, (len(tau), D, p) for an array
+
+        Raises
+        ------
+        ValueError
+            If any tau is negative or NaN.
+        """
         taus = np.asarray(tau, dtype=np.float64)
         if np.any(np.isnan(taus)) or np.any(taus < 0):
             raise ValueError("tau must be >= 0 (inf allowed)")
@@ -275,13 +487,52 @@ class GradientFlow:
         return out[0] if scalar else out
 
     def mode_amplitudes(self, tau):
-        """(D, p) coefficients of W(tau) - W* on the eigenvectors: ``(W0 - W*) q_k e^{-2 tau mu_k}`` (R4)."""
+        """Coefficients of ``W(tau) - W*`` on the eigenvectors of U: ``(W0 - W*) q_k e^{-2 tau mu_k}`` (R4).
+
+        Parameters
+        ----------
+        tau : float
+            Training time (>= 0).
+
+        Returns
+        -------
+        numpy.ndarray, shape (D, p)
+            Column k is the amplitude along eigenvector q_k.
+        """
         mu_eff = np.where(self.mu > self.cutoff, self.mu, 0.0)
         return ((self.W0 - self.W_star) @ self.Q) * np.exp(-2.0 * float(tau) * mu_eff)[None, :]
 
 
 def gradient_flow(U, V, W0) -> GradientFlow:
-    """R2: one ``eigh`` of U, then ``predict(tau)`` for any tau (see :class:`GradientFlow`)."""
+    """R2: the gradient flow of the RF loss in closed form, from one ``eigh`` of U (docs/theory.md §4).
+
+    Parameters
+    ----------
+    U : array_like, shape (p, p)
+        Symmetric positive semi-definite feature second moment (``Moments.U``).
+    V : array_like, shape (D, p)
+        Target-feature cross moment (``Moments.V``).
+    W0 : array_like, shape (D, p)
+        Weights at tau = 0.
+
+    Returns
+    -------
+    GradientFlow
+        ``predict(tau)`` gives W(tau) for any tau >= 0 (inf included); ``W_star`` the limit.
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree or an input is not finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rftheory import gradient_flow
+    >>> U = np.array([[2.0, 0.0], [0.0, 1.0]]); V = np.array([[2.0, 1.0]])
+    >>> gradient_flow(U, V, np.zeros((1, 2))).predict(np.inf)
+    array([[1., 1.]])
+    """
     U, V, W0 = _check_UV(U, V, W0)
     mu, Q = np.linalg.eigh(U)
     cutoff = U.shape[0] * _EPS * max(float(mu[-1]), 0.0)
@@ -292,9 +543,29 @@ def gradient_flow(U, V, W0) -> GradientFlow:
 
 
 def gd(U, V, W0, eta, steps, record=None):
-    """Exact full-batch gradient descent ``W <- W - 2 eta (W U - V)`` for ``steps`` steps.
+    """Exact full-batch gradient descent ``W <- W - 2 eta (W U - V)`` for ``steps`` steps (R2).
 
-    Returns the final W, or ``(W_final, {k: W_k})`` for the step counts in ``record``."""
+    Parameters
+    ----------
+    U, V, W0 : array_like, shapes (p, p), (D, p), (D, p)
+        As :func:`gradient_flow`.
+    eta : float
+        Step size (finite, > 0).
+    steps : int
+        Number of steps (>= 0).
+    record : iterable of int, optional
+        Step counts at which to keep the iterate.
+
+    Returns
+    -------
+    numpy.ndarray, shape (D, p), or (W_final, dict)
+        The final W, or ``(W_final, {k: W_k})`` when ``record`` is given.
+
+    Raises
+    ------
+    ValueError
+        If steps < 0, eta is not finite and positive, or the shapes disagree.
+    """
     U, V, W0 = _check_UV(U, V, W0)
     steps = int(steps)
     if steps < 0:
@@ -320,7 +591,42 @@ def sgd(model: RandomFeatureModel, data, W0, eta, steps, rng, schedule=None, t0=
     Each step draws ``batch`` triples: i uniform, t uniform on [t0, T] (or log-uniform, ``t_sampling="log"``)
     with importance weight ``w = lambda(t)/density(t)``, z standard normal; the step is
     ``W <- W - 2 eta mean(w (W sigma - y) sigma^T)``. Its expectation is the full-batch step on the exact
-    U, V, so ``E[W_k]`` equals ``gd(U, V, W0, eta, k)``. Returns W (and the recorded iterates)."""
+    U, V, so ``E[W_k]`` equals ``gd(U, V, W0, eta, k)``.
+
+    Parameters
+    ----------
+    model : RandomFeatureModel
+    data : array_like, shape (n, D)
+        Training set.
+    W0 : array_like, shape (D, p)
+        Start.
+    eta : float
+        Step size.
+    steps : int
+        Number of steps.
+    rng : None, int, SeedSequence or numpy.random.Generator
+        Source of the sampled (i, t, z); None draws from a fresh generator.
+    schedule, t0, T, weight, parametrization
+        As :meth:`RandomFeatureModel.moments`.
+    batch : int, default 1
+        Triples per step.
+    t_sampling : {"uniform", "log"}
+        Proposal for t (importance-weighted).
+    record : iterable of int, optional
+        Step counts at which to keep the iterate.
+    progress : bool, default False
+        Show a tqdm bar.
+
+    Returns
+    -------
+    numpy.ndarray, shape (D, p), or (W_final, dict)
+        The final W, or ``(W_final, {k: W_k})`` when ``record`` is given.
+
+    Raises
+    ------
+    ValueError
+        If data or W0 has the wrong shape, ``batch`` < 1 or ``t_sampling`` is unknown.
+    """
     rng = as_generator(rng)
     data = as_data(data, "data")
     if data.shape[1] != model.D:

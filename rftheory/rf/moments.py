@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import array_digest, atomic_path, remove_stale_temps
+from .._results import short_repr
 from .features import fourier_embedding
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,23 @@ PARAMETRIZATIONS = ("posterior_mean", "score")
 
 
 def weight_fn(weight: str):
+    """The loss's time weight lambda as a function of h_t.
+
+    Parameters
+    ----------
+    weight : {"1", "1/h", "1/h2"}
+        lambda = 1, 1/h_t or 1/h_t^2.
+
+    Returns
+    -------
+    callable
+        ``h -> lambda`` (vectorised).
+
+    Raises
+    ------
+    ValueError
+        For any other weight.
+    """
     if weight == "1":
         return lambda h: np.ones_like(h)
     if weight == "1/h":
@@ -59,7 +77,31 @@ def weight_fn(weight: str):
 
 
 def time_rule(t0: float, T: float, K: int, T_emb: float, n_gl: int = 8, panels_per_period: float = 2.0):
-    """Nodes and weights (ascending) of the composite Gauss-Legendre rule on [t0, T] described above."""
+    """Nodes and weights (ascending) of the composite Gauss-Legendre rule on [t0, T] (module docstring).
+
+    Parameters
+    ----------
+    t0, T : float
+        The interval, 0 < t0 < T < inf.
+    K : int
+        Fourier frequencies of the embedding (the panels resolve its oscillation).
+    T_emb : float
+        Embedding period.
+    n_gl : int, default 8
+        Gauss-Legendre nodes per panel.
+    panels_per_period : float, default 2.0
+        Panels per period of the fastest Fourier mode beyond t = 1.
+
+    Returns
+    -------
+    nodes, weights : numpy.ndarray, shape (N,)
+        Ascending nodes and their weights.
+
+    Raises
+    ------
+    ValueError
+        If the interval or the counts are invalid.
+    """
     if not (0 < t0 < T < np.inf):
         raise ValueError(f"need 0 < t0 < T < inf (got t0={t0}, T={T})")
     if int(n_gl) != n_gl or n_gl < 1:
@@ -85,8 +127,19 @@ def time_rule(t0: float, T: float, K: int, T_emb: float, n_gl: int = 8, panels_p
 
 @dataclass
 class QuadratureReport:
-    """Convergence of the time quadrature: the rule, and the relative Frobenius differences of U and V
-    (restricted to ``units``) between the rule and the refined rule (twice the nodes per panel)."""
+    """Convergence of the time quadrature of U and V.
+
+    Attributes
+    ----------
+    rule : str
+        The quadrature rule.
+    n_nodes, n_nodes_refined : int
+        Nodes of the rule and of the refined rule (twice the nodes per panel).
+    units : numpy.ndarray of int
+        The random units on which the two were compared.
+    rel_diff_U, rel_diff_V : float
+        Relative Frobenius differences of U and V (restricted to ``units``) between the two rules.
+    """
 
     rule: str
     n_nodes: int
@@ -95,11 +148,30 @@ class QuadratureReport:
     rel_diff_U: float
     rel_diff_V: float
 
+    __repr__ = short_repr
+
 
 @dataclass
 class Moments:
-    """U (p, p), V (D, p), c0 = the loss constant (1/(nD)) int lambda sum_i E|y|^2 dt, so that
-    ``L(W) = (1/D)[tr(W U W^T) - 2 tr(V W^T)] + c0``; the settings used; the quadrature report (or None)."""
+    """The quadratic loss of an RF model: ``L(W) = (1/D)[tr(W U W^T) - 2 tr(V W^T)] + c0`` (R1).
+
+    Attributes
+    ----------
+    U : numpy.ndarray, shape (p, p)
+        Feature second moment (symmetric positive semi-definite).
+    V : numpy.ndarray, shape (D, p)
+        Target-feature cross moment.
+    c0 : float
+        The loss constant ``(1/(nD)) int lambda sum_i E|y|^2 dt``.
+    weight, parametrization, method : str
+        The settings used.
+    t0, T : float
+        The time interval.
+    n_time_nodes : int
+        Nodes of the time rule.
+    report : QuadratureReport or None
+        Convergence of the time rule.
+    """
 
     U: np.ndarray
     V: np.ndarray
@@ -111,6 +183,8 @@ class Moments:
     T: float
     n_time_nodes: int
     report: QuadratureReport | None = None
+
+    __repr__ = short_repr
 
 
 def _threads() -> int:
@@ -126,12 +200,45 @@ def _pair_index(p):
 
 def assemble(model, data, schedule, t0, T, weight, method, parametrization, nodes, wts,
              units=None, mc_draws=None, rng=None, progress=False, batch=32, threads=None):
-    """U, V, c0 for the model restricted to ``units`` (default all) on the given time rule.
+    """U, V, c0 of a model on the given time rule (restricted to ``units``; R1, docs/theory.md §4).
 
     ``weight`` is one of WEIGHTS, or a tuple of them: then every array gains a leading axis, one entry per
-    weight, from one pass (the Gaussian moments do not depend on the weight; the cost is that of one).
-    The exact ReLU path evaluates ``batch`` (point, time node) steps at once with the hoisted pair kernel
-    (``weighted_sum``), on ``threads`` threads (default: the CPUs available to the process, at most 8)."""
+    weight, from one pass (the Gaussian moments do not depend on the weight; the cost is that of one). The
+    exact ReLU path evaluates ``batch`` (point, time node) steps at once with the hoisted pair kernel
+    (``weighted_sum``), on ``threads`` threads (default: the CPUs available to the process, at most 8).
+
+    Parameters
+    ----------
+    model : RandomFeatureModel
+    data : numpy.ndarray, shape (n, D)
+        Validated training set.
+    schedule : Schedule
+    t0, T : float
+        Time interval.
+    weight : str or tuple of str
+        Time weight(s), see :func:`weight_fn`.
+    method : {"exact", "mc"}
+        Closed-form moments or Monte Carlo in z.
+    parametrization : {"posterior_mean", "score"}
+    nodes, wts : numpy.ndarray, shape (N,)
+        The time rule (:func:`time_rule`).
+    units : array_like of int, optional
+        Restrict to these features (default all p).
+    mc_draws : int, optional
+        Noise draws per (point, node) for ``method="mc"``.
+    rng : None, int, SeedSequence or Generator, optional
+        Draws of ``method="mc"``.
+    progress : bool, default False
+    batch : int, default 32
+    threads : int, optional
+
+    Returns
+    -------
+    U : numpy.ndarray, shape (p', p') or (w, p', p')
+    V : numpy.ndarray, shape (D, p') or (w, D, p')
+    c0 : float or numpy.ndarray, shape (w,)
+        p' = len(units); the leading axis w when ``weight`` is a tuple.
+    """
     multi = not isinstance(weight, str)
     weights = tuple(weight) if multi else (weight,)
     nw = len(weights)
@@ -221,7 +328,20 @@ def assemble(model, data, schedule, t0, T, weight, method, parametrization, node
 
 
 def cache_key(model, data, settings: dict) -> str:
-    """Hex SHA-256 of the model's weights and activation, ``data`` and the JSON-able ``settings``."""
+    """The key of a cached result: hex SHA-256 of the model's weights and activation, ``data`` and ``settings``.
+
+    Parameters
+    ----------
+    model : RandomFeatureModel
+    data : numpy.ndarray, shape (n, D)
+    settings : dict
+        JSON-able settings (schedule repr, t0, T, weight, quadrature ...).
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
     hsh = hashlib.sha256()
     meta = {"format": FORMAT, "activation": model.act.name, "K": model.K, "T_emb": model.T, **settings}
     hsh.update(json.dumps(meta, sort_keys=True, default=repr).encode())
@@ -233,6 +353,17 @@ def cache_key(model, data, settings: dict) -> str:
 
 
 def cache_path(cache_dir, key: str) -> Path:
+    """Where the entry for ``key`` lives: ``cache_dir / moments-<first 32 hex digits>.npz``.
+
+    Parameters
+    ----------
+    cache_dir : path
+    key : str
+
+    Returns
+    -------
+    pathlib.Path
+    """
     return Path(cache_dir) / f"moments-{key[:32]}.npz"
 
 
@@ -254,7 +385,16 @@ def _entries(mom: Moments, key: str) -> dict:
 
 
 def save_moments(path, mom: Moments, key: str) -> None:
-    """Write ``mom`` atomically (a reader sees no half-written entry) with a SHA-256 of its contents."""
+    """Write ``mom`` atomically (a reader sees no half-written entry) with a SHA-256 of its contents.
+
+    Parameters
+    ----------
+    path : path
+        Target file (its directory is created).
+    mom : Moments
+    key : str
+        From :func:`cache_key`.
+    """
     entries = _entries(mom, key)
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
@@ -293,7 +433,20 @@ def _validate(z: dict, key: str, p, D) -> None:
 def load_moments(path, key: str, p: int | None = None, D: int | None = None) -> Moments | None:
     """The cached Moments at ``path`` if it exists and passes every check of the module docstring (key,
     checksum, U (p, p) and V (D, p) when ``p`` / ``D`` are given, finite, U symmetric); else None: the entry is
-    discarded, with a warning naming the file, and the caller recomputes and overwrites it."""
+    discarded, with a warning naming the file, and the caller recomputes and overwrites it.
+
+    Parameters
+    ----------
+    path : path
+    key : str
+        From :func:`cache_key`.
+    p, D : int, optional
+        Expected feature count and dimension.
+
+    Returns
+    -------
+    Moments or None
+    """
     path = Path(path)
     if not path.exists():
         return None
