@@ -485,3 +485,50 @@ def test_cli_t_below_float64_is_one_line_exit_2(tmp_path):
     last = r.stderr.strip().splitlines()[-1]
     assert "Traceback" not in r.stderr and "not representable in float64" in last
 
+
+# ----------------------------------------------------------------------------- ReLU moments in the far tails
+# mu/s down to -37 (at -38 every ReLU moment is below the smallest normal float, ~2.2e-308) and |rho| up to
+# 1 - 1e-6, against mpmath at 40 digits (tests/mp_reference.py). Bound 1e-12 relative: the expansion has no
+# cancelling terms, so round-off (~1e-15 per term) and the 16-node panels' quadrature error (< 1e-14 measured)
+# are what remain; the worst measured over the grid below is 1e-13 (at alpha = -30, beta = 5, rho = 0.999999).
+_FAR = [(-20.0, -20.0, 1 - 1e-6), (-30.0, -25.0, 1 - 1e-6), (-30.0, 5.0, 1 - 1e-6), (-37.0, -37.0, 1 - 1e-6),
+        (-30.0, -20.0, 0.5), (-20.0, 20.5, -(1 - 1e-6)), (30.0, -20.0, -0.999), (-37.0, 3.0, 0.999)]
+_FAR_SLOW = [(-25.0, -20.0, 0.999), (-35.0, -30.0, 1 - 1e-6), (-20.0, -25.0, 0.0), (-37.0, 37.5, -(1 - 1e-6)),
+             (-24.0, 24.0, -0.999), (-30.0, 0.0, 0.999999)]
+
+
+def _far_case(a, b, rho):
+    from rftheory.rf._bvn import relu_pair_std
+
+    from .mp_reference import relu_pair_ref
+
+    ref = float(relu_pair_ref(a, b, rho, dps=40))
+    assert ref > 2.3e-308, "the grid must hold normal floats (else only absolute accuracy is meaningful)"
+    v = float(relu_pair_std(a, b, rho))
+    assert abs(v - ref) <= 1e-12 * ref, (v, ref, abs(v - ref) / ref)
+
+
+@pytest.mark.parametrize("a,b,rho", _FAR)
+def test_relu_pair_far_tails_vs_mpmath(a, b, rho):
+    _far_case(a, b, rho)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("a,b,rho", _FAR_SLOW)
+def test_relu_pair_far_tails_vs_mpmath_more(a, b, rho):
+    _far_case(a, b, rho)
+
+
+@pytest.mark.parametrize("a", [-20.0, -30.0, -37.0, -37.2])
+def test_relu_mean_and_second_moment_far_tails_vs_mpmath(a):
+    import mpmath as mp
+
+    from rftheory.rf._bvn import relu_g, relu_second_std
+
+    with mp.workdps(40):
+        x = mp.mpf(a)
+        g = float(x * mp.ncdf(x) + mp.npdf(x))
+        q = float((x * x + 1) * mp.ncdf(x) + x * mp.npdf(x))
+    assert g > 2.3e-308 and q > 2.3e-308
+    assert abs(relu_g(a) - g) <= 1e-12 * g, abs(relu_g(a) - g) / g
+    assert abs(relu_second_std(a) - q) <= 1e-12 * q, abs(relu_second_std(a) - q) / q
