@@ -10,7 +10,8 @@ RngLike = Union[None, int, np.integer, np.random.SeedSequence, np.random.Generat
 
 
 def as_data(data, name: str = "data") -> np.ndarray:
-    """A training set: finite float64 array of shape (n, D), n >= 1, D >= 1."""
+    """A training set: finite real float64 array of shape (n, D), n >= 1, D >= 1."""
+    _require_real(data, name)
     try:
         arr = np.array(data, dtype=np.float64, copy=True)
     except (TypeError, ValueError) as exc:
@@ -27,7 +28,8 @@ def as_data(data, name: str = "data") -> np.ndarray:
 
 
 def as_points(x, D: int, name: str = "x") -> np.ndarray:
-    """Query points: finite float64 of shape (m, D). A single point of shape (D,) becomes (1, D)."""
+    """Query points: finite real float64 of shape (m, D). A single point of shape (D,) becomes (1, D)."""
+    _require_real(x, name)
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -51,8 +53,14 @@ def per_point_times(t, m: int, schedule, name: str = "t") -> np.ndarray:
     return tt.astype(np.float64, copy=False)
 
 
+def _require_real(arr, name: str) -> None:
+    """Complex input would lose its imaginary part silently in a float64 cast: refuse it by name."""
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must be real; got complex values")
+
+
 def check_ridge_dim(d, D: int, name: str = "d") -> int:
-    if isinstance(d, bool) or int(d) != d:
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer, float, np.floating)) or int(d) != d:
         raise TypeError(f"{name} (ridge dimension) must be an integer; got {d!r}")
     d = int(d)
     if d < 0 or d >= D:
@@ -111,3 +119,24 @@ def single_query(method):
 def _unbatch(a):
     a = a[0]
     return a.item() if np.ndim(a) == 0 else a
+
+
+def check_positive_int(v, name: str, minimum: int = 1) -> int:
+    """An integer >= ``minimum`` (bools refused); errors name the argument."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer; got {v!r}")
+    if v < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {v}")
+    return int(v)
+
+
+def check_real(v, name: str, positive: bool = False) -> float:
+    """A finite real number (and > 0 if ``positive``); errors name the argument."""
+    ok = isinstance(v, (int, float, np.integer, np.floating)) or (
+        isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype.kind in "iuf")
+    if isinstance(v, (bool, np.bool_)) or not ok:
+        raise TypeError(f"{name} must be a real number; got {v!r}")
+    v = float(v)
+    if not np.isfinite(v) or (positive and not v > 0):
+        raise ValueError(f"{name} must be finite{' and > 0' if positive else ''}; got {v}")
+    return v

@@ -82,9 +82,18 @@ def _cmd_bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="rftheory", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    p.add_argument("--version", action="version", version=f"rftheory {__version__}")
+    # -v also after the subcommand (SUPPRESS: absent there, it does not reset a -v given before it)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log at INFO level")
     sub = p.add_subparsers(dest="command", required=True)
+    _add = sub.add_parser
+    sub.add_parser = lambda *a, **k: _add(*a, parents=[common], **k)
 
     f = sub.add_parser("figures", help="regenerate the papers' figures (PNG + PDF)")
     f.add_argument("--only", nargs="+", metavar="NAME", help="figure names to render (default: all)")
@@ -144,8 +153,9 @@ def main(argv=None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        print(f"rftheory {args.command}: error: {err}", file=sys.stderr)
+    except (ValueError, TypeError, OSError) as err:      # OSError: files, permissions, an unreachable scheduler
+        msg = " ".join(str(err).split()) or type(err).__name__
+        print(f"rftheory {args.command}: error: {msg}", file=sys.stderr)
         return 2
 
 

@@ -99,6 +99,11 @@ def main(args) -> int:
         for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.core",
                      "distributed.worker", "distributed.http.proxy"):
             logging.getLogger(name).setLevel(logging.WARNING)
+    scheduler = getattr(args, "scheduler", None)
+    if isinstance(scheduler, str) and scheduler != "serial":
+        from .sweep import check_scheduler
+
+        check_scheduler(scheduler)              # before any check runs: one line, not a 30 s traceback
     t0 = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with Context(profile=profile, seed=seed, cache_dir=out / "cache", scheduler=getattr(args, "scheduler", None),

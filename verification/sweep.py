@@ -35,7 +35,7 @@ from rftheory._io import remove_stale_temps
 
 from ._io import load_npz, save_npz_atomic
 
-__all__ = ["run_sweep", "SweepResult", "task_key", "task_seed", "canonical", "open_client"]
+__all__ = ["run_sweep", "SweepResult", "task_key", "task_seed", "canonical", "open_client", "check_scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +244,30 @@ def run_sweep(fn, params_list, *, root_seed: int, cache_dir=None, client=None, v
 
 
 # ----------------------------------------------------------------------------- clusters
+def check_scheduler(address: str, timeout: float = 3.0) -> None:
+    """Fail fast, in one line, when a TCP scheduler address does not answer: ConnectionError naming it
+    (dask's own connect retries for 30 s and ends in a traceback). Other protocols are left to dask."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if not isinstance(address, str) or not address:
+        raise TypeError(f"scheduler must be an address string; got {address!r}")
+    url = urlsplit(address if "://" in address else f"tcp://{address}")
+    if url.scheme != "tcp":
+        return
+    try:
+        host, port = url.hostname, url.port
+    except ValueError as err:
+        raise ValueError(f"scheduler address {address!r} is malformed ({err})") from None
+    if not host or port is None:
+        raise ValueError(f"scheduler address {address!r} needs a host and a port (tcp://HOST:PORT)")
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        raise ConnectionError(f"no dask scheduler answers at {address} ({err.strerror or err}); start one "
+                              "(dask scheduler) or use --scheduler serial") from None
+
+
 @contextlib.contextmanager
 def open_client(scheduler=None, n_workers: int = 2, processes: bool = True, threads_per_worker: int = 1):
     """Yield a ``distributed.Client``; close whatever this call created.
@@ -270,7 +294,8 @@ def open_client(scheduler=None, n_workers: int = 2, processes: bool = True, thre
         return
     if not isinstance(scheduler, str) or not scheduler:
         raise TypeError(f"scheduler must be None, an address string or a distributed.Client; got {scheduler!r}")
-    client = Client(scheduler)
+    check_scheduler(scheduler)
+    client = Client(scheduler, timeout="10s")
     try:
         yield client
     finally:

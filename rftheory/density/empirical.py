@@ -65,7 +65,7 @@ class PosteriorMoments:
     t, a, h : numpy.ndarray, shape (m,)
         Time, signal scale, noise variance at each query.
     log_density : numpy.ndarray, shape (m,)
-        ``log p_t(x)``.
+        ``log p_t(x)`` (-inf where p_t(x) underflows float64; ``log_density()`` refuses that).
     mean : numpy.ndarray, shape (m, D)
         Posterior mean ``m_t(x)`` (length).
     score : numpy.ndarray, shape (m, D)
@@ -115,8 +115,27 @@ class PosteriorMoments:
         if self.cov is None:
             raise ValueError("hessian needs the posterior covariance: call moments(..., cov=True)")
         D = self.cov.shape[-1]
-        c = (self.a * self.a / (self.h * self.h))[:, None, None]
-        return c * self.cov - np.eye(D)[None] / self.h[:, None, None]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):     # handled below
+            c = (self.a * self.a / (self.h * self.h))[:, None, None]
+            H = c * self.cov - np.eye(D)[None] / self.h[:, None, None]
+        big = ~np.isfinite(c[:, 0, 0])
+        if big.any():      # a^2/h^2 overflows below t ~ 1e-154 while (a/h) ((a/h) cov) may be finite
+            r = (self.a[big] / self.h[big])[:, None, None]
+            H[big] = r * (r * self.cov[big]) - np.eye(D)[None] / self.h[big][:, None, None]
+        _require_finite(H.reshape(H.shape[0], -1), "the Hessian", self.t, self.h)
+        return H
+
+
+def _require_finite(values, what: str, tt, h, scale=None) -> None:
+    """ValueError, naming the first query, if ``values`` (m, ...) holds NaN or inf: float64 cannot represent
+    the result at that time for the data's (or the query's) scale. The library never returns them silently."""
+    bad = ~np.all(np.isfinite(values.reshape(values.shape[0], -1)), axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        where = f" (data radius {scale:.3g})" if scale is not None else ""
+        raise ValueError(f"{what} at t = {tt[i]:.3g} (h_t = {h[i]:.3g}) for query x[{i}] is not representable in "
+                         f"float64{where}: t is below what float64 resolves at this scale, or the data or query "
+                         f"are too large; use a larger t or rescale the data")
 
 
 class EmpiricalDensity:
@@ -184,6 +203,9 @@ class EmpiricalDensity:
         self._xc = self.data - self.center
         self._sq = np.einsum("nd,nd->n", self._xc, self._xc)
         self._r2 = float(self._sq.max())
+        if not np.isfinite(self._r2):
+            raise ValueError("data: squared distances from the data's mean overflow float64 (largest |x_i - mean| "
+                             f"~ {np.abs(self._xc).max():.3g}); rescale the data")
         # logits of a chunk as one product: [a x'/h, a^2/h] . [x_i, -|x_i|^2/2]
         self._feat_cache, self._feat_bytes = {}, 0
         self._aug = np.concatenate([self._xc, -0.5 * self._sq[:, None]], axis=1)
@@ -268,6 +290,15 @@ class EmpiricalDensity:
                     out_k3[ie] = self.third_cumulant(x[ie], tt[ie])
         mean = out_mu + self.center[None, :]
         score = (a[:, None] * out_mu - xq) / h[:, None]
+        R = float(np.sqrt(self._r2))
+        # log p may be -inf where p_t underflows (a query far from the data): log_density() refuses that,
+        # while the score there is finite and usable; NaN is refused everywhere
+        _require_finite(np.where(out_lp == -np.inf, 0.0, out_lp)[:, None], "log p_t", tt, h, R)
+        _require_finite(score, "the score", tt, h, R)
+        if cov:
+            _require_finite(out_cov, "the posterior covariance", tt, h, R)
+        if third:
+            _require_finite(out_k3, "the posterior third moment", tt, h, R)
         return PosteriorMoments(t=tt, a=a, h=h, log_density=out_lp, mean=mean, score=score,
                                 cov=out_cov, nearest=out_idx, max_weight=out_wmax, third=out_k3)
 
@@ -412,12 +443,14 @@ class EmpiricalDensity:
         Raises
         ------
         ValueError
-            If x has the wrong shape or is not finite, or t lies outside the schedule's domain or has the
-            wrong shape.
+            If x has the wrong shape or is not finite, t lies outside the schedule's domain or has the
+            wrong shape, or p_t(x) underflows float64 (log p_t would be -inf).
         TypeError
             If x is not numeric.
         """
-        return self.moments(x, t).log_density
+        mom = self.moments(x, t)
+        _require_finite(mom.log_density, "log p_t", mom.t, mom.h, float(np.sqrt(self._r2)))
+        return mom.log_density
 
     @single_query
     def score(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
@@ -644,7 +677,15 @@ class EmpiricalDensity:
         x = as_points(x, self.D, "x")
         tt = per_point_times(t, x.shape[0], self.schedule, "t")
         a, h = self.schedule._a(tt), self.schedule._h(tt)
-        return ((a / h) ** 3)[:, None, None, None] * self.third_cumulant(x, tt)
+        k3 = self.third_cumulant(x, tt)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):     # handled below
+            out = ((a / h) ** 3)[:, None, None, None] * k3
+            big = ~np.isfinite((a / h) ** 3)
+        if big.any():      # (a/h)^3 overflows below t ~ 1e-103 while c (c (c k3)) may be finite
+            c = (a[big] / h[big])[:, None, None, None]
+            out[big] = c * (c * (c * k3[big]))
+        _require_finite(out, "the Hessian derivative", tt, h, float(np.sqrt(self._r2)))
+        return out
 
     def _logits(self, xq, a, h, n0, Xb):
         """Logits up to a per-query constant, ``(a x'.x_i - a^2 |x_i|^2 / 2)/h``, as the same single product
@@ -709,14 +750,18 @@ class EmpiricalDensity:
         Raises
         ------
         ValueError
-            If t is outside the schedule's domain.
+            If t is outside the schedule's domain or size is negative.
         TypeError
             If rng is not one of the accepted types.
         """
-        from .._checks import as_generator
+        from .._checks import as_generator, check_positive_int
 
         rng = as_generator(rng)
-        tt = float(self.schedule.check_t(t))
+        size = check_positive_int(size, "size", minimum=0)
+        tt = self.schedule.check_t(t)
+        if tt.ndim:
+            raise ValueError(f"t must be a scalar here; got shape {tt.shape}")
+        tt = float(tt)
         a, h = float(self.schedule._a(np.float64(tt))), float(self.schedule._h(np.float64(tt)))
         i = rng.integers(0, self.n, size=int(size))
         return a * self.data[i] + np.sqrt(h) * rng.standard_normal((int(size), self.D))

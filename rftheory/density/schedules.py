@@ -34,7 +34,14 @@ __all__ = [
 
 def _as_time(t, lo: float, hi: float, name: str = "t") -> np.ndarray:
     """Validate times: finite float64 in ``(lo, hi]``; returns an array (0-d for scalars)."""
-    arr = np.asarray(t, dtype=np.float64)
+    if t is None:
+        raise TypeError(f"{name} must be a time (a positive number or an array of them); got None")
+    if np.iscomplexobj(t):
+        raise TypeError(f"{name} must be real; got a complex value")
+    try:
+        arr = np.asarray(t, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a number or an array of numbers; got {t!r}") from exc
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite (got NaN or inf)")
     if np.any(arr <= lo) or np.any(arr > hi):

@@ -28,7 +28,7 @@ from scipy import optimize, special
 
 from numpy.typing import ArrayLike
 
-from .._checks import as_points, check_ridge_dim
+from .._checks import as_points, check_positive_int, check_real, check_ridge_dim
 from .._blas import blas_single as _blas_single
 from .._results import frame as _table, short_repr
 from ..density.empirical import EmpiricalDensity
@@ -72,17 +72,59 @@ def _frame_at(field, x, t, d, third=False):
         mom = field.moments(x, t, cov=True, third=True) if third else field.moments(x, t, cov=True)
         with _blas_single():  # many tiny matrices: threads only cost (see empirical._blas_single)
             mu, vec = np.linalg.eigh(mom.cov)
-        c = (mom.a * mom.a / (mom.h * mom.h))[:, None]
-        lam = c * mu[:, ::-1] - 1.0 / mom.h[:, None]
+        lam = _times_a_over_h(mom, mu[:, ::-1], 2) - 1.0 / mom.h[:, None]
         fr = _frame_from(mom.score, None, d, lam=lam, vec=vec[:, :, ::-1])
         if d > 0:
-            fr.eigengap = c[:, 0] * (mu[:, ::-1][:, d - 1] - mu[:, ::-1][:, d])
-        fr.gap_floor = 8 * _EPS * c[:, 0] * np.abs(mu).max(axis=1)
+            fr.eigengap = _times_a_over_h(mom, mu[:, ::-1][:, d - 1] - mu[:, ::-1][:, d], 2)
+        fr.gap_floor = _times_a_over_h(mom, 8 * _EPS * np.abs(mu).max(axis=1), 2)
         if third:  # derivative of P1: dH_ij/dx_k = (a^3/h^3) kappa3_ijk
-            fr.dH = ((mom.a / mom.h) ** 3)[:, None, None, None] * mom.third
+            fr.dH = _times_a_over_h(mom, mom.third, 3)
+        _require_finite_frame(fr, mom.t, mom.h)
         return fr
     s, H = _score_hessian(field, x, t)
-    return _frame_from(s, H, d)
+    fr = _frame_from(s, H, d)
+    _require_finite_frame(fr, np.broadcast_to(np.asarray(t, dtype=np.float64), (s.shape[0],)), None)
+    return fr
+
+
+def _times_a_over_h(mom, v, k: int):
+    """``(a/h)^k v`` per query (v's first axis): as ``(a^k/h^k) v``, or where that factor overflows float64
+    (t below ~1e-154 for k = 2) as k nested products ``(a/h)(...((a/h) v))``, finite when v is small."""
+    shape = (-1,) + (1,) * (np.ndim(v) - 1)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):         # handled below
+        c = (mom.a * mom.a / (mom.h * mom.h) if k == 2 else (mom.a / mom.h) ** k).reshape(shape)
+        out = c * v
+    big = ~np.isfinite(c.reshape(-1))
+    if big.any():
+        r = (mom.a[big] / mom.h[big]).reshape(shape)
+        w = v[big]
+        for _ in range(k):
+            w = r * w
+        out[big] = w
+    return out
+
+
+def _row_norms(g):
+    """(m,) Euclidean norms of the rows of g; where |g|^2 overflows although |g| is finite (t ~ 1e-300), the
+    row is scaled by its largest entry first (elsewhere the bits are those of np.linalg.norm)."""
+    with np.errstate(over="ignore"):             # handled below
+        r = np.linalg.norm(g, axis=1)
+    over = np.isinf(r) & np.all(np.isfinite(g), axis=1)
+    if over.any():
+        sc = np.abs(g[over]).max(axis=1)
+        r[over] = sc * np.linalg.norm(g[over] / sc[:, None], axis=1)
+    return r
+
+
+def _require_finite_frame(fr, tt, h):
+    """ValueError if the frame holds NaN/inf: the Hessian is not representable in float64 there."""
+    bad = ~(np.all(np.isfinite(fr.eigenvalues), axis=1) & np.all(np.isfinite(fr.score), axis=1))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        hs = f" (h_t = {h[i]:.3g})" if h is not None else ""
+        raise ValueError(f"the Hessian at t = {tt[i]:.3g}{hs} for query x[{i}] is not representable in float64: "
+                         "t is below what float64 resolves at this data's scale, or the data or query are too "
+                         "large; use a larger t or rescale the data")
 
 
 @dataclass
@@ -264,10 +306,15 @@ def residual(field, x: ArrayLike, t: ArrayLike, d: int, beta_min: float = 0.0) -
         If x has the wrong shape or is not finite, d is outside [0, D), or t is outside the schedule's
         domain.
     """
+    beta_min = check_real(beta_min, "beta_min")
     fr = frame(field, x, t, d)
     g = np.einsum("mdk,md->mk", fr.normal, fr.score)
-    return Residual(residual=np.linalg.norm(g, axis=1), curvature_ok=fr.beta > 0,
-                    regular=fr.regular(beta_min), frame=fr)
+    r = _row_norms(g)
+    if not np.all(np.isfinite(r)):
+        i = int(np.flatnonzero(~np.isfinite(r))[0])
+        raise ValueError(f"the ridge residual at query x[{i}] is not representable in float64 (t too small or "
+                         "data too large for this scale)")
+    return Residual(residual=r, curvature_ok=fr.beta > 0, regular=fr.regular(beta_min), frame=fr)
 
 
 def decompose(v: ArrayLike, field, x: ArrayLike, t: ArrayLike, d: int) -> tuple[np.ndarray, np.ndarray]:
@@ -482,11 +529,17 @@ def project(field, x: ArrayLike, t: ArrayLike, d: int, tol: float = 1e-10, max_i
     D = _dim(field, x)
     d = check_ridge_dim(d, D)
     x = as_points(x, D, "x")
-    if not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be a positive finite number; got {tol}")
-    if int(max_iter) != max_iter or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer; got {max_iter}")
+    tol = check_real(tol, "tol", positive=True)
+    max_iter = check_positive_int(max_iter, "max_iter")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    beta_min = check_real(beta_min, "beta_min")
     m = x.shape[0]
+    if step is not None:
+        st = np.asarray(step, dtype=np.float64) if not np.iscomplexobj(step) else None
+        if st is None or st.ndim > 1 or (st.ndim == 1 and st.shape != (m,)):
+            raise ValueError(f"step must be a real scalar or have shape ({m},); got {step!r}")
+        if not (np.all(np.isfinite(st)) and np.all(st > 0)):
+            raise ValueError(f"step (the SCMS step length) must be finite and > 0; got {step!r}")
     t_arr = np.asarray(t, dtype=np.float64)
     if t_arr.ndim == 0:
         t_arr = np.full(m, float(t_arr))
@@ -498,7 +551,8 @@ def project(field, x: ArrayLike, t: ArrayLike, d: int, tol: float = 1e-10, max_i
     orders = []
     for b0 in range(0, m, batch_size):
         sl = slice(b0, min(m, b0 + batch_size))
-        res, ords = _project_batch(field, x[sl], t_arr[sl], d, tol, int(max_iter), newton, beta_min, step)
+        st = step if step is None or np.ndim(step) == 0 else np.asarray(step, dtype=np.float64)[sl]
+        res, ords = _project_batch(field, x[sl], t_arr[sl], d, tol, int(max_iter), newton, beta_min, st)
         chunks.append(res)
         orders.extend(ords)
     for k in out:
@@ -539,7 +593,7 @@ def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step):
         fr = _frame_at(field, xa, ta, d, third=has_dH and d > 0)
         s = fr.score
         g = np.einsum("mdk,md->mk", fr.normal, s)
-        r = np.linalg.norm(g, axis=1)
+        r = _row_norms(g)
         floor = 64 * _EPS * np.sqrt(D) * (1.0 + np.abs(xa).max(axis=1)) * np.abs(fr.eigenvalues[:, -1])
         tol_eff[active] = np.maximum(tol, floor)
         # a Newton step that did not reduce the residual is undone: back, SCMS step, smaller trust

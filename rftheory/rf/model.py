@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_data, as_generator, as_points, per_point_times, single_query
+from .._checks import as_data, as_generator, as_points, check_positive_int, check_real, per_point_times, single_query
 from .features import fourier_embedding, get_activation
 from .moments import (PARAMETRIZATIONS, WEIGHTS, Moments, QuadratureReport, assemble, cache_key, cache_path,
                       clean_cache_dir, load_moments, save_moments, time_rule)
@@ -94,9 +94,7 @@ class RandomFeatureModel:
         if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 0:
             raise ValueError(f"K must be an integer >= 0; got {K!r}")
         self.K = int(K)
-        if not (np.isfinite(T) and T > 0):
-            raise ValueError(f"T must be finite and > 0; got {T!r}")
-        self.T = float(T)
+        self.T = check_real(T, "T", positive=True)
         self.act = get_activation(activation)
         rng = as_generator(rng)
         self.W_x = rng.standard_normal((self.p, self.D)) / np.sqrt(self.D)
@@ -206,8 +204,14 @@ class RandomFeatureModel:
             raise ValueError(f"method must be 'exact' or 'mc'; got {method!r}")
         if parametrization not in PARAMETRIZATIONS:
             raise ValueError(f"parametrization must be one of {PARAMETRIZATIONS}; got {parametrization!r}")
-        T = self.T if T is None else float(T)
-        schedule.check_t(np.array([t0, T]), "t0/T")
+        T = self.T if T is None else check_real(T, "T", positive=True)
+        t0 = check_real(t0, "t0", positive=True)
+        schedule.check_t(t0, "t0")
+        schedule.check_t(T, "T")
+        batch = check_positive_int(batch, "batch")
+        report_units = check_positive_int(report_units, "report_units")
+        if threads is not None:
+            threads = check_positive_int(threads, "threads")
         if method == "mc":
             mc_draws = _posint(mc_draws, "mc_draws")
             rng = as_generator(rng)
@@ -310,6 +314,8 @@ class RFScoreField:
         W = np.asarray(W, dtype=np.float64)
         if W.shape != (model.D, model.p):
             raise ValueError(f"W must have shape (D, p) = {(model.D, model.p)}; got {W.shape}")
+        if not np.all(np.isfinite(W)):
+            raise ValueError("W contains NaN or inf")
         if parametrization not in PARAMETRIZATIONS:
             raise ValueError(f"parametrization must be one of {PARAMETRIZATIONS}; got {parametrization!r}")
         self.model, self.W = model, W
@@ -400,7 +406,9 @@ def loss(W, mom: Moments) -> float:
     return float((np.einsum("dj,jk,dk->", W, mom.U, W) - 2 * np.sum(mom.V * W)) / D + mom.c0)
 
 
-def _check_UV(U, V, W0):
+def _check_UV(U, V, W0, symmetrize=False):
+    """Validated float64 U, V, W0. U must be symmetric up to round-off unless ``symmetrize`` (then
+    ``(U + U^T)/2`` is used): a non-symmetric U is not the matrix of a quadratic loss."""
     U = np.asarray(U, dtype=np.float64)
     V = np.asarray(V, dtype=np.float64)
     W0 = np.asarray(W0, dtype=np.float64)
@@ -414,6 +422,11 @@ def _check_UV(U, V, W0):
     for name, arr in (("U", U), ("V", V), ("W0", W0)):
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"{name} contains NaN or inf")
+    # round-off of a Gram-type matrix summed in two orders: a few p eps |U|; 64 p eps |U| leaves room
+    asym = float(np.max(np.abs(U - U.T))) if p else 0.0
+    if asym > 64 * p * _EPS * float(np.max(np.abs(U))) and not symmetrize:
+        raise ValueError(f"U is not symmetric (max |U - U^T| = {asym:.3g}, beyond round-off); pass "
+                         "symmetrize=True to use (U + U^T)/2")
     return 0.5 * (U + U.T), V, W0
 
 
@@ -443,6 +456,7 @@ class GradientFlow:
     cutoff: float
     W0: np.ndarray
     W_star: np.ndarray
+    indefinite: bool = False
 
     @property
     def rank(self) -> int:
@@ -476,7 +490,9 @@ class GradientFlow:
             raise ValueError("tau must be >= 0 (inf allowed)")
         scalar = taus.ndim == 0
         taus = np.atleast_1d(taus)
-        mu_eff = np.where(self.mu > self.cutoff, self.mu, 0.0)
+        if self.indefinite and np.any(np.isinf(taus)):
+            raise ValueError("tau = inf: the flow of an indefinite U diverges (it has no limit W*)")
+        mu_eff = self._mu_eff()
         C = (self.W0 - self.W_star) @ self.Q                 # (D, p) in the eigenbasis
         out = np.empty((taus.size,) + self.W0.shape)
         for k, tau in enumerate(taus):
@@ -499,11 +515,16 @@ class GradientFlow:
         numpy.ndarray, shape (D, p)
             Column k is the amplitude along eigenvector q_k.
         """
-        mu_eff = np.where(self.mu > self.cutoff, self.mu, 0.0)
+        mu_eff = self._mu_eff()
         return ((self.W0 - self.W_star) @ self.Q) * np.exp(-2.0 * float(tau) * mu_eff)[None, :]
 
+    def _mu_eff(self):
+        """Eigenvalues with those inside the round-off band [-cutoff, cutoff] set to 0 (negative ones below it
+        exist only for an indefinite U, allowed explicitly: their modes grow like e^{2 tau |mu|})."""
+        return np.where(np.abs(self.mu) > self.cutoff, self.mu, 0.0)
 
-def gradient_flow(U, V, W0) -> GradientFlow:
+
+def gradient_flow(U, V, W0, *, allow_indefinite=False, symmetrize=False) -> GradientFlow:
     """R2: the gradient flow of the RF loss in closed form, from one ``eigh`` of U (docs/theory.md §4).
 
     Parameters
@@ -514,6 +535,11 @@ def gradient_flow(U, V, W0) -> GradientFlow:
         Target-feature cross moment (``Moments.V``).
     W0 : array_like, shape (D, p)
         Weights at tau = 0.
+    allow_indefinite : bool, default False
+        Accept an eigenvalue of U below ``-p eps max|mu|`` (beyond round-off): the flow is then the true one,
+        growing like ``e^{2 tau |mu|}`` along those directions, and ``predict(inf)`` raises (no limit).
+    symmetrize : bool, default False
+        Use ``(U + U^T)/2`` for a U that is not exactly symmetric (refused otherwise).
 
     Returns
     -------
@@ -523,7 +549,9 @@ def gradient_flow(U, V, W0) -> GradientFlow:
     Raises
     ------
     ValueError
-        If the shapes disagree or an input is not finite.
+        If the shapes disagree, an input is not finite, U is not symmetric (without ``symmetrize``) or U is
+        indefinite beyond round-off (without ``allow_indefinite``). Every U from
+        ``RandomFeatureModel.moments`` is symmetric positive semi-definite.
 
     Examples
     --------
@@ -533,13 +561,18 @@ def gradient_flow(U, V, W0) -> GradientFlow:
     >>> gradient_flow(U, V, np.zeros((1, 2))).predict(np.inf)
     array([[1., 1.]])
     """
-    U, V, W0 = _check_UV(U, V, W0)
+    U, V, W0 = _check_UV(U, V, W0, symmetrize=symmetrize)
     mu, Q = np.linalg.eigh(U)
-    cutoff = U.shape[0] * _EPS * max(float(mu[-1]), 0.0)
-    keep = mu > cutoff
+    cutoff = U.shape[0] * _EPS * max(float(np.max(np.abs(mu))), 0.0)
+    indefinite = bool(mu[0] < -cutoff)
+    if indefinite and not allow_indefinite:
+        raise ValueError(f"U is indefinite (eigenvalue {mu[0]:.3g} < -{cutoff:.3g}, beyond round-off): the "
+                         "gradient flow grows without bound along its eigenvector; pass allow_indefinite=True "
+                         "to get that flow anyway")
+    keep = np.abs(mu) > cutoff
     Qk = Q[:, keep]
     W_star = ((V @ Qk) / mu[keep][None, :]) @ Qk.T + (W0 @ Q[:, ~keep]) @ Q[:, ~keep].T
-    return GradientFlow(Q=Q, mu=mu, cutoff=cutoff, W0=W0, W_star=W_star)
+    return GradientFlow(Q=Q, mu=mu, cutoff=cutoff, W0=W0, W_star=W_star, indefinite=indefinite)
 
 
 def gd(U, V, W0, eta, steps, record=None):
@@ -564,23 +597,39 @@ def gd(U, V, W0, eta, steps, record=None):
     Raises
     ------
     ValueError
-        If steps < 0, eta is not finite and positive, or the shapes disagree.
+        If steps < 0, eta is not finite and positive, the shapes disagree, or the iteration diverges.
+
+    Notes
+    -----
+    Divergence is reported, not returned: for a symmetric PSD U and ``eta < 1/max eig(U)`` the gradient
+    ``G_k = W_k U - V`` obeys ``G_{k+1} = G_k (I - 2 eta U)``, so ``|G_k|_F`` never increases; if it
+    doubles (or W stops being finite) the step is unstable and a ValueError names eta and the bound.
     """
     U, V, W0 = _check_UV(U, V, W0)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
+        raise TypeError(f"steps must be an integer; got {steps!r}")
     steps = int(steps)
     if steps < 0:
-        raise ValueError("steps must be >= 0")
+        raise ValueError(f"steps must be >= 0; got {steps}")
     if not (np.isfinite(eta) and eta > 0):
         raise ValueError(f"eta must be finite and > 0; got {eta!r}")
     rec = set(record or ())
     out = {}
     W = W0.copy()
+    g0 = None
     for k in range(steps + 1):
         if k in rec:
             out[k] = W.copy()
         if k == steps:
             break
-        W = W - 2.0 * eta * (W @ U - V)
+        G = W @ U - V
+        g = float(np.linalg.norm(G))
+        g0 = g if g0 is None else g0
+        if not np.isfinite(g) or g > 2.0 * g0:
+            lam = float(np.linalg.eigvalsh(U)[-1])
+            raise ValueError(f"gd diverged: the gradient norm grew from {g0:.3g} to {g:.3g} by step {k}; "
+                             f"eta = {eta!r} must be < 1/max eig(U) = {1.0 / lam if lam > 0 else np.inf:.3g}")
+        W = W - 2.0 * eta * G
     return (W, out) if record is not None else W
 
 
@@ -632,7 +681,13 @@ def sgd(model: RandomFeatureModel, data, W0, eta, steps, rng, schedule=None, t0=
     if data.shape[1] != model.D:
         raise ValueError(f"data must have D = {model.D} columns; got {data.shape[1]}")
     schedule = OU() if schedule is None else get_schedule(schedule)
-    T = model.T if T is None else float(T)
+    T = model.T if T is None else check_real(T, "T", positive=True)
+    t0 = check_real(t0, "t0", positive=True)
+    if not t0 < T:
+        raise ValueError(f"t0 must be < T; got t0 = {t0}, T = {T}")
+    schedule.check_t(np.array([t0, T]), "t0/T")
+    steps = check_positive_int(steps, "steps", minimum=0)
+    eta = check_real(eta, "eta", positive=True)
     from .moments import weight_fn
 
     lam = weight_fn(weight)
