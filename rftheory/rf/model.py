@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._checks import as_data, as_generator, as_points, per_point_times
-from .features import fourier_embedding, get_activation
-from .moments import (PARAMETRIZATIONS, WEIGHTS, Moments, QuadratureReport, assemble, cache_key, cache_path,
-                         load_moments, save_moments, time_rule)
+from .features import EMBEDDING_ORDERS, fourier_embedding, get_activation
+from .moments import (PARAMETRIZATIONS, WEIGHTS, Moments, QuadratureReport, TimeRule, assemble,
+                      cache_key, cache_path, load_moments, save_moments)
 from ..density.schedules import OU, get_schedule
 
 __all__ = ["RandomFeatureModel", "GradientFlow", "gradient_flow", "gd", "sgd", "RFScoreField", "loss"]
@@ -47,10 +47,11 @@ class RandomFeatureModel:
 
     Parameters: D data dimension, p features, K Fourier frequencies (embedding length 2K+1), T the
     embedding period (the horizon), activation in ``features.ACTIVATIONS`` or an Activation, bias (draw b or
-    use 0), rng a numpy Generator or int seed (required: no global state).
+    use 0), rng a numpy Generator or int seed (required: no global state), embedding the order of the
+    Fourier embedding's columns, "concat" (ours) or "interleaved" ([HQT]'s code; docs/conventions.md).
     """
 
-    def __init__(self, D, p, K, T, activation="relu", bias=True, rng=None):
+    def __init__(self, D, p, K, T, activation="relu", bias=True, rng=None, embedding="concat"):
         self.D = _posint(D, "D")
         self.p = _posint(p, "p")
         if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 0:
@@ -59,6 +60,9 @@ class RandomFeatureModel:
         if not (np.isfinite(T) and T > 0):
             raise ValueError(f"T must be finite and > 0; got {T!r}")
         self.T = float(T)
+        if embedding not in EMBEDDING_ORDERS:
+            raise ValueError(f"embedding must be one of {EMBEDDING_ORDERS}; got {embedding!r}")
+        self.embedding = embedding
         self.act = get_activation(activation)
         rng = as_generator(rng)
         self.W_x = rng.standard_normal((self.p, self.D)) / np.sqrt(self.D)
@@ -68,7 +72,7 @@ class RandomFeatureModel:
 
     def __repr__(self):
         return (f"RandomFeatureModel(D={self.D}, p={self.p}, K={self.K}, T={self.T}, "
-                f"activation={self.act.name}, bias={self.bias})")
+                f"activation={self.act.name}, bias={self.bias}, embedding={self.embedding!r})")
 
     def features(self, x, t) -> np.ndarray:
         """(m, p) ``sigma(W_x x + W_t phi(t) + b)``; t scalar or (m,)."""
@@ -80,7 +84,7 @@ class RandomFeatureModel:
         """``W_t phi(t) + b`` once per distinct time (a sampler passes one t for all points), and the index of
         each point's row."""
         tu, inv = np.unique(tt, return_inverse=True)
-        return fourier_embedding(tu, self.K, self.T) @ self.W_t.T + self.b[None, :], inv.reshape(-1)
+        return fourier_embedding(tu, self.K, self.T, self.embedding) @ self.W_t.T + self.b[None, :], inv.reshape(-1)
 
     def _features(self, x, C, inv):
         pre = x @ self.W_x.T
@@ -90,7 +94,7 @@ class RandomFeatureModel:
     def moments(self, data, schedule=None, t0=1e-3, weight="1", method="exact",
                 parametrization="posterior_mean", T=None, n_gl=12, panels_per_period=2.0,
                 mc_draws=4000, rng=None, report=True, report_units=48, progress=False, cache_dir=None,
-                threads=None, batch=32):
+                threads=None, batch=32, time_rule="gauss-legendre", n_intervals=4000):
         """U (p, p), V (D, p), c0 and a time-quadrature report (see rf_moments.py).
 
         ``weight``: one of WEIGHTS (returns Moments) or a tuple of them (returns a list of Moments, one per
@@ -102,6 +106,9 @@ class RandomFeatureModel:
         or store exact results there (one .npz per key, see rf_moments.cache_key); MC results are never
         cached. ``threads`` / ``batch``: the exact ReLU path's thread count (default: the CPUs available, at
         most 8) and (point, time node) steps per batch; the result does not depend on either.
+        ``time_rule``: "gauss-legendre" (default; ``n_gl``, ``panels_per_period``) or "simpson" (composite
+        Simpson on ``n_intervals`` uniform intervals: [HQT]'s recipe, with ``method="mc"`` their Monte Carlo
+        too; its report refines to twice the intervals). docs/conventions.md.
         """
         data = as_data(data, "data")
         if data.shape[1] != self.D:
@@ -120,7 +127,8 @@ class RandomFeatureModel:
         if method == "mc":
             mc_draws = _posint(mc_draws, "mc_draws")
             rng = as_generator(rng)
-        nodes, wts = time_rule(t0, T, self.K, self.T, n_gl, panels_per_period)
+        rule = TimeRule(time_rule, t0, T, self.K, self.T, n_gl, panels_per_period, n_intervals)
+        nodes, wts = rule(1)
         out = {w: None for w in weights}
         keys = {}                                  # weight -> (key, path) when cached
         if cache_dir is not None and method == "exact":
@@ -129,6 +137,10 @@ class RandomFeatureModel:
                             "parametrization": parametrization, "n_gl": int(n_gl),
                             "panels_per_period": float(panels_per_period),
                             "report_units": int(report_units) if report else None}
+                if time_rule != "gauss-legendre":         # keys of the default rule stay as they were
+                    settings.update(time_rule=time_rule, n_intervals=int(n_intervals))
+                if self.embedding != "concat":
+                    settings["embedding"] = self.embedding
                 key = cache_key(self, data, settings)
                 keys[w] = (key, cache_path(cache_dir, key))
                 out[w] = load_moments(keys[w][1], key)
@@ -136,8 +148,8 @@ class RandomFeatureModel:
                     log.info("moments (weight %s) from cache %s", w, keys[w][1])
         todo = tuple(w for w, m in out.items() if m is None)
         if todo:
-            for w, mom in zip(todo, self._assemble(data, schedule, t0, T, todo, method, parametrization, n_gl,
-                                                   panels_per_period, nodes, wts, mc_draws, rng, report,
+            for w, mom in zip(todo, self._assemble(data, schedule, t0, T, todo, method, parametrization, rule,
+                                                   nodes, wts, mc_draws, rng, report,
                                                    report_units, progress, threads, batch)):
                 out[w] = mom
                 if w in keys:
@@ -145,21 +157,20 @@ class RandomFeatureModel:
                     log.info("moments (weight %s) cached at %s", w, keys[w][1])
         return [out[w] for w in weights] if multi else out[weight]
 
-    def _assemble(self, data, schedule, t0, T, weights, method, parametrization, n_gl, panels_per_period,
+    def _assemble(self, data, schedule, t0, T, weights, method, parametrization, rule,
                   nodes, wts, mc_draws, rng, report, report_units, progress, threads, batch) -> list:
         U, V, c0 = assemble(self, data, schedule, t0, T, weights, method, parametrization, nodes, wts,
                             mc_draws=mc_draws, rng=rng, progress=progress, threads=threads, batch=batch)
         reps = [None] * len(weights)
         if report and method == "exact":
             units = np.sort(np.random.default_rng(12345).choice(self.p, min(self.p, report_units), replace=False))
-            n2, w2 = time_rule(t0, T, self.K, self.T, 2 * n_gl, panels_per_period)
+            n2, w2 = rule(2)
             U2, V2, _ = assemble(self, data, schedule, t0, T, weights, method, parametrization, n2, w2,
                                  units=units, threads=threads, batch=batch)
             for k in range(len(weights)):
                 Us, Vs = U[k][np.ix_(units, units)], V[k][:, units]
                 reps[k] = QuadratureReport(
-                    rule=f"composite Gauss-Legendre, {n_gl} nodes/panel, geometric panels on [t0, 1], "
-                         f"panel width <= (T/K)/{panels_per_period} beyond",
+                    rule=rule.description,
                     n_nodes=nodes.size, n_nodes_refined=n2.size, units=units,
                     rel_diff_U=float(np.linalg.norm(Us - U2[k]) / np.linalg.norm(U2[k])),
                     rel_diff_V=float(np.linalg.norm(Vs - V2[k]) / max(np.linalg.norm(V2[k]), 1e-300)))
@@ -240,7 +251,7 @@ def _check_UV(U, V, W0):
 class GradientFlow:
     """Closed-form gradient flow over one eigendecomposition ``U = Q diag(mu) Q^T``.
 
-    Eigenvalues ``mu_k <= cutoff = p * eps * max(mu)`` are treated as 0 (their directions are the null
+    Eigenvalues ``mu_k <= cutoff`` (default ``p * eps * max(mu)``, see :func:`gradient_flow`) are treated as 0 (their directions are the null
     space: W0 is frozen there, and U^+ omits them). ``W_star = V U^+ + W0 (I - U U^+)``.
     ``predict(tau) = W0 + (W0 - W*) Q diag(expm1(-2 tau mu)) Q^T`` (expm1 keeps small tau accurate);
     ``tau = inf`` returns W* by its own path.
@@ -279,11 +290,21 @@ class GradientFlow:
         return ((self.W0 - self.W_star) @ self.Q) * np.exp(-2.0 * float(tau) * mu_eff)[None, :]
 
 
-def gradient_flow(U, V, W0) -> GradientFlow:
-    """R2: one ``eigh`` of U, then ``predict(tau)`` for any tau (see :class:`GradientFlow`)."""
+def gradient_flow(U, V, W0, cutoff=None) -> GradientFlow:
+    """R2: one ``eigh`` of U, then ``predict(tau)`` for any tau (see :class:`GradientFlow`).
+
+    ``cutoff``: eigenvalues of U at or below it count as 0 (null space: frozen, left out of U^+). None (default)
+    is round-off, ``p * eps * max(mu)``; a number is an absolute eigenvalue in the units of our U. [HQT]'s
+    code keeps eigenvalues of its U (= ours / p) above 1/(p 1e4), i.e. ``cutoff=1e-4`` here
+    (docs/conventions.md)."""
     U, V, W0 = _check_UV(U, V, W0)
     mu, Q = np.linalg.eigh(U)
-    cutoff = U.shape[0] * _EPS * max(float(mu[-1]), 0.0)
+    if cutoff is None:
+        cutoff = U.shape[0] * _EPS * max(float(mu[-1]), 0.0)
+    elif isinstance(cutoff, bool) or not isinstance(cutoff, (int, float, np.floating, np.integer)) \
+            or not (np.isfinite(cutoff) and cutoff >= 0):
+        raise ValueError(f"cutoff must be None or a finite number >= 0; got {cutoff!r}")
+    cutoff = float(cutoff)
     keep = mu > cutoff
     Qk = Q[:, keep]
     W_star = ((V @ Qk) / mu[keep][None, :]) @ Qk.T + (W0 @ Q[:, ~keep]) @ Q[:, ~keep].T
