@@ -24,6 +24,9 @@ def _cmd_figures(args) -> int:
         from paper_figures import registry
     except ImportError as err:  # pragma: no cover - package always ships
         return _unavailable("figures", err)
+    if getattr(args, "paper", None):
+        from paper_figures import paper_numbers
+        return paper_numbers.main(args.paper, args.out)
     return registry.main(args)
 
 
@@ -104,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--cache", metavar="DIR", help="cache exact RF moments here (default: OUT/cache)")
     f.add_argument("--no-cache", action="store_true", help="recompute RF moments; write no cache")
     f.add_argument("--list", action="store_true", help="list the figures and exit")
+    f.add_argument("--paper", metavar="NAME", choices=("hqt", "gtv"),
+                   help="print each reproduced number of paper NAME (hqt, gtv): the paper's value, ours (from "
+                        "the figures' JSON in --out) and the measure; renders nothing")
     f.set_defaults(func=_cmd_figures)
 
     v = sub.add_parser("verify", help="hold every result against simulation and write a report")

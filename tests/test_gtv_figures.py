@@ -58,6 +58,10 @@ def test_gtv2(figs, tmp_path):
     # each mean density integrates to the mass inside [-1.5, 1.5] (<= 1)
     mass = (d["density_mean"] * np.diff(d["edges"])).sum(-1)
     assert np.all(mass <= 1 + 1e-12) and np.all(mass > 0.9)
+    # the paper's conventions are the default; the JSON carries the band and the exact-score curve
+    assert d["grid"] == "uniform" and d["n_steps"] == 30
+    assert np.all(d["density_q25"] <= d["density_q75"]) and d["density_q25"].shape == d["density_mean"].shape
+    assert np.all(d["gap_se"] > 0) and d["density_exact_pfode"].shape == (3, d["edges"].size - 1)
 
 
 def test_gtv3(figs, tmp_path):
@@ -69,3 +73,4 @@ def test_gtv3(figs, tmp_path):
     mass = d["density"].sum((-1, -2)) * np.diff(d["edges"])[0] ** 2
     assert np.all(mass <= 1 + 1e-12) and np.all(mass > 0.9)
     assert np.all((d["near_mass"] > 0.3) & (d["near_mass"] < 1.0))
+    assert d["grid"] == "uniform" and d["fourier_period"] == 1.0

@@ -138,3 +138,15 @@ def test_ridge_normal_refuses_undetermined_frame_without_fallback():
         fn(np.array([[3.0, 0.1], [0.0, 0.0]]), 1e-3)
     P = ridge_normal(EmpiricalDensity(X2), 1, fallback=NY)(np.array([[3.0, 0.1], [0.1, 0.0]]), 1e-3)
     assert np.allclose(P, np.diag([0.0, 1.0]), atol=1e-12)
+
+
+def test_loss_split_follows_a_simpson_rule(models):
+    """Moments on [HQT]'s Simpson rule: loss_split takes the same rule, refuses the default one; the exact
+    identity (normal + tangent = L(W) - L*, round-off as above) holds on it."""
+    m, _ = models
+    mom = m.moments(X2, t0=1e-3, weight="1", report=False, time_rule="simpson", n_intervals=64)
+    W = gradient_flow(mom.U, mom.V, np.zeros((2, m.p))).W_star
+    with pytest.raises(ValueError, match="time rule"):
+        loss_split(m, W, X2, mom, NY, n_draws=50, rng=0)
+    s = loss_split(m, W, X2, mom, NY, n_draws=50, rng=0, time_rule="simpson", n_intervals=64)
+    assert abs(s.normal + s.tangent - s.excess) <= 1e-11 * (abs(mom.c0) + abs(s.loss))

@@ -212,9 +212,9 @@ def gaussian_features(D: int, n_x: int, n_t: int, x_range=(-1.5, 1.5), t_range=(
                           GaussianBumps(n_t, *t_range, width_factor))
 
 
-def fourier_features(D: int, n_x: int, n_t: int, x_range=(-1.5, 1.5), t_range=(1e-2, 1.0)
-                     ) -> TensorFeatures:
-    """Fourier modes in each coordinate and in t (:class:`FourierModes`, default periods).
+def fourier_features(D: int, n_x: int, n_t: int, x_range=(-1.5, 1.5), t_range=(1e-2, 1.0),
+                     period_factor: float = 2.0) -> TensorFeatures:
+    """Fourier modes in each coordinate and in t (:class:`FourierModes`).
 
     Parameters
     ----------
@@ -228,6 +228,9 @@ def fourier_features(D: int, n_x: int, n_t: int, x_range=(-1.5, 1.5), t_range=(1
         Interval of each coordinate.
     t_range : (float, float), default (0.01, 1.0)
         Interval in t.
+    period_factor : float, default 2.0
+        Period of the modes as a multiple of each interval's length: 2 (ours: the ends are not forced to
+        agree) or 1 ([GTV]'s notebooks, period L; docs/conventions.md).
 
     Returns
     -------
@@ -237,6 +240,10 @@ def fourier_features(D: int, n_x: int, n_t: int, x_range=(-1.5, 1.5), t_range=(1
     Raises
     ------
     ValueError
-        As :class:`FourierModes`.
+        As :class:`FourierModes`, or for a period_factor that is not finite and positive.
     """
-    return TensorFeatures([FourierModes(n_x, *x_range) for _ in range(int(D))], FourierModes(n_t, *t_range))
+    if not (np.isfinite(period_factor) and period_factor > 0):
+        raise ValueError(f"period_factor must be finite and > 0; got {period_factor!r}")
+    f = float(period_factor)
+    return TensorFeatures([FourierModes(n_x, *x_range, period=f * (x_range[1] - x_range[0])) for _ in range(int(D))],
+                          FourierModes(n_t, *t_range, period=f * (t_range[1] - t_range[0])))

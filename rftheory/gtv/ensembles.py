@@ -18,16 +18,27 @@ Sampling. ``pf_ode_ensemble`` integrates the PF-ODE of every fit at once with Eu
 decreasing grid. The denoiser is evaluated exactly at each particle (no grid, no snapping) by contracting
 the weight tensor with the 1-D factor bases: cost N M (F_1 ... F_D) per step.
 
-V4. To first order in 1/P the fits' fluctuation is ``dW = (1/P) sum_p [lam r phi^T - E(lam r phi^T)] Abar^{-1}``
-with ``r = x_0 - Wbar phi`` and population ``Abar``, ``Wbar``. Hence, in score units and with
-``k(z, z'') = phi(z)^T Abar^{-1} phi(z'')``,
+V4 (derivation). Write ``Abar = E[lam phi phi^T] + ridge I`` and ``Wbar = E[lam x_0 phi^T] Abar^{-1}`` for the
+population solution and ``r = x_0 - Wbar phi`` for its residual. A fit on P triples perturbs A and B by
+sample-mean fluctuations of size P^{-1/2}; to first order in 1/P (the only assumption: the fluctuation of the
+feature Gram, a second-order effect, is dropped, which needs F/P << 1)
 
-    Cov[s_hat(z), s_hat(z')] ~ (a a'/(h h')) (1/P) E_z''[lam''^2 k(z,z'') k(z'',z') Sigma(z'')]      (V-kernel)
+    dW = (1/P) sum_p [lam_p r_p phi_p^T - E(lam r phi^T)] Abar^{-1}.
 
-which is THEORY's ``(1/P) E[lambda^2 K C K]`` written with the score-space weight lambda = h, features
-``psi = (a/h) phi`` and ``C = (a^2/h^2) Sigma``. The full first-order sandwich replaces ``Sigma`` by
-``E[r r^T | z'']`` and subtracts the mean term. Both are asymptotic in F/P: they are reported next to the
-measured ensemble covariance, never as exact.
+With ``k(z, z'') = phi(z)^T Abar^{-1} phi(z'')`` and score units (factor a/h per side) this gives the
+**complete first-order form**
+
+    Cov[s_hat(z), s_hat(z')] ~ (a a'/(h h')) (1/P) { E_z''[lam''^2 k(z,z'') k(z'',z') E(r r^T | z'')]
+                                                     - M(z) M(z')^T },   M(z) = E_z''[lam'' k(z,z'') r''],
+
+and ``E(r r^T | z'') = Sigma(z'') + b b^T(z'')`` with Sigma the posterior covariance of x_0 and
+``b = m(z'') - Wbar phi(z'')`` the features' misfit of the posterior mean (THEORY's
+``(1/P){E[lam^2 K (C + b b^T) K] - M M^T}`` with ``C = (a^2/h^2) Sigma`` and score weight lambda = h). The ridge
+term makes M non-zero (without it the normal equations give M = 0). ``vkernel_comparison`` returns this as
+``sandwich``. The **C-only form** ``(1/P) E[lam^2 k k Sigma]`` (``vkernel``) is its limit for features expressive
+enough that b ~ 0 and M ~ 0; for the 6 x 6 Gaussian features of V4 it under-predicts by 2-3x at small t, where
+the misfit is worst. Both are asymptotic in F/P: they are reported next to the measured ensemble covariance,
+never as exact (verification/checks/v4.py judges the complete form at F/P = 1/64 and reports the C-only one).
 """
 from __future__ import annotations
 

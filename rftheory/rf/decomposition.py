@@ -385,13 +385,13 @@ class LossSplit:
     parametrization: str
 
 
-def _time_nodes(model, mom, data, n_gl, panels_per_period, schedule):
+def _time_nodes(model, mom, data, n_gl, panels_per_period, schedule, time_rule="gauss-legendre", n_intervals=4000):
     """The moments' time rule (nodes, weights, a, h, lambda); refuses a rule other than the one ``mom`` was
     assembled on, checked through its node count and the loss constant c0 (a time integral of the schedule:
     equal to round-off on the same nodes and schedule)."""
-    from .moments import time_rule, weight_fn
+    from .moments import TimeRule, weight_fn
 
-    nodes, wts = time_rule(mom.t0, mom.T, model.K, model.T, n_gl, panels_per_period)
+    nodes, wts = TimeRule(time_rule, mom.t0, mom.T, model.K, model.T, n_gl, panels_per_period, n_intervals)()
     a, h = schedule.a_h(nodes)
     lam = weight_fn(mom.weight)(h)
     D = data.shape[1]
@@ -432,12 +432,12 @@ def _mc_total(vals, wq):
 
 
 def irreducible_loss(model, data, mom, schedule=None, normal=None, n_draws=2000, rng=None, n_gl=12,
-                     panels_per_period=2.0) -> IrreducibleLoss:
+                     panels_per_period=2.0, time_rule="gauss-legendre", n_intervals=4000) -> IrreducibleLoss:
     """``L* = (1/D) int lambda(t) c(t) E_{x~p_t} tr Cov[a_t x_0 | x] dt`` (c = 1 for the posterior-mean
     parametrization, 1/h_t^2 for the direct score), the loss of the exact denoiser, on ``mom``'s settings.
 
-    Quadrature: the moments' time rule (``n_gl``, ``panels_per_period`` must be those ``mom`` was assembled
-    with; its convergence is ``mom.report``) and, at each time node, ``n_draws`` Monte Carlo draws of x ~ p_t
+    Quadrature: the moments' time rule (``time_rule``, ``n_gl``, ``panels_per_period``, ``n_intervals`` must
+    be those ``mom`` was assembled with; its convergence is ``mom.report``) and, at each time node, ``n_draws`` Monte Carlo draws of x ~ p_t
     (training point stratified, z ~ N(0, I) from ``rng``); the reported ``se`` is that of the draws.
     ``normal``: optional (D, k) orthonormal basis of a fixed normal space; then the trace is split into
     ``tr(P Cov P)`` and the rest."""
@@ -452,7 +452,8 @@ def irreducible_loss(model, data, mom, schedule=None, normal=None, n_draws=2000,
     n_draws = int(n_draws)
     if n_draws < 2:
         raise ValueError(f"n_draws must be >= 2; got {n_draws}")
-    nodes, wts, a, h, lam = _time_nodes(model, mom, data, n_gl, panels_per_period, schedule)
+    nodes, wts, a, h, lam = _time_nodes(model, mom, data, n_gl, panels_per_period, schedule, time_rule,
+                                        n_intervals)
     scale = np.ones_like(h) if mom.parametrization == "posterior_mean" else 1.0 / (h * h)
     wq = wts * lam * scale * a * a / D
     dens = EmpiricalDensity(data, schedule)
@@ -497,14 +498,14 @@ def ridge_normal(density, d, fallback=None):
 
 
 def loss_split(model, W, data, mom, normal, schedule=None, n_draws=2000, rng=None, n_gl=12,
-               panels_per_period=2.0, L_star=None) -> LossSplit:
+               panels_per_period=2.0, L_star=None, time_rule="gauss-legendre", n_intervals=4000) -> LossSplit:
     """[HQT]'s loss-level measure: ``L(W) - L*`` split into normal and tangent parts (see :class:`LossSplit`).
 
     ``normal``: a fixed (D, k) orthonormal basis of the normal space (method "moments": the parts are exact
     from U, V up to the Monte Carlo error of L*), or a callable ``(x (m, D), t) -> (m, D, D)`` normal
     projectors (point-dependent; method "monte carlo", e.g. :func:`ridge_normal`). ``mom`` the Moments of
-    ``model`` on ``data`` for the weight and parametrization wanted, assembled with ``n_gl``,
-    ``panels_per_period`` (the same time rule is used here). ``L_star``: a precomputed
+    ``model`` on ``data`` for the weight and parametrization wanted, assembled with ``time_rule``, ``n_gl``,
+    ``panels_per_period``, ``n_intervals`` (the same time rule is used here). ``L_star``: a precomputed
     :func:`irreducible_loss` for the same fixed basis (reused across W; ignored for a callable frame).
     Monte Carlo draws: ``n_draws`` per time node from ``rng``."""
     from .model import RFScoreField
@@ -518,12 +519,14 @@ def loss_split(model, W, data, mom, normal, schedule=None, n_draws=2000, rng=Non
         raise ValueError(f"W must have shape (D, p) = {(D, model.p)}; got {W.shape}")
     data = np.asarray(data, dtype=np.float64)
     Lw = loss(W, mom)
-    nodes, wts, a, h, lam = _time_nodes(model, mom, data, n_gl, panels_per_period, schedule)
+    nodes, wts, a, h, lam = _time_nodes(model, mom, data, n_gl, panels_per_period, schedule, time_rule,
+                                        n_intervals)
     pm = mom.parametrization == "posterior_mean"
     if not callable(normal):
         P = _normal_basis(normal, D)
         if L_star is None:
-            L_star = irreducible_loss(model, data, mom, schedule, normal, n_draws, rng, n_gl, panels_per_period)
+            L_star = irreducible_loss(model, data, mom, schedule, normal, n_draws, rng, n_gl, panels_per_period,
+                                      time_rule, n_intervals)
         k = np.trace(P)
         c0n = float(wts @ (lam * (a * a * np.mean(np.einsum("id,de,ie->i", data, P, data)) / D if pm
                                   else k / (D * h))))

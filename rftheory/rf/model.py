@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._checks import as_data, as_generator, as_points, check_positive_int, check_real, per_point_times, single_query
-from .features import fourier_embedding, get_activation
-from .moments import (PARAMETRIZATIONS, WEIGHTS, Moments, QuadratureReport, assemble, cache_key, cache_path,
-                      clean_cache_dir, load_moments, save_moments, time_rule)
+from .features import EMBEDDING_ORDERS, fourier_embedding, get_activation
+from .moments import (PARAMETRIZATIONS, WEIGHTS, Moments, QuadratureReport, TimeRule, assemble, cache_key, cache_path,
+                      clean_cache_dir, load_moments, save_moments)
 from ..density.schedules import OU, get_schedule
 
 __all__ = ["RandomFeatureModel", "GradientFlow", "gradient_flow", "gd", "sgd", "RFScoreField", "loss"]
@@ -61,6 +61,9 @@ class RandomFeatureModel:
         Draw ``b ~ N(0, 1)`` (True) or use b = 0.
     rng : None, int, SeedSequence or numpy.random.Generator, optional
         Source of the fixed weights; an int seed reproduces them, None draws fresh ones (docs/design.md §5).
+    embedding : {"concat", "interleaved"}, default "concat"
+        Order of the Fourier embedding's columns: "concat" (ours) or "interleaved" ([HQT]'s code;
+        docs/conventions.md).
 
     Attributes
     ----------
@@ -76,7 +79,7 @@ class RandomFeatureModel:
     TypeError
         If D or p is not an integer, or rng is not an accepted type.
     ValueError
-        If D, p < 1, K < 0, T is not finite and positive, or the activation is unknown.
+        If D, p < 1, K < 0, T is not finite and positive, the activation or the embedding order is unknown.
 
     See Also
     --------
@@ -88,13 +91,16 @@ class RandomFeatureModel:
     The model and its loss are docs/theory.md §4 (R1, R2).
     """
 
-    def __init__(self, D, p, K, T, activation="relu", bias=True, rng=None):
+    def __init__(self, D, p, K, T, activation="relu", bias=True, rng=None, embedding="concat"):
         self.D = _posint(D, "D")
         self.p = _posint(p, "p")
         if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 0:
             raise ValueError(f"K must be an integer >= 0; got {K!r}")
         self.K = int(K)
         self.T = check_real(T, "T", positive=True)
+        if embedding not in EMBEDDING_ORDERS:
+            raise ValueError(f"embedding must be one of {EMBEDDING_ORDERS}; got {embedding!r}")
+        self.embedding = embedding
         self.act = get_activation(activation)
         rng = as_generator(rng)
         self.W_x = rng.standard_normal((self.p, self.D)) / np.sqrt(self.D)
@@ -104,7 +110,7 @@ class RandomFeatureModel:
 
     def __repr__(self):
         return (f"RandomFeatureModel(D={self.D}, p={self.p}, K={self.K}, T={self.T}, "
-                f"activation={self.act.name}, bias={self.bias})")
+                f"activation={self.act.name}, bias={self.bias}, embedding={self.embedding!r})")
 
     def features(self, x, t) -> np.ndarray:
         """The random features ``sigma(W_x x + W_t phi(t) + b)``.
@@ -134,7 +140,7 @@ class RandomFeatureModel:
         """``W_t phi(t) + b`` once per distinct time (a sampler passes one t for all points), and the index of
         each point's row."""
         tu, inv = np.unique(tt, return_inverse=True)
-        return fourier_embedding(tu, self.K, self.T) @ self.W_t.T + self.b[None, :], inv.reshape(-1)
+        return fourier_embedding(tu, self.K, self.T, self.embedding) @ self.W_t.T + self.b[None, :], inv.reshape(-1)
 
     def _features(self, x, C, inv):
         pre = x @ self.W_x.T
@@ -144,7 +150,7 @@ class RandomFeatureModel:
     def moments(self, data, schedule=None, t0=1e-3, weight="1", method="exact",
                 parametrization="posterior_mean", T=None, n_gl=12, panels_per_period=2.0,
                 mc_draws=4000, rng=None, report=True, report_units=48, progress=False, cache_dir=None,
-                threads=None, batch=32):
+                threads=None, batch=32, time_rule="gauss-legendre", n_intervals=4000):
         """The exact (or Monte Carlo) quadratic loss of the model on ``data``: U, V, c0 (R1, docs/theory.md §4).
 
         Parameters
@@ -191,6 +197,9 @@ class RandomFeatureModel:
         or store exact results there (one .npz per key, see rf_moments.cache_key); MC results are never
         cached. ``threads`` / ``batch``: the exact ReLU path's thread count (default: the CPUs available, at
         most 8) and (point, time node) steps per batch; the result does not depend on either.
+        ``time_rule``: "gauss-legendre" (default; ``n_gl``, ``panels_per_period``) or "simpson" (composite
+        Simpson on ``n_intervals`` uniform intervals: [HQT]'s recipe, with ``method="mc"`` their Monte Carlo
+        too; its report refines to twice the intervals). docs/conventions.md.
         """
         data = as_data(data, "data")
         if data.shape[1] != self.D:
@@ -215,7 +224,8 @@ class RandomFeatureModel:
         if method == "mc":
             mc_draws = _posint(mc_draws, "mc_draws")
             rng = as_generator(rng)
-        nodes, wts = time_rule(t0, T, self.K, self.T, n_gl, panels_per_period)
+        rule = TimeRule(time_rule, t0, T, self.K, self.T, n_gl, panels_per_period, n_intervals)
+        nodes, wts = rule(1)
         out = {w: None for w in weights}
         keys = {}                                  # weight -> (key, path) when cached
         if cache_dir is not None and method == "exact":
@@ -225,6 +235,10 @@ class RandomFeatureModel:
                             "parametrization": parametrization, "n_gl": int(n_gl),
                             "panels_per_period": float(panels_per_period),
                             "report_units": int(report_units) if report else None}
+                if time_rule != "gauss-legendre":         # keys of the default rule stay as they were
+                    settings.update(time_rule=time_rule, n_intervals=int(n_intervals))
+                if self.embedding != "concat":
+                    settings["embedding"] = self.embedding
                 key = cache_key(self, data, settings)
                 keys[w] = (key, cache_path(cache_dir, key))
                 out[w] = load_moments(keys[w][1], key, p=self.p, D=self.D)
@@ -232,8 +246,8 @@ class RandomFeatureModel:
                     log.info("moments (weight %s) from cache %s", w, keys[w][1])
         todo = tuple(w for w, m in out.items() if m is None)
         if todo:
-            for w, mom in zip(todo, self._assemble(data, schedule, t0, T, todo, method, parametrization, n_gl,
-                                                   panels_per_period, nodes, wts, mc_draws, rng, report,
+            for w, mom in zip(todo, self._assemble(data, schedule, t0, T, todo, method, parametrization, rule,
+                                                   nodes, wts, mc_draws, rng, report,
                                                    report_units, progress, threads, batch)):
                 out[w] = mom
                 if w in keys:
@@ -241,21 +255,20 @@ class RandomFeatureModel:
                     log.info("moments (weight %s) cached at %s", w, keys[w][1])
         return [out[w] for w in weights] if multi else out[weight]
 
-    def _assemble(self, data, schedule, t0, T, weights, method, parametrization, n_gl, panels_per_period,
+    def _assemble(self, data, schedule, t0, T, weights, method, parametrization, rule,
                   nodes, wts, mc_draws, rng, report, report_units, progress, threads, batch) -> list:
         U, V, c0 = assemble(self, data, schedule, t0, T, weights, method, parametrization, nodes, wts,
                             mc_draws=mc_draws, rng=rng, progress=progress, threads=threads, batch=batch)
         reps = [None] * len(weights)
         if report and method == "exact":
             units = np.sort(np.random.default_rng(12345).choice(self.p, min(self.p, report_units), replace=False))
-            n2, w2 = time_rule(t0, T, self.K, self.T, 2 * n_gl, panels_per_period)
+            n2, w2 = rule(2)
             U2, V2, _ = assemble(self, data, schedule, t0, T, weights, method, parametrization, n2, w2,
                                  units=units, threads=threads, batch=batch)
             for k in range(len(weights)):
                 Us, Vs = U[k][np.ix_(units, units)], V[k][:, units]
                 reps[k] = QuadratureReport(
-                    rule=f"composite Gauss-Legendre, {n_gl} nodes/panel, geometric panels on [t0, 1], "
-                         f"panel width <= (T/K)/{panels_per_period} beyond",
+                    rule=rule.description,
                     n_nodes=nodes.size, n_nodes_refined=n2.size, units=units,
                     rel_diff_U=float(np.linalg.norm(Us - U2[k]) / np.linalg.norm(U2[k])),
                     rel_diff_V=float(np.linalg.norm(Vs - V2[k]) / max(np.linalg.norm(V2[k]), 1e-300)))
@@ -434,7 +447,7 @@ def _check_UV(U, V, W0, symmetrize=False):
 class GradientFlow:
     """Closed-form gradient flow over one eigendecomposition ``U = Q diag(mu) Q^T``.
 
-    Eigenvalues ``mu_k <= cutoff = p * eps * max(mu)`` are treated as 0 (their directions are the null
+    Eigenvalues ``mu_k <= cutoff`` (default ``p * eps * max(mu)``, see :func:`gradient_flow`) are treated as 0 (their directions are the null
     space: W0 is frozen there, and U^+ omits them). ``W_star = V U^+ + W0 (I - U U^+)``.
     ``predict(tau) = W0 + (W0 - W*) Q diag(expm1(-2 tau mu)) Q^T`` (expm1 keeps small tau accurate);
     ``tau = inf`` returns W* by its own path.
@@ -524,7 +537,7 @@ class GradientFlow:
         return np.where(np.abs(self.mu) > self.cutoff, self.mu, 0.0)
 
 
-def gradient_flow(U, V, W0, *, allow_indefinite=False, symmetrize=False) -> GradientFlow:
+def gradient_flow(U, V, W0, cutoff=None, *, allow_indefinite=False, symmetrize=False) -> GradientFlow:
     """R2: the gradient flow of the RF loss in closed form, from one ``eigh`` of U (docs/theory.md §4).
 
     Parameters
@@ -535,6 +548,11 @@ def gradient_flow(U, V, W0, *, allow_indefinite=False, symmetrize=False) -> Grad
         Target-feature cross moment (``Moments.V``).
     W0 : array_like, shape (D, p)
         Weights at tau = 0.
+    cutoff : float, optional
+        Eigenvalues of U with ``|mu| <= cutoff`` count as 0 (null space: frozen, left out of U^+). None
+        (default) is round-off, ``p * eps * max|mu|``; a number is an absolute eigenvalue in the units of our U.
+        [HQT]'s code keeps eigenvalues of its U (= ours / p) above 1/(p 1e4), i.e. ``cutoff=1e-4`` here
+        (docs/conventions.md).
     allow_indefinite : bool, default False
         Accept an eigenvalue of U below ``-p eps max|mu|`` (beyond round-off): the flow is then the true one,
         growing like ``e^{2 tau |mu|}`` along those directions, and ``predict(inf)`` raises (no limit).
@@ -549,7 +567,7 @@ def gradient_flow(U, V, W0, *, allow_indefinite=False, symmetrize=False) -> Grad
     Raises
     ------
     ValueError
-        If the shapes disagree, an input is not finite, U is not symmetric (without ``symmetrize``) or U is
+        If the shapes disagree, an input is not finite, cutoff is not None or a finite number >= 0, U is not symmetric (without ``symmetrize``) or U is
         indefinite beyond round-off (without ``allow_indefinite``). Every U from
         ``RandomFeatureModel.moments`` is symmetric positive semi-definite.
 
@@ -563,12 +581,18 @@ def gradient_flow(U, V, W0, *, allow_indefinite=False, symmetrize=False) -> Grad
     """
     U, V, W0 = _check_UV(U, V, W0, symmetrize=symmetrize)
     mu, Q = np.linalg.eigh(U)
-    cutoff = U.shape[0] * _EPS * max(float(np.max(np.abs(mu))), 0.0)
-    indefinite = bool(mu[0] < -cutoff)
+    band = U.shape[0] * _EPS * max(float(np.max(np.abs(mu))), 0.0)  # round-off band of the eigenvalues
+    indefinite = bool(mu[0] < -band)
     if indefinite and not allow_indefinite:
-        raise ValueError(f"U is indefinite (eigenvalue {mu[0]:.3g} < -{cutoff:.3g}, beyond round-off): the "
+        raise ValueError(f"U is indefinite (eigenvalue {mu[0]:.3g} < -{band:.3g}, beyond round-off): the "
                          "gradient flow grows without bound along its eigenvector; pass allow_indefinite=True "
                          "to get that flow anyway")
+    if cutoff is None:
+        cutoff = band
+    elif isinstance(cutoff, bool) or not isinstance(cutoff, (int, float, np.floating, np.integer)) \
+            or not (np.isfinite(cutoff) and cutoff >= 0):
+        raise ValueError(f"cutoff must be None or a finite number >= 0; got {cutoff!r}")
+    cutoff = float(cutoff)
     keep = np.abs(mu) > cutoff
     Qk = Q[:, keep]
     W_star = ((V @ Qk) / mu[keep][None, :]) @ Qk.T + (W0 @ Q[:, ~keep]) @ Q[:, ~keep].T

@@ -9,7 +9,8 @@ they are jointly Gaussian with means ``mu_j``, standard deviations ``sqrt(h_t)|w
 exploits. The regression target y is ``a_t x_i`` (posterior-mean parametrization) or ``-z/sqrt(h_t)``
 (direct score); for the latter Stein's lemma gives ``E[-z/sqrt(h) sigma(u_j)] = -w_j E[sigma'(u_j)]``.
 
-Time quadrature (``time_rule``): composite Gauss-Legendre, ``n_gl`` nodes per panel; panels geometric
+Time quadrature (``time_rule``; :class:`TimeRule` also offers composite Simpson on a uniform grid,
+[HQT]'s recipe, see docs/conventions.md): composite Gauss-Legendre, ``n_gl`` nodes per panel; panels geometric
 (ratio 2) from t0 up to min(1, T) -- lambda = 1/h^2 changes by orders of magnitude there -- then uniform
 panels no wider than ``(T_emb / K) / panels_per_period`` (the embedding's shortest period over
 ``panels_per_period``). Its convergence is reported by repeating the assembly on a subset of units with
@@ -123,6 +124,46 @@ def time_rule(t0: float, T: float, K: int, T_emb: float, n_gl: int = 8, panels_p
     nodes = ((a + b)[:, None] + (b - a)[:, None] * x0[None, :]) / 2
     wts = ((b - a) / 2)[:, None] * w0[None, :]
     return nodes.ravel(), wts.ravel()
+
+
+TIME_RULES = ("gauss-legendre", "simpson")
+
+
+def simpson_rule(t0: float, T: float, n_intervals: int):
+    """Nodes and weights of the composite Simpson rule on ``n_intervals`` (even) uniform intervals of [t0, T]
+    ([HQT]'s recipe: 4000 intervals). Its error is large where lambda varies on a scale below the spacing
+    (lambda = 1/h^2 near a small t0): docs/conventions.md."""
+    if not (0 < t0 < T < np.inf):
+        raise ValueError(f"need 0 < t0 < T < inf (got t0={t0}, T={T})")
+    if isinstance(n_intervals, bool) or int(n_intervals) != n_intervals or n_intervals < 2 or n_intervals % 2:
+        raise ValueError(f"n_intervals must be an even integer >= 2; got {n_intervals!r}")
+    n = int(n_intervals)
+    nodes = np.linspace(t0, T, n + 1)
+    w = np.full(n + 1, 2.0)
+    w[1::2] = 4.0
+    w[0] = w[-1] = 1.0
+    return nodes, w * (T - t0) / (3 * n)
+
+
+class TimeRule:
+    """A time rule and its refinement: ``rule(1)`` the nodes and weights, ``rule(2)`` the refined rule (twice
+    the Gauss-Legendre nodes per panel, or twice the Simpson intervals); ``description`` for reports."""
+
+    def __init__(self, kind, t0, T, K, T_emb, n_gl, panels_per_period, n_intervals):
+        if kind not in TIME_RULES:
+            raise ValueError(f"time_rule must be one of {TIME_RULES}; got {kind!r}")
+        self.args = (kind, t0, T, K, T_emb, n_gl, panels_per_period, n_intervals)
+        if kind == "simpson":
+            self.description = f"composite Simpson, {int(n_intervals)} uniform intervals on [t0, T]"
+        else:
+            self.description = (f"composite Gauss-Legendre, {n_gl} nodes/panel, geometric panels on [t0, 1], "
+                                f"panel width <= (T/K)/{panels_per_period} beyond")
+
+    def __call__(self, refine: int = 1):
+        kind, t0, T, K, T_emb, n_gl, ppp, n_int = self.args
+        if kind == "simpson":
+            return simpson_rule(t0, T, refine * n_int)
+        return time_rule(t0, T, K, T_emb, refine * n_gl, ppp)
 
 
 @dataclass
@@ -254,7 +295,7 @@ def assemble(model, data, schedule, t0, T, weight, method, parametrization, node
     if np.any(norms == 0):
         raise ValueError("a row of W_x is zero: its pre-activation has zero variance")
     proj = data @ Wx.T                         # (n, p): w_j . x_i
-    C = fourier_embedding(nodes, model.K, model.T) @ Wt.T + b[None, :]    # (Q, p)
+    C = fourier_embedding(nodes, model.K, model.T, getattr(model, "embedding", "concat")) @ Wt.T + b[None, :]
     U_diag = np.zeros((nw, p))
     jj, kk = _pair_index(p)
     U_off = np.zeros((nw, jj.size))
