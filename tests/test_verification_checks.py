@@ -126,3 +126,26 @@ def test_p2_p3_every_setting_has_power(cache):
         res = _once(name, cache).reevaluate(REG[name].PERTURB)
         judged = [r for r in res.rows if "THEORY.md" not in r.quantity]
         assert judged and all(r.verdict == "fail" for r in judged), name
+
+
+def test_v3_rejects_its_alternatives():
+    """V3's judged rows on its own measurements pass; with the measurements replaced by the stated
+    alternatives (same relative SEs) they fail: the per-fit mean square decaying like P^-0.5 instead of
+    faster than P^-1 (the slope row), and the gap tripled at the largest P (the gap row)."""
+    import numpy as np
+
+    from verification.checks import v3
+
+    s = v3._SIZES["quick"]
+    with Context("quick", 0, scheduler="serial") as ctx:
+        F, g2, g2_se, d2, d2_se, _, _ = v3.measure(ctx, s)
+    P = np.array(s["P"], dtype=float)
+    verdicts = lambda *a: [c.evaluate("V3").verdict for c in v3.rows_from(s["P"], s["N"], F, *a)  # noqa: E731
+                           if c.kind != "info"]
+    assert verdicts(g2, g2_se, d2, d2_se) == ["pass"] * 2
+    slow = lambda y, se: (y[0] * (P / P[0]) ** -0.5, se * (P / P[0]) ** -0.5 * y[0] / y)  # noqa: E731
+    assert verdicts(g2, g2_se, *slow(d2, d2_se))[0] == "fail"
+    d3, se3 = d2.copy(), d2_se.copy()
+    d3[-1] *= 9.0                                  # gap tripled: squared distance x 9 (its SE likewise)
+    se3[-1] *= 9.0
+    assert verdicts(g2, g2_se, d3, se3)[1] == "fail"
