@@ -76,15 +76,43 @@ def test_p1_every_setting_has_power(cache):
     assert all(r.verdict == "fail" for r in res.rows), [(r.setting, r.verdict) for r in res.rows]
 
 
-def test_tweedie_rate_rows_detect_a_wrong_rate(cache):
-    """The 1/sqrt(N) rows alone: N^-0.5 passes, N^-0.75 (prediction x 1.5) or N^-0.25 (x 0.5) fails."""
-    rate = lambda res: [r for r in res.rows if r.quantity.startswith("Monte Carlo rate")]  # noqa: E731
-    ok = rate(_once("tweedie", cache))
-    assert ok and all(r.verdict == "pass" for r in ok)
-    for f in (1.5, 0.5):
-        assert all(r.verdict == "fail" for r in rate(_once("tweedie", cache).reevaluate(f)))
-    assert all(abs(r.measured + 0.5) < 0.1 for r in ok)
+@pytest.mark.parametrize("name", ["tweedie", "V1"])
+def test_proxy_checks_every_row_has_power(name, cache):
+    """Every row fails under the declared 1.1, and under a 5 % error of either sign."""
+    for f in (REG[name].PERTURB, 1.05, 0.95):
+        res = _once(name, cache).reevaluate(f)
+        assert all(r.verdict == "fail" for r in res.rows), (f, [(r.setting, r.verdict) for r in res.rows])
 
+
+@pytest.mark.parametrize("name", ["tweedie", "V1"])
+def test_proxy_checks_fail_on_one_poisoned_judged_replicate(name):
+    """One judged replicate corrupted in memory (its draws' side offset by 100 pilot standard deviations of a replicate, i.e. 100/sqrt(32) = 18 SEs of the mean):
+    the tolerance comes from the pilot, so the corrupted mean fails (the former scheme, SE from the judged
+    replicates themselves, passes any single outlier: deviation/SE -> 1). A corrupted *pilot* replicate
+    (offset by 1e6 pilot SDs) leaves the tolerance within one block's share, and the check still passes."""
+    import numpy as np
+
+    from verification.checks import _proxy_mc
+    from verification.stats import pilot_se
+
+    mod = REG[name]
+    s = _proxy_mc.SIZES["quick"]
+    with Context("quick", 0, scheduler="serial") as ctx:
+        X, dens, centres, stacked = _proxy_mc.run_sweep(ctx, s)
+    left, right = ("proxy_g", "score_g") if name == "tweedie" else ("proxy2_g", "cov_g")
+    rows = lambda st: (mod.rows_from(st, s) if name == "tweedie"  # noqa: E731
+                       else mod.rows_from(dens, centres, st, s))
+    judged_ok = lambda rs: [r.evaluate(name).verdict for r in rs if "replicates" in r.setting]  # noqa: E731
+    assert set(judged_ok(rows(stacked))) == {"pass"}
+    for role, offset, want in (("judged", 100.0, "fail"), ("pilot", 1e6, "pass")):
+        for t in s["times"]:
+            bad = {k: {kk: vv.copy() for kk, vv in v.items()} for k, v in stacked.items()}
+            P = stacked[(t, "pilot")]
+            sd = pilot_se(P[left] - P[right], 1, _proxy_mc.PILOT_BLOCKS)
+            bad[(t, role)][left][3] += offset * sd
+            verdicts = [r.evaluate(name).verdict for r in rows(bad) if f"t={t:g}," in r.setting
+                        and "replicates" in r.setting]
+            assert verdicts == [want], (role, t, verdicts)
 
 
 def test_v2_mean_rows_catch_a_30_percent_error(cache):
@@ -98,3 +126,26 @@ def test_p2_p3_every_setting_has_power(cache):
         res = _once(name, cache).reevaluate(REG[name].PERTURB)
         judged = [r for r in res.rows if "THEORY.md" not in r.quantity]
         assert judged and all(r.verdict == "fail" for r in judged), name
+
+
+def test_v3_rejects_its_alternatives():
+    """V3's judged rows on its own measurements pass; with the measurements replaced by the stated
+    alternatives (same relative SEs) they fail: the per-fit mean square decaying like P^-0.5 instead of
+    faster than P^-1 (the slope row), and the gap tripled at the largest P (the gap row)."""
+    import numpy as np
+
+    from verification.checks import v3
+
+    s = v3._SIZES["quick"]
+    with Context("quick", 0, scheduler="serial") as ctx:
+        F, g2, g2_se, d2, d2_se, _, _ = v3.measure(ctx, s)
+    P = np.array(s["P"], dtype=float)
+    verdicts = lambda *a: [c.evaluate("V3").verdict for c in v3.rows_from(s["P"], s["N"], F, *a)  # noqa: E731
+                           if c.kind != "info"]
+    assert verdicts(g2, g2_se, d2, d2_se) == ["pass"] * 2
+    slow = lambda y, se: (y[0] * (P / P[0]) ** -0.5, se * (P / P[0]) ** -0.5 * y[0] / y)  # noqa: E731
+    assert verdicts(g2, g2_se, *slow(d2, d2_se))[0] == "fail"
+    d3, se3 = d2.copy(), d2_se.copy()
+    d3[-1] *= 9.0                                  # gap tripled: squared distance x 9 (its SE likewise)
+    se3[-1] *= 9.0
+    assert verdicts(g2, g2_se, d3, se3)[1] == "fail"

@@ -40,11 +40,11 @@ def client():
 
 @pytest.fixture(scope="module")
 def proxy_params():
-    """The tweedie/V1 quick sweep: 2 times x 4 draw sizes x 32 seeds = 256 tasks."""
+    """The tweedie/V1 quick sweep: 2 times x (32 judged + 48 pilot) replicates = 160 tasks."""
     s = _proxy_mc.SIZES["quick"]
-    X, dens, q = _proxy_mc.setup(Context("quick", 0, scheduler="serial"), s)
-    return [{"data": X, "schedule": "ou", "t": t, "x": q[t], "N": N, "rep": r}
-            for t in s["times"] for N in s["draws"] for r in range(s["reps"])]
+    X, dens, centres = _proxy_mc.setup(Context("quick", 0, scheduler="serial"), s)
+    return [{"data": X, "schedule": "ou", "t": t, "centres": centres[t], "N": s["draws"], "role": role, "rep": r}
+            for t in s["times"] for role, R in (("judged", s["reps"]), ("pilot", s["pilot"])) for r in range(R)]
 
 
 def _same(a, b):

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _st
 
-__all__ = ["critical_value", "SeedMean", "seed_mean", "loglog_slope", "DEFAULT_ALPHA"]
+__all__ = ["critical_value", "SeedMean", "seed_mean", "loglog_slope", "DEFAULT_ALPHA", "median_of_means",
+           "robust_variance", "pilot_se"]
 
 #: family-wise false-alarm probability used by the checks unless they state otherwise
 DEFAULT_ALPHA = 1e-3
@@ -83,3 +84,37 @@ def loglog_slope(x, y, sd_log_y):
     sxx = np.sum(w * (lx - xm) ** 2)
     slope = np.sum(w * (lx - xm) * ly) / sxx
     return float(slope), float(1.0 / np.sqrt(sxx))
+
+
+def median_of_means(samples, blocks: int):
+    """Median over ``blocks`` consecutive equal blocks (axis 0) of the block means: a location estimate that
+    a minority of corrupted samples (fewer than blocks/2 blocks touched) cannot move arbitrarily."""
+    x = np.asarray(samples, dtype=np.float64)
+    if isinstance(blocks, bool) or int(blocks) != blocks or blocks < 1:
+        raise ValueError(f"blocks must be a positive integer; got {blocks!r}")
+    if x.ndim < 1 or x.shape[0] < blocks:
+        raise ValueError(f"need at least blocks = {blocks} samples along axis 0; got {x.shape[:1]}")
+    k = x.shape[0] // int(blocks)
+    means = x[: k * blocks].reshape((int(blocks), k) + x.shape[1:]).mean(axis=1)
+    return np.median(means, axis=0)
+
+
+def robust_variance(samples, blocks: int):
+    """Variance (per trailing element) of Gaussian samples by median of means of squared deviations from the
+    median of means, divided by the median of chi^2_k / k (k = samples per block): unbiased-in-median for
+    Gaussian samples, and one corrupted sample cannot inflate it by more than one block's share."""
+    x = np.asarray(samples, dtype=np.float64)
+    centre = median_of_means(x, blocks)
+    k = x.shape[0] // int(blocks)
+    # each block's mean squared deviation is sigma^2 chi^2_k / k (one less dof from the centring is
+    # negligible for a centre estimated from all blocks)
+    return median_of_means((x - centre) ** 2, blocks) / (_st.chi2.ppf(0.5, k) / k)
+
+
+def pilot_se(pilot, n_judged: int, blocks: int = 8):
+    """Standard error of the mean of ``n_judged`` new replicates, from an independent ``pilot`` set of
+    replicates (axis 0) by :func:`robust_variance`: neither the judged replicates nor a corrupted pilot
+    replicate can widen it."""
+    if isinstance(n_judged, bool) or int(n_judged) != n_judged or n_judged < 1:
+        raise ValueError(f"n_judged must be a positive integer; got {n_judged!r}")
+    return np.sqrt(robust_variance(pilot, blocks) / int(n_judged))
