@@ -30,9 +30,23 @@ DEFAULT_LEVEL = 0.9
 def tube_radius(D: int, d: int, level: float = DEFAULT_LEVEL) -> float:
     """The tube's radius in noise units, ``chi_{D-d}^{-1}(level)`` (dimensionless).
 
+    Parameters
+    ----------
+    D : int
+        Dimension.
+    d : int
+        Ridge dimension, 0 <= d < D.
+    level : float, default 0.9
+        Nominal level, in (0, 1).
+
+    Returns
+    -------
+    float
+
     Raises
     ------
-    ValueError if not 0 <= d < D or level is not in (0, 1).
+    ValueError
+        If not 0 <= d < D or level is not in (0, 1).
     """
     D, d = int(D), int(d)
     if not (0 <= d < D):
@@ -45,16 +59,25 @@ def tube_radius(D: int, d: int, level: float = DEFAULT_LEVEL) -> float:
 
 @dataclass
 class TubeFraction:
-    """Tube fraction of m samples (``valid`` of them counted).
+    """Tube fraction of m samples (only the ``counted`` ones enter it).
 
-    fraction  float   share of counted samples with z <= radius
-    se        float   its binomial standard error at the nominal level, sqrt(q (1 - q) / n_counted)
-    level     float   nominal level q (what exact samples of p_t score)
-    radius    float   chi_{D-d}^{-1}(q), in noise units
-    z         (m,)    |x - pi(x)| / sqrt(h_t) per sample (NaN where not counted)
-    inside    (m,)    z <= radius (False where not counted)
-    counted   (m,)    the samples that entered the fraction
-    n_counted int
+    Attributes
+    ----------
+    fraction : float
+        Share of counted samples with z <= radius.
+    se : float
+        Its binomial standard error at the nominal level, ``sqrt(q (1 - q) / n_counted)``.
+    level : float
+        Nominal level q (what exact samples of p_t score).
+    radius : float
+        ``chi_{D-d}^{-1}(q)``, in noise units.
+    z : numpy.ndarray, shape (m,)
+        ``|x - pi(x)| / sqrt(h_t)`` per sample (NaN where not counted).
+    inside : numpy.ndarray of bool, shape (m,)
+        ``z <= radius`` (False where not counted).
+    counted : numpy.ndarray of bool, shape (m,)
+        The samples that entered the fraction.
+    n_counted : int
     """
 
     fraction: float

@@ -345,9 +345,23 @@ def pythagoras(mom, W_tau, W_inf) -> dict:
 class IrreducibleLoss:
     """``L*`` = the DSM loss of the exact empirical denoiser, and its part along a normal basis.
 
-    ``value`` (total), ``normal`` / ``tangent`` (the parts along the given normal directions and their
-    complement; ``normal`` = 0 when no basis was given), each with its Monte Carlo standard error ``se_*``
-    (the x-expectation; see :func:`irreducible_loss`). Units: those of :func:`rftheory.rf.model.loss`."""
+    Units: those of :func:`rftheory.rf.model.loss`; standard errors are those of the Monte Carlo
+    x-expectation (see :func:`irreducible_loss`).
+
+    Attributes
+    ----------
+    value : float
+        The total L*.
+    se : float
+    normal, tangent : float
+        The parts along the given normal directions and their complement (``normal`` = 0 when no basis was
+        given).
+    se_normal, se_tangent : float
+    n_time_nodes : int
+        Nodes of the time rule.
+    n_draws : int
+        Monte Carlo draws per node.
+    """
 
     value: float
     se: float
@@ -363,15 +377,27 @@ class IrreducibleLoss:
 class LossSplit:
     """The excess DSM loss ``L(W) - L*`` of an RF model split into a normal and a tangent part.
 
-    ``normal``, ``tangent``: ``(1/D) int lambda(t) E_{x~p_t} |P r(x, t)|^2 dt`` with P the normal (resp.
-    tangent) projector and r the residual in the loss's target units: ``r = f_W - a_t m_t = h_t (s_W - s*)``
-    for the posterior-mean parametrization (so the integrand is ``lambda h_t^2 |P e|^2``, e the score error),
-    ``r = s_W - s*`` for the direct-score one. ``se_normal``/``se_tangent`` their Monte Carlo standard errors.
-    ``loss`` = L(W) from the moments, ``L_star`` = :class:`IrreducibleLoss` (``L_star.value`` the total),
-    ``excess = loss - L_star.value`` (its SE is ``L_star.se``). ``method``: "moments" (fixed frame: each part
-    is ``L_P(W) - L*_P`` with ``L_P`` the loss of the projected output, exact from U, V) or "monte carlo"
-    (point-dependent frame: the parts are sample means of ``lambda |P r|^2``; then
-    ``normal + tangent - excess`` is a check of both, zero in expectation)."""
+    ``method``: "moments" (fixed frame: each part is ``L_P(W) - L*_P`` with ``L_P`` the loss of the projected
+    output, exact from U, V) or "monte carlo" (point-dependent frame: the parts are sample means of
+    ``lambda |P r|^2``; then ``normal + tangent - excess`` is a check of both, zero in expectation).
+
+    Attributes
+    ----------
+    normal, tangent : float
+        ``(1/D) int lambda(t) E_{x~p_t} |P r(x, t)|^2 dt`` with P the normal (resp. tangent) projector and r the
+        residual in the loss's target units: ``r = f_W - a_t m_t = h_t (s_W - s*)`` for the posterior-mean
+        parametrization (so the integrand is ``lambda h_t^2 |P e|^2``, e the score error), ``r = s_W - s*``
+        for the direct-score one.
+    se_normal, se_tangent : float
+        Their Monte Carlo standard errors.
+    loss : float
+        L(W) from the moments.
+    L_star : IrreducibleLoss
+        ``L_star.value`` the total.
+    excess : float
+        ``loss - L_star.value`` (its SE is ``L_star.se``).
+    method, weight, parametrization : str
+    """
 
     normal: float
     tangent: float
@@ -433,14 +459,36 @@ def _mc_total(vals, wq):
 
 def irreducible_loss(model, data, mom, schedule=None, normal=None, n_draws=2000, rng=None, n_gl=12,
                      panels_per_period=2.0, time_rule="gauss-legendre", n_intervals=4000) -> IrreducibleLoss:
-    """``L* = (1/D) int lambda(t) c(t) E_{x~p_t} tr Cov[a_t x_0 | x] dt`` (c = 1 for the posterior-mean
-    parametrization, 1/h_t^2 for the direct score), the loss of the exact denoiser, on ``mom``'s settings.
+    """``L* = (1/D) int lambda(t) c(t) E_{x~p_t} tr Cov[a_t x_0 | x] dt``, the loss of the exact denoiser.
 
-    Quadrature: the moments' time rule (``time_rule``, ``n_gl``, ``panels_per_period``, ``n_intervals`` must
-    be those ``mom`` was assembled with; its convergence is ``mom.report``) and, at each time node, ``n_draws`` Monte Carlo draws of x ~ p_t
+    c = 1 for the posterior-mean parametrization, 1/h_t^2 for the direct score, on ``mom``'s settings.
+    Quadrature: the moments' time rule and, at each time node, ``n_draws`` Monte Carlo draws of x ~ p_t
     (training point stratified, z ~ N(0, I) from ``rng``); the reported ``se`` is that of the draws.
-    ``normal``: optional (D, k) orthonormal basis of a fixed normal space; then the trace is split into
-    ``tr(P Cov P)`` and the rest."""
+
+    Parameters
+    ----------
+    model : RandomFeatureModel
+    data : array_like, shape (n, D)
+    mom : Moments
+        The model's moments (weight and parametrization are read from it).
+    schedule : Schedule or str, optional
+    normal : array_like, shape (D, k), optional
+        Orthonormal basis of a fixed normal space; then the trace is split into ``tr(P Cov P)`` and the rest.
+    n_draws : int, default 2000
+        Draws per time node (>= 2).
+    rng : None, int, SeedSequence or numpy.random.Generator, optional
+    n_gl, panels_per_period, time_rule, n_intervals
+        Must be those ``mom`` was assembled with (its convergence is ``mom.report``).
+
+    Returns
+    -------
+    IrreducibleLoss
+
+    Raises
+    ------
+    ValueError
+        If n_draws < 2 or the time rule does not match ``mom``.
+    """
     from ..density.empirical import EmpiricalDensity
     from ..density.schedules import OU, get_schedule
 
@@ -472,13 +520,25 @@ def irreducible_loss(model, data, mom, schedule=None, normal=None, n_draws=2000,
 
 
 def ridge_normal(density, d, fallback=None):
-    """A point-dependent normal frame for :func:`loss_split`: ``(x, t) -> (m, D, D)`` projectors onto the
-    normal space of the d-dimensional ridge frame of ``density`` (Hessian eigenvectors).
+    """A point-dependent normal frame for :func:`loss_split`.
 
-    Where the eigengap is at its round-off floor the frame is undetermined (e.g. far from the midpoint of
-    two modes, where H = -I/h_t to the last bit and eigh may return either axis as "normal"): there the
-    projector of ``fallback`` (a fixed (D, k) orthonormal normal basis) is used; without one, a
-    ValueError says at how many points the frame was undetermined."""
+    Where the eigengap is at its round-off floor the frame is undetermined (e.g. far from the midpoint of two
+    modes, where H = -I/h_t to the last bit and eigh may return either axis as "normal"): there the projector
+    of ``fallback`` is used; without one, a ValueError says at how many points the frame was undetermined.
+
+    Parameters
+    ----------
+    density : EmpiricalDensity
+    d : int
+        Ridge dimension.
+    fallback : array_like, shape (D, k), optional
+        A fixed orthonormal normal basis.
+
+    Returns
+    -------
+    callable
+        ``(x, t) -> (m, D, D)`` projectors onto the normal space of the d-dimensional ridge frame.
+    """
     from ..geometry.ridge import frame
 
     Pf = None if fallback is None else _normal_basis(fallback, density.D)
@@ -501,13 +561,38 @@ def loss_split(model, W, data, mom, normal, schedule=None, n_draws=2000, rng=Non
                panels_per_period=2.0, L_star=None, time_rule="gauss-legendre", n_intervals=4000) -> LossSplit:
     """[HQT]'s loss-level measure: ``L(W) - L*`` split into normal and tangent parts (see :class:`LossSplit`).
 
-    ``normal``: a fixed (D, k) orthonormal basis of the normal space (method "moments": the parts are exact
-    from U, V up to the Monte Carlo error of L*), or a callable ``(x (m, D), t) -> (m, D, D)`` normal
-    projectors (point-dependent; method "monte carlo", e.g. :func:`ridge_normal`). ``mom`` the Moments of
-    ``model`` on ``data`` for the weight and parametrization wanted, assembled with ``time_rule``, ``n_gl``,
-    ``panels_per_period``, ``n_intervals`` (the same time rule is used here). ``L_star``: a precomputed
-    :func:`irreducible_loss` for the same fixed basis (reused across W; ignored for a callable frame).
-    Monte Carlo draws: ``n_draws`` per time node from ``rng``."""
+    Parameters
+    ----------
+    model : RandomFeatureModel
+    W : array_like, shape (D, p)
+        Output weights.
+    data : array_like, shape (n, D)
+    mom : Moments
+        The Moments of ``model`` on ``data`` for the weight and parametrization wanted, assembled with
+        ``time_rule``, ``n_gl``, ``panels_per_period``, ``n_intervals`` (the same time rule is used here).
+    normal : array_like of shape (D, k), or callable
+        A fixed orthonormal basis of the normal space (method "moments": the parts are exact from U, V up to
+        the Monte Carlo error of L*), or ``(x (m, D), t) -> (m, D, D)`` normal projectors (point-dependent;
+        method "monte carlo", e.g. :func:`ridge_normal`).
+    schedule : Schedule or str, optional
+    n_draws : int, default 2000
+        Monte Carlo draws per time node (>= 2).
+    rng : None, int, SeedSequence or numpy.random.Generator, optional
+    n_gl, panels_per_period, time_rule, n_intervals
+        The moments' time rule.
+    L_star : IrreducibleLoss, optional
+        A precomputed :func:`irreducible_loss` for the same fixed basis (reused across W; ignored for a
+        callable frame).
+
+    Returns
+    -------
+    LossSplit
+
+    Raises
+    ------
+    ValueError
+        If W has the wrong shape, n_draws < 2, or the normal projectors are not finite (m, D, D).
+    """
     from .model import RFScoreField
     from ..density.empirical import EmpiricalDensity
     from ..density.schedules import OU, get_schedule

@@ -130,9 +130,27 @@ TIME_RULES = ("gauss-legendre", "simpson")
 
 
 def simpson_rule(t0: float, T: float, n_intervals: int):
-    """Nodes and weights of the composite Simpson rule on ``n_intervals`` (even) uniform intervals of [t0, T]
-    ([HQT]'s recipe: 4000 intervals). Its error is large where lambda varies on a scale below the spacing
-    (lambda = 1/h^2 near a small t0): docs/conventions.md."""
+    """Nodes and weights of the composite Simpson rule on ``n_intervals`` uniform intervals of [t0, T].
+
+    [HQT]'s recipe (4000 intervals). Its error is large where lambda varies on a scale below the spacing
+    (lambda = 1/h^2 near a small t0): docs/conventions.md.
+
+    Parameters
+    ----------
+    t0, T : float
+        0 < t0 < T < inf.
+    n_intervals : int
+        Even, >= 2.
+
+    Returns
+    -------
+    nodes, weights : numpy.ndarray, shape (n_intervals + 1,)
+
+    Raises
+    ------
+    ValueError
+        If the interval or n_intervals is invalid.
+    """
     if not (0 < t0 < T < np.inf):
         raise ValueError(f"need 0 < t0 < T < inf (got t0={t0}, T={T})")
     if isinstance(n_intervals, bool) or int(n_intervals) != n_intervals or n_intervals < 2 or n_intervals % 2:
@@ -146,8 +164,32 @@ def simpson_rule(t0: float, T: float, n_intervals: int):
 
 
 class TimeRule:
-    """A time rule and its refinement: ``rule(1)`` the nodes and weights, ``rule(2)`` the refined rule (twice
-    the Gauss-Legendre nodes per panel, or twice the Simpson intervals); ``description`` for reports."""
+    """A time rule and its refinement: ``rule(1)`` the nodes and weights, ``rule(2)`` the refined rule.
+
+    Refinement doubles the Gauss-Legendre nodes per panel, or the Simpson intervals; ``description`` is for
+    reports.
+
+    Parameters
+    ----------
+    kind : {"gauss-legendre", "simpson"}
+        One of ``TIME_RULES``.
+    t0, T : float
+        The interval.
+    K : int
+        Fourier frequencies of the embedding.
+    T_emb : float
+        Embedding period.
+    n_gl : int
+        Gauss-Legendre nodes per panel.
+    panels_per_period : float
+    n_intervals : int
+        Simpson intervals.
+
+    Raises
+    ------
+    ValueError
+        For an unknown kind.
+    """
 
     def __init__(self, kind, t0, T, K, T_emb, n_gl, panels_per_period, n_intervals):
         if kind not in TIME_RULES:
@@ -409,7 +451,17 @@ def cache_path(cache_dir, key: str) -> Path:
 
 
 def clean_cache_dir(cache_dir) -> list:
-    """Remove the temporary files that a killed writer left in ``cache_dir``; return their paths."""
+    """Remove the temporary files that a killed writer left in ``cache_dir``.
+
+    Parameters
+    ----------
+    cache_dir : path
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed.
+    """
     return remove_stale_temps(cache_dir, ".moments-*.npz.*")
 
 
@@ -435,6 +487,10 @@ def save_moments(path, mom: Moments, key: str) -> None:
     mom : Moments
     key : str
         From :func:`cache_key`.
+
+    Returns
+    -------
+    None
     """
     entries = _entries(mom, key)
     with atomic_path(path, suffix=".npz") as tmp:
