@@ -80,13 +80,14 @@ def remove_stale_temps(directory, pattern: str = ".*.*", max_age: float = 3600.0
                     continue
                 finally:
                     os.close(fd)
+            kind = "directory" if f.is_dir() else "file"
             if f.is_dir():
                 shutil.rmtree(f)
             else:
                 f.unlink()
         except FileNotFoundError:                # its writer renamed it meanwhile
             continue
-        log.warning("removed stale temporary file %s (left by an interrupted run)", f)
+        log.warning("removed stale temporary %s %s (left by an interrupted run)", kind, f)
         removed.append(f)
     return removed
 

@@ -85,8 +85,8 @@ def _cmd_bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-
+    # the package face is loaded before any of its modules (cli included); read its version, do not import it
+    __version__ = sys.modules[__package__].__version__
     p = argparse.ArgumentParser(prog="rftheory", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     p.add_argument("--version", action="version", version=f"rftheory {__version__}")
