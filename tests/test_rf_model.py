@@ -65,20 +65,25 @@ def test_gd_matches_closed_form(small):
 
 def test_mc_moments_agree_with_exact():
     """R independent MC assemblies (m_z draws each, same time rule): the mean of a fixed random projection of
-    U and of V lies within 4 standard errors (from the replicate spread) of the exact value."""
+    U and of V lies within z = 4 standard errors of the exact value, the SE from R *independent* pilot
+    assemblies (so an outlier among the judged ones cannot widen its own tolerance; two-sided 6e-5 each).
+    The exact values themselves are held to round-off by tests/test_moments_reference.py."""
     m = RandomFeatureModel(2, 8, 2, 2.0, activation="relu", rng=3)
     ex = m.moments(X2, t0=1e-2, weight="1/h", T=2.0, n_gl=4, report=False)
     R, mz = 8, 400
     rng = np.random.default_rng(4)
     PU, PV = rng.standard_normal(ex.U.shape), rng.standard_normal(ex.V.shape)
-    su, sv = [], []
-    for r in range(R):
+
+    def proj(seed):
         mc = m.moments(X2, t0=1e-2, weight="1/h", T=2.0, n_gl=4, method="mc", mc_draws=mz,
-                       rng=np.random.default_rng(100 + r), report=False)
-        su.append(np.sum(PU * mc.U))
-        sv.append(np.sum(PV * mc.V))
-    for s, exact in ((np.array(su), np.sum(PU * ex.U)), (np.array(sv), np.sum(PV * ex.V))):
-        assert abs(s.mean() - exact) <= 4 * s.std(ddof=1) / np.sqrt(R)
+                       rng=np.random.default_rng(seed), report=False)
+        return np.sum(PU * mc.U), np.sum(PV * mc.V)
+
+    judged = np.array([proj(100 + r) for r in range(R)])
+    pilot = np.array([proj(900 + r) for r in range(R)])
+    se = pilot.std(0, ddof=1) / np.sqrt(R)
+    exact = np.array([np.sum(PU * ex.U), np.sum(PV * ex.V)])
+    assert np.all(np.abs(judged.mean(0) - exact) <= 4 * se), np.abs(judged.mean(0) - exact) / se
 
 
 def test_time_quadrature_report_for_a_smooth_activation(small):
