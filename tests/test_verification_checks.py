@@ -164,7 +164,7 @@ _LACKS_POWER = {
     "R2": "PERTURB 1 + 1e-6 but the SGD-mean and rate rows are Monte Carlo (SE ~3 %)",
     "R3": "the directly integrated loss row has a quadrature tolerance of 1.5e-5 relative",
     "R4": "upper-bound rows with slack of 9 decades (bound 1e-3, measured 1e-12)",
-    "V2": "PERTURB 1.05; the increment-mean rows resolve only tens of per cent (SE from the judged seeds)",
+    "V2": "PERTURB 1.05; the increment-mean rows resolve only tens of per cent (SE from 48 pilot seeds)",
     "V3": "bound rows (slope <= -1, 1/P law): slack of ~0.3 in slope cannot be closed by a factor <= 1.1",
 }
 _AUDITED = [n for n in REG if n != "V4"]
