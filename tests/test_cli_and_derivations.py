@@ -36,3 +36,15 @@ def test_cli_derive_unknown(capsys):
 def test_cli_requires_a_subcommand():
     with pytest.raises(SystemExit):
         cli.main([])
+
+
+def test_cli_derive_latex_prints_the_latex(capsys):
+    """derive --latex prints the derivation's LaTeX instead of its statement (and without it, the reverse)."""
+    res = registry()["P1"].derive()
+    assert res.latex != res.statement
+    assert cli.main(["derive", "P1", "--latex"]) == 0
+    out = capsys.readouterr().out
+    assert res.latex in out and res.statement not in out
+    assert cli.main(["derive", "P1"]) == 0
+    out = capsys.readouterr().out
+    assert res.statement in out and res.latex not in out

@@ -193,9 +193,27 @@ def test_samplers_are_reproducible_and_record():
     np.testing.assert_array_equal(a.states, b.states)
     assert a.states.shape == (5, 10, 2) and a.times[0] == 3.0 and a.times[-1] == 1e-2
     np.testing.assert_array_equal(a.states[-1], a.final)
-    e = sample(dens, x0, g, "euler").final
-    h = sample(dens, x0, g, "heun").final
-    assert np.all(np.isfinite(e)) and np.all(np.isfinite(h))
+
+
+
+def test_euler_and_heun_converge_at_their_orders_to_the_exact_flow():
+    """One data point x1: p_t = N(a_t x1, h_t I) and the PF-ODE flow is exact,
+    x_t = a_t x1 + sqrt(h_t / h_T)(x_T - a_T x1). Errors at t = 0.05 from T = 2 on uniform grids of N and 2N
+    steps: Euler's ratio is 2 (first order) and Heun's 4 (second order), each within 15 % (the next term
+    of the error expansion at N = 200 is O(1/N) of the leading one: measured <= 3 %). A missing half in
+    Heun's average (first order again) or a wrong drift (no convergence) fails."""
+    from rftheory.density.schedules import uniform_grid
+
+    x1 = np.array([[1.5, -0.5]])
+    dens = EmpiricalDensity(x1)
+    T, t = 2.0, 0.05
+    aT, hT = float(dens.schedule.a(T)), float(dens.schedule.h(T))
+    a, h = float(dens.schedule.a(t)), float(dens.schedule.h(t))
+    xT = np.array([[0.3, 0.8], [-1.0, 0.2]])
+    exact = a * x1 + np.sqrt(h / hT) * (xT - aT * x1)
+    for method, order in (("euler", 1), ("heun", 2)):
+        err = [np.abs(sample(dens, xT, uniform_grid(T, t, N + 1), method).final - exact).max() for N in (200, 400)]
+        assert abs(err[0] / err[1] / 2**order - 1) < 0.15, (method, err)
 
 
 def test_random_smooth_error_is_reproducible_and_smooth():

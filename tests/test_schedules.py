@@ -67,3 +67,31 @@ def test_geometric_grid_is_log_uniform():
 def test_grid_bad_args(args):
     with pytest.raises(ValueError):
         S.geometric_grid(*args)
+
+
+def test_a_h_against_closed_forms_in_mpmath():
+    """a(t), h(t) of linear VP, VE and GTV Fig. 1 against their closed forms evaluated independently at 30
+    digits (THEORY.md §1): log a = -(beta_min t + beta_d t^2/2), h = 1 - a^2 (VP); a = 1,
+    h = sigma_min^2 (sigma_max/sigma_min)^{2t} (VE); a = sqrt(1 - t), h = t (GTV Fig. 1). Tolerance 4 eps
+    relative times the condition number of the float64 evaluation from t (a = e^x: 1 + |x|; h = 1 - e^{2x}:
+    1 + 2|x| a^2/h); a 1e-12 error in any of them fails."""
+    import mpmath as mp
+
+    from rftheory.density.schedules import VE, GTVFig1, LinearVP
+
+    ts = [1e-6, 1e-3, 0.07, 0.3, 0.5, 0.9, 0.999]
+    eps = np.finfo(float).eps
+    with mp.workdps(30):
+        forms = {
+            LinearVP(): (lambda t: mp.exp(-(mp.mpf("0.1") * t + mp.mpf("19.9") * t * t / 2)),
+                         lambda t: -mp.expm1(-2 * (mp.mpf("0.1") * t + mp.mpf("19.9") * t * t / 2))),
+            VE(): (lambda t: mp.mpf(1), lambda t: mp.mpf("0.01") ** 2 * (mp.mpf(50) / mp.mpf("0.01")) ** (2 * t)),
+            GTVFig1(): (lambda t: mp.sqrt(1 - t), lambda t: t),
+        }
+        for sch, (fa, fh) in forms.items():
+            a, h = sch.a_h(np.array(ts))
+            for k, t in enumerate(ts):
+                tt = mp.mpf(t)
+                x = abs(float(mp.log(fa(tt))))
+                assert abs(a[k] / float(fa(tt)) - 1) <= 4 * eps * (1 + x), (sch.name, t)
+                assert abs(h[k] / float(fh(tt)) - 1) <= 4 * eps * (1 + 2 * x * a[k] ** 2 / h[k]), (sch.name, t)

@@ -46,3 +46,36 @@ def test_verify_rejects_unknown_names(tmp_path, capsys, monkeypatch):
     assert "--only" in capsys.readouterr().err
     monkeypatch.setenv(PERTURB_ENV, "NOPE=2")
     assert cli.main(["verify", "--only", "P1", "--out", str(tmp_path)]) == 2
+
+
+def test_verify_flags_reach_the_runner(tmp_path, monkeypatch):
+    """--full, --seed, --perturb and --only through cli.main arrive in the Context and run_checks unchanged
+    (a mis-wired flag falling back to its default fails here); without them: quick, seed 0, no perturbation."""
+    import verification.runner as runner
+
+    seen = {}
+
+    class _Stop(Exception):
+        pass
+
+    def fake(names, ctx, perturb=None, progress=False):
+        seen.update(names=names, profile=ctx.profile, seed=ctx.seed, perturb=perturb)
+        raise _Stop
+
+    monkeypatch.setattr(runner, "run_checks", fake)
+    monkeypatch.delenv(PERTURB_ENV, raising=False)
+    with pytest.raises(_Stop):
+        cli.main(["verify", "--full", "--seed", "7", "--only", "P1", "R3", "--perturb", "P1=1.000001,R3=0.5",
+                  "--out", str(tmp_path), "--no-progress", "--scheduler", "serial"])
+    assert seen == {"names": ["P1", "R3"], "profile": "full", "seed": 7, "perturb": {"P1": 1.000001, "R3": 0.5}}
+    with pytest.raises(_Stop):
+        cli.main(["verify", "--out", str(tmp_path), "--no-progress", "--scheduler", "serial"])
+    assert seen == {"names": None, "profile": "quick", "seed": 0, "perturb": {}}
+
+
+def test_verify_perturb_flag_and_seed_end_to_end(tmp_path):
+    """The real run: --perturb P1=1.000001 fails P1 (exit 1) and the report records the factor and --seed."""
+    assert cli.main(["verify", "--quick", "--only", "P1", "--seed", "3", "--perturb", "P1=1.000001",
+                     "--out", str(tmp_path), "--no-progress", "--scheduler", "serial"]) == 1
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert rep["seed"] == 3 and rep["checks"][0]["verdict"] == "fail" and rep["checks"][0]["perturb"] == 1.000001

@@ -10,8 +10,10 @@ statement behind the effective SDE with diffusion ``kappa D C D``.
 Measured: ``rftheory.gtv.variance.naive_sampler`` on the two-point grid [t, t - dt] from M copies of each query,
 S seeds (a dask sweep, cached per task); sample mean of ``(x' - x)/dt`` and unbiased sample covariance of
 ``(x' - x)/sqrt(dt)``. Predicted: the formulas above from the library's score and
-``variance.proxy_covariance``. Tolerance: z * SE over the S seeds, z the two-sided Student-t quantile
-(S - 1 dof) at family-wise alpha = 1e-3, Bonferroni over every component of every row. The covariance rows
+``variance.proxy_covariance``. Tolerance: z * SE of the mean over the S judged seeds, the SE from
+independent pilot seeds (robust median-of-means variance, :func:`verification.stats.pilot_se`: the judged
+seeds never set their own tolerance), z the two-sided Student-t quantile (pilot/2 dof, conservative for the
+robust variance) at family-wise alpha = 1e-3, Bonferroni over every component of every row. The covariance rows
 resolve a few per cent; the mean rows are noisier (the injected noise is O(sqrt(kappa/dt)) larger than the
 drift) and catch errors of tens of per cent.
 """
@@ -23,18 +25,19 @@ from rftheory import EmpiricalDensity, datasets, variance
 from rftheory.density.schedules import get_schedule
 
 from ..protocol import Comparison
-from ..stats import DEFAULT_ALPHA, critical_value, seed_mean
+from ..stats import DEFAULT_ALPHA, critical_value, pilot_se
 
 NAME = "V2"
 TITLE = "naive estimator: one-step increment mean dt(beta x + D s*), covariance kappa dt D^2 C (+ g^2 dt)"
 PERTURB = 1.05
-SWEEP_VERSION = "1"
+SWEEP_VERSION = "2"
+PILOT_BLOCKS = 8
 
 _SIZES = {
     "quick": {"dataset": "random", "schedule": "ou", "times": [0.1, 0.5], "bases": ["ode", "sde"], "dt": 1e-3,
-              "kappa": 0.5, "queries": 3, "copies": 4000, "reps": 32},
+              "kappa": 0.5, "queries": 3, "copies": 4000, "reps": 32, "pilot": 48},
     "full": {"dataset": "random", "schedule": "ou", "times": [0.05, 0.1, 0.3, 0.5, 1.0], "bases": ["ode", "sde"],
-             "dt": 1e-3, "kappa": 0.5, "queries": 8, "copies": 20000, "reps": 64},
+             "dt": 1e-3, "kappa": 0.5, "queries": 8, "copies": 20000, "reps": 64, "pilot": 96},
 }
 
 
@@ -42,7 +45,8 @@ def inputs(profile: str) -> dict:
     s = _SIZES[profile]
     return {"dataset": f"GTV Fig. 1 '{s['dataset']}' six-point set; queries drawn from p_t",
             "schedule": s["schedule"], "sizes": s,
-            "seeds": f"{s['reps']} repetitions per (t, base); per-task SeedSequence spawned from --seed"}
+            "seeds": f"{s['reps']} judged and {s['pilot']} pilot repetitions per (t, base); per-task SeedSequence "
+                     "spawned from --seed"}
 
 
 def naive_step_task(params, rng):
@@ -66,14 +70,17 @@ def run(ctx, inputs: dict):
     sched = get_schedule(s["schedule"])
     dens = EmpiricalDensity(X, sched)
     queries = {t: dens.sample(t, s["queries"], ctx.rng(NAME, "queries", t)) for t in s["times"]}
-    grid = [(t, b, r) for t in s["times"] for b in s["bases"] for r in range(s["reps"])]
+    grid = [(t, b, role, r) for t in s["times"] for b in s["bases"]
+            for role, R in (("judged", s["reps"]), ("pilot", s["pilot"])) for r in range(R)]
     params = [{"data": X, "schedule": s["schedule"], "t": t, "dt": s["dt"], "kappa": s["kappa"], "base": b,
-               "copies": s["copies"], "x": queries[t], "rep": r} for t, b, r in grid]
+               "copies": s["copies"], "x": queries[t], "role": role, "rep": r} for t, b, role, r in grid]
     res = ctx.sweep(naive_step_task, params, name="v2_naive_step", version=SWEEP_VERSION)
     S, D, m = s["reps"], X.shape[1], s["queries"]
     n_comp = len(s["times"]) * len(s["bases"]) * m * (D + D * D)
-    z = critical_value(DEFAULT_ALPHA, n_comp, dof=S - 1)
-    src = f"z={z:.2f} (t, {S - 1} dof, alpha={DEFAULT_ALPHA:g} Bonferroni over {n_comp}) x SE over {S} seeds"
+    P = s["pilot"]
+    z = critical_value(DEFAULT_ALPHA, n_comp, dof=P // 2)
+    src = (f"z={z:.2f} (t, {P // 2} dof, alpha={DEFAULT_ALPHA:g} Bonferroni over {n_comp}) x SE of the mean of {S} "
+           f"judged seeds from {P} independent pilot seeds (median-of-means variance, {PILOT_BLOCKS} blocks)")
     rows = []
     for t in s["times"]:
         x = queries[t]
@@ -81,15 +88,18 @@ def run(ctx, inputs: dict):
         beta, g2 = float(sched.beta(t)), float(sched.g2(t))
         for b in s["bases"]:
             Dc = (0.5 if b == "ode" else 1.0) * g2
-            out = [o for (tt, bb, _), o in zip(grid, res.results) if tt == t and bb == b]
-            mm = seed_mean(np.stack([o["mean"] for o in out]))
-            cc = seed_mean(np.stack([o["cov"] for o in out]))
+            got = {role: [o for (tt, bb, rr, _), o in zip(grid, res.results) if tt == t and bb == b and rr == role]
+                   for role in ("judged", "pilot")}
+            stack = lambda role, k: np.stack([o[k] for o in got[role]])  # noqa: E731
+            m_mean, c_mean = stack("judged", "mean").mean(0), stack("judged", "cov").mean(0)
+            m_se = pilot_se(stack("pilot", "mean"), S, PILOT_BLOCKS)
+            c_se = pilot_se(stack("pilot", "cov"), S, PILOT_BLOCKS)
             cov_pred = s["kappa"] * Dc**2 * C + (g2 * np.eye(D)[None] if b == "sde" else 0.0)
             setting = (f"{s['schedule']} t={t:g}, base={b}, dt={s['dt']:g}, kappa={s['kappa']:g}, "
                        f"{m} queries x {s['copies']} copies x {S} seeds")
             rows.append(Comparison(setting=setting, quantity="increment mean / dt: beta x + D s*",
-                                   predicted=beta * x + Dc * score, measured=mm.mean, tolerance=z * mm.se,
+                                   predicted=beta * x + Dc * score, measured=m_mean, tolerance=z * m_se,
                                    source=src))
             rows.append(Comparison(setting=setting, quantity="increment covariance / dt: kappa D^2 C (+ g^2 I)",
-                                   predicted=cov_pred, measured=cc.mean, tolerance=z * cc.se, source=src))
+                                   predicted=cov_pred, measured=c_mean, tolerance=z * c_se, source=src))
     return rows
