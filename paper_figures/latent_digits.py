@@ -93,6 +93,7 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
               xlabel=r"$|P_\perp s^*| / \max$", ylabel="samples")
         a.set_yscale("log")
         a.legend(fontsize=6.5, loc="upper center")
+    radii = {}
     for key, r in runs.items():
         c, ls, lab = _STYLE[key]
         tube = r.at["d*"]["tube"]
@@ -101,7 +102,10 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
         z = tube.z[tube.counted]
         ax[3].hist(np.log10(z), bins=30, histtype="step", color=c, ls=ls, lw=1.4,
                    label=f"{lab}: {tube.fraction:.2f} +- {tube.se:.2f} inside")
-        ax[3].axvline(np.log10(tube.radius), color="k", ls="--", lw=0.8)
+        radii[r.d_star] = tube.radius
+    for d, rad in radii.items():
+        ax[3].axvline(np.log10(rad), color="k", ls="--", lw=0.8,
+                      label=f"{100 * base.tube_level:.0f}% radius of chi_{{{Kd - d}}}")
     ax[3].set(title=f"(d) distance to the d*-ridge in noise units (first {base.n_tube} samples)",
               xlabel=r"$\log_{10}\,|x-\pi(x)|/\sqrt{h_t}$", ylabel="samples")
     ax[3].legend(fontsize=7)
