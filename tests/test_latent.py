@@ -143,3 +143,24 @@ def test_latent_figure_quick(tmp_path):
                                                                            "ae_exact"}
     for run in d["runs"].values():
         assert run["d_star"] == run["ridge_dimension"]["d"] and run["at_d_paper"]["d"] == 25
+
+
+def test_mnist_dir_source(tmp_path):
+    """--mnist DIR: LeCun's IDX files (here written from the shipped subset) give the same images, any digit."""
+    import gzip
+    import struct
+
+    from rftheory.cli import build_parser
+    from rftheory.data.mnist import load_mnist_subset
+
+    X, y = load_mnist_subset(scale=False)
+    img = X.reshape(-1, 28, 28).astype(np.uint8)
+    with gzip.open(tmp_path / "train-images-idx3-ubyte.gz", "wb") as fh:
+        fh.write(bytes([0, 0, 8, 3]) + struct.pack(">III", *img.shape) + img.tobytes())
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1]) + struct.pack(">I", y.size)
+                                                       + y.astype(np.uint8).tobytes())
+    cfg = replace(TINY, mnist_dir=str(tmp_path), digit=7)
+    images, _, Z, info = load_latent_data(cfg, 0)
+    np.testing.assert_array_equal(images, load_mnist_subset(digit=7)[0][:TINY.n_train])
+    assert Z.shape == (TINY.n_train, 32) and str(tmp_path) in info["source"]
+    assert build_parser().parse_args(["figures", "--mnist", str(tmp_path)]).mnist == str(tmp_path)
