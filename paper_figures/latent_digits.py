@@ -161,7 +161,7 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
     fig.suptitle(f"{TITLE}\n{n_train} training images, {base.n_samples} samples"
                  f"{' (quick profile)' if quick else ''}", fontsize=11)
     fig.tight_layout()
-    files = save(fig, out_dir, "latent_digits")
+    files = save(fig, out_dir, NAME)
     data = {"paper": PAPER, "bimodality_threshold": BIMODAL_THRESHOLD,
             "runs": {f"{lat}_{mod}": r.summary() for (lat, mod), r in runs.items()}}
     return FigureResult(NAME, files, data)
