@@ -269,3 +269,29 @@ def test_bad_input_and_bad_out_fail_fast(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
     assert (other / "notes.txt").read_text() == "keep me" and afile.read_text() == "x"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+# ----------------------------------------------------------------------------- scale: pooled density
+@pytest.mark.parametrize("D", [3, 12])  # pools found by the k-d tree (D <= 10) and by brute force
+def test_pooled_density_matches_dense(D, monkeypatch):
+    # n = 5000 Gaussian points, t = 1e-3: the pools (K = 64 or 256 neighbours per sample) are checked to carry
+    # all but 1e-12 of the weight, so pooled and dense runs agree to round-off. d = 0: the ridge points are
+    # the modes, a well-posed target (no tangential freedom).
+    from rftheory.apps import analyze as an
+
+    rng = np.random.default_rng(D)
+    Xg = rng.standard_normal((5000, D))
+    S = EmpiricalDensity(Xg).sample(1e-3, 60, rng) + 0.03 * rng.standard_normal((60, D))
+    pooled = analyze_samples(Xg, S, 1e-3, 0)
+    assert "dense" not in pooled.density["samples_by_pool"]
+    monkeypatch.setattr(an, "POOL_K0", 10**9)  # K >= n / 4: the dense EmpiricalDensity for every chunk
+    dense = analyze_samples(Xg, S, 1e-3, 0)
+    assert dense.density["samples_by_pool"] == {"dense": 60}
+    np.testing.assert_array_equal(pooled.status, dense.status)
+    # eigenvalues are -1/h + (a/h)^2 Cov: summation order and the dropped 1e-12 of the weight change them by
+    # round-off of the largest, 1/h = 500 (a few eps); 1e-10 leaves a wide margin for O(n) sums
+    lam_scale = np.abs(dense.eigenvalues).max()
+    np.testing.assert_allclose(pooled.eigenvalues, dense.eigenvalues, rtol=0, atol=1e-10 * lam_scale)
+    # both projections stop at |s| <= 1e-9 (1/length) and h = 2e-3: the modes agree to well below 1e-9 length
+    np.testing.assert_allclose(pooled.proj_points, dense.proj_points, rtol=0, atol=1e-9)
+    assert pooled.tube.fraction == dense.tube.fraction

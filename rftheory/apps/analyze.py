@@ -20,11 +20,13 @@ ridge dimension d (THEORY.md §2; ``d="auto"`` chooses it by :func:`rftheory.geo
   beside the training set's own leave-one-out distances (on a random subset of at most ``n_train_nn`` points);
 * the split of the offset ``x - pi(x)`` into normal and tangential parts in the ridge frame at ``pi(x)``.
 
-Scale: every step streams over the training set (nearest neighbours by blocks or a k-d tree,
-:func:`rftheory.dynamics.motion.nearest_distinct`; the density by chunks, EmpiricalDensity, or over the
-neighbours that carry all but 1e-12 of the weight, :class:`rftheory.density.neighbours.TruncatedDensity`,
-where a k-d tree is fast (D <= KDTREE_MAX_D) and its stated score bound is below 1e-8 of the noise scale), and
-the samples are processed by chunks of ``_CHUNK``: memory beyond inputs and outputs is O(chunk D^2 + block).
+Scale: every step streams over the training set. Nearest neighbours are exact, by a k-d tree (D <= 10) or
+blocked brute force (:func:`rftheory.dynamics.motion.nearest_distinct`). The density is evaluated per chunk of
+``_CHUNK`` samples over a pool of training points checked to carry all but ``TRUNC_RTOL`` of the posterior
+weight at the samples and at their projections (:mod:`rftheory.apps.analyze_pools`; the bound is the one
+:class:`rftheory.density.neighbours.TruncatedDensity` states), falling back to the dense, chunked
+EmpiricalDensity where no small pool is enough (large t). Memory beyond inputs and outputs: O(chunk K D +
+block), with one de-duplicated copy of the training set.
 
 Optionally both sets are first mapped by an exact PCA fitted on the training set (:class:`PCALatent`,
 "global" standardisation): t and d then refer to the latent space. Files and the command line:
@@ -41,12 +43,11 @@ from tqdm.auto import tqdm
 
 from .._checks import as_data, as_generator, check_ridge_dim
 from ..data.realdata import PCALatent
-from ..density.empirical import EmpiricalDensity
-from ..density.neighbours import TruncatedDensity
 from ..density.schedules import get_schedule
-from ..dynamics.motion import KDTREE_MAX_D, Memorization, memorization, nearest_distinct
+from ..dynamics.motion import DistinctNeighbours, Memorization, memorization, nearest_distinct
 from ..geometry import ridge
 from ..geometry.dimension import DimensionChoice, ridge_dimension
+from .analyze_pools import Pools, combine_dimension
 from ..geometry.tube import DEFAULT_LEVEL, TubeFraction, tube_fraction
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,8 @@ __all__ = ["Analysis", "analyze_samples", "nearest_distances", "STATUS", "ON_RID
 ON_RIDGE_THRESHOLD = 0.2  # [HQT]: "on ridge" when the max-normalised residual is below 0.2
 NEWTON_MAX_D = 24  # Newton projection needs the (m, D, D, D) third cumulant: SCMS only above this D
 ESCAPE_PROB = 1e-6  # an exact draw of p_t is "escaped" with at most this probability
-TRUNC_RTOL = 1e-12  # TruncatedDensity's dropped weight
-TRUNC_MIN_N = 4096  # below this n the dense density is cheap: no truncation
+TRUNC_RTOL = 1e-12  # weight the pooled density may drop (relative)
+POOL_K0 = 64  # first number of neighbours per sample in a pool (grown x4 while not enough)
 _CHUNK = 256  # samples per batch (one progress tick each)
 _QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 STATUS = {**ridge.STATUS, 4: "escaped"}
@@ -187,17 +188,6 @@ def nearest_distances(Y, X, exclude_self: bool = False):
     return dist[:, 0], idx[:, 0]
 
 
-def _density(X, sched, t):
-    """The density evaluator and its description: truncated where a k-d tree is fast and the bound is tiny."""
-    n, D = X.shape
-    if n >= TRUNC_MIN_N and D <= KDTREE_MAX_D:
-        dens = TruncatedDensity(X, sched, rtol=TRUNC_RTOL)
-        bound = dens.error_bounds(t)["score"] * float(np.sqrt(sched.h(t)))
-        if bound <= 1e-8:
-            return dens, {"kind": "truncated", "rtol": TRUNC_RTOL, "score_bound_noise_units": bound}
-    return EmpiricalDensity(X, sched), {"kind": "dense"}
-
-
 def analyze_samples(train, samples, t: float, d, schedule="ou", pca: int | None = None, rng=0,
                     newton="auto", tol: float = 1e-9, max_iter: int = 200, n_boot: int = 2000,
                     level: float = DEFAULT_LEVEL, n_train_nn: int = 10000, progress: bool = False) -> Analysis:
@@ -228,8 +218,6 @@ def analyze_samples(train, samples, t: float, d, schedule="ou", pca: int | None 
     n, D = X.shape
     if d != "auto":
         d = check_ridge_dim(d, D, "d")
-    if np.unique(X, axis=0).shape[0] < 2:
-        raise ValueError("train needs at least two distinct points (d_1/d_2 and leave-one-out distances)")
     use_newton = D <= NEWTON_MAX_D if newton == "auto" else bool(newton)
     a, h = (float(v) for v in sched.a_h(t))
     m = S.shape[0]
@@ -240,23 +228,36 @@ def analyze_samples(train, samples, t: float, d, schedule="ou", pca: int | None 
     r_esc = float(np.sqrt(h) * chi.ppf(1.0 - ESCAPE_PROB, D))
     escaped = np.linalg.norm(S - a * c, axis=1) - rad > r_esc
 
-    dens, dinfo = _density(X, sched, t)
+    pools = Pools(X, sched, t, rtol=TRUNC_RTOL, k0=POOL_K0)
+    chunks = [np.arange(c0, min(m, c0 + _CHUNK)) for c0 in range(0, m, _CHUNK)]
+    built = {}
     dim = None
     if d == "auto":
         if not np.any(~escaped):
             raise ValueError("every sample escaped: the ridge dimension cannot be chosen from them")
-        dim = ridge_dimension(dens, S[~escaped], t)
+        choices = []
+        for ci, idx in enumerate(tqdm(chunks, disable=not progress, desc="choosing d", leave=False)):
+            built[ci] = pools.build(S[idx])
+            keep = idx[~escaped[idx]]
+            if keep.size:
+                choices.append(ridge_dimension(built[ci][0], S[keep], t))
+        dim = combine_dimension(choices, D, t)
         d = dim.d
         if dim.share < 0.5:
             warnings.append(f"d = {d} chosen but only {dim.share:.1%} of the samples see that dimension")
 
     # nearest distinct training points (memorization, NN distances): queries S / a against X, scaled back
-    two, idx = nearest_distinct(S / a, X, k=2)
+    nbrs = DistinctNeighbours(X)
+    if nbrs.n_distinct < 2:
+        raise ValueError("train needs at least two distinct points (d_1/d_2 and leave-one-out distances)")
+    two, nn_idx = nbrs.query(S / a, k=2)
     two *= a
     memo = memorization(S, None, gen, n_boot=n_boot, distances=two)
-    sub = gen.choice(n, size=min(n, int(n_train_nn)), replace=False) if n > n_train_nn else np.arange(n)
-    tnn, _ = nearest_distances(X[sub], X, exclude_self=True)
-    tnn *= a
+    k_loo = min(nbrs.n_distinct, int(n_train_nn))
+    sub = gen.choice(nbrs.n_distinct, size=k_loo, replace=False) if k_loo < nbrs.n_distinct else \
+        np.arange(k_loo)
+    tnn = a * nbrs.query(nbrs.rows[sub], k=1, self_query=True)[0][:, 0]
+    del nbrs
 
     lam = np.empty((m, D))
     r = np.empty(m)
@@ -265,23 +266,28 @@ def analyze_samples(train, samples, t: float, d, schedule="ou", pca: int | None 
     status = np.full(m, 4, dtype=np.int64)
     normal = np.full(m, np.nan)
     tangent = np.full(m, np.nan)
-    log.info("projecting %d samples onto the d = %d ridge (newton=%s, density %s)", m, d, use_newton,
-             dinfo["kind"])
-    for c0 in tqdm(range(0, m, _CHUNK), disable=not progress, desc="projecting", leave=False):
-        sl = slice(c0, min(m, c0 + _CHUNK))
-        res = ridge.residual(dens, S[sl], t, d)
-        lam[sl], r[sl], eig_gap[sl] = res.frame.eigenvalues, res.residual, res.frame.eigengap
-        go = np.flatnonzero(~escaped[sl]) + c0
-        if go.size == 0:
-            continue
-        pr = ridge.project(dens, S[go], t, d, tol=tol, max_iter=max_iter, newton=use_newton)
-        pts[go], status[go] = pr.points, pr.status
-        off = S[go] - pr.points
-        fin = np.all(np.isfinite(pr.points), axis=1)
-        if np.any(fin):
-            on = ridge.frame(dens, pr.points[fin], t, d).project_normal(off[fin])
-            normal[go[fin]] = np.linalg.norm(on, axis=1)
-            tangent[go[fin]] = np.linalg.norm(off[fin] - on, axis=1)
+    log.info("projecting %d samples onto the d = %d ridge (newton=%s)", m, d, use_newton)
+    for ci, idx in enumerate(tqdm(chunks, disable=not progress, desc="projecting", leave=False)):
+        todo, k = idx, None
+        while todo.size:
+            dens, pool, reach, K = built.pop(ci) if (ci in built and k is None) else pools.build(S[todo], k)
+            res = ridge.residual(dens, S[todo], t, d)
+            lam[todo], r[todo], eig_gap[todo] = res.frame.eigenvalues, res.residual, res.frame.eigengap
+            go = ~escaped[todo]
+            ok = np.ones(todo.size, bool)
+            if np.any(go):
+                g = todo[go]
+                pr = ridge.project(dens, S[g], t, d, tol=tol, max_iter=max_iter, newton=use_newton)
+                pts[g], status[g] = pr.points, pr.status
+                fin = np.all(np.isfinite(pr.points), axis=1)
+                ok[go] = pools.covered(pool, np.where(fin[:, None], pr.points, S[g]), S[g], reach[go])
+                gf = g[fin]
+                off = S[gf] - pr.points[fin]
+                on = ridge.frame(dens, pr.points[fin], t, d).project_normal(off)
+                normal[gf] = np.linalg.norm(on, axis=1)
+                tangent[gf] = np.linalg.norm(off - on, axis=1)
+            pools.count(K, int(ok.sum()))
+            todo, k = todo[~ok], 4 * K  # projections that left the pool's reach: again, with a larger pool
     dist = np.where(escaped, np.nan, np.linalg.norm(S - pts, axis=1))
     conv = status == 0
     if not np.any(conv):
@@ -299,8 +305,8 @@ def analyze_samples(train, samples, t: float, d, schedule="ou", pca: int | None 
                     proj_distance=dist, normal_offset=normal, tangent_offset=tangent, residual=r,
                     residual_scaled=np.sqrt(h) * r, residual_normalized=rn, on_ridge=rn < ON_RIDGE_THRESHOLD,
                     eigenvalues=lam, eigengap=eig_gap, gap_spectrum=np.median(gaps, axis=0) if D > 1 else
-                    np.zeros(0), memo=memo, nn_distance=two[:, 0], nn_index=idx[:, 0], train_nn_distance=tnn,
-                    samples=S, pca=latent, schedule=sched.name, dimension=dim, density=dinfo,
+                    np.zeros(0), memo=memo, nn_distance=two[:, 0], nn_index=nn_idx[:, 0], train_nn_distance=tnn,
+                    samples=S, pca=latent, schedule=sched.name, dimension=dim, density=pools.describe(),
                     warnings=warnings, escape_radius=r_esc)
 
 

@@ -16,7 +16,8 @@ from tqdm.auto import tqdm
 from ..geometry import ridge
 from .._checks import as_data, as_generator
 
-__all__ = ["PathMeasurements", "measure", "PhaseSummary", "phases", "Memorization", "memorization", "nearest_distinct"]
+__all__ = ["PathMeasurements", "measure", "PhaseSummary", "phases", "Memorization", "memorization", "nearest_distinct",
+           "nearest_rows", "DistinctNeighbours"]
 
 
 @dataclass
@@ -213,30 +214,70 @@ def _brute_knn(Q, X, k):
     return dist, idx
 
 
+def nearest_rows(queries, data, k: int):
+    """Distances ``(m, k)`` (ascending) and indices ``(m, k)`` of the k nearest rows of ``data`` (duplicates
+    not merged): a k-d tree for D <= KDTREE_MAX_D, blocked brute force above (memory O(block + m k))."""
+    X = np.asarray(data, dtype=np.float64)
+    Q = np.asarray(queries, dtype=np.float64)
+    if X.ndim != 2 or Q.ndim != 2 or Q.shape[1] != X.shape[1]:
+        raise ValueError(f"queries {Q.shape} and data {X.shape} must be (m, D) and (n, D) with the same D")
+    k = int(k)
+    if not 1 <= k <= X.shape[0]:
+        raise ValueError(f"k must lie in [1, {X.shape[0]}] (the number of data rows); got {k}")
+    if X.shape[1] <= KDTREE_MAX_D:
+        dist, idx = cKDTree(X).query(Q, k=k)
+        return np.asarray(dist).reshape(-1, k), np.asarray(idx).reshape(-1, k)
+    return _brute_knn(Q, X, k)
+
+
+class DistinctNeighbours:
+    """The distinct rows of a data set (duplicates merged once, at construction) for repeated
+    :meth:`query` calls; ``first`` maps a distinct row to its first occurrence in the data."""
+
+    def __init__(self, data):
+        X = np.asarray(data, dtype=np.float64)
+        if X.ndim != 2:
+            raise ValueError(f"data must have shape (n, D); got {X.shape}")
+        self.rows, self.first = np.unique(X, axis=0, return_index=True)
+        self._tree = None
+
+    @property
+    def n_distinct(self) -> int:
+        return self.rows.shape[0]
+
+    def query(self, queries, k: int = 2, self_query: bool = False):
+        """See :func:`nearest_distinct`."""
+        Q = np.asarray(queries, dtype=np.float64)
+        kk = int(k) + 1 if self_query else int(k)
+        if self.n_distinct < kk:
+            raise ValueError(f"data have {self.n_distinct} distinct point(s); {kk} are needed")
+        if Q.ndim != 2 or Q.shape[1] != self.rows.shape[1]:
+            raise ValueError(f"queries must have shape (m, {self.rows.shape[1]}); got {Q.shape}")
+        if self.rows.shape[1] <= KDTREE_MAX_D:
+            if self._tree is None:
+                self._tree = cKDTree(self.rows)
+            dist, idx = self._tree.query(Q, k=kk)
+            dist, idx = np.asarray(dist).reshape(-1, kk), np.asarray(idx).reshape(-1, kk)
+        else:
+            dist, idx = _brute_knn(Q, self.rows, kk)
+        if self_query:  # the query's own row is at distance 0, first
+            dist, idx = dist[:, 1:], idx[:, 1:]
+        return dist, self.first[idx]
+
+
 def nearest_distinct(queries, data, k: int = 2, self_query: bool = False):
     """Distances ``(m, k)`` (ascending) and indices ``(m, k)`` into ``data`` of the k nearest *distinct* rows
     of ``data`` (duplicated rows count once; the index is their first occurrence).
 
     ``self_query``: the queries are rows of ``data`` and each one's own row is skipped (leave-one-out: the
     nearest distinct *other* point). Exact: a k-d tree (scipy cKDTree) for D <= KDTREE_MAX_D, blocked brute
-    force above, in memory O(block + (m + n_distinct) D) beyond the inputs."""
+    force above, in memory O(block + (m + n_distinct) D) beyond the inputs. For repeated queries against the
+    same data use :class:`DistinctNeighbours` (the duplicates are merged once)."""
     X = np.asarray(data, dtype=np.float64)
     Q = np.asarray(queries, dtype=np.float64)
     if X.ndim != 2 or Q.ndim != 2 or Q.shape[1] != X.shape[1]:
         raise ValueError(f"queries {Q.shape} and data {X.shape} must be (m, D) and (n, D) with the same D")
-    k = int(k)
-    Xu, first = np.unique(X, axis=0, return_index=True)
-    kk = k + 1 if self_query else k
-    if Xu.shape[0] < kk:
-        raise ValueError(f"data have {Xu.shape[0]} distinct point(s); {kk} are needed")
-    if X.shape[1] <= KDTREE_MAX_D:
-        dist, idx = cKDTree(Xu).query(Q, k=kk)
-        dist, idx = np.asarray(dist).reshape(-1, kk), np.asarray(idx).reshape(-1, kk)
-    else:
-        dist, idx = _brute_knn(Q, Xu, kk)
-    if self_query:  # the query's own row is at distance 0, first
-        dist, idx = dist[:, 1:], idx[:, 1:]
-    return dist, first[idx]
+    return DistinctNeighbours(X).query(Q, k, self_query)
 
 
 def memorization(samples, data, rng, ratio: float = 1.0 / 3.0, n_boot: int = 2000, level: float = 0.95,
