@@ -39,18 +39,18 @@ def _data(n, m, seed):
 def _worker(impl, n, m, seed, d):
     import resource
 
-    X, S = _data(n, m, seed)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0 = time.perf_counter()
     if impl == "new":
         from rftheory.apps.analyze import analyze_samples
-
+    else:
+        from bench._baseline_433ada5 import analyze_samples
+    X, S = _data(n, m, seed)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # after the imports and the data
+    t0 = time.perf_counter()
+    if impl == "new":
         res = analyze_samples(X, S, T, d, rng=seed)
         out = {"tube": res.tube.fraction, "counted": res.tube.n_counted, "d": res.d,
                "pools": res.density.get("samples_by_pool"), "memorized": res.memo.fraction}
     else:
-        from bench._baseline_433ada5 import analyze_samples
-
         res = analyze_samples(X, S, T, d, rng=seed)
         out = {"converged": int(np.sum(res["status"] == 0)), "memorized": res["memo"][0]}
     took = time.perf_counter() - t0

@@ -125,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ridge dimension, or 'auto': chosen from the Hessian spectrum (1 + h_t lambda_k > 1/2)")
     a.add_argument("--level", type=float, default=0.9, help="nominal level of the calibrated tube (default 0.9)")
     a.add_argument("--header", action="store_true", help="the CSV inputs' first line is a header")
+    a.add_argument("--score", default=None, metavar="PACKAGE.MODULE:FUNCTION",
+                   help="your model's score(x, t) (numpy): adds the normal/tangent split of its error")
+    a.add_argument("--model", default=None, metavar="FILE.npz",
+                   help="a saved random-feature model (rftheory.fields.save_rf): adds its error split")
     a.add_argument("--pca", type=int, default=None, help="project onto K principal components first")
     a.add_argument("--out", default="analyze_out")
     a.add_argument("--seed", type=int, default=0)

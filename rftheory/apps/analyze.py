@@ -117,6 +117,7 @@ class Analysis:
     density: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
     escape_radius: float = float("nan")
+    model_error: np.ndarray | None = None  # (m, 3): |P_perp e|, |P_par e|, |s*| at the samples (e = model - s*)
 
     @property
     def on_ridge_fraction(self) -> float:
@@ -160,6 +161,15 @@ class Analysis:
             "nn_distance": _stats(self.nn_distance), "train_nn_distance": _stats(self.train_nn_distance),
             "density": self.density, "warnings": list(self.warnings),
         }
+        if self.model_error is not None:
+            en, ep, s0 = self.model_error.T
+            tot = float(np.sum(en ** 2) + np.sum(ep ** 2))
+            out["model_error"] = {
+                "definition": "e = model score - exact score of p_t at each sample, split in the ridge frame "
+                              "at the sample (P_perp e, P_par e); 1/length",
+                "normal": _stats(en), "tangent": _stats(ep), "exact_score_norm": _stats(s0),
+                "relative_rms": float(np.sqrt(tot / max(float(np.sum(s0 ** 2)), 1e-300))),
+                "normal_share_of_squared_error": float(np.sum(en ** 2) / tot) if tot > 0 else 0.0}
         if self.dimension is not None:
             out["dimension"] = self.dimension.to_dict()
         if self.pca is not None:
@@ -190,14 +200,22 @@ def nearest_distances(Y, X, exclude_self: bool = False):
 
 def analyze_samples(train, samples, t: float, d, schedule="ou", pca: int | None = None, rng=0,
                     newton="auto", tol: float = 1e-9, max_iter: int = 200, n_boot: int = 2000,
-                    level: float = DEFAULT_LEVEL, n_train_nn: int = 10000, progress: bool = False) -> Analysis:
+                    level: float = DEFAULT_LEVEL, n_train_nn: int = 10000, model=None,
+                    progress: bool = False) -> Analysis:
     """Measure samples (m, D) against the d-dimensional ridge of the training set's p_t: see the module doc.
 
     ``d``: the ridge dimension, or "auto" (chosen from the Hessian spectrum at the non-escaped samples).
     ``pca``: latent dimension K to map both sets to first (fitted on ``train``), or None.
     ``newton``: Newton steps in the projection (True/False, or "auto": only when D <= NEWTON_MAX_D).
     ``level``: the tube's nominal level. ``rng``: Generator or seed (bootstrap, leave-one-out subset).
+    ``model``: a score field (e.g. :class:`rftheory.fields.ScoreField`) whose error against the exact score
+    of p_t is split into its normal and tangent parts in the ridge frame at each sample.
     """
+    if model is not None and not hasattr(model, "score"):
+        raise TypeError("model must be a score field with score(x, t) (wrap a callable in "
+                        "rftheory.fields.ScoreField)")
+    if model is not None and pca is not None:
+        raise ValueError("a model's score lives in the data space: it cannot be combined with pca")
     X = as_data(train, "train")
     S = as_data(samples, "samples")
     if S.shape[1] != X.shape[1]:
@@ -266,6 +284,7 @@ def analyze_samples(train, samples, t: float, d, schedule="ou", pca: int | None 
     status = np.full(m, 4, dtype=np.int64)
     normal = np.full(m, np.nan)
     tangent = np.full(m, np.nan)
+    err = np.full((m, 3), np.nan) if model is not None else None  # |e_perp|, |e_par|, |s*| at the samples
     log.info("projecting %d samples onto the d = %d ridge (newton=%s)", m, d, use_newton)
     for ci, idx in enumerate(tqdm(chunks, disable=not progress, desc="projecting", leave=False)):
         todo, k = idx, None
@@ -273,6 +292,11 @@ def analyze_samples(train, samples, t: float, d, schedule="ou", pca: int | None 
             dens, pool, reach, K = built.pop(ci) if (ci in built and k is None) else pools.build(S[todo], k)
             res = ridge.residual(dens, S[todo], t, d)
             lam[todo], r[todo], eig_gap[todo] = res.frame.eigenvalues, res.residual, res.frame.eigengap
+            if model is not None:
+                e = np.asarray(model.score(S[todo], t), dtype=np.float64) - res.frame.score
+                en = res.frame.project_normal(e)
+                err[todo] = np.column_stack([np.linalg.norm(en, axis=1), np.linalg.norm(e - en, axis=1),
+                                             np.linalg.norm(res.frame.score, axis=1)])
             go = ~escaped[todo]
             ok = np.ones(todo.size, bool)
             if np.any(go):
@@ -307,7 +331,7 @@ def analyze_samples(train, samples, t: float, d, schedule="ou", pca: int | None 
                     eigenvalues=lam, eigengap=eig_gap, gap_spectrum=np.median(gaps, axis=0) if D > 1 else
                     np.zeros(0), memo=memo, nn_distance=two[:, 0], nn_index=nn_idx[:, 0], train_nn_distance=tnn,
                     samples=S, pca=latent, schedule=sched.name, dimension=dim, density=pools.describe(),
-                    warnings=warnings, escape_radius=r_esc)
+                    warnings=warnings, escape_radius=r_esc, model_error=err)
 
 
 # the files and the command line live in analyze_report (re-exported here for ``rftheory.apps.analyze.main``)

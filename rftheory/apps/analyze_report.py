@@ -178,6 +178,12 @@ def _markdown(s: dict, inputs: dict) -> str:
         dm = s["dimension"]
         rows.append(("d chosen (auto)", f"{dm['d']} (share {dm['share']:.3f}); median spectrum 1 + h lambda_k: "
                                         + ", ".join(f"{v:.3g}" for v in dm["median_spectrum"][:8])))
+    if "model_error" in s:
+        me = s["model_error"]
+        rows.append(("model score error: normal / tangent median (1/length)",
+                     f"{me['normal'].get('q50', float('nan')):.4g} / {me['tangent'].get('q50', float('nan')):.4g}"))
+        rows.append(("model score error: relative rms; normal share of squared error",
+                     f"{me['relative_rms']:.4g}; {me['normal_share_of_squared_error']:.3f}"))
     if "pca" in s:
         rows.append(("PCA", f"K = {s['pca']['K']}, retained variance {s['pca']['retained_variance']:.3f}"))
     lines = ["# rftheory analyze", "", *(f"- {k}: `{v}`" for k, v in inputs.items()), "",
@@ -227,9 +233,18 @@ def _plot(res, path_png, path_pdf):
     ax[1].set(title=f"distance to ridge: tube fraction {tb.fraction:.3f} ± {tb.se:.3f}",
               xlabel=r"$|x - \pi(x)| / \sqrt{h_t}$", ylabel="density")
     ax[1].legend(fontsize=7)
-    ax[2].scatter(res.normal_offset[conv], res.tangent_offset[conv], s=4)
-    ax[2].set(title="offset x - pi(x) split in the ridge frame", xlabel="normal part (length)",
-              ylabel="tangent part (length)")
+    if res.model_error is not None:
+        en, ep = res.model_error[:, 0], res.model_error[:, 1]
+        ax[2].scatter(en, ep, s=4, c="#9467bd")
+        top = float(max(en.max(), ep.max(), 1e-300))
+        ax[2].plot([0, top], [0, top], "k:", lw=0.8, label="equal parts")
+        ax[2].set(title="model score error split at the samples", xlabel=r"normal part $|P_\perp e|$ (1/length)",
+                  ylabel=r"tangent part $|P_\parallel e|$ (1/length)")
+        ax[2].legend(fontsize=7)
+    else:
+        ax[2].scatter(res.normal_offset[conv], res.tangent_offset[conv], s=4)
+        ax[2].set(title="offset x - pi(x) split in the ridge frame", xlabel="normal part (length)",
+                  ylabel="tangent part (length)")
     ax[3].hist(res.memo.ratios, bins=40, range=(0, 1), color="#d62728")
     ax[3].axvline(1 / 3, color="k", ls="--", lw=0.8)
     ax[3].set(title=f"memorised {res.memo.fraction:.3f} (d1/d2 < 1/3)", xlabel="d1/d2 (distinct points)",
@@ -305,6 +320,28 @@ def _parse_d(d):
         raise ValueError(f"--d must be an integer ridge dimension or 'auto'; got {d!r}") from None
 
 
+def _model(args):
+    """The user's model from ``--score package.module:function`` or ``--model FILE.npz``, or None."""
+    from .. import fields
+
+    spec, path = getattr(args, "score", None), getattr(args, "model", None)
+    if spec and path:
+        raise ValueError("give --score or --model, not both")
+    if spec:
+        if os.getcwd() not in sys.path:  # a module in the working directory, as `python -m` would find it
+            sys.path.insert(0, os.getcwd())
+        return fields.ScoreField(fields.load_callable(spec), getattr(args, "schedule", "ou"), name=spec)
+    if path:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"--model {path}: no such file")
+        field = fields.load_rf(path)
+        if field.schedule.name != getattr(args, "schedule", "ou"):
+            raise ValueError(f"--model {path} was trained with schedule {field.schedule.name!r} but --schedule "
+                             f"is {getattr(args, 'schedule', 'ou')!r}")
+        return field
+    return None
+
+
 def main(args) -> int:
     """``rftheory analyze``: returns 0, or 2 with a one-line message on stderr for bad input or output."""
     from .analyze import analyze_samples
@@ -318,12 +355,14 @@ def main(args) -> int:
         if samples.shape[1] != train.shape[1]:
             raise ValueError(f"samples ({args.samples}) have D = {samples.shape[1]} per row but train "
                              f"({args.train}) has D = {train.shape[1]}")
+        model = _model(args)
         tmp = outs.open()  # before the long computation: a bad --out fails now
         res = analyze_samples(train, samples, args.t, d, schedule=getattr(args, "schedule", "ou"),
-                              pca=args.pca, rng=args.seed, level=getattr(args, "level", 0.9),
+                              pca=args.pca, rng=args.seed, level=getattr(args, "level", 0.9), model=model,
                               progress=not getattr(args, "no_progress", False))
         _write_into(res, tmp, {"train": str(args.train), "samples": str(args.samples), "t": args.t,
-                               "d": args.d, "pca": args.pca, "seed": args.seed})
+                               "d": args.d, "pca": args.pca, "seed": args.seed,
+                               "score": getattr(args, "score", None), "model": getattr(args, "model", None)})
         paths = outs.commit()
     except (ValueError, TypeError, FileNotFoundError) as err:
         outs.discard()
