@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="your model's score(x, t) (numpy): adds the normal/tangent split of its error")
     a.add_argument("--model", default=None, metavar="FILE.npz",
                    help="a saved random-feature model (rftheory.fields.save_rf): adds its error split")
+    a.add_argument("--trajectories", default=None, metavar="FILE.npz",
+                   help="recorded sampler paths: 'states' (k, m, D) at decreasing 'times' (k,); adds the "
+                        "reach / align / slide times")
     a.add_argument("--pca", type=int, default=None, help="project onto K principal components first")
     a.add_argument("--out", default="analyze_out")
     a.add_argument("--seed", type=int, default=0)

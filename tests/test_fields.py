@@ -143,3 +143,24 @@ def test_torch_adapter():
     f = torch_score_field(Exact(), "ou")
     x = dens.sample(0.1, 10, np.random.default_rng(0))
     np.testing.assert_array_equal(f.score(x, 0.1), dens.score(x, 0.1))
+
+
+def test_cli_trajectories(tmp_path, capsys):
+    # exact reverse SDE on the line, 12 recorded times: every path ends at an exact draw of p_t, so each path
+    # that ends inside the calibrated tube has reached it (the last time is recorded): reached >= inside
+    dens = EmpiricalDensity(X)
+    rng = np.random.default_rng(9)
+    x0 = np.sqrt(float(dens.schedule.h(3.0))) * rng.standard_normal((40, 3))
+    tr = sample(dens, x0, geometric_grid(3.0, T_EVAL, 80), method="em", rng=rng, record=12)
+    np.savez(tmp_path / "traj.npz", states=tr.states, times=tr.times)
+    rc, out, _ = _run(tmp_path, "--trajectories", str(tmp_path / "traj.npz"))
+    assert rc == 0, capsys.readouterr().err
+    t = json.loads((out / "report.json").read_text())["trajectories"]
+    h = float(dens.schedule.h(T_EVAL))
+    inside = np.mean(np.linalg.norm(tr.final[:, 1:], axis=1) <= t["r_tube"])  # P2: distance = |normal part|
+    assert t["k_times"] == len(tr.times) and t["m"] == 40
+    assert t["r_tube"] == pytest.approx(np.sqrt(h) * np.sqrt(-2 * np.log(0.1)), rel=1e-12)  # chi_2 quantile
+    assert t["reached"] >= inside and 0 <= t["aligned"] <= t["reached"]
+    np.savez(tmp_path / "bad.npz", states=tr.states)
+    rc, _, _ = _run(tmp_path, "--trajectories", str(tmp_path / "bad.npz"))
+    assert rc == 2 and "needs 'states'" in capsys.readouterr().err

@@ -52,7 +52,7 @@ from ..geometry.tube import DEFAULT_LEVEL, TubeFraction, tube_fraction
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Analysis", "analyze_samples", "nearest_distances", "STATUS", "ON_RIDGE_THRESHOLD", "NEWTON_MAX_D",
+__all__ = ["Analysis", "analyze_samples", "trajectory_phases", "nearest_distances", "STATUS", "ON_RIDGE_THRESHOLD", "NEWTON_MAX_D",
            "ESCAPE_PROB"]
 
 ON_RIDGE_THRESHOLD = 0.2  # [HQT]: "on ridge" when the max-normalised residual is below 0.2
@@ -117,6 +117,7 @@ class Analysis:
     density: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
     escape_radius: float = float("nan")
+    trajectories: dict | None = None  # trajectory_phases' summary when trajectories were given
     model_error: np.ndarray | None = None  # (m, 3): |P_perp e|, |P_par e|, |s*| at the samples (e = model - s*)
 
     @property
@@ -332,6 +333,48 @@ def analyze_samples(train, samples, t: float, d, schedule="ou", pca: int | None 
                     np.zeros(0), memo=memo, nn_distance=two[:, 0], nn_index=nn_idx[:, 0], train_nn_distance=tnn,
                     samples=S, pca=latent, schedule=sched.name, dimension=dim, density=pools.describe(),
                     warnings=warnings, escape_radius=r_esc, model_error=err)
+
+
+def trajectory_phases(train, states, times, d: int, schedule="ou", level: float = DEFAULT_LEVEL, model=None,
+                      progress: bool = False) -> dict:
+    """Reach -> align -> slide along recorded trajectories (:func:`rftheory.dynamics.motion.measure` and
+    :func:`~rftheory.dynamics.motion.phases`): ``states`` (k, m, D) at decreasing ``times`` (k,). The tube
+    radius is the calibrated one at the last recorded time, ``sqrt(h_t) chi_{D-d}^{-1}(level)``. The density is
+    the dense EmpiricalDensity of ``train`` (trajectories are measured for a few hundred samples, not 1e4).
+    Returns a JSON-ready dict: reached / aligned fractions, quantiles of reach and align times and of the
+    slide length, and (with ``model``) the median normal and tangent score errors at each recorded time."""
+    from ..dynamics.motion import measure, phases
+    from ..dynamics.sampling import Trajectory
+    from ..density.empirical import EmpiricalDensity
+    from ..geometry.tube import tube_radius
+
+    X = as_data(train, "train")
+    st = np.asarray(states, dtype=np.float64)
+    tm = np.asarray(times, dtype=np.float64)
+    if st.ndim != 3 or st.shape[2] != X.shape[1] or tm.shape != (st.shape[0],) or st.shape[0] < 2:
+        raise ValueError(f"trajectories need states (k >= 2, m, D = {X.shape[1]}) and times (k,); got states "
+                         f"{st.shape} and times {tm.shape}")
+    if not (np.all(np.isfinite(st)) and np.all(np.isfinite(tm)) and np.all(np.diff(tm) < 0)):
+        raise ValueError("trajectories: states must be finite and times finite and strictly decreasing")
+    sched = get_schedule(schedule)
+    sched.check_t(tm, "times")
+    d = check_ridge_dim(d, X.shape[1], "d")
+    dens = EmpiricalDensity(X, sched)
+    traj = Trajectory(times=tm, states=st, final=st[-1], method="recorded", steps=st.shape[0] - 1)
+    meas = measure(dens, traj, d, field=model, velocity=False, kappa=False, progress=progress)
+    r_tube = float(np.sqrt(sched.h(tm[-1])) * tube_radius(X.shape[1], d, level))
+    ph = phases(meas, r_tube)
+    out = {"k_times": int(tm.size), "m": int(st.shape[1]), "r_tube": r_tube, "reached": ph.reached,
+           "aligned": ph.aligned, "reach_time": _stats(ph.reach_time), "align_time": _stats(ph.align_time),
+           "slide": _stats(ph.slide), "final_distance": _stats(meas.distance[-1]),
+           "definition": "reach: first recorded time within r_tube of the ridge; align: first time after which "
+                         "the normal distance stays within a factor 2 of its final value; slide: |pi(t_end) - "
+                         "pi(t_align)| (dynamics.motion.phases)"}
+    if model is not None:
+        out["times"] = tm.tolist()
+        out["e_perp_median"] = np.nanmedian(meas.e_perp, axis=1).tolist()
+        out["e_par_median"] = np.nanmedian(meas.e_par, axis=1).tolist()
+    return out
 
 
 # the files and the command line live in analyze_report (re-exported here for ``rftheory.apps.analyze.main``)

@@ -184,6 +184,13 @@ def _markdown(s: dict, inputs: dict) -> str:
                      f"{me['normal'].get('q50', float('nan')):.4g} / {me['tangent'].get('q50', float('nan')):.4g}"))
         rows.append(("model score error: relative rms; normal share of squared error",
                      f"{me['relative_rms']:.4g}; {me['normal_share_of_squared_error']:.3f}"))
+    if "trajectories" in s:
+        tr = s["trajectories"]
+        rows.append(("trajectories: reached / aligned (tube radius at the last time)",
+                     f"{tr['reached']:.3f} / {tr['aligned']:.3f} (r = {tr['r_tube']:.4g})"))
+        rows.append(("trajectories: median reach / align time, median slide",
+                     f"{tr['reach_time'].get('q50', float('nan')):.4g} / "
+                     f"{tr['align_time'].get('q50', float('nan')):.4g}, {tr['slide'].get('q50', float('nan')):.4g}"))
     if "pca" in s:
         rows.append(("PCA", f"K = {s['pca']['K']}, retained variance {s['pca']['retained_variance']:.3f}"))
     lines = ["# rftheory analyze", "", *(f"- {k}: `{v}`" for k, v in inputs.items()), "",
@@ -304,6 +311,8 @@ def _write_into(res, tmp: Path, inputs):
     inputs = dict(inputs or {})
     s = res.summary()
     s["inputs"] = inputs
+    if getattr(res, "trajectories", None) is not None:
+        s["trajectories"] = res.trajectories
     (tmp / "report.json").write_text(json.dumps(json_safe(s), indent=2, allow_nan=False))
     (tmp / "summary.md").write_text(_markdown(s, inputs))
     _per_sample(res, tmp / "per_sample.csv")
@@ -318,6 +327,21 @@ def _parse_d(d):
         return int(d)
     except (TypeError, ValueError):
         raise ValueError(f"--d must be an integer ridge dimension or 'auto'; got {d!r}") from None
+
+
+def _load_trajectories(path):
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"--trajectories {p}: no such file")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            if "states" not in z or "times" not in z:
+                raise ValueError(f"holds {list(z.keys())}; needs 'states' (k, m, D) and 'times' (k,)")
+            return {"states": z["states"], "times": z["times"]}
+    except ValueError as exc:
+        raise ValueError(f"--trajectories {p}: {exc}") from exc
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"--trajectories {p}: cannot read the file ({exc})") from exc
 
 
 def _model(args):
@@ -360,6 +384,16 @@ def main(args) -> int:
         res = analyze_samples(train, samples, args.t, d, schedule=getattr(args, "schedule", "ou"),
                               pca=args.pca, rng=args.seed, level=getattr(args, "level", 0.9), model=model,
                               progress=not getattr(args, "no_progress", False))
+        traj = getattr(args, "trajectories", None)
+        if traj:
+            if args.pca is not None:
+                raise ValueError("--trajectories cannot be combined with --pca")
+            from .analyze import trajectory_phases
+
+            z = _load_trajectories(traj)
+            res.trajectories = trajectory_phases(train, z["states"], z["times"], res.d,
+                                                 getattr(args, "schedule", "ou"), getattr(args, "level", 0.9),
+                                                 model=model, progress=not getattr(args, "no_progress", False))
         _write_into(res, tmp, {"train": str(args.train), "samples": str(args.samples), "t": args.t,
                                "d": args.d, "pca": args.pca, "seed": args.seed,
                                "score": getattr(args, "score", None), "model": getattr(args, "model", None)})
