@@ -243,7 +243,8 @@ def analyze_samples(train, samples, t: float, d, schedule="ou", pca: int | None 
 
     # escaped: farther from the ball holding every a_t x_i than an exact draw of p_t gets w.p. ESCAPE_PROB
     c = X.mean(axis=0)
-    rad = a * float(np.sqrt(np.max(np.einsum("nd,nd->n", X - c, X - c))))
+    rad = a * float(np.sqrt(max(float(np.max(np.einsum("nd,nd->n", X[i:i + 65536] - c, X[i:i + 65536] - c)))
+                                for i in range(0, n, 65536))))  # by blocks: no (n, D) temporary
     r_esc = float(np.sqrt(h) * chi.ppf(1.0 - ESCAPE_PROB, D))
     escaped = np.linalg.norm(S - a * c, axis=1) - rad > r_esc
 
