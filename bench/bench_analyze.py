@@ -4,7 +4,8 @@ Training set: n points in D = 32 with independent Gaussian coordinates of varian
 spectrum like a PCA latent); samples: m exact draws of p_t (a_t x_i + sqrt(h_t) z), t = 1e-3, OU schedule,
 ridge dimension d = 0 (at this t the posterior is one-hot at such samples: the ridge is the set of modes,
 which is what ``--d auto`` picks). Each run is a fresh child process; peak memory is the growth of its
-``ru_maxrss`` over the run (the data already in memory), time is wall time.
+``ru_maxrss`` over the run (the data already in memory); times are wall and CPU (user + system, all threads:
+the CPU time is the one to compare on a shared, loaded machine; the exponent is fitted to it).
 
 1. the new analyze_samples at growing n (m fixed): time, peak memory, the fitted exponent of time in n;
 2. the previous implementation (commit 433ada5, ``bench/_baseline_433ada5.py``) against the new one at
@@ -44,7 +45,8 @@ def _worker(impl, n, m, seed, d):
     else:
         from bench._baseline_433ada5 import analyze_samples
     X, S = _data(n, m, seed)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # after the imports and the data
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    base = ru0.ru_maxrss  # after the imports and the data
     t0 = time.perf_counter()
     if impl == "new":
         res = analyze_samples(X, S, T, d, rng=seed)
@@ -54,8 +56,10 @@ def _worker(impl, n, m, seed, d):
         res = analyze_samples(X, S, T, d, rng=seed)
         out = {"converged": int(np.sum(res["status"] == 0)), "memorized": res["memo"][0]}
     took = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out.update(impl=impl, n=n, m=m, seconds=took, peak_mb=(peak - base) / 1024.0,
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    peak = ru1.ru_maxrss
+    cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)  # all threads: robust to a loaded machine
+    out.update(impl=impl, n=n, m=m, seconds=took, cpu_seconds=cpu, peak_mb=(peak - base) / 1024.0,
                input_mb=(X.nbytes + S.nbytes) / 2**20)
     print("RESULT " + json.dumps(out), flush=True)
 
@@ -76,7 +80,8 @@ def _show(r):
     if "error" in r:
         print(f"  {r['impl']:8s} n={r['n']:>8d} m={r['m']:>6d}  FAILED: {r['error']}")
     else:
-        print(f"  {r['impl']:8s} n={r['n']:>8d} m={r['m']:>6d}  {r['seconds']:8.1f} s  peak +{r['peak_mb']:8.1f} MB "
+        print(f"  {r['impl']:8s} n={r['n']:>8d} m={r['m']:>6d}  {r['seconds']:8.1f} s wall "
+              f"{r.get('cpu_seconds', float('nan')):8.1f} s cpu  peak +{r['peak_mb']:8.1f} MB "
               f"(inputs {r['input_mb']:.0f} MB)  " + ", ".join(f"{k}={v}" for k, v in r.items() if k in
                                                               ("tube", "counted", "d", "pools", "memorized",
                                                                "converged")), flush=True)
@@ -100,9 +105,9 @@ def main(argv=None) -> int:
         rows.append(r)
     ok = [r for r in rows if "error" not in r]
     if len(ok) >= 2:
-        ln, lt = np.log([r["n"] for r in ok]), np.log([r["seconds"] for r in ok])
+        ln, lt = np.log([r["n"] for r in ok]), np.log([r["cpu_seconds"] for r in ok])
         lm = np.log([max(r["peak_mb"], 1e-3) for r in ok])
-        print(f"  fitted exponent of time in n: {np.polyfit(ln, lt, 1)[0]:.2f}; "
+        print(f"  fitted exponent of CPU time in n: {np.polyfit(ln, lt, 1)[0]:.2f}; "
               f"last two sizes: {(lt[-1] - lt[-2]) / (ln[-1] - ln[-2]):.2f}; "
               f"of peak memory: {np.polyfit(ln, lm, 1)[0]:.2f}")
     if not a.skip_baseline:
@@ -112,7 +117,8 @@ def main(argv=None) -> int:
         _show(old)
         _show(new)
         if "error" not in old and "error" not in new:
-            print(f"  time ratio old/new {old['seconds'] / new['seconds']:.1f}; peak memory ratio old/new "
+            print(f"  time ratio old/new: wall {old['seconds'] / new['seconds']:.1f}, cpu "
+                  f"{old['cpu_seconds'] / new['cpu_seconds']:.1f}; peak memory ratio old/new "
                   f"{old['peak_mb'] / max(new['peak_mb'], 1e-3):.1f}")
     if a.big:
         print(f"one large run: n = {a.big}, m = 10000")
