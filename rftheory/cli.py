@@ -142,7 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--train", required=True, help="training set (.npy, .npz or .csv)")
     a.add_argument("--samples", required=True, help="generated samples (.npy, .npz or .csv)")
     a.add_argument("--t", type=float, required=True, help="time at which the ridge of p_t is taken")
-    a.add_argument("--d", type=int, required=True, help="ridge dimension")
+    a.add_argument("--d", required=True,
+                   help="ridge dimension, or 'auto': chosen from the Hessian spectrum (1 + h_t lambda_k > 1/2)")
+    a.add_argument("--level", type=float, default=0.9, help="nominal level of the calibrated tube (default 0.9)")
+    a.add_argument("--header", action="store_true", help="the CSV inputs' first line is a header")
+    a.add_argument("--score", default=None, metavar="PACKAGE.MODULE:FUNCTION",
+                   help="your model's score(x, t) (numpy): adds the normal/tangent split of its error")
+    a.add_argument("--model", default=None, metavar="FILE.npz",
+                   help="a saved random-feature model (rftheory.fields.save_rf): adds its error split")
+    a.add_argument("--trajectories", default=None, metavar="FILE.npz",
+                   help="recorded sampler paths: 'states' (k, m, D) at decreasing 'times' (k,); adds the "
+                        "reach / align / slide times")
     a.add_argument("--pca", type=int, default=None, help="project onto K principal components first")
     a.add_argument("--out", default="analyze_out")
     a.add_argument("--seed", type=int, default=0)

@@ -1,88 +1,171 @@
-"""rftheory analyze: exact draws from p_t against a normally perturbed sampler; report files; bad input."""
+"""rftheory analyze: the calibrated tube headline, robustness to one far sample, memorization with duplicated
+training points, a normally perturbed sampler, report files as a set, bad input and bad --out."""
 import json
 import re
+import time
 
 import numpy as np
 import pytest
 
 from rftheory import EmpiricalDensity, cli
+from rftheory.apps import analyze_report
 from rftheory.apps.analyze import analyze_samples, load_table
-from rftheory.dynamics.sampling import PerturbedField, normal_error, sample
 from rftheory.density.schedules import geometric_grid
+from rftheory.dynamics.motion import memorization, nearest_distinct
+from rftheory.dynamics.sampling import PerturbedField, normal_error, sample
 
-# Seven points on a line in R^3: by P2 the d = 1 ridge of p_t is exactly the line a_t * (x-axis) and the
-# normal score is -y/h_t, so an exact draw from p_t has sqrt(h_t) |P_perp s*| = |z_perp| ~ chi_2 exactly.
+# Points on a line in R^3: by P2 the d = 1 ridge of p_t is exactly the line a_t * (x-axis) and an exact draw
+# of p_t is a point of it plus N(0, h_t I_2) in the normal plane, so |x - pi(x)| / sqrt(h_t) ~ chi_2 exactly
+# and the tube count is exactly Binomial(m, level).
 X = np.column_stack([np.linspace(-3.0, 3.0, 7), np.zeros(7), np.zeros(7)])
 T_EVAL = 0.01
 M = 300
 Z = 4.0  # z-score of every statistical comparison below
 
 
-@pytest.fixture(scope="module")
-def runs():
+def _binomial_band(level, m):
+    """4 binomial standard errors at the nominal level (analytic variance, not estimated from the data)."""
+    return Z * np.sqrt(level * (1 - level) / m)
+
+
+# ----------------------------------------------------------------------------- calibration (headline)
+@pytest.mark.parametrize("level", [0.5, 0.9])
+def test_tube_fraction_calibrated_on_a_line(level):
+    Xl = np.column_stack([np.linspace(-3.0, 3.0, 61), np.zeros(61), np.zeros(61)])
+    m = 4000
+    S = EmpiricalDensity(Xl).sample(T_EVAL, m, np.random.default_rng(21))
+    res = analyze_samples(Xl, S, T_EVAL, 1, level=level, rng=0)
+    assert np.all(res.status == 0) and res.tube.n_counted == m
+    assert abs(res.tube.fraction - level) < _binomial_band(level, m)
+    # the distance is the normal offset exactly (P2: the ridge is the line itself): round-off
+    conv = res.status == 0
+    np.testing.assert_allclose(res.proj_distance[conv], np.linalg.norm(S[conv, 1:], axis=1), rtol=1e-8)
+
+
+def test_tube_fraction_calibrated_on_a_plane_in_r4():
+    # a 15 x 15 grid (spacing 0.1 < sqrt(h_t) = 0.14) on a 2-plane of R^4, d = 2: z ~ chi_2 exactly (P2)
+    g = np.linspace(-0.7, 0.7, 15)
+    P = np.array([[u, v] for u in g for v in g])
+    Q = np.linalg.qr(np.random.default_rng(4).standard_normal((4, 4)))[0]
+    Xp = np.column_stack([P, np.zeros((P.shape[0], 2))]) @ Q.T + np.array([1.0, -2.0, 0.5, 3.0])
+    m = 2000
+    S = EmpiricalDensity(Xp).sample(T_EVAL, m, np.random.default_rng(8))
+    res = analyze_samples(Xp, S, T_EVAL, 2, rng=0)
+    assert res.tube.n_counted == m
+    assert abs(res.tube.fraction - 0.9) < _binomial_band(0.9, m)
+
+
+def test_one_far_sample_moves_headline_by_at_most_one_over_m():
+    Xl = np.column_stack([np.linspace(-3.0, 3.0, 61), np.zeros(61), np.zeros(61)])
+    S = EmpiricalDensity(Xl).sample(T_EVAL, 1000, np.random.default_rng(3))
+    base = analyze_samples(Xl, S, T_EVAL, 1, rng=0)
+    for far in ([10.0, 10.0, 0.0], [1e6, -1e6, 5.0], [0.0, 3.0, 0.0]):
+        res = analyze_samples(Xl, np.vstack([S, far]), T_EVAL, 1, rng=0)
+        assert abs(res.tube.fraction - base.tube.fraction) <= 1.0 / res.m
+        assert res.m == base.m + 1
+        # the far sample is reported apart (escaped) or counted outside the tube, never silently dropped
+        assert res.status[-1] == 4 or (res.status[-1] == 0 and not res.tube.inside[-1])
+        assert sum(res.summary()["status_counts"].values()) == res.m
+    # the paper's max-normalised fraction, kept as a secondary column, is what one far sample moves
+    assert res.on_ridge_fraction - base.on_ridge_fraction > 0.3
+
+
+def test_normal_perturbation_lowers_the_tube_fraction():
     dens = EmpiricalDensity(X)
-    h = float(dens.schedule.h(T_EVAL))
     rng = np.random.default_rng(11)
     exact = dens.sample(T_EVAL, M, rng)
-    # reverse SDE from p_T with s* + (delta / h_t) P_perp e_y: by T1 the normal offset settles near delta
+    # reverse SDE with s* + (delta / h_t) P_perp e_y: by T1 the normal offset settles near delta = 0.5,
+    # i.e. 3.5 sqrt(h_t), well outside the chi_2 tube (radius 2.15 sqrt(h_t))
     delta = 0.5
     field = PerturbedField(dens, normal_error(dens, 1, np.array([0.0, 1.0, 0.0])),
                            scale=lambda t: delta / dens.schedule.h(t))
     x0 = np.sqrt(float(dens.schedule.h(5.0))) * rng.standard_normal((M, 3))
     pert = sample(field, x0, geometric_grid(5.0, T_EVAL, 150), method="em", rng=rng).final
-    return (analyze_samples(X, exact, T_EVAL, 1, rng=1), analyze_samples(X, pert, T_EVAL, 1, rng=1), h, delta)
-
-
-def test_exact_draws_match_chi(runs):
-    ex, _, h, _ = runs
-    r2 = ex.residual_scaled ** 2  # chi^2_2: mean 2, variance 4
-    assert abs(r2.mean() - 2.0) < Z * 2.0 / np.sqrt(M)
-    assert ex.h == pytest.approx(h) and ex.D == 3 and ex.d == 1
-    # on the line the offset from the projection is purely normal (P2: the ridge is the x-axis itself)
-    assert np.all(ex.proj_status == 0)
-    assert np.max(ex.tangent_offset) < 1e-8 * (1 + np.max(ex.proj_distance))
-    assert np.allclose(ex.normal_offset, ex.proj_distance, rtol=1e-10, atol=1e-12)
-    # distance to the ridge = |P_perp x| exactly, and h_t * residual = that distance (P2)
-    assert np.allclose(ex.proj_distance, h * ex.residual, rtol=1e-8)
-
-
-def test_normal_perturbation_moves_samples_off_ridge(runs):
-    ex, pe, h, delta = runs
-    se = np.hypot(ex.residual_scaled.std(), pe.residual_scaled.std()) / np.sqrt(M)
-    assert pe.residual_scaled.mean() - ex.residual_scaled.mean() > Z * se
-    # the normal offset grows by about delta (T1 with e = delta/h): compare medians loosely but one-sided
+    ex, pe = analyze_samples(X, exact, T_EVAL, 1, rng=1), analyze_samples(X, pert, T_EVAL, 1, rng=1)
+    assert abs(ex.tube.fraction - 0.9) < _binomial_band(0.9, M)
+    assert ex.tube.fraction - pe.tube.fraction > Z * np.hypot(ex.tube.se, pe.tube.se)
     assert np.median(pe.normal_offset) > np.median(ex.normal_offset) + 0.5 * delta
-    # on-ridge fraction (max-normalised residual < 0.2) drops; binomial standard errors
-    p1, p2 = ex.on_ridge_fraction, pe.on_ridge_fraction
-    se_b = np.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / M)
-    assert p1 - p2 > Z * se_b
-    # the tangential part stays zero for both (the perturbation is purely normal)
-    assert np.max(pe.tangent_offset) < 1e-8 * (1 + np.max(pe.proj_distance))
+    # the perturbation is purely normal and the ridge is flat: the tangential part is round-off
+    assert np.nanmax(pe.tangent_offset) < 1e-8 * (1 + np.nanmax(pe.proj_distance))
 
 
-def test_summary_and_files(runs, tmp_path):
-    ex, _, _, _ = runs
-    s = ex.summary()
-    assert s["on_ridge_fraction"] == ex.on_ridge_fraction
-    assert sum(s["residual_normalized_hist"]) == M
-    assert s["memorization"]["ci_low"] <= s["memorization"]["fraction"] <= s["memorization"]["ci_high"]
+# ----------------------------------------------------------------------------- memorization, neighbours
+def test_memorization_with_duplicated_training_points():
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal((50, 3))
+    Xd = np.vstack([base, base[:20], base[:5]])  # 20 points twice, 5 three times
+    copies = base[:20].copy()
+    near = base[:20] + 1e-4 * rng.standard_normal((20, 3))  # much closer than any other training point
+    mem = memorization(np.vstack([copies, near]), Xd, rng)
+    assert mem.fraction == 1.0  # with d_1 = d_2 = 0 (or d_1 ~ d_2) duplicates would read "not memorized"
+    assert np.all(mem.ratios[:20] == 0.0) and np.all(mem.ratios[20:] < 1e-2)
+    # the ratios are those of the de-duplicated set, exactly
+    ref = memorization(np.vstack([copies, near]), base, rng)
+    np.testing.assert_array_equal(mem.ratios, ref.ratios)
+
+
+@pytest.mark.parametrize("D", [3, 24])  # k-d tree below KDTREE_MAX_D, blocked brute force above
+def test_nearest_distinct_matches_brute_force(D):
+    rng = np.random.default_rng(D)
+    Xn = rng.standard_normal((700, D))
+    Xn = np.vstack([Xn, Xn[:40]])
+    Q = np.vstack([rng.standard_normal((60, D)), Xn[:5]])
+    d, i = nearest_distinct(Q, Xn, k=2)
+    U = np.unique(Xn, axis=0)
+    full = np.sort(np.linalg.norm(Q[:, None] - U[None], axis=-1), axis=1)
+    np.testing.assert_allclose(d, full[:, :2], rtol=1e-12, atol=0)  # both are |q - x| of the same rows
+    np.testing.assert_allclose(np.linalg.norm(Q - Xn[i[:, 0]], axis=1), d[:, 0], rtol=1e-12, atol=0)
+    dl, il = nearest_distinct(Xn[:30], Xn, k=1, self_query=True)  # leave-one-out: the nearest *other* point
+    assert np.all(dl[:, 0] > 0) and np.all(il[:, 0] != np.arange(30))
+    np.testing.assert_allclose(dl[:, 0], np.sort(np.linalg.norm(Xn[:30, None] - U[None], axis=-1), 1)[:, 1],
+                               rtol=1e-12, atol=0)
+
+
+def test_memorization_bootstrap_interval_is_binomial():
+    # resampling m flags with replacement gives Binomial(m, p) counts: the 95% interval is about
+    # p +- 1.96 sqrt(p (1 - p) / m); 4000 draws put its quantiles within ~0.01 (Monte Carlo) of that
+    r = np.r_[np.zeros(30), np.ones(70)]
+    ratios = np.column_stack([r, np.ones(100)])
+    mem = memorization(np.zeros((100, 2)), None, np.random.default_rng(0), distances=ratios, n_boot=4000)
+    half = 1.96 * np.sqrt(0.3 * 0.7 / 100)
+    assert mem.fraction == 0.3
+    assert abs(mem.ci_low - (0.3 - half)) < 0.015 and abs(mem.ci_high - (0.3 + half)) < 0.015
+
+
+# ----------------------------------------------------------------------------- files
+def _cli(tmp_path, train, samples, *extra, out=None):
+    return cli.main(["analyze", "--train", str(train), "--samples", str(samples), "--t", "0.01", "--d", "1",
+                     "--out", str(out or tmp_path / "o"), "--no-progress", *extra])
+
+
+def test_report_files_and_columns(tmp_path, capsys):
     tr, sm = tmp_path / "train.csv", tmp_path / "samples.npy"
     np.savetxt(tr, X, delimiter=",", header="x,y,z", comments="")
-    np.save(sm, EmpiricalDensity(X).sample(0.05, M, np.random.default_rng(5)))
+    S = EmpiricalDensity(X).sample(0.05, M, np.random.default_rng(5))
+    np.save(sm, S)
     out = tmp_path / "out"
-    rc = cli.main(["analyze", "--train", str(tr), "--samples", str(sm), "--t", "0.05", "--d", "1",
-                   "--out", str(out)])
-    assert rc == 0
-    for f in ("report.json", "summary.md", "per_sample.csv", "analyze.png", "analyze.pdf"):
+    assert _cli(tmp_path, tr, sm, "--header", out=out) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(analyze_report.REPORT_FILES)
+    for f in analyze_report.REPORT_FILES:
         assert (out / f).stat().st_size > 100
     rep = json.loads((out / "report.json").read_text())
     assert rep["n_train"] == 7 and rep["n_samples"] == M and rep["d"] == 1
-    assert not list(out.glob(".*"))  # no temporary files left
-    per = np.loadtxt(out / "per_sample.csv", delimiter=",", skiprows=1)
-    assert per.shape == (M, 11)
+    assert rep["tube"]["n_counted"] + sum(v for k, v in rep["status_counts"].items() if k != "converged") == M
+    assert "secondary_hqt" in rep and "note" in rep["secondary_hqt"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary directory left
+    with open(out / "per_sample.csv") as fh:
+        head = fh.readline().strip().split(",")
+        rows = [ln.strip().split(",") for ln in fh]
+    assert head[:4] == ["index", "x0", "x1", "x2"] and head[-1] == "status" and "in_tube" in head
+    assert len(rows) == M and rows[0][0] == "0" and rows[0][-1] in {"converged", "max_iter", "not_regular",
+                                                                    "diverged", "escaped"}
+    np.testing.assert_allclose(np.array([r[1:4] for r in rows], float), S, rtol=1e-9)
+    # a second run replaces the report as a whole
+    assert _cli(tmp_path, tr, sm, "--header", "--level", "0.5", out=out) == 0
+    assert json.loads((out / "report.json").read_text())["tube"]["level"] == 0.5
 
 
-def test_images_flattened_and_pca(tmp_path):
+def test_d_auto_and_pca(tmp_path, capsys):
     rng = np.random.default_rng(3)
     imgs = rng.random((40, 4, 5))
     np.savez(tmp_path / "train.npz", train=imgs, other=np.zeros(3))
@@ -90,19 +173,38 @@ def test_images_flattened_and_pca(tmp_path):
     assert load_table(tmp_path / "train.npz", "train").shape == (40, 20)
     out = tmp_path / "o"
     rc = cli.main(["analyze", "--train", str(tmp_path / "train.npz"), "--samples", str(tmp_path / "s.npy"),
-                   "--t", "0.01", "--d", "2", "--pca", "6", "--out", str(out)])
-    assert rc == 0
+                   "--t", "0.01", "--d", "auto", "--pca", "3", "--out", str(out), "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
     rep = json.loads((out / "report.json").read_text())
-    assert rep["D"] == 6 and rep["pca"]["K"] == 6
+    assert rep["D"] == 3 and rep["pca"]["K"] == 3
+    assert rep["dimension"]["d"] == rep["d"] and len(rep["dimension"]["median_spectrum"]) == 3
+    # 3 of 20 uniform directions keep well under half of the variance: the report says so
+    assert any("keeps only" in w for w in rep["warnings"])
 
 
-def _run(tmp_path, capsys, train, samples, *extra):
-    rc = cli.main(["analyze", "--train", str(train), "--samples", str(samples), "--t", "0.01", "--d", "1",
-                   "--out", str(tmp_path / "o"), *extra])
-    return rc, capsys.readouterr().err
+def test_failed_write_leaves_previous_report(tmp_path, capsys, monkeypatch):
+    good = tmp_path / "good.npy"
+    np.save(good, X)
+    out = tmp_path / "o"
+    assert _cli(tmp_path, good, good) == 0
+    before = {f: (out / f).read_bytes() for f in analyze_report.REPORT_FILES}
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(analyze_report, "_plot", boom)
+    assert _cli(tmp_path, good, good, "--level", "0.5") == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert {f: (out / f).read_bytes() for f in analyze_report.REPORT_FILES} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    monkeypatch.undo()
+    new = tmp_path / "new"
+    monkeypatch.setattr(analyze_report, "_plot", boom)
+    assert _cli(tmp_path, good, good, out=new) == 2
+    assert not new.exists()  # no partial output
 
 
-def test_bad_input(tmp_path, capsys):
+def test_bad_input_and_bad_out_fail_fast(tmp_path, capsys):
     good = tmp_path / "good.npy"
     np.save(good, X)
     cases = []
@@ -129,18 +231,67 @@ def test_bad_input(tmp_path, capsys):
     p = tmp_path / "junk.npy"
     p.write_bytes(b"not a numpy file at all")
     cases.append((good, p, (), "samples.*junk.npy"))
-    p = tmp_path / "words.csv"
-    p.write_text("a,b,c\nd,e,f\n")
-    cases.append((good, p, (), "not a numeric CSV"))
+    p = tmp_path / "hdr.csv"
+    p.write_text("a,b,c\n1,2,3\n4,5,6\n")
+    cases.append((good, p, (), "line 1 is not a row of numbers.*pass --header"))
+    p = tmp_path / "mid.csv"
+    p.write_text("1,2,3\n4,5,6\n7,x,9\n1,1,1\n")
+    cases.append((good, p, (), "line 3 is not a row of numbers: '7,x,9'"))
+    cases.append((good, p, ("--header",), "line 3 is not a row of numbers"))
+    p = tmp_path / "ragged.csv"
+    p.write_text("1,2,3\n4,5\n")
+    cases.append((good, p, (), "line 2 has 2 columns but the first row has 3"))
     p = tmp_path / "two.npz"
     np.savez(p, a=X, b=X)
     cases.append((good, p, (), r"holds arrays \['a', 'b'\]"))
     cases.append((good, tmp_path / "missing.npy", (), "no such file"))
     cases.append((good, good, ("--d", "3"), "d .*0 <= d < D = 3"))
+    cases.append((good, good, ("--d", "one"), "--d must be an integer ridge dimension or 'auto'"))
     cases.append((good, good, ("--t", "-1"), "t must lie in"))
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    cases.append((good, good, ("--out", str(afile)), "exists and is not a directory"))
+    cases.append((good, good, ("--out", str(afile / "sub")), "cannot write --out"))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    cases.append((good, good, ("--out", str(other)), "holds other files"))
     for train, samples, extra, msg in cases:
-        rc, err = _run(tmp_path, capsys, train, samples, *extra)
+        t0 = time.perf_counter()
+        rc = cli.main(["analyze", "--train", str(train), "--samples", str(samples), "--t", "0.01", "--d", "1",
+                       "--out", str(tmp_path / "o"), "--no-progress", *extra])
+        took = time.perf_counter() - t0
+        err = capsys.readouterr().err
         assert rc == 2, (msg, err)
-        assert err.startswith("rftheory analyze: error:"), err
+        assert err.startswith("rftheory analyze: error:") and err.count("\n") == 1, err
         assert re.search(msg, err), (msg, err)
-    assert not (tmp_path / "o" / "report.json").exists()
+        assert took < 1.0, (msg, took)
+    assert not (tmp_path / "o").exists()
+    assert (other / "notes.txt").read_text() == "keep me" and afile.read_text() == "x"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+# ----------------------------------------------------------------------------- scale: pooled density
+@pytest.mark.parametrize("D", [3, 12])  # pools found by the k-d tree (D <= 10) and by brute force
+def test_pooled_density_matches_dense(D, monkeypatch):
+    # n = 5000 Gaussian points, t = 1e-3: the pools (K = 64 or 256 neighbours per sample) are checked to carry
+    # all but 1e-12 of the weight, so pooled and dense runs agree to round-off. d = 0: the ridge points are
+    # the modes, a well-posed target (no tangential freedom).
+    from rftheory.apps import analyze as an
+
+    rng = np.random.default_rng(D)
+    Xg = rng.standard_normal((5000, D))
+    S = EmpiricalDensity(Xg).sample(1e-3, 60, rng) + 0.03 * rng.standard_normal((60, D))
+    pooled = analyze_samples(Xg, S, 1e-3, 0)
+    assert "dense" not in pooled.density["samples_by_pool"]
+    monkeypatch.setattr(an, "POOL_K0", 10**9)  # K >= n / 4: the dense EmpiricalDensity for every chunk
+    dense = analyze_samples(Xg, S, 1e-3, 0)
+    assert dense.density["samples_by_pool"] == {"dense": 60}
+    np.testing.assert_array_equal(pooled.status, dense.status)
+    # eigenvalues are -1/h + (a/h)^2 Cov: summation order and the dropped 1e-12 of the weight change them by
+    # round-off of the largest, 1/h = 500 (a few eps); 1e-10 leaves a wide margin for O(n) sums
+    lam_scale = np.abs(dense.eigenvalues).max()
+    np.testing.assert_allclose(pooled.eigenvalues, dense.eigenvalues, rtol=0, atol=1e-10 * lam_scale)
+    # both projections stop at |s| <= 1e-9 (1/length) and h = 2e-3: the modes agree to well below 1e-9 length
+    np.testing.assert_allclose(pooled.proj_points, dense.proj_points, rtol=0, atol=1e-9)
+    assert pooled.tube.fraction == dense.tube.fraction

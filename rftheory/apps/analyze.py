@@ -1,99 +1,90 @@
 """Where do a model's samples sit relative to the ridge of the training set's smoothed density?
 
 :func:`analyze_samples` takes a training set X (n, D) and generated samples (m, D), builds the smoothed
-empirical density ``p_t`` of X (OU schedule unless told otherwise; docs/theory.md §1) and measures, at time t and
-ridge dimension d (docs/theory.md §2):
+empirical density ``p_t`` of X (OU schedule unless told otherwise; THEORY.md §1) and measures, at time t and
+ridge dimension d (THEORY.md §2; ``d="auto"`` chooses it by :func:`rftheory.geometry.dimension.ridge_dimension`):
 
-* the ridge residual ``r = |P_perp s*(x, t)|`` at every sample (1/length), its dimensionless form
-  ``sqrt(h_t) r`` (the score of p_t has scale 1/sqrt(h_t): an exact draw from p_t off a flat ridge has
-  ``sqrt(h_t) r ~ chi_{D-d}``) and the max-normalised form ``r / max r`` with the paper's on-ridge fraction
-  (normalised residual < 0.2, [HQT] §6);
-* the Hessian eigenvalues at every sample, the eigengap ``lambda_d - lambda_{d+1}`` and the gap spectrum
-  (median over samples of ``lambda_k - lambda_{k+1}``, k = 1..D-1) that shows which d the data support;
-* the memorisation fraction (``d_1/d_2 < 1/3`` against the scaled training points a_t x_i) with a
-  percentile bootstrap interval (:func:`rftheory.dynamics.motion.memorization`);
-* nearest-neighbour distances to the a_t x_i, beside the training set's own leave-one-out distances;
-* the projection ``pi(x)`` onto the ridge (:func:`rftheory.geometry.ridge.project`) and the split of the offset
-  ``x - pi(x)`` into its normal and tangential parts in the ridge frame at ``pi(x)`` (with the projection's
-  status: near a mode at small t the eigengap vanishes and the frame there is undetermined, status 2).
+* **headline: the tube fraction** (:func:`rftheory.geometry.tube.tube_fraction`): the share of samples whose
+  distance to their projection ``pi(x)`` on the ridge is within the ``level`` quantile of ``sqrt(h_t) chi_{D-d}``.
+  Exact draws of p_t near a regular ridge score ``level``; it is a count, so one sample moves it by at most
+  1/m. Only samples whose projection converged to a regular ridge point are counted; the others are counted
+  and reported apart by status: ``escaped`` (farther from the ball holding every a_t x_i than an exact draw of
+  p_t gets with probability 1e-6: ``sqrt(h_t) chi_D^{-1}(1 - 1e-6)``; not projected), ``max_iter``,
+  ``not_regular`` (eigengap at round-off: the frame is undetermined), ``diverged``;
+* secondary, for comparison with [HQT] §6 only: the ridge residual ``r = |P_perp s*(x, t)|``, its
+  dimensionless form ``sqrt(h_t) r`` and the paper's max-normalised ``r / max r`` with its on-ridge fraction
+  (``< 0.2``): one far sample moves that one arbitrarily;
+* the Hessian eigenvalues at every sample, the eigengap and the median gap spectrum;
+* memorization (``d_1/d_2 < 1/3`` with the distances to the nearest two *distinct* a_t x_i,
+  :func:`rftheory.dynamics.motion.memorization`) with its bootstrap interval, and nearest-neighbour distances
+  beside the training set's own leave-one-out distances (on a random subset of at most ``n_train_nn`` points);
+* the split of the offset ``x - pi(x)`` into normal and tangential parts in the ridge frame at ``pi(x)``.
+
+Scale: every step streams over the training set. Nearest neighbours are exact, by a k-d tree (D <= 10) or
+blocked brute force (:func:`rftheory.dynamics.motion.nearest_distinct`). The density is evaluated per chunk of
+``_CHUNK`` samples over a pool of training points checked to carry all but ``TRUNC_RTOL`` of the posterior
+weight at the samples and at their projections (:mod:`rftheory.apps.analyze_pools`; the bound is the one
+:class:`rftheory.density.neighbours.TruncatedDensity` states), falling back to the dense, chunked
+EmpiricalDensity where no small pool is enough (large t). Memory beyond inputs and outputs: O(chunk K D +
+block), with one de-duplicated copy of the training set.
 
 Optionally both sets are first mapped by an exact PCA fitted on the training set (:class:`PCALatent`,
-"global" standardisation): t and d then refer to the latent space.
-
-:func:`main` is the ``rftheory analyze`` command: it loads .npy / .npz / .csv files (images are flattened),
-validates them (bad input: a ``ValueError`` naming the file, exit code 2) and writes ``report.json``,
-``summary.md``, ``per_sample.csv`` and ``analyze.png``/``.pdf`` atomically into ``--out``.
+"global" standardisation): t and d then refer to the latent space. Files and the command line:
+:mod:`rftheory.apps.analyze_report`.
 """
 from __future__ import annotations
 
-import json
 import logging
-import sys
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.stats import chi
 from tqdm.auto import tqdm
 
-from ..geometry import ridge
-from .._io import atomic_path
 from .._checks import as_data, as_generator, check_ridge_dim
 from .._results import short_repr
-from ..dynamics.motion import Memorization, memorization
-from ..density.empirical import EmpiricalDensity
 from ..data.realdata import PCALatent
 from ..density.schedules import get_schedule
+from ..dynamics.motion import DistinctNeighbours, Memorization, memorization, nearest_distinct
+from ..geometry import ridge
+from ..geometry.dimension import DimensionChoice, ridge_dimension
+from .analyze_pools import Pools, combine_dimension
+from ..geometry.tube import DEFAULT_LEVEL, TubeFraction, tube_fraction
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Analysis", "analyze_samples", "load_table", "nearest_distances", "write_report", "main",
-           "ON_RIDGE_THRESHOLD", "NEWTON_MAX_D"]
+__all__ = ["Analysis", "analyze_samples", "trajectory_phases", "nearest_distances", "STATUS", "ON_RIDGE_THRESHOLD", "NEWTON_MAX_D",
+           "ESCAPE_PROB"]
 
 ON_RIDGE_THRESHOLD = 0.2  # [HQT]: "on ridge" when the max-normalised residual is below 0.2
 NEWTON_MAX_D = 24  # Newton projection needs the (m, D, D, D) third cumulant: SCMS only above this D
-_PROJ_CHUNK = 256  # samples per projection batch (one progress tick each)
+ESCAPE_PROB = 1e-6  # an exact draw of p_t is "escaped" with at most this probability
+TRUNC_RTOL = 1e-12  # weight the pooled density may drop (relative)
+POOL_K0 = 64  # first number of neighbours per sample in a pool (grown x4 while not enough)
+_CHUNK = 256  # samples per batch (one progress tick each)
 _QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
+STATUS = {**ridge.STATUS, 4: "escaped"}
 
 
 @dataclass
 class Analysis:
     """Result of :func:`analyze_samples` (m samples, n training points, D dimensions after any PCA).
 
-    Attributes
-    ----------
-    t, a, h : float
-        Time, a_t, h_t.
-    d, D, n, m : int
-        Ridge dimension, dimension, training points, samples.
-    residual : numpy.ndarray, shape (m,)
-        ``|P_perp s*(x, t)|`` at each sample (1/length).
-    residual_scaled : numpy.ndarray, shape (m,)
-        ``sqrt(h_t) * residual`` (dimensionless).
-    residual_normalized : numpy.ndarray, shape (m,)
-        ``residual / max(residual)``.
-    on_ridge : numpy.ndarray of bool, shape (m,)
-        ``residual_normalized`` below ON_RIDGE_THRESHOLD.
-    eigenvalues : numpy.ndarray, shape (m, D)
-        Hessian eigenvalues of log p_t at each sample, descending (1/length^2).
-    eigengap : numpy.ndarray, shape (m,)
-        ``lambda_d - lambda_{d+1}`` at each sample (inf for d = 0).
-    gap_spectrum : numpy.ndarray, shape (D - 1,)
-        Median over samples of ``lambda_k - lambda_{k+1}``, k = 1..D-1.
-    memo : Memorization
-        The memorization metric (d_1/d_2 < 1/3; :class:`rftheory.dynamics.motion.Memorization`).
-    nn_distance, nn_index : numpy.ndarray, shape (m,)
-        Nearest scaled training point a_t x_i and its distance (length).
-    train_nn_distance : numpy.ndarray, shape (n,)
-        Leave-one-out nearest-neighbour distances among the a_t x_i (length).
-    proj_distance : numpy.ndarray, shape (m,)
-        ``|x - pi(x)|``.
-    proj_status : numpy.ndarray of int, shape (m,)
-        ``ridge.STATUS`` codes.
-    normal_offset, tangent_offset : numpy.ndarray, shape (m,)
-        ``|P_perp (x - pi(x))|``, ``|P_par (x - pi(x))|`` in the frame at pi(x).
-    pca : PCALatent or None
-        The latent map used.
-    schedule : str
+    t, a, h, d              time, a_t, h_t, ridge dimension
+    tube                    :class:`TubeFraction` (headline), counted = status converged
+    status (m,)             STATUS codes: 0 converged, 1 max_iter, 2 not_regular, 3 diverged, 4 escaped
+    proj_points (m, D)      pi(x) (the sample itself where escaped)
+    proj_distance (m,)      |x - pi(x)| (NaN where escaped); normal_offset, tangent_offset (m,) its parts in
+                            the ridge frame at pi(x) (NaN where escaped)
+    residual (m,)           |P_perp s*(x, t)| (1/length); residual_scaled sqrt(h_t) residual (dimensionless)
+    residual_normalized (m,) residual / max(residual) ([HQT], secondary); on_ridge below ON_RIDGE_THRESHOLD
+    eigenvalues (m, D)      Hessian eigenvalues of log p_t at each sample, descending (1/length^2)
+    eigengap (m,)           lambda_d - lambda_{d+1} (inf for d = 0); gap_spectrum (D-1,) median gaps
+    memo                    :class:`Memorization` (nearest distinct points)
+    nn_distance, nn_index (m,)  nearest scaled training point a_t x_i; train_nn_distance (k,) leave-one-out
+    dimension               :class:`DimensionChoice` when d was chosen ("auto"), else None
+    density                 description of the density evaluation (dense or truncated, with its bound)
+    warnings                list of str
     """
 
     t: float
@@ -103,6 +94,12 @@ class Analysis:
     D: int
     n: int
     m: int
+    tube: TubeFraction
+    status: np.ndarray
+    proj_points: np.ndarray
+    proj_distance: np.ndarray
+    normal_offset: np.ndarray
+    tangent_offset: np.ndarray
     residual: np.ndarray
     residual_scaled: np.ndarray
     residual_normalized: np.ndarray
@@ -114,12 +111,15 @@ class Analysis:
     nn_distance: np.ndarray
     nn_index: np.ndarray
     train_nn_distance: np.ndarray
-    proj_distance: np.ndarray
-    proj_status: np.ndarray
-    normal_offset: np.ndarray
-    tangent_offset: np.ndarray
+    samples: np.ndarray
     pca: PCALatent | None = None
     schedule: str = "ou"
+    dimension: DimensionChoice | None = None
+    density: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+    escape_radius: float = float("nan")
+    trajectories: dict | None = None  # trajectory_phases' summary when trajectories were given
+    model_error: np.ndarray | None = None  # (m, 3): |P_perp e|, |P_par e|, |s*| at the samples (e = model - s*)
 
     __repr__ = short_repr
 
@@ -127,34 +127,55 @@ class Analysis:
     def on_ridge_fraction(self) -> float:
         return float(np.mean(self.on_ridge))
 
-    def summary(self) -> dict:
-        """JSON-ready summary: quantiles of every per-sample quantity and the headline fractions.
+    @property
+    def status_names(self) -> np.ndarray:
+        return np.array([STATUS[int(c)] for c in self.status])
 
-        Returns
-        -------
-        dict
-        """
-        conv = self.proj_status == 0
+    def summary(self) -> dict:
+        """JSON-ready summary: the headline, the status counts, quantiles of every per-sample quantity."""
+        conv = self.status == 0
+        tb = self.tube
         out = {
             "t": self.t, "a_t": self.a, "h_t": self.h, "d": self.d, "D": self.D, "n_train": self.n,
             "n_samples": self.m, "schedule": self.schedule,
-            "on_ridge_threshold": ON_RIDGE_THRESHOLD, "on_ridge_fraction": self.on_ridge_fraction,
-            "residual": _stats(self.residual), "residual_scaled": _stats(self.residual_scaled),
-            "residual_normalized": _stats(self.residual_normalized),
-            "residual_normalized_hist": np.histogram(self.residual_normalized, bins=20, range=(0, 1))[0].tolist(),
+            "tube": {"fraction": tb.fraction, "se": tb.se, "level": tb.level, "radius_noise_units": tb.radius,
+                     "radius": tb.radius * np.sqrt(self.h), "n_counted": tb.n_counted,
+                     "n_inside": int(tb.inside.sum()),
+                     "definition": "share of counted samples with |x - pi(x)| <= sqrt(h_t) chi_{D-d}^-1(level); "
+                                   "exact draws of p_t near a regular ridge score `level`"},
+            "status_counts": {STATUS[k]: int(np.sum(self.status == k)) for k in STATUS},
+            "escape_radius": self.escape_radius,
+            "z": _stats(tb.z[conv]),
+            "proj_distance": _stats(self.proj_distance[conv]),
+            "normal_offset": _stats(self.normal_offset[conv]),
+            "tangent_offset": _stats(self.tangent_offset[conv]),
+            "tangent_share": _stats(_share(self.tangent_offset[conv], self.proj_distance[conv])),
+            "secondary_hqt": {
+                "note": "the paper's max-normalised residual r / max r ([HQT] §6): one far sample moves it; "
+                        "for comparison only",
+                "on_ridge_threshold": ON_RIDGE_THRESHOLD, "on_ridge_fraction": self.on_ridge_fraction,
+                "residual": _stats(self.residual), "residual_scaled": _stats(self.residual_scaled),
+                "residual_normalized": _stats(self.residual_normalized)},
             "eigengap": _stats(self.eigengap) if self.d > 0 else None,
             "gap_spectrum_median": self.gap_spectrum.tolist(),
             "memorization": {"fraction": self.memo.fraction, "ci_low": self.memo.ci_low,
                              "ci_high": self.memo.ci_high, "level": self.memo.level, "ratio_threshold": 1 / 3,
+                             "neighbours": "nearest two distinct training points",
                              "d1_over_d2": _stats(self.memo.ratios)},
             "nn_distance": _stats(self.nn_distance), "train_nn_distance": _stats(self.train_nn_distance),
-            "projection": {
-                "status_counts": {ridge.STATUS[k]: int(np.sum(self.proj_status == k)) for k in ridge.STATUS},
-                "distance": _stats(self.proj_distance), "normal_offset": _stats(self.normal_offset),
-                "tangent_offset": _stats(self.tangent_offset),
-                "tangent_share_converged": _stats(_share(self.tangent_offset[conv], self.proj_distance[conv])),
-            },
+            "density": self.density, "warnings": list(self.warnings),
         }
+        if self.model_error is not None:
+            en, ep, s0 = self.model_error.T
+            tot = float(np.sum(en ** 2) + np.sum(ep ** 2))
+            out["model_error"] = {
+                "definition": "e = model score - exact score of p_t at each sample, split in the ridge frame "
+                              "at the sample (P_perp e, P_par e); 1/length",
+                "normal": _stats(en), "tangent": _stats(ep), "exact_score_norm": _stats(s0),
+                "relative_rms": float(np.sqrt(tot / max(float(np.sum(s0 ** 2)), 1e-300))),
+                "normal_share_of_squared_error": float(np.sum(en ** 2) / tot) if tot > 0 else 0.0}
+        if self.dimension is not None:
+            out["dimension"] = self.dimension.to_dict()
         if self.pca is not None:
             out["pca"] = self.pca.summary()
         return out
@@ -174,342 +195,191 @@ def _stats(v) -> dict:
             "std": float(fin.std()), **{f"q{int(round(100 * p)):02d}": float(x) for p, x in zip(_QUANTILES, q)}}
 
 
-def nearest_distances(Y, X, exclude_self: bool = False, chunk: int = 1024):
-    """Each row of Y's nearest row of X (chunked: memory ``chunk * n``).
-
-    Parameters
-    ----------
-    Y : numpy.ndarray, shape (m, D)
-    X : numpy.ndarray, shape (n, D)
-    exclude_self : bool, default False
-        Y is X: skip the diagonal (leave-one-out).
-    chunk : int, default 1024
-        Rows of Y per block.
-
-    Returns
-    -------
-    distance : numpy.ndarray, shape (m,)
-    index : numpy.ndarray of int, shape (m,)
-    """
-    Y = np.asarray(Y, dtype=np.float64)
-    X = np.asarray(X, dtype=np.float64)
-    dist = np.empty(Y.shape[0])
-    idx = np.empty(Y.shape[0], dtype=np.int64)
-    for c0 in range(0, Y.shape[0], chunk):
-        dd = np.linalg.norm(Y[c0:c0 + chunk, None, :] - X[None], axis=-1)
-        if exclude_self:
-            r = np.arange(dd.shape[0])
-            dd[r, c0 + r] = np.inf
-        idx[c0:c0 + chunk] = np.argmin(dd, axis=1)
-        dist[c0:c0 + chunk] = dd[np.arange(dd.shape[0]), idx[c0:c0 + chunk]]
-    return dist, idx
+def nearest_distances(Y, X, exclude_self: bool = False):
+    """``(distance (m,), index (m,))`` of each row of Y to its nearest distinct row of X; ``exclude_self``
+    (the rows of Y are rows of X) skips each one's own point (leave-one-out). Streams over X."""
+    dist, idx = nearest_distinct(Y, X, k=1, self_query=exclude_self)
+    return dist[:, 0], idx[:, 0]
 
 
-def analyze_samples(train, samples, t: float, d: int, schedule="ou", pca: int | None = None, rng=0,
+def analyze_samples(train, samples, t: float, d, schedule="ou", pca: int | None = None, rng=0,
                     newton="auto", tol: float = 1e-9, max_iter: int = 200, n_boot: int = 2000,
+                    level: float = DEFAULT_LEVEL, n_train_nn: int = 10000, model=None,
                     progress: bool = False) -> Analysis:
     """Measure a model's samples against the d-dimensional ridge of the training set's p_t (module docstring).
 
-    Parameters
-    ----------
-    train : array_like, shape (n, D)
-        Training set (n >= 2).
-    samples : array_like, shape (m, D)
-        The model's samples.
-    t : float
-        Time of the comparison (in latent units with ``pca``).
-    d : int
-        Ridge dimension, 0 <= d < D (after PCA).
-    schedule : str or Schedule, default "ou"
-    pca : int, optional
-        Latent dimension K to map both sets to first (fitted on ``train``).
-    rng : None, int, SeedSequence or numpy.random.Generator, default 0
-        Memorization bootstrap.
-    newton : {"auto", True, False}
-        Newton steps in the projection ("auto": only when D <= NEWTON_MAX_D).
-    tol : float, default 1e-9
-        Projection tolerance.
-    max_iter : int, default 200
-        Projection iterations.
-    n_boot : int, default 2000
-        Bootstrap resamples.
-    progress : bool, default False
-
-    Returns
-    -------
-    Analysis
-
-    Raises
-    ------
-    ValueError
-        If train has fewer than two points, the dimensions disagree, d or t is invalid, or newton is unknown.
+    ``d``: the ridge dimension, or "auto" (chosen from the Hessian spectrum at the non-escaped samples).
+    ``pca``: latent dimension K to map both sets to first (fitted on ``train``), or None.
+    ``newton``: Newton steps in the projection (True/False, or "auto": only when D <= NEWTON_MAX_D).
+    ``level``: the tube's nominal level. ``rng``: Generator or seed (bootstrap, leave-one-out subset).
+    ``model``: a score field (e.g. :class:`rftheory.fields.ScoreField`) whose error against the exact score
+    of p_t is split into its normal and tangent parts in the ridge frame at each sample.
     """
+    if model is not None and not hasattr(model, "score"):
+        raise TypeError("model must be a score field with score(x, t) (wrap a callable in "
+                        "rftheory.fields.ScoreField)")
+    if model is not None and pca is not None:
+        raise ValueError("a model's score lives in the data space: it cannot be combined with pca")
     X = as_data(train, "train")
     S = as_data(samples, "samples")
-    if X.shape[0] < 2:
-        raise ValueError("train needs at least two points (d_1/d_2 and leave-one-out distances)")
     if S.shape[1] != X.shape[1]:
         raise ValueError(f"samples have D = {S.shape[1]} but train has D = {X.shape[1]}: they must match")
     sched = get_schedule(schedule)
     t = float(sched.check_t(t, "t"))
+    if newton not in ("auto", True, False):
+        raise ValueError(f"newton must be 'auto', True or False; got {newton!r}")
+    gen = as_generator(rng)
+    warnings = []
     latent = None
     if pca is not None:
         latent = PCALatent.fit(X, pca)
         X, S = latent.encode(X), latent.encode(S)
-    D = X.shape[1]
-    d = check_ridge_dim(d, D, "d")
-    if newton not in ("auto", True, False):
-        raise ValueError(f"newton must be 'auto', True or False; got {newton!r}")
+        kept = float(latent.summary()["retained_variance"])
+        if kept < 0.5:
+            warnings.append(f"--pca {pca} keeps only {kept:.1%} of the training set's variance")
+    n, D = X.shape
+    if d != "auto":
+        d = check_ridge_dim(d, D, "d")
     use_newton = D <= NEWTON_MAX_D if newton == "auto" else bool(newton)
-    gen = as_generator(rng)
-    dens = EmpiricalDensity(X, sched)
     a, h = (float(v) for v in sched.a_h(t))
-    res = ridge.residual(dens, S, t, d)
-    lam = res.frame.eigenvalues
-    r = res.residual
+    m = S.shape[0]
+
+    # escaped: farther from the ball holding every a_t x_i than an exact draw of p_t gets w.p. ESCAPE_PROB
+    c = X.mean(axis=0)
+    rad = a * float(np.sqrt(max(float(np.max(np.einsum("nd,nd->n", X[i:i + 65536] - c, X[i:i + 65536] - c)))
+                                for i in range(0, n, 65536))))  # by blocks: no (n, D) temporary
+    r_esc = float(np.sqrt(h) * chi.ppf(1.0 - ESCAPE_PROB, D))
+    escaped = np.linalg.norm(S - a * c, axis=1) - rad > r_esc
+
+    pools = Pools(X, sched, t, rtol=TRUNC_RTOL, k0=POOL_K0)
+    chunks = [np.arange(c0, min(m, c0 + _CHUNK)) for c0 in range(0, m, _CHUNK)]
+    built = {}
+    dim = None
+    if d == "auto":
+        if not np.any(~escaped):
+            raise ValueError("every sample escaped: the ridge dimension cannot be chosen from them")
+        choices = []
+        for ci, idx in enumerate(tqdm(chunks, disable=not progress, desc="choosing d", leave=False)):
+            built[ci] = pools.build(S[idx])
+            keep = idx[~escaped[idx]]
+            if keep.size:
+                choices.append(ridge_dimension(built[ci][0], S[keep], t))
+        dim = combine_dimension(choices, D, t)
+        d = dim.d
+        if dim.share < 0.5:
+            warnings.append(f"d = {d} chosen but only {dim.share:.1%} of the samples see that dimension")
+
+    # nearest distinct training points (memorization, NN distances): queries S / a against X, scaled back
+    nbrs = DistinctNeighbours(X)
+    if nbrs.n_distinct < 2:
+        raise ValueError("train needs at least two distinct points (d_1/d_2 and leave-one-out distances)")
+    two, nn_idx = nbrs.query(S / a, k=2)
+    two *= a
+    memo = memorization(S, None, gen, n_boot=n_boot, distances=two)
+    k_loo = min(nbrs.n_distinct, int(n_train_nn))
+    sub = gen.choice(nbrs.n_distinct, size=k_loo, replace=False) if k_loo < nbrs.n_distinct else \
+        np.arange(k_loo)
+    tnn = a * nbrs.query(nbrs.rows[sub], k=1, self_query=True)[0][:, 0]
+    del nbrs
+
+    lam = np.empty((m, D))
+    r = np.empty(m)
+    eig_gap = np.empty(m)
+    pts = S.copy()
+    status = np.full(m, 4, dtype=np.int64)
+    normal = np.full(m, np.nan)
+    tangent = np.full(m, np.nan)
+    err = np.full((m, 3), np.nan) if model is not None else None  # |e_perp|, |e_par|, |s*| at the samples
+    log.info("projecting %d samples onto the d = %d ridge (newton=%s)", m, d, use_newton)
+    for ci, idx in enumerate(tqdm(chunks, disable=not progress, desc="projecting", leave=False)):
+        todo, k = idx, None
+        while todo.size:
+            dens, pool, reach, K = built.pop(ci) if (ci in built and k is None) else pools.build(S[todo], k)
+            res = ridge.residual(dens, S[todo], t, d)
+            lam[todo], r[todo], eig_gap[todo] = res.frame.eigenvalues, res.residual, res.frame.eigengap
+            if model is not None:
+                e = np.asarray(model.score(S[todo], t), dtype=np.float64) - res.frame.score
+                en = res.frame.project_normal(e)
+                err[todo] = np.column_stack([np.linalg.norm(en, axis=1), np.linalg.norm(e - en, axis=1),
+                                             np.linalg.norm(res.frame.score, axis=1)])
+            go = ~escaped[todo]
+            ok = np.ones(todo.size, bool)
+            if np.any(go):
+                g = todo[go]
+                pr = ridge.project(dens, S[g], t, d, tol=tol, max_iter=max_iter, newton=use_newton)
+                pts[g], status[g] = pr.points, pr.status
+                fin = np.all(np.isfinite(pr.points), axis=1)
+                ok[go] = pools.covered(pool, np.where(fin[:, None], pr.points, S[g]), S[g], reach[go])
+                gf = g[fin]
+                off = S[gf] - pr.points[fin]
+                on = ridge.frame(dens, pr.points[fin], t, d).project_normal(off)
+                normal[gf] = np.linalg.norm(on, axis=1)
+                tangent[gf] = np.linalg.norm(off - on, axis=1)
+            pools.count(K, int(ok.sum()))
+            todo, k = todo[~ok], 4 * K  # projections that left the pool's reach: again, with a larger pool
+    dist = np.where(escaped, np.nan, np.linalg.norm(S - pts, axis=1))
+    conv = status == 0
+    if not np.any(conv):
+        raise ValueError(f"no sample's projection onto the d = {d} ridge converged to a regular point "
+                         f"(status counts {np.bincount(status, minlength=5).tolist()}): the tube fraction is "
+                         f"undefined; try another d or t")
+    if np.mean(status == 2) > 0.5:
+        warnings.append(f"the ridge is not regular (eigengap at round-off) at {np.mean(status == 2):.1%} of "
+                        f"the samples: d = {d} is not supported there")
+    tube = tube_fraction(dist, h, D, d, level=level, counted=conv)
     rmax = float(r.max())
     rn = r / rmax if rmax > 0 else np.zeros_like(r)
     gaps = lam[:, :-1] - lam[:, 1:]
-    memo = memorization(S, X, gen, scale=a, n_boot=n_boot)
-    nn, nn_i = nearest_distances(S, a * X)
-    tnn, _ = nearest_distances(a * X, a * X, exclude_self=True)
-    log.info("projecting %d samples onto the d = %d ridge (newton=%s)", S.shape[0], d, use_newton)
-    pts = np.empty_like(S)
-    status = np.empty(S.shape[0], dtype=np.int64)
-    for c0 in tqdm(range(0, S.shape[0], _PROJ_CHUNK), disable=not progress, desc="projecting", leave=False):
-        sl = slice(c0, c0 + _PROJ_CHUNK)
-        pr = ridge.project(dens, S[sl], t, d, tol=tol, max_iter=max_iter, newton=use_newton)
-        pts[sl], status[sl] = pr.points, pr.status
-    off = S - pts
-    on = ridge.frame(dens, pts, t, d).project_normal(off)
-    return Analysis(t=t, a=a, h=h, d=d, D=D, n=X.shape[0], m=S.shape[0], residual=r,
+    return Analysis(t=t, a=a, h=h, d=d, D=D, n=n, m=m, tube=tube, status=status, proj_points=pts,
+                    proj_distance=dist, normal_offset=normal, tangent_offset=tangent, residual=r,
                     residual_scaled=np.sqrt(h) * r, residual_normalized=rn, on_ridge=rn < ON_RIDGE_THRESHOLD,
-                    eigenvalues=lam, eigengap=res.frame.eigengap, gap_spectrum=np.median(gaps, axis=0),
-                    memo=memo, nn_distance=nn, nn_index=nn_i, train_nn_distance=tnn,
-                    proj_distance=np.linalg.norm(off, axis=1), proj_status=status,
-                    normal_offset=np.linalg.norm(on, axis=1), tangent_offset=np.linalg.norm(off - on, axis=1),
-                    pca=latent, schedule=sched.name)
+                    eigenvalues=lam, eigengap=eig_gap, gap_spectrum=np.median(gaps, axis=0) if D > 1 else
+                    np.zeros(0), memo=memo, nn_distance=two[:, 0], nn_index=nn_idx[:, 0], train_nn_distance=tnn,
+                    samples=S, pca=latent, schedule=sched.name, dimension=dim, density=pools.describe(),
+                    warnings=warnings, escape_radius=r_esc, model_error=err)
 
 
-# ----------------------------------------------------------------------------- input files
-def load_table(path, name: str = "input") -> np.ndarray:
-    """Rows of a .npy, .npz or .csv file as a float64 (n, D) array.
+def trajectory_phases(train, states, times, d: int, schedule="ou", level: float = DEFAULT_LEVEL, model=None,
+                      progress: bool = False) -> dict:
+    """Reach -> align -> slide along recorded trajectories (:func:`rftheory.dynamics.motion.measure` and
+    :func:`~rftheory.dynamics.motion.phases`): ``states`` (k, m, D) at decreasing ``times`` (k,). The tube
+    radius is the calibrated one at the last recorded time, ``sqrt(h_t) chi_{D-d}^{-1}(level)``. The density is
+    the dense EmpiricalDensity of ``train`` (trajectories are measured for a few hundred samples, not 1e4).
+    Returns a JSON-ready dict: reached / aligned fractions, quantiles of reach and align times and of the
+    slide length, and (with ``model``) the median normal and tangent score errors at each recorded time."""
+    from ..dynamics.motion import measure, phases
+    from ..dynamics.sampling import Trajectory
+    from ..density.empirical import EmpiricalDensity
+    from ..geometry.tube import tube_radius
 
-    A .npz holds one array or one named like ``name``; images (n, h, w[, c]) are flattened.
-
-    Parameters
-    ----------
-    path : path
-    name : str, default "input"
-        What the rows are (used in messages and to pick an .npz member).
-
-    Returns
-    -------
-    numpy.ndarray, shape (n, D)
-
-    Raises
-    ------
-    FileNotFoundError
-        For a missing path.
-    ValueError
-        Naming ``name`` and the path: unreadable format, empty file, non-numeric data, NaN/inf rows.
-    """
-    p = Path(path)
-    what = f"{name} ({p})"
-    if not p.is_file():
-        raise FileNotFoundError(f"{what}: no such file")
-    if p.stat().st_size == 0:
-        raise ValueError(f"{what}: file is empty")
-    suffix = p.suffix.lower()
-    try:
-        if suffix == ".npy":
-            arr = np.load(p, allow_pickle=False)
-        elif suffix == ".npz":
-            with np.load(p, allow_pickle=False) as z:
-                keys = list(z.keys())
-                key = keys[0] if len(keys) == 1 else (name if name in keys else None)
-                if key is None:
-                    raise ValueError(f"holds arrays {keys}; keep one, or name it {name!r}")
-                arr = z[key]
-        elif suffix == ".csv":
-            arr = _load_csv(p)
-        else:
-            raise ValueError(f"unreadable format {suffix or '(no suffix)'!r}: expected .npy, .npz or .csv")
-    except ValueError as exc:
-        raise ValueError(f"{what}: {exc}") from exc
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"{what}: cannot read the file ({exc})") from exc
-    arr = np.asarray(arr)
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"{what}: data must be numeric; got dtype {arr.dtype}")
-    if arr.size == 0:
-        raise ValueError(f"{what}: holds no data (shape {arr.shape})")
-    if arr.ndim == 0:
-        raise ValueError(f"{what}: holds a single number, not rows of points")
-    arr = arr.reshape(arr.shape[0], -1) if arr.ndim != 1 else arr[:, None]
-    arr = arr.astype(np.float64)
-    bad = np.flatnonzero(~np.all(np.isfinite(arr), axis=1))
-    if bad.size:
-        raise ValueError(f"{what}: {bad.size} row(s) contain NaN or inf (first: {bad[:5].tolist()})")
-    return arr
+    X = as_data(train, "train")
+    st = np.asarray(states, dtype=np.float64)
+    tm = np.asarray(times, dtype=np.float64)
+    if st.ndim != 3 or st.shape[2] != X.shape[1] or tm.shape != (st.shape[0],) or st.shape[0] < 2:
+        raise ValueError(f"trajectories need states (k >= 2, m, D = {X.shape[1]}) and times (k,); got states "
+                         f"{st.shape} and times {tm.shape}")
+    if not (np.all(np.isfinite(st)) and np.all(np.isfinite(tm)) and np.all(np.diff(tm) < 0)):
+        raise ValueError("trajectories: states must be finite and times finite and strictly decreasing")
+    sched = get_schedule(schedule)
+    sched.check_t(tm, "times")
+    d = check_ridge_dim(d, X.shape[1], "d")
+    dens = EmpiricalDensity(X, sched)
+    traj = Trajectory(times=tm, states=st, final=st[-1], method="recorded", steps=st.shape[0] - 1)
+    meas = measure(dens, traj, d, field=model, velocity=False, kappa=False, progress=progress)
+    r_tube = float(np.sqrt(sched.h(tm[-1])) * tube_radius(X.shape[1], d, level))
+    ph = phases(meas, r_tube)
+    out = {"k_times": int(tm.size), "m": int(st.shape[1]), "r_tube": r_tube, "reached": ph.reached,
+           "aligned": ph.aligned, "reach_time": _stats(ph.reach_time), "align_time": _stats(ph.align_time),
+           "slide": _stats(ph.slide), "final_distance": _stats(meas.distance[-1]),
+           "definition": "reach: first recorded time within r_tube of the ridge; align: first time after which "
+                         "the normal distance stays within a factor 2 of its final value; slide: |pi(t_end) - "
+                         "pi(t_align)| (dynamics.motion.phases)"}
+    if model is not None:
+        out["times"] = tm.tolist()
+        out["e_perp_median"] = np.nanmedian(meas.e_perp, axis=1).tolist()
+        out["e_par_median"] = np.nanmedian(meas.e_par, axis=1).tolist()
+    return out
 
 
-def _load_csv(p):
-    text = p.read_text()
-    if not text.strip():
-        raise ValueError("file is empty")
-    try:
-        return np.loadtxt(p, delimiter=",", ndmin=2)
-    except ValueError:
-        try:  # one header line
-            return np.loadtxt(p, delimiter=",", ndmin=2, skiprows=1)
-        except ValueError as exc:
-            raise ValueError(f"not a numeric CSV table ({exc})") from exc
-
-
-# ----------------------------------------------------------------------------- report
-def _atomic(path: Path, write):
-    with atomic_path(path) as tmp:
-        write(tmp)
-    return path
-
-
-def _markdown(s: dict, inputs: dict) -> str:
-    m = s["memorization"]
-    rows = [("training points", s["n_train"]), ("samples", s["n_samples"]), ("dimension D", s["D"]),
-            ("ridge dimension d", s["d"]), ("t (a_t, h_t)", f"{s['t']:g} ({s['a_t']:.4g}, {s['h_t']:.4g})"),
-            ("on-ridge fraction (normalised residual < 0.2)", f"{s['on_ridge_fraction']:.3f}"),
-            ("normalised residual mean / median", f"{s['residual_normalized']['mean']:.3f} / "
-                                                  f"{s['residual_normalized']['q50']:.3f}"),
-            ("sqrt(h_t) residual median [q05, q95]", f"{s['residual_scaled']['q50']:.3g} "
-                                                     f"[{s['residual_scaled']['q05']:.3g}, "
-                                                     f"{s['residual_scaled']['q95']:.3g}]"),
-            ("memorised fraction (d1/d2 < 1/3)", f"{m['fraction']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}] "
-                                                 f"({100 * m['level']:.0f}% bootstrap)"),
-            ("NN distance median (samples / train leave-one-out)",
-             f"{s['nn_distance']['q50']:.4g} / {s['train_nn_distance']['q50']:.4g}"),
-            ("projection status", ", ".join(f"{k}: {v}" for k, v in s["projection"]["status_counts"].items())),
-            ("offset from ridge: normal / tangent median", f"{s['projection']['normal_offset']['q50']:.4g} / "
-                                                           f"{s['projection']['tangent_offset']['q50']:.4g}")]
-    if s["eigengap"]:
-        rows.append(("eigengap at samples median", f"{s['eigengap']['q50']:.4g}"))
-    if "pca" in s:
-        rows.append(("PCA", f"K = {s['pca']['K']}, retained variance {s['pca']['retained_variance']:.3f}"))
-    lines = ["# rftheory analyze", "", *(f"- {k}: `{v}`" for k, v in inputs.items()), "",
-             "| quantity | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), ""]
-    return "\n".join(lines)
-
-
-def _plot(res: Analysis, out: Path) -> list:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(13, 7.5))
-    FigureCanvasAgg(fig)
-    ax = fig.subplots(2, 3).ravel()
-    ax[0].hist(res.residual_normalized, bins=40, range=(0, 1), color="#1f77b4")
-    ax[0].axvline(ON_RIDGE_THRESHOLD, color="k", ls="--", lw=0.8)
-    ax[0].set(title=f"normalised residual (on ridge {res.on_ridge_fraction:.2f})", xlabel="r / max r")
-    ax[1].hist(res.residual_scaled, bins=40, color="#1f77b4")
-    ax[1].set(title="raw residual, noise units", xlabel=r"$\sqrt{h_t}\,|P_\perp s^*|$")
-    hi = float(max(res.nn_distance.max(), res.train_nn_distance.max()))
-    ax[2].hist(res.nn_distance, bins=40, range=(0, hi), alpha=0.6, density=True, label="samples")
-    ax[2].hist(res.train_nn_distance, bins=40, range=(0, hi), alpha=0.6, density=True, label="train (LOO)")
-    ax[2].set(title="nearest-neighbour distance", xlabel=r"distance to nearest $a_t x_i$")
-    ax[2].legend(fontsize=8)
-    ax[3].hist(res.memo.ratios, bins=40, range=(0, 1), color="#d62728")
-    ax[3].axvline(1 / 3, color="k", ls="--", lw=0.8)
-    ax[3].set(title=f"d1/d2 (memorised {res.memo.fraction:.2f})", xlabel="d1/d2")
-    conv = res.proj_status == 0
-    ax[4].scatter(res.normal_offset[conv], res.tangent_offset[conv], s=4, label="converged")
-    ax[4].scatter(res.normal_offset[~conv], res.tangent_offset[~conv], s=4, c="0.6", label="other status")
-    ax[4].set(title="offset from projection", xlabel="normal part", ylabel="tangent part")
-    ax[4].legend(fontsize=8)
-    k = np.arange(1, res.D)
-    ax[5].semilogy(k, np.maximum(res.gap_spectrum, 1e-300), "o-", ms=3)
-    if res.d > 0:
-        ax[5].axvline(res.d, color="k", ls="--", lw=0.8)
-    ax[5].set(title="median eigengap spectrum", xlabel=r"k: $\lambda_k - \lambda_{k+1}$")
-    fig.tight_layout()
-    paths = []
-    for ext in ("png", "pdf"):
-        paths.append(_atomic(out / f"analyze.{ext}", lambda tmp, e=ext: fig.savefig(tmp, format=e, dpi=110)))
-    return paths
-
-
-def write_report(res: Analysis, out_dir, inputs: dict | None = None) -> list:
-    """Write report.json, summary.md, per_sample.csv and analyze.png/.pdf atomically.
-
-    Parameters
-    ----------
-    res : Analysis
-    out_dir : path
-        Created if missing.
-    inputs : dict, optional
-        Description of the inputs, stored in report.json.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The files written.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    inputs = dict(inputs or {})
-    s = res.summary()
-    s["inputs"] = inputs
-
-    def _text(content):
-        return lambda tmp: Path(tmp).write_text(content)
-
-    paths = [_atomic(out / "report.json", _text(json.dumps(s, indent=2, allow_nan=False, default=_json_num))),
-             _atomic(out / "summary.md", _text(_markdown(s, inputs)))]
-    cols = np.column_stack([res.residual, res.residual_scaled, res.residual_normalized, res.eigengap,
-                            res.memo.ratios, res.nn_distance, res.nn_index, res.proj_distance, res.proj_status,
-                            res.normal_offset, res.tangent_offset])
-    header = ("residual,residual_scaled,residual_normalized,eigengap,d1_over_d2,nn_distance,nn_index,"
-              "proj_distance,proj_status,normal_offset,tangent_offset")
-    paths.append(_atomic(out / "per_sample.csv",
-                         lambda tmp: np.savetxt(tmp, cols, delimiter=",", header=header, comments="", fmt="%.10g")))
-    paths += _plot(res, out)
-    return paths
-
-
-def _json_num(o):
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def main(args) -> int:
-    """``rftheory analyze``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line.
-
-    Returns
-    -------
-    int
-        0, or 2 with a message on stderr for bad input.
-    """
-    try:
-        train = load_table(args.train, "train")
-        samples = load_table(args.samples, "samples")
-        if samples.shape[1] != train.shape[1]:
-            raise ValueError(f"samples ({args.samples}) have D = {samples.shape[1]} per row but train "
-                             f"({args.train}) has D = {train.shape[1]}")
-        res = analyze_samples(train, samples, args.t, args.d, schedule=getattr(args, "schedule", "ou"),
-                              pca=args.pca, rng=args.seed, progress=not getattr(args, "no_progress", False))
-        paths = write_report(res, args.out, inputs={"train": str(args.train), "samples": str(args.samples),
-                                                    "t": args.t, "d": args.d, "pca": args.pca,
-                                                    "seed": args.seed})
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        print(f"rftheory analyze: error: {err}", file=sys.stderr)
-        return 2
-    m = res.memo
-    print(f"on-ridge fraction {res.on_ridge_fraction:.3f}; normalised residual median "
-          f"{np.median(res.residual_normalized):.3f}; memorised {m.fraction:.3f} [{m.ci_low:.3f}, {m.ci_high:.3f}]")
-    print("wrote " + ", ".join(str(p) for p in paths))
-    return 0
+# the files and the command line live in analyze_report (re-exported here for ``rftheory.apps.analyze.main``)
+from .analyze_report import load_table, main, write_report  # noqa: E402,F401

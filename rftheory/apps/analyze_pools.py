@@ -1,0 +1,126 @@
+"""Per-chunk truncation of p_t for :func:`rftheory.apps.analyze.analyze_samples`: the training points that
+carry all but ``rtol`` of the posterior weight wherever a chunk of samples is measured.
+
+For a chunk of samples s_i, the pool is the union of each sample's K nearest training rows (exact, by a k-d
+tree or blocked brute force: :func:`rftheory.dynamics.motion.nearest_rows`, queries s_i / a_t). Every row
+outside the pool is at distance >= r_i (the K-th neighbour's distance, times a_t) from s_i, so at any point y
+it is at least ``r_i - |y - s_i|`` from y. With ``d_0(y)`` the distance from y to the nearest pooled a_t x_j and
+``L = log(n / rtol)``, a point y is **covered** when
+
+    r_i - |y - s_i| > 0   and   (r_i - |y - s_i|)^2 >= d_0(y)^2 + 2 h_t L;
+
+then each row outside the pool has weight below ``exp(-L) = rtol / n`` relative to the nearest pooled one and
+all of them together below ``rtol``: the posterior over the pool is the posterior of p_t up to the bounds that
+:class:`rftheory.density.neighbours.TruncatedDensity` states (score within ``a_t rtol R / h_t``, R the data's
+diameter). The pool's density is a :class:`TruncatedDensity` of the pooled rows whose neighbour search is a
+blocked matrix product over the pool instead of a k-d tree (k-d trees are slower than brute force at D ~ 32)
+and whose cut uses the full n: each query keeps the pooled rows within ``d_0^2 + 2 h_t L`` of it, so every row
+it drops, in the pool or not, has relative weight below rtol / n, all of them below rtol. The score, Hessian
+and third cumulant are those of p_t up to that bound; only ``log_density`` is off by the constant
+log(n / n_pool) (not used here).
+
+Coverage is checked at the samples (before measuring) and at their ridge projections (after): samples that
+are not covered are measured again with 4 K neighbours, and with the dense density once K would reach n / 4.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..density.empirical import EmpiricalDensity
+from ..density.neighbours import TruncatedDensity
+from ..dynamics.motion import nearest_rows
+from ..geometry.dimension import DEFAULT_THRESHOLD, DimensionChoice
+
+__all__ = ["Pools", "PoolDensity", "combine_dimension"]
+
+
+class PoolDensity(TruncatedDensity):
+    """TruncatedDensity over ``rows`` (a pool of a training set of ``n_full`` points), cut at
+    ``L = log(n_full / rtol)``, neighbours found by one matrix product per block of queries."""
+
+    def __init__(self, rows, schedule, rtol: float, n_full: int):
+        self.data = np.ascontiguousarray(rows, dtype=np.float64)
+        self.n, self.D = self.data.shape
+        self.schedule = schedule
+        self.rtol = float(rtol)
+        self.L = float(np.log(n_full / rtol))
+        self._tree = None
+        self.R = float(np.linalg.norm(np.ptp(self.data, axis=0)))
+        self._sq = np.einsum("nd,nd->n", self.data, self.data)
+
+    def _neighbours(self, x, a, h):
+        q = x / a
+        qq = np.einsum("md,md->m", q, q)
+        d2 = qq[:, None] + self._sq[None, :] - 2.0 * (q @ self.data.T)
+        # |q|^2 + |y|^2 - 2 q.y has absolute rounding error below ~1e-15 (|q|^2 + |y|^2): a slack of 1e-12 of
+        # that keeps every point the exact cut keeps (and at most a few more, which only adds weight)
+        slack = 1e-12 * (qq[:, None] + self._sq[None, :]) + 1e-300
+        d2 = np.maximum(d2, 0.0)
+        cut = d2.min(axis=1, keepdims=True) + 2.0 * h * self.L / (a * a)
+        return [np.flatnonzero(row <= c + sl) for row, c, sl in zip(d2, cut, slack)]
+
+
+class Pools:
+    """Builds the pooled density for a set of samples; counts how many samples needed which K / the dense
+    density (``usage``)."""
+
+    def __init__(self, X, schedule, t, rtol: float = 1e-12, k0: int = 64):
+        self.X = X
+        self.n = X.shape[0]
+        self.sched = schedule
+        self.t = float(t)
+        self.a, self.h = (float(v) for v in schedule.a_h(t))
+        self.L = float(np.log(self.n / rtol))
+        self.rtol = rtol
+        self.k0 = int(k0)
+        self._dense = None
+        self.usage = {}
+
+    def dense(self):
+        if self._dense is None:
+            self._dense = EmpiricalDensity(self.X, self.sched)
+        return self._dense
+
+    def build(self, S, k=None):
+        """``(density, pool index or None, reach (c,), K)`` for samples S (c, D), growing K until every
+        sample is covered; the dense density (index None, reach inf) when K would reach n / 4."""
+        K = self.k0 if k is None else int(k)
+        while 4 * K < self.n:
+            dist, idx = nearest_rows(S / self.a, self.X, K)
+            reach = self.a * dist[:, -1]
+            pool = np.unique(idx)
+            if np.all(self.covered(pool, S, S, reach)):
+                return PoolDensity(self.X[pool], self.sched, self.rtol, self.n), pool, reach, K
+            K *= 4
+        return self.dense(), None, np.full(S.shape[0], np.inf), self.n
+
+    def covered(self, pool, Y, S, reach):
+        """(c,) bool: every row outside ``pool`` carries relative weight < rtol / n at y (see module doc)."""
+        if pool is None:
+            return np.ones(Y.shape[0], bool)
+        margin = reach - np.linalg.norm(Y - S, axis=1)
+        d0 = self.a * nearest_rows(Y / self.a, self.X[pool], 1)[0][:, 0]
+        return (margin > 0) & (margin * margin >= d0 * d0 + 2.0 * self.h * self.L)
+
+    def count(self, K, m):
+        key = "dense" if K >= self.n else f"K={K}"
+        self.usage[key] = self.usage.get(key, 0) + int(m)
+
+    def describe(self) -> dict:
+        return {"kind": "pooled" if set(self.usage) != {"dense"} else "dense", "rtol": self.rtol,
+                "L": self.L, "samples_by_pool": dict(self.usage),
+                "rule": "each chunk's pool: the union of every sample's K nearest rows, checked to carry all "
+                        "but rtol of the weight at the samples and at their projections (analyze_pools)"}
+
+
+def combine_dimension(choices, D: int, t: float, threshold: float = DEFAULT_THRESHOLD) -> DimensionChoice:
+    """One :class:`DimensionChoice` from per-chunk choices, by ridge_dimension's own rule: d* the most
+    frequent per-sample count (d(x) = D counts towards D - 1; ties to the smaller d)."""
+    counts = np.concatenate([c.counts for c in choices])
+    spec = np.concatenate([c.spectrum for c in choices])
+    hist = np.bincount(counts, minlength=D + 1)
+    capped = hist[:D].copy()
+    capped[D - 1] += hist[D]
+    d = int(np.argmax(capped))
+    return DimensionChoice(d=d, share=float(capped[d] / counts.size), counts=counts, spectrum=spec,
+                           median_spectrum=np.median(spec, axis=0), histogram=hist, threshold=threshold, t=t)

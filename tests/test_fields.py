@@ -1,0 +1,166 @@
+"""rftheory.fields: a callable as a score field for the samplers, the ridge and analyze; saved RF models."""
+import json
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from rftheory import EmpiricalDensity, cli
+from rftheory.density.schedules import geometric_grid
+from rftheory.dynamics.sampling import sample
+from rftheory.fields import ScoreField, load_rf, save_rf, torch_score_field
+from rftheory.geometry import ridge
+from rftheory.rf.model import RandomFeatureModel
+
+X = np.column_stack([np.linspace(-3.0, 3.0, 31), np.zeros(31), np.zeros(31)])
+T_EVAL = 0.01
+
+
+def test_wrapped_exact_score_samples_like_the_density():
+    dens = EmpiricalDensity(X)
+    calls = []
+
+    def score(x, t):
+        calls.append(type(t))
+        return dens.score(x, t)
+
+    field = ScoreField(score, "ou")
+    x0 = np.random.default_rng(0).standard_normal((20, 3))
+    grid = geometric_grid(2.0, T_EVAL, 40)
+    a = sample(field, x0, grid, method="em", rng=np.random.default_rng(1)).final
+    b = sample(dens, x0, grid, method="em", rng=np.random.default_rng(1)).final
+    np.testing.assert_array_equal(a, b)  # the same calls in the same order: bitwise equal
+    assert set(calls) == {float}
+
+
+def test_finite_difference_hessian_and_projection():
+    dens = EmpiricalDensity(X)
+    field = ScoreField(lambda x, t: dens.score(x, t), "ou")
+    x = dens.sample(T_EVAL, 50, np.random.default_rng(2))
+    H, Hx = field.hessian(x, T_EVAL), dens.hessian(x, T_EVAL)
+    # stated error: relative eps^(2/3) ~ 4e-11 times the score's third-derivative scale; 1e-7 of the
+    # largest entry (1/h) leaves a factor ~2000 for that scale factor (observed below 1e-9)
+    assert np.abs(H - Hx).max() < 1e-7 * np.abs(Hx).max()
+    # per-point times (the projection passes an array) are split into float calls
+    tt = np.full(50, T_EVAL)
+    tt[::2] = 0.02
+    np.testing.assert_array_equal(field.score(x, tt)[1::2], dens.score(x[1::2], T_EVAL))
+    pf = ridge.project(field, x, T_EVAL, 1, tol=1e-8, newton=False)
+    pe = ridge.project(dens, x, T_EVAL, 1, tol=1e-8, newton=False)
+    assert np.all(pf.status == 0) and np.all(pe.status == 0)
+    # both stop at |P_perp s| <= 1e-8 with normal curvature 1/h: the points agree to ~h * 1e-8 per side
+    np.testing.assert_allclose(pf.points, pe.points, rtol=0, atol=4 * dens.schedule.h(T_EVAL) * 1e-8)
+
+
+def test_bad_callables():
+    f = ScoreField(lambda x, t: x[:, :2], "ou")
+    with pytest.raises(ValueError, match="returned shape"):
+        f.score(np.zeros((4, 3)), 0.1)
+    g = ScoreField(lambda x, t: np.full_like(x, np.nan), "ou")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        g.score(np.zeros((4, 3)), 0.1)
+    with pytest.raises(TypeError, match="callable"):
+        ScoreField(3.0)
+
+
+def _rf_field(D=3):
+    model = RandomFeatureModel(D, 40, 2, 10.0, rng=np.random.default_rng(4))
+    W = np.random.default_rng(5).standard_normal((D, 40)) / 40
+    return model.score_field(W, schedule="ou")
+
+
+def test_save_and_load_rf_roundtrip(tmp_path):
+    field = _rf_field()
+    save_rf(tmp_path / "m.npz", field)
+    back = load_rf(tmp_path / "m.npz")
+    x = np.random.default_rng(6).standard_normal((30, 3))
+    np.testing.assert_array_equal(back.score(x, 0.3), field.score(x, 0.3))
+    np.savez(tmp_path / "bad.npz", W=np.zeros(3))
+    with pytest.raises(ValueError, match="missing key"):
+        load_rf(tmp_path / "bad.npz")
+
+
+def _run(tmp_path, *extra):
+    tr = tmp_path / "train.npy"
+    np.save(tr, X)
+    S = EmpiricalDensity(X).sample(T_EVAL, 200, np.random.default_rng(7))
+    np.save(tmp_path / "s.npy", S)
+    out = tmp_path / "o"
+    rc = cli.main(["analyze", "--train", str(tr), "--samples", str(tmp_path / "s.npy"), "--t", str(T_EVAL),
+                   "--d", "1", "--out", str(out), "--no-progress", *extra])
+    return rc, out, S
+
+
+def test_cli_score_function_error_split(tmp_path, monkeypatch, capsys):
+    # the model is the exact score of p_t plus 0.5 * e_y: on the x-axis ridge (P2) e_y is a normal direction,
+    # so the split is exactly normal 0.5, tangent 0 (round-off)
+    np.save(tmp_path / "data_for_model.npy", X)
+    (tmp_path / "my_model.py").write_text(textwrap.dedent(f"""
+        import numpy as np
+        from rftheory import EmpiricalDensity
+        _dens = EmpiricalDensity(np.load({str(tmp_path / "data_for_model.npy")!r}))
+
+        def score(x, t):
+            return _dens.score(x, t) + np.array([0.0, 0.5, 0.0])
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rc, out, _ = _run(tmp_path, "--score", "my_model:score")
+    assert rc == 0, capsys.readouterr().err
+    me = json.loads((out / "report.json").read_text())["model_error"]
+    assert me["normal"]["q00"] == pytest.approx(0.5, rel=1e-9) and me["normal"]["q100"] == pytest.approx(0.5, rel=1e-9)
+    assert me["tangent"]["q100"] < 1e-9
+    sys.modules.pop("my_model", None)
+    for spec, msg in (("my_model", "must look like"), ("no_such_mod_xyz:f", "cannot import"),
+                      ("my_model:nothing", "has no attribute")):
+        rc, _, _ = _run(tmp_path, "--score", spec)
+        err = capsys.readouterr().err
+        assert rc == 2 and msg in err and err.count("\n") == 1, err
+
+
+def test_cli_saved_rf_model(tmp_path, capsys):
+    field = _rf_field()
+    save_rf(tmp_path / "rf.npz", field)
+    rc, out, S = _run(tmp_path, "--model", str(tmp_path / "rf.npz"))
+    assert rc == 0, capsys.readouterr().err
+    me = json.loads((out / "report.json").read_text())["model_error"]
+    e = field.score(S, T_EVAL) - EmpiricalDensity(X).score(S, T_EVAL)
+    s0 = EmpiricalDensity(X).score(S, T_EVAL)
+    # the split is orthogonal: |e|^2 = |e_perp|^2 + |e_par|^2, so the relative rms is that of e (round-off)
+    assert me["relative_rms"] == pytest.approx(np.sqrt(np.sum(e ** 2) / np.sum(s0 ** 2)), rel=1e-9)
+    rc, _, _ = _run(tmp_path, "--model", str(tmp_path / "missing.npz"))
+    assert rc == 2 and "no such file" in capsys.readouterr().err
+
+
+def test_torch_adapter():
+    torch = pytest.importorskip("torch")
+    dens = EmpiricalDensity(X)
+
+    class Exact(torch.nn.Module):
+        def forward(self, x, t):
+            return torch.as_tensor(dens.score(x.numpy(), float(t[0])))
+
+    f = torch_score_field(Exact(), "ou")
+    x = dens.sample(0.1, 10, np.random.default_rng(0))
+    np.testing.assert_array_equal(f.score(x, 0.1), dens.score(x, 0.1))
+
+
+def test_cli_trajectories(tmp_path, capsys):
+    # exact reverse SDE on the line, 12 recorded times: every path ends at an exact draw of p_t, so each path
+    # that ends inside the calibrated tube has reached it (the last time is recorded): reached >= inside
+    dens = EmpiricalDensity(X)
+    rng = np.random.default_rng(9)
+    x0 = np.sqrt(float(dens.schedule.h(3.0))) * rng.standard_normal((40, 3))
+    tr = sample(dens, x0, geometric_grid(3.0, T_EVAL, 80), method="em", rng=rng, record=12)
+    np.savez(tmp_path / "traj.npz", states=tr.states, times=tr.times)
+    rc, out, _ = _run(tmp_path, "--trajectories", str(tmp_path / "traj.npz"))
+    assert rc == 0, capsys.readouterr().err
+    t = json.loads((out / "report.json").read_text())["trajectories"]
+    h = float(dens.schedule.h(T_EVAL))
+    inside = np.mean(np.linalg.norm(tr.final[:, 1:], axis=1) <= t["r_tube"])  # P2: distance = |normal part|
+    assert t["k_times"] == len(tr.times) and t["m"] == 40
+    assert t["r_tube"] == pytest.approx(np.sqrt(h) * np.sqrt(-2 * np.log(0.1)), rel=1e-12)  # chi_2 quantile
+    assert t["reached"] >= inside and 0 <= t["aligned"] <= t["reached"]
+    np.savez(tmp_path / "bad.npz", states=tr.states)
+    rc, _, _ = _run(tmp_path, "--trajectories", str(tmp_path / "bad.npz"))
+    assert rc == 2 and "needs 'states'" in capsys.readouterr().err
