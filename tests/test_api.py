@@ -126,7 +126,7 @@ def test_reprs_are_short_and_never_print_arrays(results):
 
 
 @pytest.mark.parametrize("name,rows", [("moments", 6), ("projection", 6), ("residual", 6), ("trajectory", 12),
-                                       ("measurements", 12), ("phases", 4), ("relvar", 50)])
+                                       ("measurements", 12), ("phases", 4), ("relvar", 50), ("split", 6)])
 def test_to_frame_has_one_row_per_item_and_the_values(results, name, rows):
     r = results[name]
     df = r.to_frame()
@@ -139,9 +139,25 @@ def test_to_frame_has_one_row_per_item_and_the_values(results, name, rows):
         k, m = r.distance.shape
         assert np.array_equal(df["distance"].to_numpy().reshape(k, m), r.distance)
         assert np.array_equal(df["time"].to_numpy().reshape(k, m)[:, 0], r.times)
+    if name == "split":  # columns per coordinate, rows in the points' order
+        assert np.array_equal(df[["normal_0", "normal_1"]].to_numpy(), r.normal)
+        assert np.array_equal(df["tangent_norm"].to_numpy(), r.tangent_norm)
+        assert np.array_equal(df["determined"].to_numpy(), r.determined)
     if name == "relvar":  # image order: values[i, row, col] sits at (x1[col], x2[row])
         v = df[(df.time == r.times[1]) & (df.x1 == r.x1[3]) & (df.x2 == r.x2[1])]["value"]
         assert float(v.iloc[0]) == r.values[1, 1, 3]
+
+
+def test_vkernel_comparison_to_frame_keeps_each_test_point_in_its_row():
+    from rftheory.gtv.ensembles import VKernelComparison
+    x = np.array([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]])
+    vk = VKernelComparison(x=x, t=np.array([0.1, 0.2, 0.3]), measured=np.array([1.0, 2.0, 3.0]),
+                           vkernel=np.array([4.0, 5.0, 6.0]), sandwich=np.array([7.0, 8.0, 9.0]), ratio=0.5,
+                           ratio_sandwich=0.25, ratio_se=0.1, F_over_P=0.25)
+    df = vk.to_frame()
+    assert df.index.name == "test_point"
+    assert np.array_equal(df[["x_0", "x_1"]].to_numpy(), x)
+    assert list(df["sandwich"]) == [7.0, 8.0, 9.0] and list(df["t"]) == [0.1, 0.2, 0.3]
 
 
 def test_to_frame_without_pandas_says_how_to_get_it(results, monkeypatch):
@@ -254,3 +270,14 @@ def test_type_hints_resolve_and_the_face_is_annotated():
         assert "x" in hints and "t" in hints or "grid" in hints, f.__qualname__
         assert "return" in hints, f.__qualname__
     assert typing.get_type_hints(sample)["rng"] == rftheory._checks.RngLike
+    # the random-feature and [GTV] layers too: arrays in, rng as everywhere
+    from rftheory.gtv import ensembles
+    from rftheory.rf import decomposition, model
+    for f, names in [(model.gradient_flow, ("U", "V", "W0", "cutoff")), (model.gd, ("U", "V", "W0", "eta")),
+                     (model.sgd, ("data", "W0", "rng")), (model.RandomFeatureModel.__init__, ("D", "p", "rng")),
+                     (model.RFScoreField.score, ("x", "t", "return")), (decomposition.split_error, ("x", "t", "d")),
+                     (decomposition.loss_split, ("W", "data", "rng")), (ensembles.fit_ensemble, ("data", "rng")),
+                     (ensembles.vkernel_comparison, ("x", "t", "rng")), (ensembles.FeatureEnsemble.score, ("x", "t"))]:
+        hints = typing.get_type_hints(f)
+        assert all(n in hints for n in names), (f.__qualname__, sorted(hints))
+    assert typing.get_type_hints(model.sgd)["rng"] == rftheory._checks.RngLike

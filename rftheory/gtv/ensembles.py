@@ -46,9 +46,10 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from .._checks import as_data, as_generator
-from .._results import short_repr
+from .._checks import RngLike, as_data, as_generator
+from .._results import frame as _table, short_repr
 from .bases import FourierModes, GaussianBumps, TensorFeatures, fourier_features, gaussian_features
 from ..density.schedules import Schedule, get_schedule
 
@@ -85,7 +86,7 @@ def _check_trange(schedule, t_min, t_max):
     schedule.check_t(np.array([t_min, t_max]), "t_min/t_max")
 
 
-def sample_triples(data, schedule, size, t_min: float, t_max: float, rng):
+def sample_triples(data: ArrayLike, schedule, size: int, t_min: float, t_max: float, rng: RngLike):
     """Training triples: ``x_0`` uniform over ``data``, ``t ~ U[t_min, t_max]``, ``x_t = a x_0 + sqrt(h) z``.
 
     Parameters
@@ -166,7 +167,7 @@ class FeatureEnsemble:
     def D(self) -> int:
         return self.W.shape[1]
 
-    def denoise(self, x, t) -> np.ndarray:
+    def denoise(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
         """Every fit's denoiser ``m_hat_n(x, t) = W_n psi(x, t)``.
 
         Parameters
@@ -187,7 +188,7 @@ class FeatureEnsemble:
         phi = self.features(x, t)
         return np.einsum("mf,ndf->nmd", phi, self.W, optimize=True)
 
-    def score(self, x, t) -> np.ndarray:
+    def score(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
         """Every fit's score ``s_hat_n(x, t) = (a m_hat_n - x)/h``.
 
         Parameters
@@ -247,8 +248,8 @@ def _solve_chunk(phi, lam, y, ridge):
     return np.einsum("bpf,bpd->bdf", As, c, optimize=True)
 
 
-def fit_ensemble(features: TensorFeatures, data, schedule, P: int, N: int, t_min: float, t_max: float = 1.0,
-                 ridge: float = 0.1, rng=None, progress: bool = False) -> FeatureEnsemble:
+def fit_ensemble(features: TensorFeatures, data: ArrayLike, schedule, P: int, N: int, t_min: float, t_max: float = 1.0,
+                 ridge: float = 0.1, rng: RngLike = None, progress: bool = False) -> FeatureEnsemble:
     """V3: N independent weighted-ridge fits of a linear-feature denoiser, each on its own P triples.
 
     Weight ``lam = a_t^2/h_t``; the ridge is added to the P-normalised Gram matrix (so its strength does not
@@ -315,7 +316,7 @@ def fit_ensemble(features: TensorFeatures, data, schedule, P: int, N: int, t_min
 
 
 # ----------------------------------------------------------------------------- sampling
-def pf_ode_ensemble(ens: FeatureEnsemble, grid, x_init, progress: bool = False) -> np.ndarray:
+def pf_ode_ensemble(ens: FeatureEnsemble, grid: ArrayLike, x_init: ArrayLike, progress: bool = False) -> np.ndarray:
     """Euler probability-flow ODE for every fit at once: ``x <- x + dt (beta x + (g^2/2) s_hat_n(x, t))``.
 
     Parameters
@@ -365,7 +366,7 @@ def pf_ode_ensemble(ens: FeatureEnsemble, grid, x_init, progress: bool = False) 
     return x
 
 
-def ensemble_histograms(samples, edges) -> np.ndarray:
+def ensemble_histograms(samples: ArrayLike, edges: ArrayLike) -> np.ndarray:
     """Per-fit 1-D densities of samples on fixed bins.
 
     Parameters
@@ -437,8 +438,24 @@ class VKernelComparison:
 
     __repr__ = short_repr
 
+    def to_frame(self):
+        """One row per test point: x_k, t, measured, vkernel, sandwich.
 
-def vkernel_comparison(ens: FeatureEnsemble, x, t, Q: int = 200_000, rng=None, dens=None) -> VKernelComparison:
+        Returns
+        -------
+        pandas.DataFrame
+
+        Raises
+        ------
+        ImportError
+            If pandas (an optional dependency: ``pip install "rftheory[frames]"``) is not installed.
+        """
+        return _table({"x": self.x, "t": self.t, "measured": self.measured, "vkernel": self.vkernel,
+                       "sandwich": self.sandwich}, "test_point")
+
+
+def vkernel_comparison(ens: FeatureEnsemble, x: ArrayLike, t: ArrayLike, Q: int = 200_000, rng: RngLike = None,
+                       dens=None) -> VKernelComparison:
     """V4: the first-order predictions of the ensemble's score covariance next to the measured one.
 
     Computes both the complete first-order form (``sandwich``: proxy covariance plus the best fit's mismatch,

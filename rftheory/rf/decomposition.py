@@ -22,9 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from .._checks import as_generator, as_points, per_point_times
-from .._results import short_repr
+from .._checks import RngLike, as_generator, as_points, per_point_times
+from .._results import frame as _table, short_repr
 from .model import loss
 
 __all__ = ["ErrorSplit", "split_error", "optimization_error", "architectural_bias", "finite_sample_error",
@@ -73,8 +74,25 @@ class ErrorSplit:
     def tangent_norm(self):
         return np.linalg.norm(self.tangent, axis=1)
 
+    def to_frame(self):
+        """One row per point: x_k, t, error_k, normal_k, tangent_k, normal_norm, tangent_norm, eigengap,
+        determined.
 
-def split_error(error, density, x, t, d) -> ErrorSplit:
+        Returns
+        -------
+        pandas.DataFrame
+
+        Raises
+        ------
+        ImportError
+            If pandas (an optional dependency: ``pip install "rftheory[frames]"``) is not installed.
+        """
+        return _table({"x": self.x, "t": self.t, "error": self.error, "normal": self.normal,
+                       "tangent": self.tangent, "normal_norm": self.normal_norm, "tangent_norm": self.tangent_norm,
+                       "eigengap": self.eigengap, "determined": self.determined}, "point")
+
+
+def split_error(error: ArrayLike, density, x: ArrayLike, t: ArrayLike, d: int) -> ErrorSplit:
     """Split an error field at x into its ridge-normal and tangent parts (R3, docs/theory.md §4).
 
     Parameters
@@ -117,7 +135,7 @@ def split_error(error, density, x, t, d) -> ErrorSplit:
                       determined=fr.eigengap > fr.gap_floor)
 
 
-def optimization_error(field_tau, field_inf, density, x, t, d) -> ErrorSplit:
+def optimization_error(field_tau, field_inf, density, x: ArrayLike, t: ArrayLike, d: int) -> ErrorSplit:
     """The optimization error ``s_tau - s_inf``, split at x (R3).
 
     Parameters
@@ -149,7 +167,7 @@ def optimization_error(field_tau, field_inf, density, x, t, d) -> ErrorSplit:
     return split_error(field_tau.score(x, t) - field_inf.score(x, t), density, x, t, d)
 
 
-def architectural_bias(field_inf, density, x, t, d) -> ErrorSplit:
+def architectural_bias(field_inf, density, x: ArrayLike, t: ArrayLike, d: int) -> ErrorSplit:
     """The architectural bias ``s_inf - s*``, split at x (s* the exact score of ``density``; R3).
 
     Parameters
@@ -181,7 +199,7 @@ def architectural_bias(field_inf, density, x, t, d) -> ErrorSplit:
     return split_error(field_inf.score(x, t) - density.score(x, t), density, x, t, d)
 
 
-def finite_sample_error(fields_runs, field_expected, density, x, t, d):
+def finite_sample_error(fields_runs, field_expected, density, x: ArrayLike, t: ArrayLike, d: int):
     """The finite-sample error of SGD (Monte Carlo) runs: ``s_run - s_E`` for each run, split at x.
 
     Parameters
@@ -255,7 +273,8 @@ class AverageSplit:
     __repr__ = short_repr
 
 
-def average_split(error_fn, density, t, d, n_samples=None, rng=None, x=None, weights=None) -> AverageSplit:
+def average_split(error_fn, density, t: float, d: int, n_samples: int | None = None, rng: RngLike = None,
+                  x: ArrayLike | None = None, weights: ArrayLike | None = None) -> AverageSplit:
     """Weighted average over p_t of the normal/tangent split of ``error_fn(x, t) -> (m, D)``.
 
     Either ``n_samples`` draws from p_t with ``rng`` (Monte Carlo; standard errors reported), or given points
@@ -457,7 +476,7 @@ def _mc_total(vals, wq):
     return float(wq @ mean), float(np.sqrt((wq * wq) @ var))
 
 
-def irreducible_loss(model, data, mom, schedule=None, normal=None, n_draws=2000, rng=None, n_gl=12,
+def irreducible_loss(model, data: ArrayLike, mom, schedule=None, normal=None, n_draws: int = 2000, rng: RngLike = None, n_gl=12,
                      panels_per_period=2.0, time_rule="gauss-legendre", n_intervals=4000) -> IrreducibleLoss:
     """``L* = (1/D) int lambda(t) c(t) E_{x~p_t} tr Cov[a_t x_0 | x] dt``, the loss of the exact denoiser.
 
@@ -557,7 +576,7 @@ def ridge_normal(density, d, fallback=None):
     return fn
 
 
-def loss_split(model, W, data, mom, normal, schedule=None, n_draws=2000, rng=None, n_gl=12,
+def loss_split(model, W: ArrayLike, data: ArrayLike, mom, normal, schedule=None, n_draws: int = 2000, rng: RngLike = None, n_gl=12,
                panels_per_period=2.0, L_star=None, time_rule="gauss-legendre", n_intervals=4000) -> LossSplit:
     """[HQT]'s loss-level measure: ``L(W) - L*`` split into normal and tangent parts (see :class:`LossSplit`).
 

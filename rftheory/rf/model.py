@@ -20,8 +20,9 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from .._checks import as_data, as_generator, as_points, check_positive_int, check_real, per_point_times, single_query
+from .._checks import RngLike, as_data, as_generator, as_points, check_positive_int, check_real, per_point_times, single_query
 from .features import EMBEDDING_ORDERS, fourier_embedding, get_activation
 from .moments import (PARAMETRIZATIONS, WEIGHTS, Moments, QuadratureReport, TimeRule, assemble, cache_key, cache_path,
                       clean_cache_dir, load_moments, save_moments)
@@ -91,7 +92,8 @@ class RandomFeatureModel:
     The model and its loss are docs/theory.md §4 (R1, R2).
     """
 
-    def __init__(self, D, p, K, T, activation="relu", bias=True, rng=None, embedding="concat"):
+    def __init__(self, D: int, p: int, K: int, T: float, activation="relu", bias: bool = True, rng: RngLike = None,
+                 embedding: str = "concat"):
         self.D = _posint(D, "D")
         self.p = _posint(p, "p")
         if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 0:
@@ -112,7 +114,7 @@ class RandomFeatureModel:
         return (f"RandomFeatureModel(D={self.D}, p={self.p}, K={self.K}, T={self.T}, "
                 f"activation={self.act.name}, bias={self.bias}, embedding={self.embedding!r})")
 
-    def features(self, x, t) -> np.ndarray:
+    def features(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
         """The random features ``sigma(W_x x + W_t phi(t) + b)``.
 
         Parameters
@@ -147,7 +149,7 @@ class RandomFeatureModel:
         pre += C[inv]
         return self.act(pre)
 
-    def moments(self, data, schedule=None, t0=1e-3, weight="1", method="exact",
+    def moments(self, data: ArrayLike, schedule=None, t0=1e-3, weight="1", method="exact",
                 parametrization="posterior_mean", T=None, n_gl=12, panels_per_period=2.0,
                 mc_draws=4000, rng=None, report=True, report_units=48, progress=False, cache_dir=None,
                 threads=None, batch=32, time_rule="gauss-legendre", n_intervals=4000):
@@ -278,7 +280,7 @@ class RandomFeatureModel:
                         method=method, t0=float(t0), T=T, n_time_nodes=nodes.size, report=reps[k])
                 for k in range(len(weights))]
 
-    def score_field(self, W, schedule=None, parametrization="posterior_mean") -> "RFScoreField":
+    def score_field(self, W: ArrayLike, schedule=None, parametrization="posterior_mean") -> "RFScoreField":
         """The score field ``x, t -> s_hat(x, t)`` of this model with output weights ``W`` (D, p).
 
         Parameters
@@ -347,7 +349,7 @@ class RFScoreField:
         return out
 
     @single_query
-    def output(self, x, t) -> np.ndarray:
+    def output(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
         """The raw network output ``f_W(x, t)``.
 
         Parameters
@@ -371,7 +373,7 @@ class RFScoreField:
         return self._apply(x, tt)
 
     @single_query
-    def score(self, x, t) -> np.ndarray:
+    def score(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
         """The model's score.
 
         Parameters
@@ -399,7 +401,7 @@ class RFScoreField:
         return (f - x) / self.schedule._h(tt)[:, None]
 
 
-def loss(W, mom: Moments) -> float:
+def loss(W: ArrayLike, mom: Moments) -> float:
     """The model's loss ``L(W) = (1/D)[tr(W U W^T) - 2 tr(V W^T)] + c0`` (docs/theory.md §4).
 
     Parameters
@@ -481,7 +483,7 @@ class GradientFlow:
         return (f"GradientFlow(D={D}, p={p}, rank={self.rank}, mu=[{self.mu[0]:.3g} .. {self.mu[-1]:.3g}], "
                 f"cutoff={self.cutoff:.3g})")
 
-    def predict(self, tau):
+    def predict(self, tau: float) -> np.ndarray:
         """The weights ``W(tau) = W* + (W0 - W*) e^{-2 tau U}`` (R2).
 
         Parameters
@@ -515,7 +517,7 @@ class GradientFlow:
                 out[k] = self.W0 + (C * np.expm1(-2.0 * tau * mu_eff)[None, :]) @ self.Q.T
         return out[0] if scalar else out
 
-    def mode_amplitudes(self, tau):
+    def mode_amplitudes(self, tau: float) -> np.ndarray:
         """Coefficients of ``W(tau) - W*`` on the eigenvectors of U: ``(W0 - W*) q_k e^{-2 tau mu_k}`` (R4).
 
         Parameters
@@ -537,7 +539,8 @@ class GradientFlow:
         return np.where(np.abs(self.mu) > self.cutoff, self.mu, 0.0)
 
 
-def gradient_flow(U, V, W0, cutoff=None, *, allow_indefinite=False, symmetrize=False) -> GradientFlow:
+def gradient_flow(U: ArrayLike, V: ArrayLike, W0: ArrayLike, cutoff: float | None = None, *,
+                  allow_indefinite: bool = False, symmetrize: bool = False) -> GradientFlow:
     """R2: the gradient flow of the RF loss in closed form, from one ``eigh`` of U (docs/theory.md §4).
 
     Parameters
@@ -599,7 +602,7 @@ def gradient_flow(U, V, W0, cutoff=None, *, allow_indefinite=False, symmetrize=F
     return GradientFlow(Q=Q, mu=mu, cutoff=cutoff, W0=W0, W_star=W_star, indefinite=indefinite)
 
 
-def gd(U, V, W0, eta, steps, record=None):
+def gd(U: ArrayLike, V: ArrayLike, W0: ArrayLike, eta: float, steps: int, record=None):
     """Exact full-batch gradient descent ``W <- W - 2 eta (W U - V)`` for ``steps`` steps (R2).
 
     Parameters
@@ -657,7 +660,7 @@ def gd(U, V, W0, eta, steps, record=None):
     return (W, out) if record is not None else W
 
 
-def sgd(model: RandomFeatureModel, data, W0, eta, steps, rng, schedule=None, t0=1e-3, T=None, weight="1",
+def sgd(model: RandomFeatureModel, data: ArrayLike, W0: ArrayLike, eta: float, steps: int, rng: RngLike, schedule=None, t0=1e-3, T=None, weight="1",
         parametrization="posterior_mean", batch=1, t_sampling="uniform", record=None, progress=False):
     """Stochastic gradient descent on the DSM loss with sampled (i, t, z): the Monte Carlo training run.
 
