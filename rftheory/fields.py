@@ -94,11 +94,54 @@ class ScoreField:
         return out
 
     def score(self, x, t) -> np.ndarray:
-        """(m, D) the wrapped score at x (m, D), t scalar or (m,)."""
+        """(m, D) the wrapped score at x (m, D), t scalar or (m,).
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D)
+            Query points (a single (D,) point is taken as (1, D) once D is known).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain; the callable is called once per distinct time.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D)
+            The callable's score (1/length), always with the query axis.
+
+        Raises
+        ------
+        ValueError
+            If x is not of shape (m, D) or not finite, t is outside the schedule's domain or not scalar or
+            (m,), or the callable returns the wrong shape or NaN/inf.
+        TypeError
+            If x cannot be converted to float64 (a non-numeric string is a ValueError from numpy).
+        """
         return self._call(self._score, x, t, lambda D: (D,), "score")
 
     def hessian(self, x, t) -> np.ndarray:
-        """(m, D, D) the callable's Hessian, or central differences of the score (module doc)."""
+        """(m, D, D) the callable's Hessian, or central differences of the score (module doc).
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D)
+            Query points (a single (D,) point is taken as (1, D) once D is known).
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, D, D)
+            The symmetrised Hessian of log p_t (1/length^2): the ``hessian`` callable's if one was given,
+            else central differences of :meth:`score` with step ``eps^(1/3) sqrt(h_t)`` (2 D calls
+            of :meth:`score`).
+
+        Raises
+        ------
+        ValueError
+            As :meth:`score`: bad x or t, or a callable returning the wrong shape or NaN/inf.
+        TypeError
+            If x cannot be converted to float64 (a non-numeric string is a ValueError from numpy).
+        """
         if self._hessian is not None:
             H = self._call(self._hessian, x, t, lambda D: (D, D), "hessian")
             return 0.5 * (H + np.swapaxes(H, 1, 2))
@@ -118,11 +161,49 @@ class ScoreField:
         return 0.5 * (H + np.swapaxes(H, 1, 2))
 
     def score_and_hessian(self, x, t):
+        """The score and the Hessian at the same points: ``(score(x, t), hessian(x, t))``.
+
+        Parameters
+        ----------
+        x : array_like, shape (m, D)
+            Query points.
+        t : float or array_like, shape (m,)
+            Time(s) in the schedule's domain.
+
+        Returns
+        -------
+        score : numpy.ndarray, shape (m, D)
+            As :meth:`score` (1/length).
+        hessian : numpy.ndarray, shape (m, D, D)
+            As :meth:`hessian` (1/length^2).
+
+        Raises
+        ------
+        ValueError, TypeError
+            As :meth:`score` and :meth:`hessian`.
+        """
         return self.score(x, t), self.hessian(x, t)
 
 
 def load_callable(spec: str):
-    """``package.module:function`` -> the function (a ValueError naming the spec when it cannot be found)."""
+    """``package.module:function`` -> the function (a ValueError naming the spec when it cannot be found).
+
+    Parameters
+    ----------
+    spec : str
+        ``package.module:name``; ``name`` may be dotted (``module:Class.method``).
+
+    Returns
+    -------
+    callable
+        The object the spec names.
+
+    Raises
+    ------
+    ValueError
+        If the spec has no ``:``, the module cannot be imported, an attribute is missing, or the object is
+        not callable (messages worded for the CLI's ``--score``).
+    """
     mod_name, sep, attr = str(spec).partition(":")
     if not sep or not mod_name or not attr:
         raise ValueError(f"--score must look like package.module:function; got {spec!r}")
@@ -144,7 +225,33 @@ def torch_score_field(module, schedule: Schedule | str = "ou", D: int | None = N
                       dtype=None) -> ScoreField:
     """A :class:`ScoreField` from a PyTorch module or function ``module(x, t) -> (m, D)`` with x a tensor
     (m, D) and t a tensor (m,) of one repeated time. Evaluated under ``torch.no_grad()`` in ``dtype``
-    (default float64) on ``device``; the Hessian by central differences (module doc). Needs torch."""
+    (default float64) on ``device``; the Hessian by central differences (module doc). Needs torch.
+
+    Parameters
+    ----------
+    module : callable
+        ``module(x, t)`` taking tensors x (m, D) and t (m,) and returning the score (m, D) (1/length).
+    schedule : Schedule or str, default "ou"
+        The forward process the model was trained on.
+    D : int, optional
+        Data dimension (taken from the first call if None).
+    device : str or torch.device, default "cpu"
+        Where x and t are placed.
+    dtype : torch.dtype, optional
+        Tensor dtype (default ``torch.float64``); the output is returned as float64 numpy.
+
+    Returns
+    -------
+    ScoreField
+        Named after ``module``'s class; its ``score`` checks the output's shape and finiteness.
+
+    Raises
+    ------
+    ImportError
+        If PyTorch is not installed.
+    ValueError
+        If the schedule name is unknown.
+    """
     try:
         import torch
     except ImportError as exc:  # optional: never a dependency of the package
@@ -162,7 +269,26 @@ def torch_score_field(module, schedule: Schedule | str = "ou", D: int | None = N
 
 def save_rf(path, field) -> None:
     """Write a :class:`rftheory.rf.model.RFScoreField` (a trained RF model and its weights W) to ``path``
-    (.npz, format ``rftheory.rf/1``: module doc)."""
+    (.npz, format ``rftheory.rf/1``: module doc).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination, written as given (no suffix added); its parent directory is created. The file is
+        written to a temporary beside it and renamed over it, so a reader never sees a partial file.
+    field : RFScoreField
+        The field to store: its model's W_x, W_t, b, D, p, K, T, activation and bias, its W, schedule name
+        and parametrization.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written.
+    """
     from ._io import atomic_path
 
     m = field.model
@@ -177,7 +303,24 @@ def save_rf(path, field) -> None:
 
 def load_rf(path):
     """Read an RF score field written by :func:`save_rf`; every inconsistency is a ValueError naming the
-    file and the key."""
+    file and the key.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An ``.npz`` file of format ``rftheory.rf/1`` (module doc).
+
+    Returns
+    -------
+    RFScoreField
+        The stored model's field with its weights W, schedule and parametrization.
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read, a key is missing, the format is not ``rftheory.rf/1``, an array has the
+        wrong shape or is not finite, or the stored activation, schedule or parametrization is unknown.
+    """
     from .rf.model import RandomFeatureModel
 
     need = ("format", "W_x", "W_t", "b", "W", "D", "p", "K", "T", "activation", "bias", "schedule",

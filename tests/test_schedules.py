@@ -71,7 +71,7 @@ def test_grid_bad_args(args):
 
 def test_a_h_against_closed_forms_in_mpmath():
     """a(t), h(t) of linear VP, VE and GTV Fig. 1 against their closed forms evaluated independently at 30
-    digits (THEORY.md §1): log a = -(beta_min t + beta_d t^2/2), h = 1 - a^2 (VP); a = 1,
+    digits (docs/theory.md §1): log a = -(beta_min t + beta_d t^2/2), h = 1 - a^2 (VP); a = 1,
     h = sigma_min^2 (sigma_max/sigma_min)^{2t} (VE); a = sqrt(1 - t), h = t (GTV Fig. 1). Tolerance 4 eps
     relative times the condition number of the float64 evaluation from t (a = e^x: 1 + |x|; h = 1 - e^{2x}:
     1 + 2|x| a^2/h); a 1e-12 error in any of them fails."""

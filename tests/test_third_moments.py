@@ -1,5 +1,5 @@
 """The posterior third central moment (fused one-pass path and two-pass path) and hessian_derivative's
-(a/h)^3 factor, against an mpmath reference at 30 digits (THEORY.md §1: d H_ij / d x_k = (a/h)^3 kappa3_ijk)."""
+(a/h)^3 factor, against an mpmath reference at 30 digits (docs/theory.md §1: d H_ij / d x_k = (a/h)^3 kappa3_ijk)."""
 import mpmath as mp
 import numpy as np
 import pytest

@@ -1,8 +1,8 @@
 """Where do a model's samples sit relative to the ridge of the training set's smoothed density?
 
 :func:`analyze_samples` takes a training set X (n, D) and generated samples (m, D), builds the smoothed
-empirical density ``p_t`` of X (OU schedule unless told otherwise; THEORY.md §1) and measures, at time t and
-ridge dimension d (THEORY.md §2; ``d="auto"`` chooses it by :func:`rftheory.geometry.dimension.ridge_dimension`):
+empirical density ``p_t`` of X (OU schedule unless told otherwise; docs/theory.md §1) and measures, at time t and
+ridge dimension d (docs/theory.md §2; ``d="auto"`` chooses it by :func:`rftheory.geometry.dimension.ridge_dimension`):
 
 * **headline: the tube fraction** (:func:`rftheory.geometry.tube.tube_fraction`): the share of samples whose
   distance to their projection ``pi(x)`` on the ridge is within the ``level`` quantile of ``sqrt(h_t) chi_{D-d}``.
@@ -70,21 +70,64 @@ STATUS = {**ridge.STATUS, 4: "escaped"}
 class Analysis:
     """Result of :func:`analyze_samples` (m samples, n training points, D dimensions after any PCA).
 
-    t, a, h, d              time, a_t, h_t, ridge dimension
-    tube                    :class:`TubeFraction` (headline), counted = status converged
-    status (m,)             STATUS codes: 0 converged, 1 max_iter, 2 not_regular, 3 diverged, 4 escaped
-    proj_points (m, D)      pi(x) (the sample itself where escaped)
-    proj_distance (m,)      |x - pi(x)| (NaN where escaped); normal_offset, tangent_offset (m,) its parts in
-                            the ridge frame at pi(x) (NaN where escaped)
-    residual (m,)           |P_perp s*(x, t)| (1/length); residual_scaled sqrt(h_t) residual (dimensionless)
-    residual_normalized (m,) residual / max(residual) ([HQT], secondary); on_ridge below ON_RIDGE_THRESHOLD
-    eigenvalues (m, D)      Hessian eigenvalues of log p_t at each sample, descending (1/length^2)
-    eigengap (m,)           lambda_d - lambda_{d+1} (inf for d = 0); gap_spectrum (D-1,) median gaps
-    memo                    :class:`Memorization` (nearest distinct points)
-    nn_distance, nn_index (m,)  nearest scaled training point a_t x_i; train_nn_distance (k,) leave-one-out
-    dimension               :class:`DimensionChoice` when d was chosen ("auto"), else None
-    density                 description of the density evaluation (dense or truncated, with its bound)
-    warnings                list of str
+    Attributes
+    ----------
+    t, a, h : float
+        Time t, a_t and h_t (h_t in length^2) of the schedule.
+    d, D, n, m : int
+        Ridge dimension, data dimension, number of training points, number of samples.
+    tube : TubeFraction
+        The headline tube fraction; the counted samples are those with status 0 (converged).
+    status : numpy.ndarray of int, shape (m,)
+        STATUS codes: 0 converged, 1 max_iter, 2 not_regular, 3 diverged, 4 escaped (not projected).
+    proj_points : numpy.ndarray, shape (m, D)
+        The ridge projections pi(x) (the sample itself where escaped).
+    proj_distance : numpy.ndarray, shape (m,)
+        ``|x - pi(x)|`` (length; NaN where escaped).
+    normal_offset, tangent_offset : numpy.ndarray, shape (m,)
+        Norms of the normal and tangential parts of ``x - pi(x)`` in the ridge frame at pi(x) (length; NaN
+        where escaped or the projection is not finite).
+    residual : numpy.ndarray, shape (m,)
+        ``|P_perp s*(x, t)|`` at the samples (1/length).
+    residual_scaled : numpy.ndarray, shape (m,)
+        ``sqrt(h_t) residual`` (dimensionless).
+    residual_normalized : numpy.ndarray, shape (m,)
+        ``residual / max(residual)`` ([HQT], secondary).
+    on_ridge : numpy.ndarray of bool, shape (m,)
+        ``residual_normalized < ON_RIDGE_THRESHOLD``.
+    eigenvalues : numpy.ndarray, shape (m, D)
+        Hessian eigenvalues of log p_t at each sample, descending (1/length^2).
+    eigengap : numpy.ndarray, shape (m,)
+        ``lambda_d - lambda_{d+1}`` at each sample (inf for d = 0).
+    gap_spectrum : numpy.ndarray, shape (D - 1,)
+        Median over the samples of each consecutive eigenvalue gap (empty for D = 1).
+    memo : Memorization
+        Memorization (``d_1/d_2 < 1/3``, nearest two distinct a_t x_i) with its bootstrap interval.
+    nn_distance : numpy.ndarray, shape (m,)
+        Distance from each sample to its nearest scaled training point a_t x_i (length).
+    nn_index : numpy.ndarray of int, shape (m,)
+        Row of the training set of that point.
+    train_nn_distance : numpy.ndarray, shape (k,)
+        Leave-one-out nearest-distinct-neighbour distances of a_t x_i on k <= ``n_train_nn`` distinct
+        training points (length).
+    samples : numpy.ndarray, shape (m, D)
+        The samples as measured (PCA coordinates when ``pca`` was given).
+    pca : PCALatent or None
+        The fitted PCA map, or None.
+    schedule : str
+        Name of the noise schedule.
+    dimension : DimensionChoice or None
+        How d was chosen when ``d="auto"``, else None.
+    density : dict
+        Description of the density evaluation (pooled or dense, rtol, samples by pool size).
+    warnings : list of str
+    escape_radius : float
+        ``sqrt(h_t) chi_D^{-1}(1 - ESCAPE_PROB)`` (length).
+    trajectories : dict or None
+        :func:`trajectory_phases`' summary when trajectories were given, else None.
+    model_error : numpy.ndarray or None, shape (m, 3)
+        With a model: ``|P_perp e|``, ``|P_par e|`` and ``|s*|`` at each sample (1/length), e = model score -
+        exact score, split in the ridge frame at the sample; else None.
     """
 
     t: float
@@ -132,7 +175,18 @@ class Analysis:
         return np.array([STATUS[int(c)] for c in self.status])
 
     def summary(self) -> dict:
-        """JSON-ready summary: the headline, the status counts, quantiles of every per-sample quantity."""
+        """JSON-ready summary: the headline, the status counts, quantiles of every per-sample quantity.
+
+        Returns
+        -------
+        dict
+            Keys ``t, a_t, h_t, d, D, n_train, n_samples, schedule``, ``tube`` (fraction, se, level, radius
+            in noise units and in length, counts), ``status_counts``, ``escape_radius``, count / mean / std /
+            quantiles of the converged samples' ``z``, ``proj_distance``, ``normal_offset``,
+            ``tangent_offset``, ``tangent_share``, the secondary [HQT] residuals, ``eigengap`` (None for
+            d = 0), ``gap_spectrum_median``, ``memorization``, ``nn_distance``, ``train_nn_distance``,
+            ``density`` and ``warnings``; with ``model_error``, ``dimension`` or ``pca`` set, also those.
+        """
         conv = self.status == 0
         tb = self.tube
         out = {
@@ -196,8 +250,31 @@ def _stats(v) -> dict:
 
 
 def nearest_distances(Y, X, exclude_self: bool = False):
-    """``(distance (m,), index (m,))`` of each row of Y to its nearest distinct row of X; ``exclude_self``
-    (the rows of Y are rows of X) skips each one's own point (leave-one-out). Streams over X."""
+    """Distance and index of each row of Y's nearest distinct row of X (duplicates of X count once).
+
+    Exact (:func:`rftheory.dynamics.motion.nearest_distinct`), streaming over X.
+
+    Parameters
+    ----------
+    Y : array_like, shape (m, D)
+        Query points.
+    X : array_like, shape (n, D)
+        Data points.
+    exclude_self : bool, default False
+        The rows of Y are rows of X: skip each one's own point (leave-one-out).
+
+    Returns
+    -------
+    distance : numpy.ndarray, shape (m,)
+        Euclidean distance to the nearest distinct row of X (same units as X).
+    index : numpy.ndarray of int, shape (m,)
+        Row of X of that point (the first occurrence of a duplicated row).
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not match or X has too few distinct rows.
+    """
     dist, idx = nearest_distinct(Y, X, k=1, self_query=exclude_self)
     return dist[:, 0], idx[:, 0]
 
@@ -208,12 +285,53 @@ def analyze_samples(train, samples, t: float, d, schedule="ou", pca: int | None 
                     progress: bool = False) -> Analysis:
     """Measure a model's samples against the d-dimensional ridge of the training set's p_t (module docstring).
 
-    ``d``: the ridge dimension, or "auto" (chosen from the Hessian spectrum at the non-escaped samples).
-    ``pca``: latent dimension K to map both sets to first (fitted on ``train``), or None.
-    ``newton``: Newton steps in the projection (True/False, or "auto": only when D <= NEWTON_MAX_D).
-    ``level``: the tube's nominal level. ``rng``: Generator or seed (bootstrap, leave-one-out subset).
-    ``model``: a score field (e.g. :class:`rftheory.fields.ScoreField`) whose error against the exact score
-    of p_t is split into its normal and tangent parts in the ridge frame at each sample.
+    Parameters
+    ----------
+    train : array_like, shape (n, D)
+        Training set X.
+    samples : array_like, shape (m, D)
+        Generated samples.
+    t : float
+        Time at which p_t is smoothed (valid for ``schedule``).
+    d : int or "auto"
+        Ridge dimension (0 <= d < D), or "auto": chosen from the Hessian spectrum at the non-escaped samples.
+    schedule : str, default "ou"
+        Noise schedule name (:func:`rftheory.density.schedules.get_schedule`).
+    pca : int or None, default None
+        Latent dimension K to map both sets to first (exact PCA fitted on ``train``), or None.
+    rng : None, int, SeedSequence or Generator, default 0
+        Randomness of the memorization bootstrap and of the leave-one-out subset.
+    newton : bool or "auto", default "auto"
+        Newton steps in the projection; "auto": only when D <= NEWTON_MAX_D.
+    tol : float, default 1e-9
+        Convergence tolerance of the ridge projection.
+    max_iter : int, default 200
+        Iteration cap of the ridge projection.
+    n_boot : int, default 2000
+        Bootstrap resamples of the memorized fraction.
+    level : float, default DEFAULT_LEVEL
+        Nominal level of the tube (the share exact draws of p_t would score).
+    n_train_nn : int, default 10000
+        At most this many distinct training points get leave-one-out nearest-neighbour distances.
+    model : score field or None, default None
+        An object with ``score(x, t)`` (e.g. :class:`rftheory.fields.ScoreField`) whose error against the
+        exact score of p_t is split into its normal and tangent parts in the ridge frame at each sample.
+    progress : bool, default False
+        Show progress bars.
+
+    Returns
+    -------
+    Analysis
+        Per-sample measurements and the tube fraction, memorization and dimension choice.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` has no ``score`` method.
+    ValueError
+        If ``model`` is combined with ``pca``, the inputs' D differ, ``t``, ``d`` or ``newton`` is invalid,
+        every sample escaped (``d="auto"``), ``train`` has fewer than two distinct points, or no sample's
+        projection converged to a regular ridge point.
     """
     if model is not None and not hasattr(model, "score"):
         raise TypeError("model must be a score field with score(x, t) (wrap a callable in "
@@ -342,11 +460,45 @@ def analyze_samples(train, samples, t: float, d, schedule="ou", pca: int | None 
 def trajectory_phases(train, states, times, d: int, schedule="ou", level: float = DEFAULT_LEVEL, model=None,
                       progress: bool = False) -> dict:
     """Reach -> align -> slide along recorded trajectories (:func:`rftheory.dynamics.motion.measure` and
-    :func:`~rftheory.dynamics.motion.phases`): ``states`` (k, m, D) at decreasing ``times`` (k,). The tube
-    radius is the calibrated one at the last recorded time, ``sqrt(h_t) chi_{D-d}^{-1}(level)``. The density is
-    the dense EmpiricalDensity of ``train`` (trajectories are measured for a few hundred samples, not 1e4).
-    Returns a JSON-ready dict: reached / aligned fractions, quantiles of reach and align times and of the
-    slide length, and (with ``model``) the median normal and tangent score errors at each recorded time."""
+    :func:`~rftheory.dynamics.motion.phases`).
+
+    The tube radius is the calibrated one at the last recorded time, ``sqrt(h_t) chi_{D-d}^{-1}(level)``. The
+    density is the dense EmpiricalDensity of ``train`` (trajectories are measured for a few hundred samples,
+    not 1e4).
+
+    Parameters
+    ----------
+    train : array_like, shape (n, D)
+        Training set X.
+    states : array_like, shape (k, m, D)
+        Recorded states of m trajectories at k >= 2 times; finite.
+    times : array_like, shape (k,)
+        The recording times, finite and strictly decreasing.
+    d : int
+        Ridge dimension (0 <= d < D).
+    schedule : str, default "ou"
+        Noise schedule name.
+    level : float, default DEFAULT_LEVEL
+        Nominal level of the tube.
+    model : score field or None, default None
+        With it, the normal and tangent parts of its score error are measured too.
+    progress : bool, default False
+        Show a progress bar.
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``k_times``, ``m``, ``r_tube`` (length), ``reached`` and ``aligned`` fractions,
+        count / mean / std / quantiles of ``reach_time``, ``align_time``, ``slide`` (length) and
+        ``final_distance`` (length), a ``definition``; with ``model`` also ``times`` and the per-time medians
+        ``e_perp_median``, ``e_par_median`` (1/length).
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not match, states or times are not finite, times do not strictly decrease, or the
+        times or ``d`` are invalid.
+    """
     from ..dynamics.motion import measure, phases
     from ..dynamics.sampling import Trajectory
     from ..density.empirical import EmpiricalDensity

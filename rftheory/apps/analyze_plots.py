@@ -25,6 +25,19 @@ def _plane(res):
 
 
 def plot(res, path_png, path_pdf):
+    """Draw the six-panel figure of an analysis and save it as PNG (110 dpi) and PDF (module docstring).
+
+    Parameters
+    ----------
+    res : Analysis
+        Result of :func:`rftheory.apps.analyze.analyze_samples`.
+    path_png, path_pdf : str or os.PathLike
+        Files to write.
+
+    Returns
+    -------
+    None
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -36,7 +36,19 @@ __all__ = ["Pools", "PoolDensity", "combine_dimension"]
 
 class PoolDensity(TruncatedDensity):
     """TruncatedDensity over ``rows`` (a pool of a training set of ``n_full`` points), cut at
-    ``L = log(n_full / rtol)``, neighbours found by one matrix product per block of queries."""
+    ``L = log(n_full / rtol)``, neighbours found by one matrix product per block of queries.
+
+    Parameters
+    ----------
+    rows : array_like, shape (p, D)
+        The pooled training points.
+    schedule : Schedule
+        Noise schedule of p_t.
+    rtol : float
+        Relative weight all dropped rows together may carry.
+    n_full : int
+        Size n of the whole training set (the cut uses it, not p).
+    """
 
     def __init__(self, rows, schedule, rtol: float, n_full: int):
         self.data = np.ascontiguousarray(rows, dtype=np.float64)
@@ -62,7 +74,26 @@ class PoolDensity(TruncatedDensity):
 
 class Pools:
     """Builds the pooled density for a set of samples; counts how many samples needed which K / the dense
-    density (``usage``)."""
+    density (``usage``).
+
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (n, D)
+        Training set.
+    schedule : Schedule
+        Noise schedule of p_t.
+    t : float
+        Time.
+    rtol : float, default 1e-12
+        Relative weight the rows outside a pool may carry together (``L = log(n / rtol)``).
+    k0 : int, default 64
+        First number of nearest rows per sample in a pool.
+
+    Attributes
+    ----------
+    usage : dict
+        Samples measured per pool size: keys ``"K=<K>"`` or ``"dense"``, values counts.
+    """
 
     def __init__(self, X, schedule, t, rtol: float = 1e-12, k0: int = 64):
         self.X = X
@@ -77,13 +108,37 @@ class Pools:
         self.usage = {}
 
     def dense(self):
+        """The dense density of the whole training set, built once.
+
+        Returns
+        -------
+        EmpiricalDensity
+        """
         if self._dense is None:
             self._dense = EmpiricalDensity(self.X, self.sched)
         return self._dense
 
     def build(self, S, k=None):
-        """``(density, pool index or None, reach (c,), K)`` for samples S (c, D), growing K until every
-        sample is covered; the dense density (index None, reach inf) when K would reach n / 4."""
+        """The pooled density for samples S, growing K (x4) until every sample is covered.
+
+        Parameters
+        ----------
+        S : numpy.ndarray, shape (c, D)
+            Samples.
+        k : int or None, default None
+            First K to try (``k0`` when None).
+
+        Returns
+        -------
+        density : PoolDensity or EmpiricalDensity
+            The pooled density, or the dense one once 4 K >= n.
+        pool : numpy.ndarray of int, shape (p,), or None
+            Sorted training rows in the pool (None for the dense density).
+        reach : numpy.ndarray, shape (c,)
+            a_t times each sample's K-th neighbour distance (length; inf for the dense density).
+        K : int
+            Neighbours per sample used (n for the dense density).
+        """
         K = self.k0 if k is None else int(k)
         while 4 * K < self.n:
             dist, idx = nearest_rows(S / self.a, self.X, K)
@@ -95,7 +150,23 @@ class Pools:
         return self.dense(), None, np.full(S.shape[0], np.inf), self.n
 
     def covered(self, pool, Y, S, reach):
-        """(c,) bool: every row outside ``pool`` carries relative weight < rtol / n at y (see module doc)."""
+        """Whether every row outside ``pool`` carries relative weight < rtol / n at each y (module docstring).
+
+        Parameters
+        ----------
+        pool : numpy.ndarray of int, shape (p,), or None
+            Training rows in the pool (None: the dense density, everything covered).
+        Y : numpy.ndarray, shape (c, D)
+            Points to check.
+        S : numpy.ndarray, shape (c, D)
+            The samples the pool was built for (one per point of Y).
+        reach : numpy.ndarray, shape (c,)
+            Their reaches from :meth:`build` (length).
+
+        Returns
+        -------
+        numpy.ndarray of bool, shape (c,)
+        """
         if pool is None:
             return np.ones(Y.shape[0], bool)
         margin = reach - np.linalg.norm(Y - S, axis=1)
@@ -103,10 +174,31 @@ class Pools:
         return (margin > 0) & (margin * margin >= d0 * d0 + 2.0 * self.h * self.L)
 
     def count(self, K, m):
+        """Add m samples to ``usage`` under pool size K (``"dense"`` when K >= n).
+
+        Parameters
+        ----------
+        K : int
+            Neighbours per sample, as returned by :meth:`build`.
+        m : int
+            Number of samples.
+
+        Returns
+        -------
+        None
+        """
         key = "dense" if K >= self.n else f"K={K}"
         self.usage[key] = self.usage.get(key, 0) + int(m)
 
     def describe(self) -> dict:
+        """Description of the density evaluation for the report.
+
+        Returns
+        -------
+        dict
+            ``kind`` ("pooled", or "dense" when every sample used the dense density), ``rtol``, ``L``,
+            ``samples_by_pool`` (a copy of ``usage``) and the ``rule``.
+        """
         return {"kind": "pooled" if set(self.usage) != {"dense"} else "dense", "rtol": self.rtol,
                 "L": self.L, "samples_by_pool": dict(self.usage),
                 "rule": "each chunk's pool: the union of every sample's K nearest rows, checked to carry all "
@@ -115,7 +207,25 @@ class Pools:
 
 def combine_dimension(choices, D: int, t: float, threshold: float = DEFAULT_THRESHOLD) -> DimensionChoice:
     """One :class:`DimensionChoice` from per-chunk choices, by ridge_dimension's own rule: d* the most
-    frequent per-sample count (d(x) = D counts towards D - 1; ties to the smaller d)."""
+    frequent per-sample count (d(x) = D counts towards D - 1; ties to the smaller d).
+
+    Parameters
+    ----------
+    choices : sequence of DimensionChoice
+        Per-chunk choices (non-empty).
+    D : int
+        Data dimension.
+    t : float
+        Time, recorded in the result.
+    threshold : float, default DEFAULT_THRESHOLD
+        Criterion, recorded in the result (the per-sample counts are taken as given).
+
+    Returns
+    -------
+    DimensionChoice
+        With the chunks' counts and spectra concatenated, their median spectrum, the histogram of counts and
+        the share of samples whose (capped) count is d*.
+    """
     counts = np.concatenate([c.counts for c in choices])
     spec = np.concatenate([c.spectrum for c in choices])
     hist = np.bincount(counts, minlength=D + 1)

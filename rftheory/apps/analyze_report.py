@@ -29,9 +29,30 @@ REPORT_FILES = ("report.json", "summary.md", "per_sample.csv", "analyze.png", "a
 # ----------------------------------------------------------------------------- input files
 def load_table(path, name: str = "input", header: bool = False) -> np.ndarray:
     """Rows of a .npy, .npz (one array, or one named like ``name``) or .csv file as a float64 (n, D) array;
-    images (n, h, w[, c]) are flattened. ``header``: a CSV's first line is a header (skipped). Every failure
-    is a ``ValueError`` (or FileNotFoundError) naming ``name`` and the path: unreadable format, empty file,
-    non-numeric data (the CSV line), NaN/inf rows."""
+    images (n, h, w[, c]) are flattened, a 1-d array is one column.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; its suffix (.npy, .npz, .csv) chooses the reader.
+    name : str, default "input"
+        Name used in error messages and to pick the array of a multi-array .npz.
+    header : bool, default False
+        A CSV's first line is a header (skipped).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, D)
+        float64, finite.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` is not a file.
+    ValueError
+        Naming ``name`` and the path: empty file, unreadable format, ambiguous .npz, non-numeric data (the
+        CSV line), no data, a single number, NaN/inf rows.
+    """
     p = Path(path)
     what = f"{name} ({p})"
     if not p.is_file():
@@ -103,13 +124,38 @@ class OutputSet:
     """A report directory written as a whole: :meth:`open` checks ``out`` and creates the temporary
     directory beside it (before any computation); :meth:`commit` renames it over ``out``; :meth:`discard`
     removes it. ``out`` may be new, empty, or hold a previous report (only REPORT_FILES): anything else is
-    refused, since the rename replaces the whole directory."""
+    refused, since the rename replaces the whole directory.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The report directory.
+
+    Attributes
+    ----------
+    out : pathlib.Path
+    tmp : pathlib.Path or None
+        The temporary directory once opened.
+    """
 
     def __init__(self, out):
         self.out = Path(out)
         self.tmp = None
 
     def open(self):
+        """Check ``out`` and create the temporary directory beside it (creating ``out``'s parent if needed).
+
+        Returns
+        -------
+        pathlib.Path
+            The temporary directory to write into.
+
+        Raises
+        ------
+        ValueError
+            If ``out`` exists and is not a directory, holds files other than REPORT_FILES, or cannot be
+            written.
+        """
         out = self.out
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out {out} exists and is not a directory")
@@ -126,6 +172,19 @@ class OutputSet:
         return self.tmp
 
     def commit(self):
+        """Rename the temporary directory over ``out`` (the previous one, if any, is removed; on failure it is
+        put back), then discard what is left.
+
+        Returns
+        -------
+        list of pathlib.Path
+            ``out / f`` for every f in REPORT_FILES.
+
+        Raises
+        ------
+        ValueError
+            If a rename fails.
+        """
         old = None
         try:
             os.chmod(self.tmp, 0o777 & ~_umask())
@@ -145,6 +204,12 @@ class OutputSet:
         return [self.out / f for f in REPORT_FILES]
 
     def discard(self):
+        """Remove the temporary directory, if it exists.
+
+        Returns
+        -------
+        None
+        """
         if self.tmp is not None and self.tmp.exists():
             shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -218,7 +283,28 @@ def _per_sample(res, path):
 
 def write_report(res, out_dir, inputs: dict | None = None) -> list:
     """Write REPORT_FILES into a temporary directory beside ``out_dir`` and rename it over ``out_dir`` as a
-    whole (see :class:`OutputSet`); return the paths. Failures leave ``out_dir`` as it was."""
+    whole (see :class:`OutputSet`). Failures leave ``out_dir`` as it was.
+
+    Parameters
+    ----------
+    res : Analysis
+        Result of :func:`rftheory.apps.analyze.analyze_samples` (its ``trajectories``, if set, go into
+        report.json).
+    out_dir : str or os.PathLike
+        The report directory.
+    inputs : dict or None, default None
+        Description of the inputs, recorded in report.json and summary.md.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The written files.
+
+    Raises
+    ------
+    ValueError
+        If ``out_dir`` is refused or cannot be written (:meth:`OutputSet.open`, :meth:`OutputSet.commit`).
+    """
     outs = OutputSet(out_dir)
     tmp = outs.open()
     try:
@@ -291,7 +377,19 @@ def _model(args):
 
 
 def main(args) -> int:
-    """``rftheory analyze``: returns 0, or 2 with a one-line message on stderr for bad input or output."""
+    """``rftheory analyze``: load the inputs, measure, write the report set, print the headline.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        With ``train``, ``samples``, ``t``, ``d`` (int or "auto"), ``pca``, ``seed`` and ``out``; optionally
+        ``header``, ``schedule``, ``level``, ``score``, ``model``, ``trajectories``, ``no_progress``.
+
+    Returns
+    -------
+    int
+        0, or 2 with a one-line message on stderr for bad input or output (ValueError, TypeError, OSError).
+    """
     from .analyze import analyze_samples
 
     outs = OutputSet(args.out)

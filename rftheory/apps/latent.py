@@ -1,4 +1,4 @@
-"""The [HQT] latent experiment (THEORY.md §6) on real MNIST, offline.
+"""The [HQT] latent experiment (docs/theory.md §6) on real MNIST, offline.
 
 Pipeline (:func:`run_latent`):
 

@@ -362,7 +362,34 @@ def _brute_knn(Q, X, k):
 
 def nearest_rows(queries, data, k: int):
     """Distances ``(m, k)`` (ascending) and indices ``(m, k)`` of the k nearest rows of ``data`` (duplicates
-    not merged): a k-d tree for D <= KDTREE_MAX_D, blocked brute force above (memory O(block + m k))."""
+    not merged): a k-d tree for D <= KDTREE_MAX_D, blocked brute force above (memory O(block + m k)).
+
+    Parameters
+    ----------
+    queries : array_like, shape (m, D)
+        Query points.
+    data : array_like, shape (n, D)
+        The rows searched (duplicated rows count separately).
+    k : int
+        Number of neighbours, 1 <= k <= n.
+
+    Returns
+    -------
+    dist : numpy.ndarray, shape (m, k)
+        Euclidean distances to the k nearest rows, ascending along each row (the data's length unit).
+    idx : numpy.ndarray of int, shape (m, k)
+        Their row indices into ``data``.
+
+    Raises
+    ------
+    ValueError
+        If queries or data is not 2-D, their dimensions D differ, or k is outside [1, n].
+
+    Notes
+    -----
+    Exact either way: scipy's cKDTree for D <= KDTREE_MAX_D (10); above it, blocked brute force whose largest
+    distance block is about 32 MiB, with the candidates' distances recomputed as ``|q - x|``.
+    """
     X = np.asarray(data, dtype=np.float64)
     Q = np.asarray(queries, dtype=np.float64)
     if X.ndim != 2 or Q.ndim != 2 or Q.shape[1] != X.shape[1]:
@@ -378,7 +405,31 @@ def nearest_rows(queries, data, k: int):
 
 class DistinctNeighbours:
     """The distinct rows of a data set (duplicates merged once, at construction) for repeated
-    :meth:`query` calls; ``first`` maps a distinct row to its first occurrence in the data."""
+    :meth:`query` calls; ``first`` maps a distinct row to its first occurrence in the data.
+
+    Parameters
+    ----------
+    data : array_like, shape (n, D)
+        The data set (converted to float64).
+
+    Attributes
+    ----------
+    rows : numpy.ndarray, shape (n_distinct, D)
+        The distinct rows, in lexicographic order (``numpy.unique(data, axis=0)``).
+    first : numpy.ndarray of int, shape (n_distinct,)
+        Index in ``data`` of each distinct row's first occurrence.
+    n_distinct : int
+        Number of distinct rows.
+
+    Raises
+    ------
+    ValueError
+        If data is not 2-D.
+
+    Notes
+    -----
+    The k-d tree (D <= KDTREE_MAX_D) is built on the first :meth:`query` and reused by later ones.
+    """
 
     def __init__(self, data):
         X = np.asarray(data, dtype=np.float64)
@@ -392,7 +443,32 @@ class DistinctNeighbours:
         return self.rows.shape[0]
 
     def query(self, queries, k: int = 2, self_query: bool = False):
-        """See :func:`nearest_distinct`."""
+        """The k nearest distinct rows of each query (as :func:`nearest_distinct`, without re-merging).
+
+        Parameters
+        ----------
+        queries : array_like, shape (m, D)
+            Query points.
+        k : int, default 2
+            Number of distinct neighbours per query, at most ``n_distinct`` (``n_distinct - 1`` with
+            ``self_query``).
+        self_query : bool, default False
+            The queries are rows of the data: each one's own row (the nearest, at distance 0) is dropped, so
+            the k nearest distinct *other* rows are returned.
+
+        Returns
+        -------
+        dist : numpy.ndarray, shape (m, k)
+            Euclidean distances, ascending along each row (the data's length unit).
+        idx : numpy.ndarray of int, shape (m, k)
+            Indices into the original data (the first occurrence of each distinct row).
+
+        Raises
+        ------
+        ValueError
+            If there are fewer than k distinct rows (k + 1 with ``self_query``), or queries is not of shape
+            (m, D).
+        """
         Q = np.asarray(queries, dtype=np.float64)
         kk = int(k) + 1 if self_query else int(k)
         if self.n_distinct < kk:
@@ -415,10 +491,39 @@ def nearest_distinct(queries, data, k: int = 2, self_query: bool = False):
     """Distances ``(m, k)`` (ascending) and indices ``(m, k)`` into ``data`` of the k nearest *distinct* rows
     of ``data`` (duplicated rows count once; the index is their first occurrence).
 
-    ``self_query``: the queries are rows of ``data`` and each one's own row is skipped (leave-one-out: the
-    nearest distinct *other* point). Exact: a k-d tree (scipy cKDTree) for D <= KDTREE_MAX_D, blocked brute
-    force above, in memory O(block + (m + n_distinct) D) beyond the inputs. For repeated queries against the
-    same data use :class:`DistinctNeighbours` (the duplicates are merged once)."""
+    Parameters
+    ----------
+    queries : array_like, shape (m, D)
+        Query points.
+    data : array_like, shape (n, D)
+        The data searched; duplicated rows are merged.
+    k : int, default 2
+        Number of distinct neighbours per query, at most the number of distinct rows (one less with
+        ``self_query``).
+    self_query : bool, default False
+        The queries are rows of ``data`` and each one's own row is skipped (leave-one-out: the nearest
+        distinct *other* point).
+
+    Returns
+    -------
+    dist : numpy.ndarray, shape (m, k)
+        Euclidean distances, ascending along each row (the data's length unit).
+    idx : numpy.ndarray of int, shape (m, k)
+        Indices into ``data`` (the first occurrence of each distinct row).
+
+    Raises
+    ------
+    ValueError
+        If queries or data is not 2-D, their dimensions D differ, or data has fewer than k distinct rows
+        (k + 1 with ``self_query``).
+
+    Notes
+    -----
+    Exact: a k-d tree (scipy cKDTree) for D <= KDTREE_MAX_D, blocked brute force above; beyond the inputs,
+    merging the duplicates sorts a copy of the data, and the search then holds the distinct rows, one
+    brute-force block (about 32 MiB) and the (m, k) results. For repeated queries against the same data use
+    :class:`DistinctNeighbours` (the duplicates are merged once).
+    """
     X = np.asarray(data, dtype=np.float64)
     Q = np.asarray(queries, dtype=np.float64)
     if X.ndim != 2 or Q.ndim != 2 or Q.shape[1] != X.shape[1]:
