@@ -74,7 +74,7 @@ class ScoreField:
         return tt
 
     def _call(self, fn, x, t, shape_tail, what):
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x)  # as_points converts, refusing complex or non-numeric input by name
         if self.D is None and x.ndim == 2:
             self.D = int(x.shape[1])
         x = as_points(x, self.D, "x")
@@ -145,7 +145,7 @@ class ScoreField:
         if self._hessian is not None:
             H = self._call(self._hessian, x, t, lambda D: (D, D), "hessian")
             return 0.5 * (H + np.swapaxes(H, 1, 2))
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x)  # as_points converts, refusing complex or non-numeric input by name
         if self.D is None and x.ndim == 2:
             self.D = int(x.shape[1])
         x = as_points(x, self.D, "x")

@@ -62,6 +62,11 @@ def test_bad_callables():
         g.score(np.zeros((4, 3)), 0.1)
     with pytest.raises(TypeError, match="callable"):
         ScoreField(3.0)
+    # complex queries are refused by name, not silently cut to their real part (score and FD Hessian alike)
+    h = ScoreField(lambda x, t: -x, "ou", D=3)
+    for method in (h.score, h.hessian):
+        with pytest.raises((TypeError, ValueError), match="^x"):
+            method(np.zeros((2, 3)) + 1j, 0.1)
 
 
 def _rf_field(D=3):

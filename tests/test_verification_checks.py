@@ -155,7 +155,7 @@ def test_v3_rejects_its_alternatives():
 # running them (issue 19, item 5). strict=True: a check that gains the power makes its entry fail, so the
 # list can only shrink. V4 belongs to another engineer's issue and is not audited here.
 _LACKS_POWER = {
-    "P3": "two rows hold THEORY.md's 4-digit ridge radii to 5e-5: a 1e-6 perturbation cannot reach them",
+    "P3": "two rows hold the spec's 4-digit ridge radii to 5e-5: a 1e-6 perturbation cannot reach them",
     "T1": "PERTURB 1.02; 16 of its 32 rows (the Monte Carlo rows) pass under it",
     "T2": "coverage rows (PERTURB 0.9): one row passes; what it judges is not yet stated against a target",
     "T3": "coverage rows (PERTURB 0.8): the second row passes",
