@@ -414,7 +414,7 @@ def _bad_argument_cases():
         ("t", lambda: p.score(x, np.nan)),
         ("size", lambda: p.sample(0.3, -1, g)),
         ("size", lambda: p.sample(0.3, 2.5, g)),
-        ("rng", lambda: p.sample(0.3, 2, None)),
+        ("rng", lambda: p.sample(0.3, 2, 1.5)),  # None is a fresh generator (issue 18); a float is refused
         ("T", lambda: RandomFeatureModel(2, 3, 1, None, rng=0)),
         ("p", lambda: RandomFeatureModel(2, 0, 1, 1.0, rng=0)),
         ("t0", lambda: m.moments(X, t0=None)),
