@@ -309,6 +309,26 @@ def test_hessian_and_residual_at_tiny_t_are_correct_or_refused(t):
         p.hessian(np.array([[1.5, 0.0]]), t)
 
 
+@pytest.mark.parametrize("t", [1e-200, 1e-300])
+def test_projection_at_tiny_t_neither_overflows_nor_hides_it(t):
+    """At tiny t the Newton system's J ~ 1/h_t = 1e300 made J J^T overflow (a RuntimeWarning, inf in the
+    solve). Each system is now scaled by a power of two (exact: same bits at ordinary t). Near a lone training
+    point the Hessian is -I/h (isotropic): the d = 1 ridge is undetermined there and every point must say so
+    (status not_regular), with no floating-point warning on the way."""
+    import warnings
+
+    from rftheory import EmpiricalDensity, datasets, ridge
+
+    X = datasets.thirteen_points()
+    p = EmpiricalDensity(X)
+    rng = np.random.default_rng(0)
+    x = X[:8] * p.schedule.a(t) + np.sqrt(p.schedule.h(t)) * rng.normal(size=(8, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow in the solve would raise here
+        pr = ridge.project(p, x, t, d=1)
+    assert list(pr.status_names) == ["not_regular"] * 8
+
+
 @pytest.mark.parametrize("method", ["log_density", "score", "hessian"])
 def test_t_below_float64_is_a_valueerror(method):
     from rftheory import EmpiricalDensity, datasets

@@ -121,7 +121,8 @@ class PosteriorMoments:
         big = ~np.isfinite(c[:, 0, 0])
         if big.any():      # a^2/h^2 overflows below t ~ 1e-154 while (a/h) ((a/h) cov) may be finite
             r = (self.a[big] / self.h[big])[:, None, None]
-            H[big] = r * (r * self.cov[big]) - np.eye(D)[None] / self.h[big][:, None, None]
+            with np.errstate(over="ignore", invalid="ignore"):  # beyond float64: refused just below
+                H[big] = r * (r * self.cov[big]) - np.eye(D)[None] / self.h[big][:, None, None]
         _require_finite(H.reshape(H.shape[0], -1), "the Hessian", self.t, self.h)
         return H
 

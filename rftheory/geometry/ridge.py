@@ -452,6 +452,14 @@ def _newton_step_impl(fr, dH, g):
         with np.errstate(divide="ignore", invalid="ignore"):
             G = np.einsum("ml,mljk->mjk", c, B / denom[..., None])
         J = J + np.where(np.isfinite(G), G, 0.0)
+    # Scale each point's system by the power of two nearest below max|J|: exact in floating point (the step's
+    # bits are unchanged), and J J^T cannot overflow at tiny t, where |J| ~ 1/h_t reaches 1e300.
+    # step = J^T (J J^T)^{-1} (-g) = Js^T (Js Js^T)^{-1} (-g sc) with Js = J sc.
+    amax = np.max(np.abs(J), axis=(1, 2))
+    _, ex = np.frexp(np.where(np.isfinite(amax) & (amax > 0), amax, 1.0))
+    sc = np.ldexp(1.0, -ex)
+    J = J * sc[:, None, None]
+    g = g * sc[:, None]
     JJt = J @ np.swapaxes(J, 1, 2)
     try:
         y = np.linalg.solve(JJt, -g[:, :, None])[:, :, 0]
