@@ -30,7 +30,7 @@ import importlib
 
 import numpy as np
 
-from ._checks import as_points
+from ._checks import as_points, per_point_times
 from .density.schedules import Schedule, get_schedule
 
 __all__ = ["ScoreField", "torch_score_field", "save_rf", "load_rf", "load_callable", "RF_FORMAT"]
@@ -65,21 +65,13 @@ class ScoreField:
     def __repr__(self):
         return f"ScoreField({self.name}, schedule={self.schedule.name}, D={self.D})"
 
-    def _times(self, t, m):
-        tt = np.asarray(self.schedule.check_t(t, "t"), dtype=np.float64)
-        if tt.ndim == 0:
-            return np.full(m, float(tt))
-        if tt.shape != (m,):
-            raise ValueError(f"t must be a scalar or have shape ({m},); got {tt.shape}")
-        return tt
-
     def _call(self, fn, x, t, shape_tail, what):
         x = np.asarray(x)  # as_points converts, refusing complex or non-numeric input by name
         if self.D is None and x.ndim == 2:
             self.D = int(x.shape[1])
         x = as_points(x, self.D, "x")
         m = x.shape[0]
-        tt = self._times(t, m)
+        tt = per_point_times(t, m, self.schedule)
         out = np.empty((m, *shape_tail(x.shape[1])))
         for tv in np.unique(tt):
             sel = tt == tv
@@ -150,7 +142,7 @@ class ScoreField:
             self.D = int(x.shape[1])
         x = as_points(x, self.D, "x")
         m, D = x.shape
-        tt = self._times(t, m)
+        tt = per_point_times(t, m, self.schedule)
         delta = _EPS ** (1.0 / 3.0) * np.sqrt(self.schedule._h(tt))  # (m,)
         H = np.empty((m, D, D))
         for j in range(D):

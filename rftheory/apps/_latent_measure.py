@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import kurtosis, skew
 
+from ..dynamics.motion import nearest_rows
 from ..geometry import ridge
 from ..geometry.tube import tube_fraction
 
@@ -101,12 +102,19 @@ def summary_d(md: dict) -> dict:
             "tube_projection_status": md["tube_status"]}
 
 
-def nearest(Y, X, chunk: int = 1024):
-    """``(distance (m,), index (m,))`` of each row of Y to its nearest row of X (chunked)."""
-    dist = np.empty(Y.shape[0])
-    idx = np.empty(Y.shape[0], dtype=np.int64)
-    for c0 in range(0, Y.shape[0], chunk):
-        dd = np.linalg.norm(Y[c0:c0 + chunk, None, :] - X[None], axis=-1)
-        idx[c0:c0 + chunk] = np.argmin(dd, axis=1)
-        dist[c0:c0 + chunk] = dd[np.arange(dd.shape[0]), idx[c0:c0 + chunk]]
-    return dist, idx
+def nearest(Y, X):
+    """``(distance (m,), index (m,))`` of each row of Y to its nearest row of X, exact, in bounded memory
+    (:func:`rftheory.dynamics.motion.nearest_rows`).
+
+    Parameters
+    ----------
+    Y : numpy.ndarray, shape (m, D)
+    X : numpy.ndarray, shape (n, D)
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Distances (m,) (length) and indices (m,) into X.
+    """
+    dist, idx = nearest_rows(Y, X, 1)
+    return dist[:, 0], idx[:, 0]

@@ -35,14 +35,6 @@ _EPS = np.finfo(np.float64).eps
 _BLOCK_FLOATS = 2**18
 
 
-def _posint(v, name):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer; got {type(v).__name__}")
-    if v < 1:
-        raise ValueError(f"{name} must be >= 1; got {v}")
-    return int(v)
-
-
 class RandomFeatureModel:
     """Fixed random features of (x, t): ``sigma(W_x x + W_t phi(t) + b)``; see the module docstring.
 
@@ -94,8 +86,8 @@ class RandomFeatureModel:
 
     def __init__(self, D: int, p: int, K: int, T: float, activation="relu", bias: bool = True, rng: RngLike = None,
                  embedding: str = "concat"):
-        self.D = _posint(D, "D")
-        self.p = _posint(p, "p")
+        self.D = check_positive_int(D, "D")
+        self.p = check_positive_int(p, "p")
         if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 0:
             raise ValueError(f"K must be an integer >= 0; got {K!r}")
         self.K = int(K)
@@ -224,7 +216,7 @@ class RandomFeatureModel:
         if threads is not None:
             threads = check_positive_int(threads, "threads")
         if method == "mc":
-            mc_draws = _posint(mc_draws, "mc_draws")
+            mc_draws = check_positive_int(mc_draws, "mc_draws")
             rng = as_generator(rng)
         rule = TimeRule(time_rule, t0, T, self.K, self.T, n_gl, panels_per_period, n_intervals)
         nodes, wts = rule(1)
@@ -720,7 +712,7 @@ def sgd(model: RandomFeatureModel, data: ArrayLike, W0: ArrayLike, eta: float, s
     lam = weight_fn(weight)
     if t_sampling not in ("uniform", "log"):
         raise ValueError(f"t_sampling must be 'uniform' or 'log'; got {t_sampling!r}")
-    batch = _posint(batch, "batch")
+    batch = check_positive_int(batch, "batch")
     W = np.array(W0, dtype=np.float64, copy=True)
     if W.shape != (model.D, model.p):
         raise ValueError(f"W0 must have shape {(model.D, model.p)}; got {W.shape}")
