@@ -86,7 +86,7 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True, g
             ax = axes[r, c]
             q25, q75 = np.quantile(dens_n, [0.25, 0.75], axis=0)
             out["density_q25"][r, c], out["density_q75"][r, c] = q25, q75
-            ax.fill_between(centres, q25, q75, color="#d62728", alpha=0.25, lw=0)
+            ax.fill_between(centres, q25, q75, color="#d62728", alpha=0.25, lw=0, label="ensemble 25-75 %")
             ax.plot(centres, exact, color="k", lw=0.8, label="p(x|eps)")
             ax.plot(centres, dens_n.mean(axis=0), color="#d62728", lw=1.0, label="ensemble mean")
             ax.plot(centres, ref_hist, color="#1f77b4", lw=1.3, ls="--", zorder=5, label="exact-score PF-ODE")
@@ -101,7 +101,7 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True, g
                 ax.set_xlabel("x")
             bar.update()
     bar.close()
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", ncol=3, fontsize=8,
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", ncol=4, fontsize=8,
                bbox_to_anchor=(0.5, 1.04), frameon=False)
     files = save(fig, out_dir, NAME)
     return FigureResult(NAME, files, out)
