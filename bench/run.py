@@ -1,11 +1,14 @@
 """``rftheory bench [NAME ...] [--quick]``: run the benchmark modules ``bench/bench_*.py`` (each has
 ``main(argv)``); from a source checkout. Every benchmark prints ratios against baselines measured in the
-same run; nothing here is a timed assertion."""
+same run; nothing here is a timed assertion. At the end a summary lists each benchmark's wall time, its exit
+status and every line it printed that says whether a target is met ("meets target ...")."""
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
 import sys
+import time
 
 
 def benchmarks() -> dict:
@@ -15,6 +18,23 @@ def benchmarks() -> dict:
             if i.name.startswith("bench_")}
 
 
+class _Tee:
+    """Writes through to ``stream`` and keeps the lines that state a target verdict."""
+
+    def __init__(self, stream):
+        self.stream, self.buf, self.verdicts = stream, "", []
+
+    def write(self, s):
+        self.stream.write(s)
+        self.buf += s
+        *done, self.buf = self.buf.split("\n")
+        self.verdicts += [ln.strip() for ln in done if "meets target" in ln]
+        return len(s)
+
+    def flush(self):
+        self.stream.flush()
+
+
 def main(args) -> int:
     avail = benchmarks()
     names = list(getattr(args, "names", None) or avail)
@@ -22,9 +42,20 @@ def main(args) -> int:
     if unknown:
         print(f"rftheory bench: unknown benchmark(s) {unknown}; available: {sorted(avail)}", file=sys.stderr)
         return 2
-    rc = 0
+    rc, summary = 0, []
     for name in names:
+        print(f"== bench {name} ==", flush=True)
         mod = importlib.import_module(avail[name])
         argv = ["--quick"] if getattr(args, "quick", False) else []
-        rc = max(rc, int(mod.main(argv) or 0))
+        tee = _Tee(sys.stdout)
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(tee):
+            code = int(mod.main(argv) or 0)
+        summary.append((name, time.perf_counter() - t0, code, tee.verdicts))
+        rc = max(rc, code)
+    print("== summary ==")
+    for name, sec, code, verdicts in summary:
+        print(f"  {name:12s} {sec:8.1f} s  exit {code}")
+        for v in verdicts:
+            print(f"      {v}")
     return rc
