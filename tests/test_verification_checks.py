@@ -167,7 +167,6 @@ def test_v3_rejects_its_alternatives():
 # running them (issue 19, item 5). strict=True: a check that gains the power makes its entry fail, so the
 # list can only shrink. V4 belongs to another engineer's issue and is not audited here.
 _LACKS_POWER = {
-    "T1": "PERTURB 1.02; 16 of its 32 rows (the Monte Carlo rows) pass under it",
     "V2": "PERTURB 1.05; the increment-mean rows resolve only tens of per cent (SE from 48 pilot seeds)",
     "V3": "bound rows (slope <= -1, 1/P law): slack of ~0.3 in slope cannot be closed by a factor <= 1.1",
 }
