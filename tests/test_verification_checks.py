@@ -127,10 +127,16 @@ def test_proxy_checks_fail_on_one_poisoned_judged_replicate(name):
             assert verdicts == [want], (role, t, verdicts)
 
 
-def test_v2_mean_rows_catch_a_30_percent_error(cache):
-    """The V2 mean rows are noisier than the covariance rows but not powerless."""
-    res = _once("V2", cache).reevaluate(1.5)
-    assert all(r.verdict == "fail" for r in res.rows if r.quantity.startswith("increment mean"))
+def test_v2_mean_rows_catch_a_50_percent_error(cache):
+    """The V2 mean rows are reported only (no power at a factor <= 1.1), but their z SE band is not empty:
+    judged as equalities with the same tolerances they pass as measured and fail under a 50 % error."""
+    from verification.protocol import Comparison
+
+    means = [c for c in _once("V2", cache).comparisons if c.quantity.startswith("increment mean")]
+    assert means and all(c.kind == "info" for c in means)
+    judged = [Comparison(c.setting, c.predicted, c.measured, c.tolerance, source=c.source) for c in means]
+    assert all(c.evaluate("V2").verdict == "pass" for c in judged)
+    assert all(c.evaluate("V2", 1.5).verdict == "fail" for c in judged)
 
 
 def test_p2_p3_every_setting_has_power(cache):
@@ -167,7 +173,6 @@ def test_v3_rejects_its_alternatives():
 # running them (issue 19, item 5). strict=True: a check that gains the power makes its entry fail, so the
 # list can only shrink. V4 belongs to another engineer's issue and is not audited here.
 _LACKS_POWER = {
-    "V2": "PERTURB 1.05; the increment-mean rows resolve only tens of per cent (SE from 48 pilot seeds)",
     "V3": "bound rows (slope <= -1, 1/P law): slack of ~0.3 in slope cannot be closed by a factor <= 1.1",
 }
 _EXACT = {"P1", "P2", "P3", "R1", "R2", "R3", "R4"}
