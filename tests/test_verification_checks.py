@@ -171,12 +171,17 @@ def test_v3_rejects_its_alternatives():
 
 # Checks whose declared perturbation does not (yet) fail every judged row, with the reason found by
 # running them (issue 19, item 5). strict=True: a check that gains the power makes its entry fail, so the
-# list can only shrink. V4 belongs to another engineer's issue and is not audited here.
+# list can only shrink.
 _LACKS_POWER = {
-    "V3": "bound rows (slope <= -1, 1/P law): slack of ~0.3 in slope cannot be closed by a factor <= 1.1",
+    "V3": "bound rows (slope <= -1, the 1/P law): measured slope -1.3, the 1/P^2 terms still ~10 % of P x the "
+          "per-fit mean square at P = 8192, so no factor <= 1.1 closes the slack; its stated alternatives (slope "
+          "-0.5, a tripled gap) are rejected (test_v3_rejects_its_alternatives)",
+    "V4": "PERTURB 2.5: at F/P = 1/64 the measured/complete-form ratio is 1.37 +- 0.08 (N = 400, one "
+          "ensemble measured for issue 19), so a check rejecting a 25 % error needs F/P <= 1/256 and ~2000 "
+          "fits (~0.6 s each at P = 9216 on the loaded machine), beyond the quick profile",
 }
 _EXACT = {"P1", "P2", "P3", "R1", "R2", "R3", "R4"}
-_AUDITED = [n for n in _JUDGED if n != "V4"]
+_AUDITED = _JUDGED
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=_LACKS_POWER[n], strict=True))
