@@ -43,9 +43,9 @@ MC_PERTURB = 1.1          # the Monte Carlo variance rows' own declared perturba
 T, TMIN = 10.0, 1e-3
 _SIZES = {
     "quick": {"D": [2, 5], "ode_samples": 40, "ode_steps": 2000, "sde_samples": 20000, "sde_steps": 1000,
-              "diff_samples": 8, "diff_steps": 4000},
+              "diff_samples": 4, "diff_steps": 1000},
     "full": {"D": [2, 5, 20], "ode_samples": 400, "ode_steps": 4000, "sde_samples": 40000, "sde_steps": 4000,
-             "diff_samples": 16, "diff_steps": 8000},
+             "diff_samples": 8, "diff_steps": 4000},
 }
 _RECORD = [1.0, 0.1, 0.01, TMIN]
 EPS = np.finfo(np.float64).eps
