@@ -38,15 +38,27 @@ def _once(name, cache):
     return _RESULTS[name]
 
 
+_REPORTED = [n for n in REG if getattr(REG[n], "REPORTED_ONLY", False)]
+_JUDGED = [n for n in REG if n not in _REPORTED]
+
+
 @pytest.mark.parametrize("name", list(REG))
 def test_check_passes_unperturbed(name, cache):
     res = _once(name, cache)
-    assert res.verdict == "pass", _explain(res)
+    assert res.verdict == ("info" if name in _REPORTED else "pass"), _explain(res)
     assert all(r.source for r in res.rows)
     assert {"dataset", "schedule", "sizes", "seeds"} <= set(res.inputs)
 
 
-@pytest.mark.parametrize("name", list(REG))
+@pytest.mark.parametrize("name", _REPORTED)
+def test_reported_only_checks_judge_nothing(name, cache):
+    """T2/T3 (first-order bounds with no stated target) are reports: every row info, verdict info, no PERTURB."""
+    res = _once(name, cache)
+    assert res.rows and all(r.kind == "info" and r.verdict == "info" for r in res.rows)
+    assert not hasattr(REG[name], "PERTURB")
+
+
+@pytest.mark.parametrize("name", _JUDGED)
 def test_check_fails_when_its_prediction_is_perturbed(name, cache):
     mod = REG[name]
     f = getattr(mod, "PERTURB", None)
@@ -115,10 +127,16 @@ def test_proxy_checks_fail_on_one_poisoned_judged_replicate(name):
             assert verdicts == [want], (role, t, verdicts)
 
 
-def test_v2_mean_rows_catch_a_30_percent_error(cache):
-    """The V2 mean rows are noisier than the covariance rows but not powerless."""
-    res = _once("V2", cache).reevaluate(1.5)
-    assert all(r.verdict == "fail" for r in res.rows if r.quantity.startswith("increment mean"))
+def test_v2_mean_rows_catch_a_50_percent_error(cache):
+    """The V2 mean rows are reported only (no power at a factor <= 1.1), but their z SE band is not empty:
+    judged as equalities with the same tolerances they pass as measured and fail under a 50 % error."""
+    from verification.protocol import Comparison
+
+    means = [c for c in _once("V2", cache).comparisons if c.quantity.startswith("increment mean")]
+    assert means and all(c.kind == "info" for c in means)
+    judged = [Comparison(c.setting, c.predicted, c.measured, c.tolerance, source=c.source) for c in means]
+    assert all(c.evaluate("V2").verdict == "pass" for c in judged)
+    assert all(c.evaluate("V2", 1.5).verdict == "fail" for c in judged)
 
 
 def test_p2_p3_every_setting_has_power(cache):
@@ -153,31 +171,30 @@ def test_v3_rejects_its_alternatives():
 
 # Checks whose declared perturbation does not (yet) fail every judged row, with the reason found by
 # running them (issue 19, item 5). strict=True: a check that gains the power makes its entry fail, so the
-# list can only shrink. V4 belongs to another engineer's issue and is not audited here.
+# list can only shrink.
 _LACKS_POWER = {
-    "P3": "two rows hold the spec's 4-digit ridge radii to 5e-5: a 1e-6 perturbation cannot reach them",
-    "T1": "PERTURB 1.02; 16 of its 32 rows (the Monte Carlo rows) pass under it",
-    "T2": "coverage rows (PERTURB 0.9): one row passes; what it judges is not yet stated against a target",
-    "T3": "coverage rows (PERTURB 0.8): the second row passes",
-    "T4": "PERTURB 1.5; the count row predicts 0 (no factor can move it)",
-    "R1": "PERTURB 1 + 1e-6 but its Monte Carlo rows resolve ~1 %; two rows predict 0",
-    "R2": "PERTURB 1 + 1e-6 but the SGD-mean and rate rows are Monte Carlo (SE ~3 %)",
-    "R3": "the directly integrated loss row has a quadrature tolerance of 1.5e-5 relative",
-    "R4": "upper-bound rows with slack of 9 decades (bound 1e-3, measured 1e-12)",
-    "V2": "PERTURB 1.05; the increment-mean rows resolve only tens of per cent (SE from 48 pilot seeds)",
-    "V3": "bound rows (slope <= -1, 1/P law): slack of ~0.3 in slope cannot be closed by a factor <= 1.1",
+    "V3": "bound rows (slope <= -1, the 1/P law): measured slope -1.3, the 1/P^2 terms still ~10 % of P x the "
+          "per-fit mean square at P = 8192, so no factor <= 1.1 closes the slack; its stated alternatives (slope "
+          "-0.5, a tripled gap) are rejected (test_v3_rejects_its_alternatives)",
+    "V4": "PERTURB 2.5: at F/P = 1/64 the measured/complete-form ratio is 1.37 +- 0.08 (N = 400, one "
+          "ensemble measured for issue 19), so a check rejecting a 25 % error needs F/P <= 1/256 and ~2000 "
+          "fits (~0.6 s each at P = 9216 on the loaded machine), beyond the quick profile",
 }
-_AUDITED = [n for n in REG if n != "V4"]
+_EXACT = {"P1", "P2", "P3", "R1", "R2", "R3", "R4"}
+_AUDITED = _JUDGED
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=_LACKS_POWER[n], strict=True))
                                   if n in _LACKS_POWER else n for n in _AUDITED])
 def test_declared_perturbation_is_small_and_fails_every_judged_row(name, cache):
-    """Every check declares |PERTURB - 1| <= 0.1 (<= 1e-6 for the exact checks) and every judged (non-info)
-    row of `verify --quick` fails under it."""
+    """Every check declares |PERTURB - 1| <= 0.1 (<= 1e-6 for the exact checks); a row may declare its own
+    factor (Comparison.power: the Monte Carlo rows of an exact check), at most 0.1 from 1. Every judged
+    (non-info) row of `verify --quick` fails under its declared factor."""
     f = REG[name].PERTURB
-    exact = {"P1", "P2", "P3", "R1", "R2", "R3", "R4"}
-    assert abs(f - 1) <= (1e-6 if name in exact else 0.1) * (1 + 1e-9), f   # (1 + 1e-9): 1.1 - 1 in floats
-    res = _once(name, cache).reevaluate(f)
+    assert abs(f - 1) <= (1e-6 if name in _EXACT else 0.1) * (1 + 1e-9), f   # (1 + 1e-9): 1.1 - 1 in floats
+    res = _once(name, cache)
+    powers = [c.power for c in res.comparisons if c.power is not None]
+    assert all(abs(p - 1) <= 0.1 * (1 + 1e-9) for p in powers), powers
+    res = res.reevaluate_declared(f)
     passing = [r.setting for r in res.rows if r.kind != "info" and r.verdict != "fail"]
     assert not passing, passing

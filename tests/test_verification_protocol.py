@@ -116,6 +116,41 @@ def test_execute_verdicts_errors_and_perturb():
     assert execute(_fake(lambda c, i: [3.0]), ctx).verdict == "error"
 
 
+def test_reported_only_check_has_verdict_info_and_no_judged_rows():
+    ctx = Context("quick", 0, scheduler="serial")
+    info = Comparison("s", 1.0, 2.0, 0.0, source="t", kind="info")
+    mod = _fake(lambda c, i: [info])
+    mod.REPORTED_ONLY = True
+    r = execute(mod, ctx)
+    assert r.verdict == "info" and r.passed and r.reevaluate(1.5).verdict == "info"
+    # a reported-only check that judges something (or returns nothing) is broken
+    mod.run = lambda c, i: [info, Comparison("s", 1.0, 1.0, 0.0, source="t")]
+    assert execute(mod, ctx).verdict == "error"
+    mod.run = lambda c, i: []
+    assert execute(mod, ctx).verdict == "error"
+    md = to_markdown([r], {"profile": "quick", "seed": 0})
+    assert "reported only, not judged" in md and "**pass**" not in md
+
+
+def test_row_declared_power_is_used_by_the_power_audit_only():
+    """A row's own declared perturbation (power) applies in reevaluate_declared; --perturb stays uniform."""
+    ctx = Context("quick", 0, scheduler="serial")
+    exact = Comparison("exact", 1.0, 1.0, 1e-9, source="round-off")
+    mc = Comparison("mc", 1.0, 1.0, 0.05, source="z SE", power=1.1)
+    r = execute(_fake(lambda c, i: [exact, mc]), ctx)
+    assert r.verdict == "pass"
+    uniform = r.reevaluate(1 + 1e-6)
+    assert [w.verdict for w in uniform.rows] == ["fail", "pass"]
+    declared = r.reevaluate_declared(1 + 1e-6)
+    assert [w.verdict for w in declared.rows] == ["fail", "fail"]
+    assert [w.perturb for w in declared.rows] == [1 + 1e-6, 1.1]
+    for bad in (1.0, 0.0, float("nan"), "1.1"):
+        with pytest.raises(ValueError, match="power"):
+            Comparison("s", 1.0, 1.0, 0.1, source="t", power=bad)
+    with pytest.raises(ValueError, match="power"):
+        Comparison("s", 1.0, 1.0, 0.1, source="t", kind="info", power=1.1)
+
+
 def test_context_rng_is_reproducible_and_keyed():
     a, b = Context(seed=3), Context(seed=3)
     np.testing.assert_array_equal(a.rng("P1", 0.1).random(4), b.rng("P1", 0.1).random(4))
@@ -132,7 +167,8 @@ def test_registry_finds_checks_in_report_order():
     reg = verification.registry()
     assert {"P1", "V1", "tweedie"} <= set(reg)
     for mod in reg.values():
-        assert hasattr(mod, "PERTURB"), f"{mod.__name__} must declare PERTURB (see verification docstring)"
+        if not getattr(mod, "REPORTED_ONLY", False):
+            assert hasattr(mod, "PERTURB"), f"{mod.__name__} must declare PERTURB (see verification docstring)"
     names = ["tweedie", "V2", "P10", "T1", "P2", "R3"]
     assert sorted(names, key=sort_key) == ["P2", "P10", "T1", "R3", "V2", "tweedie"]
 

@@ -25,9 +25,11 @@ checks go in ``_name.py``). It defines::
 ``Comparison`` (``verification.protocol``) takes scalars or arrays (the report shows the worst element);
 ``kind`` is ``"equal"`` (``|pred - meas| <= tol``, optionally as a norm over ``norm_axis``), ``"upper"``
 (``meas <= pred + tol``: pred is a bound from above), ``"lower"`` (``meas >= pred - tol``) or ``"info"``
-(reported, never judged; a check needs at least one judged row). ``source`` is mandatory: every tolerance
-comes from something -- round-off model, ``z * SE`` with the draws, dof and z-score stated
-(``verification.stats.critical_value`` gives Bonferroni-corrected t/normal quantiles), quadrature error.
+(reported, never judged; a check needs at least one judged row unless it is ``REPORTED_ONLY``).
+``source`` is mandatory: every tolerance comes from something -- round-off model, ``z * SE`` with the
+draws, dof and z-score stated (``verification.stats.critical_value`` gives Bonferroni-corrected t/normal
+quantiles; the SE never from the samples judged: an analytic variance or an independent pilot,
+``verification.stats.pilot_se``), quadrature error.
 A check may also return plain strings: they become notes in the report.
 
 Perturbation
@@ -36,7 +38,14 @@ Perturbation
 takes ``RFTHEORY_VERIFY_PERTURB="NAME=f,..."`` (``*`` for all). Every check must come with a test
 (``tests/test_verification_checks.py``) showing that it passes at ``perturb=1`` and FAILS under a
 perturbation small enough to matter -- declare it as ``PERTURB = 1.05`` (say) in the module; the test is
-parametrised over the registry, so a new module is tested as soon as it exists.
+parametrised over the registry, so a new module is tested as soon as it exists. The power audit there asks
+that EVERY judged row fail under the declared factor: at most ``1 + 1e-6`` for exact results and ``1.1``
+for Monte Carlo and bound rows. A Monte Carlo row inside an exact check declares its own factor,
+``Comparison(..., power=1.1)`` (used by ``CheckResult.reevaluate_declared``; ``--perturb`` still applies
+one factor to every row). A row that no such factor can move (a predicted 0, a bound with decades of slack)
+is ``kind="info"`` and its source says why. A check whose every row is a report (a first-order bound with
+no stated target) declares ``REPORTED_ONLY = True`` instead of ``PERTURB``: its verdict is ``"info"``, never
+``"pass"``, and it must return only info rows.
 
 Sweeps
 ------

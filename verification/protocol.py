@@ -88,6 +88,11 @@ class Comparison:
         What is compared (e.g. ``"Hessian vs finite differences of the score"``).
     norm_axis : int or tuple, optional
         For ``equal``: compare Euclidean/Frobenius norms of ``predicted - measured`` over these axes.
+    power : float, optional
+        The perturbation factor this row declares it FAILS under, when it differs from its check's
+        ``PERTURB`` (a Monte Carlo row in a check whose other rows are exact: e.g. ``1.1`` beside the check's
+        ``1 + 1e-6``). Used by :meth:`CheckResult.reevaluate_declared` (the power audit); ``--perturb``
+        still applies one factor to every row.
     """
 
     setting: str
@@ -98,6 +103,7 @@ class Comparison:
     kind: str = "equal"
     quantity: str = ""
     norm_axis: object = None
+    power: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.setting, str) or not self.setting:
@@ -108,6 +114,12 @@ class Comparison:
             raise ValueError(f"kind must be one of {KINDS}; got {self.kind!r}")
         if self.norm_axis is not None and self.kind != "equal":
             raise ValueError("norm_axis only applies to kind='equal'")
+        if self.power is not None:
+            if self.kind == "info":
+                raise ValueError("power (a declared perturbation) only applies to judged rows, not kind='info'")
+            if not (isinstance(self.power, (int, float, np.floating)) and math.isfinite(self.power)
+                    and self.power > 0 and self.power != 1.0):
+                raise ValueError(f"power must be a finite factor > 0 and != 1; got {self.power!r}")
         tol = np.asarray(self.tolerance, dtype=np.float64)
         if self.kind != "info" and (np.any(np.isnan(tol)) or np.any(tol < 0)):
             raise ValueError(f"tolerance must be >= 0 (setting {self.setting!r})")
@@ -155,8 +167,9 @@ class Comparison:
 class CheckResult:
     """Outcome of one check: its declared inputs, every evaluated row, and the verdict.
 
-    verdict: "pass" (every row passes), "fail" (some row fails) or "error" (the check raised, or broke
-    the protocol; ``error`` says why). elapsed_s: wall time in seconds.
+    verdict: "pass" (every row passes), "fail" (some row fails), "info" (a reported-only check: every
+    row is kind "info", nothing judged -- module attribute ``REPORTED_ONLY = True``) or "error" (the check
+    raised, or broke the protocol; ``error`` says why). elapsed_s: wall time in seconds.
     """
 
     name: str
@@ -174,7 +187,8 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
-        return self.verdict == "pass"
+        """True for "pass" and for a reported-only check ("info"): neither fails the run."""
+        return self.verdict in ("pass", "info")
 
     def reevaluate(self, perturb: float) -> "CheckResult":
         """The same comparisons judged with the predictions multiplied by ``perturb``.
@@ -184,10 +198,20 @@ class CheckResult:
         """
         if self.verdict == "error":
             return self
-        rows = [c.evaluate(self.name, perturb) for c in self.comparisons]
-        verdict = "pass" if all(r.passed for r in rows) else "fail"
+        return self._judged([c.evaluate(self.name, perturb) for c in self.comparisons], float(perturb))
+
+    def reevaluate_declared(self, perturb: float) -> "CheckResult":
+        """Every row judged under its own declared perturbation: ``Comparison.power`` where a row declares
+        one, else ``perturb`` (the check's ``PERTURB``). The power audit: each judged row must fail."""
+        if self.verdict == "error":
+            return self
+        rows = [c.evaluate(self.name, perturb if c.power is None else c.power) for c in self.comparisons]
+        return self._judged(rows, float(perturb))
+
+    def _judged(self, rows, perturb):
+        verdict = _verdict(rows)
         return CheckResult(name=self.name, title=self.title, profile=self.profile, seed=self.seed,
-                           perturb=float(perturb), inputs=self.inputs, rows=rows, verdict=verdict,
+                           perturb=perturb, inputs=self.inputs, rows=rows, verdict=verdict,
                            elapsed_s=self.elapsed_s, error=None, notes=list(self.notes),
                            comparisons=self.comparisons)
 
@@ -262,6 +286,12 @@ class Context:
         self.close()
 
 
+def _verdict(rows) -> str:
+    if all(r.verdict == "info" for r in rows):
+        return "info"
+    return "pass" if all(r.passed for r in rows) else "fail"
+
+
 def _check_module(mod):
     for attr in ("NAME", "TITLE", "inputs", "run"):
         if not hasattr(mod, attr):
@@ -291,10 +321,15 @@ def execute(mod, ctx: Context, perturb: float = 1.0) -> CheckResult:
             elif not isinstance(c, Comparison):
                 raise TypeError(f"{mod.NAME}.run must return Comparisons (or str notes); got {type(c).__name__}")
         comps = [c for c in comps if isinstance(c, Comparison)]
-        if not any(c.kind != "info" for c in comps):
-            raise ValueError(f"{mod.NAME}.run returned no judged comparison: a check must be able to fail")
+        judged = any(c.kind != "info" for c in comps)
+        if getattr(mod, "REPORTED_ONLY", False):
+            if judged or not comps:
+                raise ValueError(f"{mod.NAME} is REPORTED_ONLY: it must return only kind='info' rows (and some)")
+        elif not judged:
+            raise ValueError(f"{mod.NAME}.run returned no judged comparison: a check must be able to fail "
+                             "(or declare REPORTED_ONLY = True)")
         rows = [c.evaluate(mod.NAME, perturb) for c in comps]
-        verdict = "pass" if all(r.passed for r in rows) else "fail"
+        verdict = _verdict(rows)
     except Exception as err:  # noqa: BLE001 - a broken check is reported, never hidden
         log.error("check %s raised:\n%s", getattr(mod, "NAME", mod), traceback.format_exc())
         error = f"{type(err).__name__}: {err}"

@@ -33,11 +33,13 @@ def to_json(results, meta: dict) -> str:
 def to_markdown(results, meta: dict) -> str:
     ok = all(r.passed for r in results)
     n_fail = sum(not r.passed for r in results)
+    n_info = sum(r.verdict == "info" for r in results)
     lines = [
         "# rftheory verify",
         "",
         f"profile **{meta.get('profile')}**, seed {meta.get('seed')}, {len(results)} checks, "
         f"**{'all passed' if ok else f'{n_fail} failed'}**"
+        + (f" ({n_info} reported only, not judged)" if n_info else "")
         + (f", {meta['elapsed_s']:.1f} s" if "elapsed_s" in meta else ""),
         "",
         "| " + " | ".join(_COLS) + " |",
@@ -45,6 +47,8 @@ def to_markdown(results, meta: dict) -> str:
     ]
     for r in results:
         label = r.name if r.perturb == 1.0 else f"{r.name} (prediction × {r.perturb:g})"
+        if r.verdict == "info":
+            label += " (reported only, not judged)"
         if r.verdict == "error" or not r.rows:
             lines.append(f"| {label} | {_cell(r.title)} | — | — | — | — | **{r.verdict}** | "
                          f"{_cell(r.error or '')} |")

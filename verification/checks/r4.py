@@ -13,9 +13,12 @@ each weight lambda in {1, 1/h, 1/h^2}.
   part of W0), RMS over draws from p_t at several t (t >= 0.05: at smaller t the posterior is one-hot
   almost everywhere, H = -I/h_t, and the ridge frame -- hence the split -- is undetermined) (``decomposition.average_split``, d = 1). This is
   an [HQT] physics claim, "the normal error is orders of magnitude below the tangential one"; it is
-  judged as the stated bound normal/tangent <= 1e-3 (kind "upper"), not derived from a tolerance model.
-  Here U has no null space (rank p), V's y-row is 0 (data on the x-axis), so W_inf's y-row is 0 and the
-  normal error is at the round-off floor; the tangential error keeps an O(1) architectural floor.
+  reported against the stated bound normal/tangent <= 1e-3 (kind "info"), not judged. Here U has no null
+  space (rank p), V's y-row is 0 (data on the x-axis), so W_inf's y-row is 0 and the normal error is at the
+  round-off floor (~1e-12 of the tangential one); the tangential error keeps an O(1) architectural floor.
+  An upper bound with nine decades of slack has no power (no factor <= 1.1 can make it fail, issue 19),
+  and a predicted normal error of 0 cannot be moved by a factor either; so these rows are a report and the
+  check's verdict rests on the exact mode-decay rows.
 """
 from __future__ import annotations
 
@@ -79,9 +82,10 @@ def run(ctx, inputs: dict):
             rows.append(Comparison(
                 setting=f"lambda={weight}, tau=inf, t={t:g}, {avg.n_points} points from p_t "
                         f"(rms normal {avg.rms_normal:.3g}, tangent {avg.rms_tangent:.3g})",
-                quantity="normal/tangent RMS score error <= bound", predicted=BOUND, measured=ratio,
-                tolerance=0.0, kind="upper",
-                source=f"[HQT] claim 'orders of magnitude': stated bound {BOUND:g} (not a tolerance model)"))
+                quantity="normal/tangent RMS score error vs the stated bound (info)", predicted=BOUND,
+                measured=ratio, tolerance=0.0, kind="info",
+                source=f"reported only: [HQT] claim 'orders of magnitude', stated bound {BOUND:g}; slack of "
+                       "decades, no factor <= 1.1 could fail it"))
             rows.append(Comparison(
                 setting=f"lambda={weight}, tau=inf, t={t:g}", quantity="RMS normal | tangent score error (info)",
                 predicted=avg.rms_normal, measured=avg.rms_tangent, tolerance=0.0, kind="info",

@@ -3,10 +3,12 @@
 For every trajectory, from the time it enters the tube for good (converged beta-regular projection,
 |nu| <= beta^{-1/2}, no projection jump wider than that), the bound is integrated from the measured beta,
 |P_perp e|, ridge velocity |P_perp d_t pi| and (optionally) the frame-turning rate kappa, started at the
-measured offset. T2 is a first-order statement: it is *reported* with its coverage (fraction of tube
-trajectories for which it holds at every recorded time), median and worst measured/bound ratios. The judged
-row is the typical case: the median over tube trajectories of max_t measured/bound is at most 1 (ratio to a
-bound of 1; no sampling tolerance: it is a deterministic statement about these trajectories).
+measured offset. T2 is a first-order statement
+with no stated coverage target: the check is REPORTED ONLY (verdict "info", never "pass"). It reports the
+coverage (fraction of tube trajectories for which the bound holds at every recorded time), the median and
+worst measured/bound ratios, and the median over tube trajectories of max_t measured/bound. It used to judge
+that median against 1, but the slack (medians well below 1) means no perturbation <= 1.1 can make that row
+fail (issue 19): a row without power is a report, and is labelled as one.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from . import _curved_runs
 
 NAME = "T2"
 TITLE = "normal alignment: Groenwall bound on the offset from the ridge (first order; coverage reported)"
-PERTURB = 0.9
+REPORTED_ONLY = True  # first-order bound, no stated target: see the docstring
 
 
 def inputs(profile: str) -> dict:
@@ -41,7 +43,7 @@ def run(ctx, inputs):
         r = bounds.evaluate_t2(m, use_kappa=True).max_ratios
         if r.size:
             rows.append(Comparison(setting=setting, quantity="T2+kappa: median over tube trajectories of max_t "
-                                   "measured/bound <= 1", predicted=1.0, measured=float(np.median(r)),
-                                   tolerance=0.0, kind="upper",
-                                   source="deterministic bound on these trajectories (no sampling tolerance)"))
+                                   "measured/bound (bound holds where <= 1)", predicted=1.0,
+                                   measured=float(np.median(r)), tolerance=0.0, kind="info",
+                                   source="reported, not judged (first-order bound; no stated target)"))
     return rows

@@ -2,9 +2,11 @@
 same start, |P_par (x_learned - x_exact)| <= int_t^T exp(int_t^u (1 + lambda_1^+)) |P_par e| du, lambda_1 and
 |P_par e| measured along the learned path, over the stretch where both stay beta-regular.
 
-Reported with coverage and ratios; judged on the tangent-only error (where the first-order statement
-applies): the median over trajectories of max_t measured/bound is at most 1. With a normal-only error
-|P_par e| = 0, the bound is 0 and any second-order tangential drift violates it: reported, not judged.
+REPORTED ONLY (verdict "info", never "pass"): coverage, median and worst
+measured/bound ratios, and for the tangent-only error (where the first-order statement applies) the median
+over pairs of max_t measured/bound. There is no stated coverage target, and the slack of that median below 1
+means no perturbation <= 1.1 could fail it (issue 19), so it is a report. With a normal-only error
+|P_par e| = 0, the bound is 0 and any second-order tangential drift violates it.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from . import _curved_runs
 
 NAME = "T3"
 TITLE = "tangential slide: Groenwall bound on the deviation along the ridge (first order; coverage reported)"
-PERTURB = 0.8
+REPORTED_ONLY = True  # first-order bound, no stated target: see the docstring
 
 
 def inputs(profile: str) -> dict:
@@ -37,7 +39,8 @@ def run(ctx, inputs):
                                source="reported, not judged"))
         if kind == "tangent":
             r = rep.max_ratios
-            rows.append(Comparison(setting=setting, quantity="T3: median over pairs of max_t measured/bound <= 1",
-                                   predicted=1.0, measured=float(np.median(r)), tolerance=0.0, kind="upper",
-                                   source="deterministic bound on these trajectories (no sampling tolerance)"))
+            rows.append(Comparison(setting=setting, quantity="T3: median over pairs of max_t measured/bound "
+                                   "(bound holds where <= 1)", predicted=1.0, measured=float(np.median(r)),
+                                   tolerance=0.0, kind="info",
+                                   source="reported, not judged (first-order bound; no stated target)"))
     return rows

@@ -4,8 +4,15 @@
   drift restricted to the ridge), ``bounds.ridge_attractors`` predicts one inter-mode attractor on the
   traced d = 1 ridge at t_min; the samples' KDE peak along the ridge coordinate must sit at it within the
   KDE's bandwidth (Scott's rule) -- the tolerance is the resolution of the measurement.
-* With zero error: no inter-mode attractor (predicted count 0) and samples memorize: the fraction with
-  d_1/d_2 < 1/3 is at least 0.99 (lower bound judged against the bootstrap interval's lower end).
+* With zero error: no inter-mode attractor. A multiplicative perturbation cannot move a predicted count of
+  0, so the count is reported (kind "info") and judged as a difference that a factor can move: the window
+  error creates exactly one inter-mode attractor that zero error lacks (count with the error minus count
+  without = 1; with the first row this pins the zero-error count at 0). And samples memorize: the fraction with d_1/d_2 < 1/3 is at least 0.99 (lower bound judged
+  against the bootstrap interval's lower end).
+
+PERTURB 1.1 (issue 19: <= 1.1 for Monte Carlo and bound rows): the count 1 -> 1.1 (tolerance 0), the
+attractor's distance from the left mode moves by ~0.3 against a KDE bandwidth of ~0.12, and the memorized
+fraction's bar 0.99 -> 1.089 exceeds any fraction.
 """
 from __future__ import annotations
 
@@ -20,7 +27,7 @@ from ..protocol import Comparison
 
 NAME = "T4"
 TITLE = "inter-mode attractors of the learned drift on the ridge vs where samples land"
-PERTURB = 1.5
+PERTURB = 1.1
 
 T, TMIN = 10.0, 1e-3
 _SIZES = {"quick": {"samples": 400, "steps": 600, "width": 1.0}, "full": {"samples": 2000, "steps": 2000, "width": 1.0}}
@@ -66,9 +73,14 @@ def run(ctx, inputs):
                                predicted=inter[0].point[0] - base, measured=peak - base, tolerance=bw,
                                source=f"KDE bandwidth (Scott) {bw:.3f}: the measurement's resolution"))
     att0, _ = bounds.ridge_attractors(dens, pcs, TMIN)
-    rows.append(Comparison(setting="zero error", quantity="number of predicted inter-mode attractors",
+    rows.append(Comparison(setting="zero error", quantity="number of predicted inter-mode attractors (0)",
                            predicted=0.0, measured=float(sum(a.inter_mode for a in att0)), tolerance=0.0,
-                           source="exact count"))
+                           kind="info", source="reported only: a factor cannot move a predicted 0 (judged "
+                           "as the difference in the next row)"))
+    n0 = sum(a.inter_mode for a in att0)
+    rows.append(Comparison(setting=f"window width {s['width']} vs zero error",
+                           quantity="inter-mode attractors created by the error (count with - count without)",
+                           predicted=1.0, measured=float(len(inter) - n0), tolerance=0.0, source="exact count"))
     mem = dynamics.memorization(sample(dens, x0, g, "heun").final, dens.data, ctx.rng(NAME, "boot"),
                                 scale=float(dens.schedule.a(TMIN)))
     rows.append(Comparison(setting=f"zero error, {s['samples']} samples",

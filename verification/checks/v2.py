@@ -14,8 +14,11 @@ S seeds (a dask sweep, cached per task); sample mean of ``(x' - x)/dt`` and unbi
 independent pilot seeds (robust median-of-means variance, :func:`verification.stats.pilot_se`: the judged
 seeds never set their own tolerance), z the two-sided Student-t quantile (pilot/2 dof, conservative for the
 robust variance) at family-wise alpha = 1e-3, Bonferroni over every component of every row. The covariance rows
-resolve a few per cent; the mean rows are noisier (the injected noise is O(sqrt(kappa/dt)) larger than the
-drift) and catch errors of tens of per cent.
+resolve a few per cent and are judged (PERTURB 1.05: every covariance row fails under 1.05 and 0.95). The
+mean rows are reported only (kind "info", their z SE band in the source): the injected noise is
+O(sqrt(kappa/dt)) larger than the drift, so they resolve only tens of per cent, and no factor <= 1.1 can
+fail them at an affordable size (issue 19: ~100x the draws). What they test -- E[s~ - s*] = 0 given x --
+is judged with power by the tweedie check (non-circular, fails under a 5 % error).
 """
 from __future__ import annotations
 
@@ -97,9 +100,11 @@ def run(ctx, inputs: dict):
             cov_pred = s["kappa"] * Dc**2 * C + (g2 * np.eye(D)[None] if b == "sde" else 0.0)
             setting = (f"{s['schedule']} t={t:g}, base={b}, dt={s['dt']:g}, kappa={s['kappa']:g}, "
                        f"{m} queries x {s['copies']} copies x {S} seeds")
-            rows.append(Comparison(setting=setting, quantity="increment mean / dt: beta x + D s*",
+            band = float(np.max(z * m_se / np.maximum(np.abs(beta * x + Dc * score), 1e-300)))
+            rows.append(Comparison(setting=setting, quantity="increment mean / dt: beta x + D s* (info)",
                                    predicted=beta * x + Dc * score, measured=m_mean, tolerance=z * m_se,
-                                   source=src))
+                                   kind="info", source=f"reported only: z SE band up to {band:.0%} of the "
+                                   f"prediction, no power at a factor <= 1.1 (tweedie judges E[s~ - s*] = 0); {src}"))
             rows.append(Comparison(setting=setting, quantity="increment covariance / dt: kappa D^2 C (+ g^2 I)",
                                    predicted=cov_pred, measured=c_mean, tolerance=z * c_se, source=src))
     return rows
