@@ -24,7 +24,7 @@ SUBSAMPLE = 2048
 # costs in units of one (query, point) of the dense batched pass (bench/bench_truncated.py, D = 32, loaded 2-core)
 OVERHEAD = 1500.0  # per query, the truncated loop's fixed Python work
 PER_KEPT = 12.0  # per kept point: gather and elementwise passes over (kept, D) arrays
-SEARCH_BRUTE = 0.5  # per data point, the blocked product that finds the kept set when D > TREE_MAX_D
+SEARCH_BRUTE = 0.7  # per data point, the blocked product that finds the kept set when D > TREE_MAX_D
 _BLOCK_BYTES = 64 * 2**20
 
 
