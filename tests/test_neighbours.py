@@ -14,7 +14,7 @@ def test_truncated_within_its_bounds(t, rtol):
     rng = np.random.default_rng(0)
     X = rng.uniform(-1, 1, size=(3000, 2))
     full = EmpiricalDensity(X)
-    tr = TruncatedDensity(X, rtol=rtol)
+    tr = TruncatedDensity(X, rtol=rtol, choice="truncated")  # all truncated (the choice: test_truncated_choice)
     x = full.sample(t, 50, rng)
     a, h = float(full.schedule.a(t)), float(full.schedule.h(t))
     A, B = full.moments(x, t, cov=True), tr.moments(x, t, cov=True)

@@ -15,7 +15,10 @@ weight fraction and ``R`` the largest distance between training points:
 For the third central moment, with eps = W_out, delta = m_in - m (|delta| <= eps R) and y = x - m_in,
 ``kappa3 - kappa3_in = -eps kappa3_in + (1 - eps)(3 sym(C_in (x) delta) + delta^3) + eps E_out[(x - m)^3]``,
 each term at most R^3, 3 R^2 |delta|, |delta|^3 and R^3 times eps: in all <= 6 eps R^3.)
-The cost per query is the tree search plus the number of kept points, not n.
+The cost per query is the tree search plus the number of kept points, not n. Queries whose kept count (estimated
+from a subsample) would make the truncated sum no faster than the dense pass go to the dense pass over all n
+points instead, which is exact (``choice="auto"``, ``rftheory.density._cut_plan``); above D = 8 the kept set is
+found by one matrix product per block of queries rather than the k-d tree.
 """
 from __future__ import annotations
 
@@ -25,7 +28,8 @@ from scipy.spatial import cKDTree
 from numpy.typing import ArrayLike
 
 from .._checks import as_data, as_points, per_point_times, single_query
-from .empirical import PosteriorMoments
+from . import _cut_plan
+from .empirical import EmpiricalDensity, PosteriorMoments
 from .schedules import OU, Schedule, get_schedule
 
 __all__ = ["TruncatedDensity"]
@@ -48,20 +52,28 @@ class TruncatedDensity:
     rtol : float, default 1e-12
         Relative weight the dropped points may carry together, in (0, 1); sets the stated bounds
         (:meth:`error_bounds`).
+    choice : {"auto", "truncated"}, default "auto"
+        "auto": each query goes to the truncated sum or to the dense pass over all n points (exact),
+        whichever a cheap estimate of its kept count says is faster (``rftheory.density._cut_plan``), so that
+        truncation never loses to the dense evaluation; "truncated": always the truncated sum.
 
     Raises
     ------
     ValueError
-        If ``data`` is empty, not 2-D or not finite, or ``rtol`` is outside (0, 1).
+        If ``data`` is empty, not 2-D or not finite, ``rtol`` is outside (0, 1) or ``choice`` is not one of its
+        values.
     """
 
-    def __init__(self, data, schedule: Schedule | str | None = None, rtol: float = 1e-12):
+    def __init__(self, data, schedule: Schedule | str | None = None, rtol: float = 1e-12, choice: str = "auto"):
         self.data = as_data(data, "data")
         self.n, self.D = self.data.shape
         self.schedule = OU() if schedule is None else get_schedule(schedule)
         if not (np.isfinite(rtol) and 0 < rtol < 1):
             raise ValueError(f"rtol must lie in (0, 1); got {rtol!r}")
         self.rtol = float(rtol)
+        if choice not in ("auto", "truncated"):
+            raise ValueError(f"choice must be 'auto' or 'truncated'; got {choice!r}")
+        self.choice = choice
         self._tree = cKDTree(self.data)
         diam = np.ptp(self.data, axis=0)
         self.R = float(np.linalg.norm(diam))  # bounds the distance between any two training points
@@ -73,6 +85,30 @@ class TruncatedDensity:
         radius = np.sqrt(d0 * d0 + 2.0 * h * L / (a * a))
         # relative slack so that rounding never drops a point on the boundary that should be kept
         return self._tree.query_ball_point(x / a, radius * (1 + 1e-12) + 1e-300)
+
+    def _plan(self, x, a, h):
+        """Per query: kept indices (None where the dense pass is cheaper) and the mask of dense queries."""
+        m = x.shape[0]
+        own_search = type(self)._neighbours is not TruncatedDensity._neighbours
+        if own_search or getattr(self, "choice", "auto") == "truncated":  # always truncated
+            return self._neighbours(x, a, h), np.zeros(m, dtype=bool)
+        r2 = 2.0 * h * np.log(self.n / self.rtol) / (a * a)
+        if r2 >= self.R * self.R:  # the radius covers the whole data set: every point is kept
+            return [None] * m, np.ones(m, dtype=bool)
+        q = x / a
+        dense = _cut_plan.prefer_dense(_cut_plan.estimate_kept(self.data, q, r2), self.n, self.D)
+        nbrs: list = [None] * m
+        rest = np.flatnonzero(~dense)
+        if rest.size:
+            if self.D > _cut_plan.TREE_MAX_D:  # k-d trees lose to one product per block at D ~ 32
+                if getattr(self, "_sq_half", None) is None:
+                    self._sq_half = 0.5 * np.einsum("nd,nd->n", self.data, self.data)
+                found = _cut_plan.brute_cut(self.data, self._sq_half, q[rest], r2)
+            else:
+                found = self._neighbours(x[rest], a, h)
+            for j, idx in zip(rest, found):
+                nbrs[j] = idx
+        return nbrs, dense
 
     def moments(self, x, t, cov: bool = False, third: bool = False) -> PosteriorMoments:
         """Posterior moments over the kept neighbours, as :meth:`EmpiricalDensity.moments` (within :meth:`error_bounds`).
@@ -112,8 +148,21 @@ class TruncatedDensity:
         for tv in np.unique(tt):
             sel = np.flatnonzero(tt == tv)
             a, h = float(a_all[sel[0]]), float(h_all[sel[0]])
-            nbrs = self._neighbours(x[sel], a, h)
+            nbrs, dense = self._plan(x[sel], a, h)
+            if dense.any():  # these queries are cheaper over all n points (exact)
+                ds = sel[dense]
+                if getattr(self, "_dense", None) is None:
+                    self._dense = EmpiricalDensity(self.data, self.schedule)
+                dm = self._dense.moments(x[ds], tv, cov=cov, third=third)
+                lp[ds], mean[ds], nearest[ds], wmax[ds] = dm.log_density, dm.mean, dm.nearest, dm.max_weight
+                if cov:
+                    C[ds] = dm.cov
+                if third:
+                    K3[ds] = dm.third
+                self._last_kept[ds] = self.n
             for j, q in enumerate(sel):
+                if dense[j]:
+                    continue
                 idx = np.asarray(nbrs[j], dtype=np.int64)
                 self._last_kept[q] = idx.size
                 Y = self.data[idx]

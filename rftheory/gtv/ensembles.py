@@ -48,8 +48,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._checks import RngLike, as_data, as_generator
+from .._blas import blas_single
+from .._checks import RngLike, as_data, as_generator, check_positive_int
 from .._results import frame as _table, short_repr
+from ._bump_sums import default_threads, euler_1d_bumps, horner_applies
 from .bases import FourierModes, GaussianBumps, TensorFeatures, fourier_features, gaussian_features
 from ..density.schedules import Schedule, get_schedule
 
@@ -74,12 +76,6 @@ _BLOCK_BYTES = 96 * 2**20  # largest temporary (per chunk of fits)
 
 
 # ----------------------------------------------------------------------------- fitting
-def _check_int(v, name, lo=1):
-    if isinstance(v, bool) or int(v) != v or v < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}; got {v!r}")
-    return int(v)
-
-
 def _check_trange(schedule, t_min, t_max):
     if not (np.isfinite(t_min) and np.isfinite(t_max) and 0 < t_min < t_max):
         raise ValueError(f"need 0 < t_min < t_max (finite); got t_min={t_min!r}, t_max={t_max!r}")
@@ -235,16 +231,21 @@ class FeatureEnsemble:
 def _solve_chunk(phi, lam, y, ridge):
     """Batched weighted ridge: phi (b, P, F), lam (b, P), y (b, P, D) -> W (b, D, F)."""
     b, P, F = phi.shape
-    if F <= P:
-        A = np.einsum("bpf,bp,bpg->bfg", phi, lam, phi, optimize=True) / P
-        A[:, np.arange(F), np.arange(F)] += ridge
-        B = np.einsum("bpf,bp,bpd->bfd", phi, lam, y, optimize=True) / P
-        return np.swapaxes(np.linalg.solve(A, B), 1, 2)
     sl = np.sqrt(lam)
     As = phi * sl[..., None]
+    if F <= P:  # one GEMM per fit for the weighted Gram (As^T As, As = sqrt(lam) phi)
+        AsT = np.swapaxes(As, 1, 2)
+        A = AsT @ As
+        A /= P
+        A[:, np.arange(F), np.arange(F)] += ridge
+        B = AsT @ (y * sl[..., None])
+        B /= P
+        with blas_single():  # b small LU solves: BLAS threads only add synchronisation (rftheory._blas)
+            return np.swapaxes(np.linalg.solve(A, B), 1, 2)
     K = As @ np.swapaxes(As, 1, 2) / P
     K[:, np.arange(P), np.arange(P)] += ridge
-    c = np.linalg.solve(K, y * sl[..., None]) / P  # (b, P, D)
+    with blas_single():
+        c = np.linalg.solve(K, y * sl[..., None]) / P  # (b, P, D)
     return np.einsum("bpf,bpd->bdf", As, c, optimize=True)
 
 
@@ -295,7 +296,7 @@ def fit_ensemble(features: TensorFeatures, data: ArrayLike, schedule, P: int, N:
     if data.shape[1] != features.D:
         raise ValueError(f"data has D = {data.shape[1]} but features expect D = {features.D}")
     schedule = get_schedule(schedule)
-    P, N = _check_int(P, "P"), _check_int(N, "N")
+    P, N = check_positive_int(P, "P"), check_positive_int(N, "N")
     if not (np.isfinite(ridge) and ridge > 0):
         raise ValueError(f"ridge must be a positive finite number; got {ridge!r}")
     rng = as_generator(rng)
@@ -316,7 +317,8 @@ def fit_ensemble(features: TensorFeatures, data: ArrayLike, schedule, P: int, N:
 
 
 # ----------------------------------------------------------------------------- sampling
-def pf_ode_ensemble(ens: FeatureEnsemble, grid: ArrayLike, x_init: ArrayLike, progress: bool = False) -> np.ndarray:
+def pf_ode_ensemble(ens: FeatureEnsemble, grid: ArrayLike, x_init: ArrayLike, progress: bool = False,
+                    threads: int | None = None) -> np.ndarray:
     """Euler probability-flow ODE for every fit at once: ``x <- x + dt (beta x + (g^2/2) s_hat_n(x, t))``.
 
     Parameters
@@ -327,6 +329,10 @@ def pf_ode_ensemble(ens: FeatureEnsemble, grid: ArrayLike, x_init: ArrayLike, pr
     x_init : array_like, shape (M, D) or (N, M, D)
         Starts shared by all fits, or per fit.
     progress : bool, default False
+    threads : int, optional
+        Threads over blocks of particles in D = 1 with Gaussian bumps in x (the exact two-exp bump sums of
+        ``rftheory.gtv._bump_sums``); default: the cores available (at most 8). The result is bit-identical
+        for any count.
 
     Returns
     -------
@@ -336,12 +342,13 @@ def pf_ode_ensemble(ens: FeatureEnsemble, grid: ArrayLike, x_init: ArrayLike, pr
     Raises
     ------
     TypeError
-        If ens is not a FeatureEnsemble.
+        If ens is not a FeatureEnsemble, or threads is not an integer.
     ValueError
-        If the grid is not strictly decreasing or x_init has the wrong shape or is not finite.
+        If threads < 1, the grid is not strictly decreasing or x_init has the wrong shape or is not finite.
     """
     if not isinstance(ens, FeatureEnsemble):
         raise TypeError(f"ens must be a FeatureEnsemble; got {type(ens).__name__}")
+    nth = default_threads() if threads is None else check_positive_int(threads, "threads")
     g = np.asarray(grid, dtype=np.float64)
     if g.ndim != 1 or g.size < 2 or not np.all(np.diff(g) < 0):
         raise ValueError("grid must be a strictly decreasing 1-D array of at least 2 times")
@@ -357,6 +364,8 @@ def pf_ode_ensemble(ens: FeatureEnsemble, grid: ArrayLike, x_init: ArrayLike, pr
     sched = ens.schedule
     from tqdm.auto import tqdm
 
+    if ens.D == 1 and horner_applies(ens.features.x_bases[0]):  # exact bump sums, two exps per particle
+        return euler_1d_bumps(ens, g, x, progress, nth)
     for k in tqdm(range(g.size - 1), disable=not progress, desc="PF-ODE", leave=False):
         t, dt = g[k], g[k] - g[k + 1]
         a, h = float(sched.a(t)), float(sched.h(t))
@@ -496,7 +505,7 @@ def vkernel_comparison(ens: FeatureEnsemble, x: ArrayLike, t: ArrayLike, Q: int 
         raise TypeError(f"ens must be a FeatureEnsemble; got {type(ens).__name__}")
     if ens.N < 3:
         raise ValueError(f"the ensemble needs N >= 3 fits to measure a covariance; got {ens.N}")
-    Q = _check_int(Q, "Q")
+    Q = check_positive_int(Q, "Q")
     rng = as_generator(rng)
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != ens.D:
