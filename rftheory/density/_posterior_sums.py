@@ -23,7 +23,7 @@ def centred_scatter(Xb, e, Wb, jb, block_bytes: int):
         dm = np.einsum("qn,qnd->qd", e[ss], Y) / Wb[ss, None]
         mub[ss] = xs + dm
         d = Y - dm[:, None, :]
-        Cb[ss] = np.einsum("qn,qnd,qne->qde", e[ss], d, d, optimize=True)
+        Cb[ss] = np.matmul(np.swapaxes(d * e[ss, :, None], 1, 2), d)  # sum_n e d d^T (batched product)
     return mub, Cb
 
 

@@ -27,6 +27,7 @@ Numerics (float64 throughout):
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +55,9 @@ _FEATURE_KEEP_BYTES = 64 * 2**20
 _SKINNY_COLS = 64
 # the third moment comes from the same pass (one product with the data's cubes) up to this dimension
 _FUSED_THIRD_MAX_D = 4
+# m * n * columns below which the moment product of one call skips the one-BLAS-thread switch: OpenBLAS runs
+# products under 4 * 65536 multiply-adds on one thread by itself, and the switch costs a few microseconds
+_TINY_WORK = 4 * 65536
 
 
 @dataclass
@@ -127,9 +131,17 @@ class PosteriorMoments:
         return H
 
 
+def _all_finite(values) -> bool:
+    """True if every entry is finite: one reduction (a finite sum proves it; an overflowing sum of finite
+    values says nothing, and the caller then checks entry by entry)."""
+    return math.isfinite(float(np.add.reduce(values, axis=None)))
+
+
 def _require_finite(values, what: str, tt, h, scale=None) -> None:
     """ValueError, naming the first query, if ``values`` (m, ...) holds NaN or inf: float64 cannot represent
     the result at that time for the data's (or the query's) scale. The library never returns them silently."""
+    if _all_finite(values):
+        return
     bad = ~np.all(np.isfinite(values.reshape(values.shape[0], -1)), axis=1)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -207,6 +219,7 @@ class EmpiricalDensity:
         if not np.isfinite(self._r2):
             raise ValueError("data: squared distances from the data's mean overflow float64 (largest |x_i - mean| "
                              f"~ {np.abs(self._xc).max():.3g}); rescale the data")
+        self._radius = float(np.sqrt(self._r2))
         # logits of a chunk as one product: [a x'/h, a^2/h] . [x_i, -|x_i|^2/2]
         self._feat_cache, self._feat_bytes = {}, 0
         self._aug = np.concatenate([self._xc, -0.5 * self._sq[:, None]], axis=1)
@@ -256,31 +269,47 @@ class EmpiricalDensity:
         and every query for D > 4, get the cancellation-free two-pass :meth:`third_cumulant`.
         """
         x = as_points(x, self.D, "x")
+        tt = per_point_times(t, x.shape[0], self.schedule, "t")
+        return self._moments(x, tt, cov, third)
+
+    def _moments(self, x, tt, cov=False, third=False) -> PosteriorMoments:
+        """:meth:`moments` on validated input (x (m, D) finite float64, tt (m,) in the domain): the library's
+        inner loops (ridge projection, tracing) call this once per step, the public call validates once."""
         m = x.shape[0]
-        tt = per_point_times(t, m, self.schedule, "t")
         a = self.schedule._a(tt)
         h = self.schedule._h(tt)
         xq = x - a[:, None] * self.center[None, :]
         D = self.D
         cov = bool(cov or third)
         fused = bool(third) and D <= _FUSED_THIRD_MAX_D
-        out_lp = np.empty(m)
-        out_mu = np.empty((m, D))
-        out_cov = np.empty((m, D, D)) if cov else None
-        out_k3 = np.empty((m, D, D, D)) if third else None
-        out_idx = np.empty(m, dtype=np.int64)
-        out_wmax = np.empty(m)
         nc = min(self.chunk_size, self.n)
         ncols = 1 + D + (self._pairs[0].size if cov else 0) + (self._triples[0].size if fused else 0)
         # the largest temporaries of a block: logits/weights (nc) and their moment sums (ncols) per query
         per_q = (nc + 2 * ncols + (D * D if cov else 0)) * 8
         qc = int(max(1, min(m, _BLOCK_BYTES // max(per_q, 1)))) if m else 1
-        # the chunks' moment columns are built once per call when they fit the cache budget
-        cache = {} if (m > qc and self.n * ncols * 8 <= _FEATURE_CACHE_BYTES) else None
-        with _blas_single() if ncols < _SKINNY_COLS else contextlib.nullcontext():
-            for q0 in range(0, m, qc):
-                sl = slice(q0, min(m, q0 + qc))
-                self._block(out_lp, out_mu, out_cov, out_k3, out_idx, out_wmax, sl, xq, a, h, cov, fused, cache)
+        # one BLAS thread for skinny products; for tiny ones (one query block of a few rows over one data
+        # chunk) the product is below OpenBLAS's threading threshold anyway and the switch would cost more
+        skinny = ncols < _SKINNY_COLS and m * self.n * ncols > _TINY_WORK
+        with _blas_single() if skinny else contextlib.nullcontext():
+            if m <= qc:  # one query block (small m): the pass's results are the outputs, no copies
+                res = self._pass(xq, a, h, cov, fused, None)
+                out_lp, out_mu, out_cov, out_idx, W_ = res[:5]
+                out_wmax = 1.0 / W_
+                out_k3 = central_third(res[6], out_mu, out_cov, self._triples) if fused else \
+                    (np.empty((m, D, D, D)) if third else None)
+            else:
+                out_lp = np.empty(m)
+                out_mu = np.empty((m, D))
+                out_cov = np.empty((m, D, D)) if cov else None
+                out_k3 = np.empty((m, D, D, D)) if third else None
+                out_idx = np.empty(m, dtype=np.int64)
+                out_wmax = np.empty(m)
+                # the chunks' moment columns are built once per call when they fit the cache budget
+                cache = {} if self.n * ncols * 8 <= _FEATURE_CACHE_BYTES else None
+                for q0 in range(0, m, qc):
+                    sl = slice(q0, min(m, q0 + qc))
+                    self._block(out_lp, out_mu, out_cov, out_k3, out_idx, out_wmax, sl, xq, a, h, cov, fused,
+                                cache)
         if third:
             exact = np.ones(m, dtype=bool) if not fused else \
                 (out_wmax > 1.0 - 1e-2) | bool(self.precise is True) | \
@@ -288,18 +317,18 @@ class EmpiricalDensity:
             ie = np.flatnonzero(exact)
             if ie.size:
                 with _blas_single():
-                    out_k3[ie] = self.third_cumulant(x[ie], tt[ie])
+                    out_k3[ie] = self._third_cumulant(x[ie], tt[ie])
         mean = out_mu + self.center[None, :]
         score = (a[:, None] * out_mu - xq) / h[:, None]
-        R = float(np.sqrt(self._r2))
         # log p may be -inf where p_t underflows (a query far from the data): log_density() refuses that,
         # while the score there is finite and usable; NaN is refused everywhere
-        _require_finite(np.where(out_lp == -np.inf, 0.0, out_lp)[:, None], "log p_t", tt, h, R)
-        _require_finite(score, "the score", tt, h, R)
+        if not _all_finite(out_lp):
+            _require_finite(np.where(out_lp == -np.inf, 0.0, out_lp)[:, None], "log p_t", tt, h, self._radius)
+        _require_finite(score, "the score", tt, h, self._radius)
         if cov:
-            _require_finite(out_cov, "the posterior covariance", tt, h, R)
+            _require_finite(out_cov, "the posterior covariance", tt, h, self._radius)
         if third:
-            _require_finite(out_k3, "the posterior third moment", tt, h, R)
+            _require_finite(out_k3, "the posterior third moment", tt, h, self._radius)
         return PosteriorMoments(t=tt, a=a, h=h, log_density=out_lp, mean=mean, score=score,
                                 cov=out_cov, nearest=out_idx, max_weight=out_wmax, third=out_k3)
 
@@ -355,12 +384,10 @@ class EmpiricalDensity:
         q, D = xq.shape
         X = self._xc
         precise = want_cov and self._use_precise(a, h)
-        M = np.full(q, -np.inf)
-        W = np.zeros(q)
-        mu = np.zeros((q, D))
-        C = np.zeros((q, D, D)) if want_cov else None
-        R3 = np.zeros((q, self._triples[0].size)) if want_k3 else None
-        idx = np.zeros(q, dtype=np.int64)
+        # the running state starts as the first chunk's own sums (what the merge below gives from the empty
+        # state: weights exp(-inf) = 0 and 1, the same bits without the arithmetic)
+        M = W = mu = C = R3 = idx = None
+        Cb = R3b = None
         inv_h = 1.0 / h
         nc = self.chunk_size
         ar = np.arange(q)
@@ -397,9 +424,12 @@ class EmpiricalDensity:
                     S3 = S[:, 1 + D + i2.size:]
                     R3b = shift_third(S3, S[:, 1 + D:1 + D + i2.size], S[:, 1:1 + D], Wb, xbar, self._triples,
                                       self._pair_index)
+            if n0 == 0:
+                M, W, mu, C, R3, idx = Mb, Wb, mub, Cb, R3b, jb
+                continue
             # merge running state (a) with this chunk (b)
             Mn = np.maximum(M, Mb)
-            fa = np.exp(M - Mn)  # exp(-inf) = 0 on the first chunk
+            fa = np.exp(M - Mn)
             fb = np.exp(Mb - Mn)
             Wa, Wbn = W * fa, Wb * fb
             Wt = Wa + Wbn
@@ -632,8 +662,12 @@ class EmpiricalDensity:
             On a bad ``x`` or ``t`` (the message names the argument).
         """
         x = as_points(x, self.D, "x")
+        tt = per_point_times(t, x.shape[0], self.schedule, "t")
+        return self._third_cumulant(x, tt)
+
+    def _third_cumulant(self, x, tt):
+        """:meth:`third_cumulant` on validated input."""
         m = x.shape[0]
-        tt = per_point_times(t, m, self.schedule, "t")
         a, h = self.schedule._a(tt), self.schedule._h(tt)
         xq = x - a[:, None] * self.center[None, :]
         D, nc = self.D, self.chunk_size
@@ -648,7 +682,8 @@ class EmpiricalDensity:
                 Xb = self._xc[n0:n0 + nc]
                 w = np.exp(self._logits(xs, as_, hs, n0, Xb) - M[:, None]) / W[:, None]
                 d = Xb[None, :, :] - mu[:, None, :]
-                acc += np.einsum("qn,qni,qnj,qnk->qijk", w, d, d, d, optimize=True)
+                # a fixed contraction (no einsum path search per call): (w d)_i d_j d_k summed over n
+                acc += np.einsum("qni,qnj,qnk->qijk", d * w[:, :, None], d, d)
             out[sl] = acc
         return out
 
@@ -678,7 +713,7 @@ class EmpiricalDensity:
         x = as_points(x, self.D, "x")
         tt = per_point_times(t, x.shape[0], self.schedule, "t")
         a, h = self.schedule._a(tt), self.schedule._h(tt)
-        k3 = self.third_cumulant(x, tt)
+        k3 = self._third_cumulant(x, tt)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):     # handled below
             out = ((a / h) ** 3)[:, None, None, None] * k3
             big = ~np.isfinite((a / h) ** 3)
