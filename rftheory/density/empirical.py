@@ -231,6 +231,12 @@ class EmpiricalDensity:
         ii, jj, kk = np.meshgrid(np.arange(D), np.arange(D), np.arange(D), indexing="ij")
         keep = (ii <= jj) & (jj <= kk)
         self._triples = (ii[keep], jj[keep], kk[keep])
+        # column of the sorted (i, j, k) among the triples, and of (i, j) among the pairs, for every index
+        srt = np.sort(np.stack([ii, jj, kk]), axis=0)
+        pos = np.zeros((D, D, D), dtype=np.intp)
+        pos[self._triples] = np.arange(self._triples[0].size)
+        self._triple_index = pos[srt[0], srt[1], srt[2]]
+        self._pair_flat = self._pair_index.ravel()
 
     def __repr__(self):
         return f"EmpiricalDensity(n={self.n}, D={self.D}, schedule={self.schedule.name})"
@@ -295,7 +301,7 @@ class EmpiricalDensity:
                 res = self._pass(xq, a, h, cov, fused, None)
                 out_lp, out_mu, out_cov, out_idx, W_ = res[:5]
                 out_wmax = 1.0 / W_
-                out_k3 = central_third(res[6], out_mu, out_cov, self._triples) if fused else \
+                out_k3 = central_third(res[6], out_mu, out_cov, self._triples, self._triple_index) if fused else \
                     (np.empty((m, D, D, D)) if third else None)
             else:
                 out_lp = np.empty(m)
@@ -339,7 +345,7 @@ class EmpiricalDensity:
         if cov:
             out_cov[sl] = c_
         if fused:
-            out_k3[sl] = central_third(res[6], out_mu[sl], c_, self._triples)
+            out_k3[sl] = central_third(res[6], out_mu[sl], c_, self._triples, self._triple_index)
 
     def _use_precise(self, a, h) -> bool:
         if self.precise != "auto":
@@ -405,10 +411,8 @@ class EmpiricalDensity:
             dm = S[:, 1:1 + D] / Wb[:, None]  # chunk posterior mean - xbar
             mub = xbar + dm
             if want_cov:
-                Cb = np.empty((q, D, D))
                 S2 = S[:, 1 + D:1 + D + i2.size]
-                Cb[:, i2, j2] = S2
-                Cb[:, j2, i2] = S2
+                Cb = S2[:, self._pair_flat].reshape(q, D, D)  # the symmetric matrix from its unique entries
                 Cb -= Wb[:, None, None] * dm[:, :, None] * dm[:, None, :]
                 # per query: the centred (precise) sum where the chunk's posterior is nearly one-hot
                 # (mass off its top point < 1e-2: the covariance is small against R^2 and the one-product

@@ -20,7 +20,9 @@ step is the frame-frozen quasi-Newton step (linear convergence). The minimal-nor
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 from dataclasses import dataclass, field as dc_field
 
 import numpy as np
@@ -28,7 +30,7 @@ from scipy import optimize, special
 
 from numpy.typing import ArrayLike
 
-from .._checks import as_points, check_positive_int, check_real, check_ridge_dim
+from .._checks import as_points, check_positive_int, check_real, check_ridge_dim, per_point_times
 from .._blas import blas_single as _blas_single
 from .._results import frame as _table, short_repr
 from ..density.empirical import EmpiricalDensity
@@ -63,20 +65,27 @@ def _score_hessian(field, x, t):
 
 
 def _frame_at(field, x, t, d, third=False):
-    """Frame at x. For an empirical density the eigenvectors come from the posterior covariance (P1: same
+    """Frame at x (for an EmpiricalDensity: x and t validated by the caller, t of shape (m,); see ``_times``).
+    For an empirical density the eigenvectors come from the posterior covariance (P1: same
     eigenvectors as H, and eigenvalues ``-1/h + (a^2/h^2) mu``): its small eigenvalues carry full relative
     precision, so an eigengap far below ``eps/h`` (one-hot weights near a mode) is still resolved.
     With ``third`` (EmpiricalDensity only) the same pass also gives ``dH/dx`` (``fr.dH``, (m, D, D, D))."""
     if hasattr(field, "moments") and hasattr(field, "posterior_cov"):
-        third = bool(third) and isinstance(field, EmpiricalDensity)
-        mom = field.moments(x, t, cov=True, third=True) if third else field.moments(x, t, cov=True)
+        exact = isinstance(field, EmpiricalDensity)
+        third = bool(third) and exact
+        if exact:   # validated once by the public caller (x finite (m, D), t in the domain)
+            mom = field._moments(x, t, cov=True, third=third)
+        else:
+            mom = field.moments(x, t, cov=True, third=True) if third else field.moments(x, t, cov=True)
         with _blas_single():  # many tiny matrices: threads only cost (see empirical._blas_single)
             mu, vec = np.linalg.eigh(mom.cov)
-        lam = _times_a_over_h(mom, mu[:, ::-1], 2) - 1.0 / mom.h[:, None]
+        mu = mu[:, ::-1]
+        c2 = _a_over_h_power(mom, 2)
+        lam = _times_a_over_h(mom, mu, 2, c2) - 1.0 / mom.h[:, None]
         fr = _frame_from(mom.score, None, d, lam=lam, vec=vec[:, :, ::-1])
         if d > 0:
-            fr.eigengap = _times_a_over_h(mom, mu[:, ::-1][:, d - 1] - mu[:, ::-1][:, d], 2)
-        fr.gap_floor = _times_a_over_h(mom, 8 * _EPS * np.abs(mu).max(axis=1), 2)
+            fr.eigengap = _times_a_over_h(mom, mu[:, d - 1] - mu[:, d], 2, c2)
+        fr.gap_floor = _times_a_over_h(mom, 8 * _EPS * np.abs(mu[:, [0, -1]]).max(axis=1), 2, c2)
         if third:  # derivative of P1: dH_ij/dx_k = (a^3/h^3) kappa3_ijk
             fr.dH = _times_a_over_h(mom, mom.third, 3)
         _require_finite_frame(fr, mom.t, mom.h)
@@ -87,12 +96,29 @@ def _frame_at(field, x, t, d, third=False):
     return fr
 
 
-def _times_a_over_h(mom, v, k: int):
+def _times(field, t, m):
+    """For an EmpiricalDensity, t as the validated (m,) float64 array its ``_moments`` takes (other fields
+    validate their own input): the public functions call this once, the inner steps reuse the array."""
+    if isinstance(field, EmpiricalDensity):
+        return per_point_times(t, m, field.schedule, "t")
+    return t
+
+
+def _a_over_h_power(mom, k: int):
+    """``(a/h)^k`` per query (inf where it overflows float64; no warning)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):         # handled by _times_a_over_h
+        return mom.a * mom.a / (mom.h * mom.h) if k == 2 else (mom.a / mom.h) ** k
+
+
+def _times_a_over_h(mom, v, k: int, c=None):
     """``(a/h)^k v`` per query (v's first axis): as ``(a^k/h^k) v``, or where that factor overflows float64
-    (t below ~1e-154 for k = 2) as k nested products ``(a/h)(...((a/h) v))``, finite when v is small."""
+    (t below ~1e-154 for k = 2) as k nested products ``(a/h)(...((a/h) v))``, finite when v is small.
+    ``c`` is ``_a_over_h_power(mom, k)`` when the caller has it."""
     shape = (-1,) + (1,) * (np.ndim(v) - 1)
+    c = (_a_over_h_power(mom, k) if c is None else c).reshape(shape)
+    if math.isfinite(float(np.add.reduce(c, axis=None))):   # ordinary t: one product, no error-state switch
+        return c * v
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):         # handled below
-        c = (mom.a * mom.a / (mom.h * mom.h) if k == 2 else (mom.a / mom.h) ** k).reshape(shape)
         out = c * v
     big = ~np.isfinite(c.reshape(-1))
     if big.any():
@@ -109,6 +135,8 @@ def _row_norms(g):
     row is scaled by its largest entry first (elsewhere the bits are those of np.linalg.norm)."""
     with np.errstate(over="ignore"):             # handled below
         r = np.linalg.norm(g, axis=1)
+    if math.isfinite(float(np.add.reduce(r))):
+        return r
     over = np.isinf(r) & np.all(np.isfinite(g), axis=1)
     if over.any():
         sc = np.abs(g[over]).max(axis=1)
@@ -118,6 +146,8 @@ def _row_norms(g):
 
 def _require_finite_frame(fr, tt, h):
     """ValueError if the frame holds NaN/inf: the Hessian is not representable in float64 there."""
+    if math.isfinite(float(np.add.reduce(fr.eigenvalues, axis=None)) + float(np.add.reduce(fr.score, axis=None))):
+        return      # one reduction each proves every entry finite (an overflowing sum is checked below)
     bad = ~(np.all(np.isfinite(fr.eigenvalues), axis=1) & np.all(np.isfinite(fr.score), axis=1))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -244,7 +274,7 @@ def frame(field, x: ArrayLike, t: ArrayLike, d: int) -> Frame:
     D = _dim(field, x)
     d = check_ridge_dim(d, D)
     x = as_points(x, D, "x")
-    return _frame_at(field, x, t, d)
+    return _frame_at(field, x, _times(field, t, x.shape[0]), d)
 
 
 @dataclass
@@ -447,7 +477,8 @@ def _newton_step_impl(fr, dH, g):
         T = fr.tangent
         c = np.einsum("mdl,md->ml", T, fr.score)  # tangential score coordinates
         # B[m, l, j, k] = v_l^T dH_k v_j
-        B = np.einsum("mal,mabk,mbj->mljk", T, dH, E, optimize=True)
+        # (a fixed order of contraction: T^T dH first, then E; no einsum path search per step)
+        B = np.einsum("mlbk,mbj->mljk", np.einsum("mal,mabk->mlbk", T, dH), E)
         denom = lamN[:, None, :] - fr.eigenvalues[:, :d, None]  # (m, d, D-d): lambda_j - lambda_l
         with np.errstate(divide="ignore", invalid="ignore"):
             G = np.einsum("ml,mljk->mjk", c, B / denom[..., None])
@@ -548,7 +579,8 @@ def project(field, x: ArrayLike, t: ArrayLike, d: int, tol: float = 1e-10, max_i
             raise ValueError(f"step must be a real scalar or have shape ({m},); got {step!r}")
         if not (np.all(np.isfinite(st)) and np.all(st > 0)):
             raise ValueError(f"step (the SCMS step length) must be finite and > 0; got {step!r}")
-    t_arr = np.asarray(t, dtype=np.float64)
+    t_arr = _times(field, t, m)
+    t_arr = np.asarray(t_arr, dtype=np.float64)
     if t_arr.ndim == 0:
         t_arr = np.full(m, float(t_arr))
     if t_arr.shape != (m,):
@@ -557,12 +589,15 @@ def project(field, x: ArrayLike, t: ArrayLike, d: int, tol: float = 1e-10, max_i
                              "newton_steps", "tol")}
     chunks = []
     orders = []
-    for b0 in range(0, m, batch_size):
-        sl = slice(b0, min(m, b0 + batch_size))
-        st = step if step is None or np.ndim(step) == 0 else np.asarray(step, dtype=np.float64)[sl]
-        res, ords = _project_batch(field, x[sl], t_arr[sl], d, tol, int(max_iter), newton, beta_min, st)
-        chunks.append(res)
-        orders.extend(ords)
+    # the BLAS-thread policy once per call: for small D every product of a step is skinny (one thread, see
+    # _blas); for large D the moment products may use threads and only the small solves switch to one
+    with _blas_single() if D * (D + 3) // 2 + 1 < 64 else contextlib.nullcontext():
+        for b0 in range(0, m, batch_size):
+            sl = slice(b0, min(m, b0 + batch_size))
+            st = step if step is None or np.ndim(step) == 0 else np.asarray(step, dtype=np.float64)[sl]
+            res, ords = _project_batch(field, x[sl], t_arr[sl], d, tol, int(max_iter), newton, beta_min, st)
+            chunks.append(res)
+            orders.extend(ords)
     for k in out:
         out[k] = np.concatenate([c[k] for c in chunks])
     order = float(np.median(orders)) if orders else float("nan")
