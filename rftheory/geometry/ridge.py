@@ -604,10 +604,12 @@ def project(field, x: ArrayLike, t: ArrayLike, d: int, tol: float = 1e-10, max_i
     return Projection(order=order, **out)
 
 
-def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step):
+def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step, want_tangent=False):
     """Trust-region hybrid: a Newton step is taken when it is within the point's trust radius; if the
     residual then fails to decrease, the point returns to where it was, takes the SCMS step instead and
-    its trust radius shrinks (x4); each successful Newton step doubles it (start: sqrt(h))."""
+    its trust radius shrinks (x4); each successful Newton step doubles it (start: sqrt(h)).
+    ``want_tangent`` also returns ``tangent`` (m, D, d), the tangent basis of the frame at each returned
+    point (the frame that judged it; for tracing, which then needs no second frame evaluation)."""
     m, D = x0.shape
     x = x0.copy()
     h = _step_size(field, t, m) if step is None else np.broadcast_to(np.float64(step), (m,)).copy()
@@ -628,6 +630,7 @@ def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step):
     was_newton = np.zeros(m, dtype=bool)
     hist = np.full((m, 3), np.nan)  # last three residuals of consecutive Newton steps (observed order)
     orders = []
+    tang = np.full((m, D, d), np.nan) if want_tangent else None
     active = np.arange(m)
     for it in range(max_iter + 1):
         if active.size == 0:
@@ -652,6 +655,8 @@ def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step):
             iters[fa] += 1
         ev = ~failed
         res[active[ev]], beta[active[ev]], gap[active[ev]] = r[ev], fr.beta[ev], fr.eigengap[ev]
+        if want_tangent:
+            tang[active[ev]] = fr.tangent[ev]
         done = ev & (r <= tol_eff[active])
         degenerate = fr.eigengap <= 64 * fr.gap_floor
         regular = fr.regular(beta_min) & ~degenerate
@@ -689,8 +694,11 @@ def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step):
         iters[ka] += 1
         x[ka] = xa[keep] + delta[keep]
         active = active[keep | failed]
-    return dict(points=x, converged=status == 0, status=status, iterations=iters, residual=res, beta=beta,
-                eigengap=gap, newton_steps=nsteps, tol=tol_eff), orders
+    out = dict(points=x, converged=status == 0, status=status, iterations=iters, residual=res, beta=beta,
+               eigengap=gap, newton_steps=nsteps, tol=tol_eff)
+    if want_tangent:
+        out["tangent"] = tang
+    return out, orders
 
 
 def distance(field, x: ArrayLike, t: ArrayLike, d: int, **kw) -> tuple[np.ndarray, Projection]:
