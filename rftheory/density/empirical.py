@@ -328,13 +328,19 @@ class EmpiricalDensity:
         score = (a[:, None] * out_mu - xq) / h[:, None]
         # log p may be -inf where p_t underflows (a query far from the data): log_density() refuses that,
         # while the score there is finite and usable; NaN is refused everywhere
-        if not _all_finite(out_lp):
-            _require_finite(np.where(out_lp == -np.inf, 0.0, out_lp)[:, None], "log p_t", tt, h, self._radius)
-        _require_finite(score, "the score", tt, h, self._radius)
+        total = float(np.add.reduce(out_lp)) + float(np.add.reduce(score, axis=None))
         if cov:
-            _require_finite(out_cov, "the posterior covariance", tt, h, self._radius)
+            total += float(np.add.reduce(out_cov, axis=None))
         if third:
-            _require_finite(out_k3, "the posterior third moment", tt, h, self._radius)
+            total += float(np.add.reduce(out_k3, axis=None))
+        if not math.isfinite(total):   # a finite total proves every entry finite; else check each by name
+            if not _all_finite(out_lp):
+                _require_finite(np.where(out_lp == -np.inf, 0.0, out_lp)[:, None], "log p_t", tt, h, self._radius)
+            _require_finite(score, "the score", tt, h, self._radius)
+            if cov:
+                _require_finite(out_cov, "the posterior covariance", tt, h, self._radius)
+            if third:
+                _require_finite(out_k3, "the posterior third moment", tt, h, self._radius)
         return PosteriorMoments(t=tt, a=a, h=h, log_density=out_lp, mean=mean, score=score,
                                 cov=out_cov, nearest=out_idx, max_weight=out_wmax, third=out_k3)
 

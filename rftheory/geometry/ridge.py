@@ -81,11 +81,12 @@ def _frame_at(field, x, t, d, third=False):
             mu, vec = np.linalg.eigh(mom.cov)
         mu = mu[:, ::-1]
         c2 = _a_over_h_power(mom, 2)
+        if not math.isfinite(float(np.add.reduce(c2))):
+            c2 = None   # (a/h)^2 overflows for some query: _times_a_over_h's nested products there
         lam = _times_a_over_h(mom, mu, 2, c2) - 1.0 / mom.h[:, None]
-        fr = _frame_from(mom.score, None, d, lam=lam, vec=vec[:, :, ::-1])
-        if d > 0:
-            fr.eigengap = _times_a_over_h(mom, mu[:, d - 1] - mu[:, d], 2, c2)
-        fr.gap_floor = _times_a_over_h(mom, 8 * _EPS * np.abs(mu[:, [0, -1]]).max(axis=1), 2, c2)
+        gap = _times_a_over_h(mom, mu[:, d - 1] - mu[:, d], 2, c2) if d > 0 else None
+        floor = _times_a_over_h(mom, 8 * _EPS * np.abs(mu[:, [0, -1]]).max(axis=1), 2, c2)
+        fr = _frame_from(mom.score, None, d, lam=lam, vec=vec[:, :, ::-1], gap=gap, floor=floor)
         if third:  # derivative of P1: dH_ij/dx_k = (a^3/h^3) kappa3_ijk
             fr.dH = _times_a_over_h(mom, mom.third, 3)
         _require_finite_frame(fr, mom.t, mom.h)
@@ -113,9 +114,11 @@ def _a_over_h_power(mom, k: int):
 def _times_a_over_h(mom, v, k: int, c=None):
     """``(a/h)^k v`` per query (v's first axis): as ``(a^k/h^k) v``, or where that factor overflows float64
     (t below ~1e-154 for k = 2) as k nested products ``(a/h)(...((a/h) v))``, finite when v is small.
-    ``c`` is ``_a_over_h_power(mom, k)`` when the caller has it."""
+    ``c`` is ``_a_over_h_power(mom, k)`` when the caller has checked it finite for every query."""
     shape = (-1,) + (1,) * (np.ndim(v) - 1)
-    c = (_a_over_h_power(mom, k) if c is None else c).reshape(shape)
+    if c is not None:   # the caller's (a/h)^k, known finite everywhere: one product
+        return c.reshape(shape) * v
+    c = _a_over_h_power(mom, k).reshape(shape)
     if math.isfinite(float(np.add.reduce(c, axis=None))):   # ordinary t: one product, no error-state switch
         return c * v
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):         # handled below
@@ -227,15 +230,17 @@ class Frame:
         return (self.beta > beta_min) & (self.eigengap > beta_min)
 
 
-def _frame_from(s, H, d, lam=None, vec=None):
+def _frame_from(s, H, d, lam=None, vec=None, gap=None, floor=None):
     if lam is None:
         with _blas_single():
             lam, vec = np.linalg.eigh(H)  # ascending
         lam = lam[:, ::-1]
         vec = vec[:, :, ::-1]
     beta = -lam[:, d]
-    gap = lam[:, d - 1] - lam[:, d] if d > 0 else np.full(lam.shape[0], np.inf)
-    floor = 8 * _EPS * np.abs(lam).max(axis=1)
+    if gap is None:
+        gap = lam[:, d - 1] - lam[:, d] if d > 0 else np.full(lam.shape[0], np.inf)
+    if floor is None:
+        floor = 8 * _EPS * np.abs(lam).max(axis=1)
     return Frame(eigenvalues=lam, vectors=vec, normal=vec[:, :, d:], tangent=vec[:, :, :d], beta=beta,
                  eigengap=gap, score=s, d=d, gap_floor=floor)
 
@@ -492,6 +497,8 @@ def _newton_step_impl(fr, dH, g):
     J = J * sc[:, None, None]
     g = g * sc[:, None]
     JJt = J @ np.swapaxes(J, 1, 2)
+    if JJt.shape[1] == 1 and np.all(JJt[:, 0, 0] != 0):   # one normal direction: LAPACK's 1x1 solve is a division
+        return J[:, 0, :] * (-g / JJt[:, 0])
     try:
         y = np.linalg.solve(JJt, -g[:, :, None])[:, :, 0]
     except np.linalg.LinAlgError:
