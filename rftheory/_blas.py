@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 
-__all__ = ["blas_single"]
+__all__ = ["blas_single", "query_threads", "set_query_threads", "run_blocks"]
 
 _BLAS_CONTROLLER = []
 _LOCK = threading.Lock()
@@ -71,3 +71,67 @@ def blas_single():
     for the duration of the call. Entries nest: only the outermost one changes the thread count (issue 17:
     64,714 entries of the old threadpoolctl ``limit`` cost 1.9 s of a quick figure run)."""
     return _SINGLE
+
+
+# ----------------------------------------------------------------------------- query-parallel threads
+_POOL = {"size": None, "pool": None}
+_POOL_LOCK = threading.Lock()
+
+
+def _default_threads() -> int:
+    import os
+
+    env = os.environ.get("RFTHEORY_THREADS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ValueError(f"RFTHEORY_THREADS must be a positive integer; got {env!r}") from None
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(int(n), 8))
+
+
+def query_threads() -> int:
+    """Python threads that the library runs over fixed blocks of queries (numpy releases the GIL in its
+    loops and BLAS calls): ``RFTHEORY_THREADS`` or the CPUs this process may use (at most 8); see
+    :func:`set_query_threads`."""
+    if _POOL["size"] is None:
+        _POOL["size"] = _default_threads()
+    return _POOL["size"]
+
+
+def set_query_threads(n: int):
+    """Set the number of query-parallel threads; returns the previous value. The blocks of queries are fixed
+    by a memory budget, never by the thread count, and each block's arithmetic is the same whichever thread
+    runs it, so results are bit-identical for any ``n`` (tests/test_threads.py)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n (query threads) must be a positive integer; got {n!r}")
+    with _POOL_LOCK:
+        old = query_threads()
+        if n != old and _POOL["pool"] is not None:
+            _POOL["pool"].shutdown(wait=True)
+            _POOL["pool"] = None
+        _POOL["size"] = n
+    return old
+
+
+def run_blocks(fn, blocks) -> None:
+    """Call ``fn(block)`` for every block, on the query-thread pool when it has more than one thread and
+    there is more than one block (in order otherwise). ``fn`` writes its own disjoint slice of the outputs."""
+    blocks = list(blocks)
+    n = min(query_threads(), len(blocks))
+    if n <= 1 or threading.current_thread().name.startswith("rftheory-q"):
+        for b in blocks:
+            fn(b)
+        return
+    with _POOL_LOCK:
+        if _POOL["pool"] is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _POOL["pool"] = ThreadPoolExecutor(max_workers=query_threads(), thread_name_prefix="rftheory-q")
+        pool = _POOL["pool"]
+    for f in [pool.submit(fn, b) for b in blocks]:
+        f.result()

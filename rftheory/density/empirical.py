@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._blas import blas_single as _blas_single
+from .._blas import blas_single as _blas_single, run_blocks as _run_blocks
 from numpy.typing import ArrayLike
 
 from .._checks import RngLike, as_data, as_points, per_point_times, single_query
@@ -51,8 +51,6 @@ _BLOCK_BYTES = 8 * 2**20
 _FEATURE_CACHE_BYTES = 256 * 2**20
 # ... and kept on the density object across calls up to this total
 _FEATURE_KEEP_BYTES = 64 * 2**20
-# moment products with fewer columns than this run on one BLAS thread (memory-bound, see _blas_single)
-_SKINNY_COLS = 64
 # the third moment comes from the same pass (one product with the data's cubes) up to this dimension
 _FUSED_THIRD_MAX_D = 4
 # m * n * columns below which the moment product of one call skips the one-BLAS-thread switch: OpenBLAS runs
@@ -295,8 +293,12 @@ class EmpiricalDensity:
         qc = int(max(1, min(m, _BLOCK_BYTES // max(per_q, 1)))) if m else 1
         # one BLAS thread for skinny products; for tiny ones (one query block of a few rows over one data
         # chunk) the product is below OpenBLAS's threading threshold anyway and the switch would cost more
-        skinny = ncols < _SKINNY_COLS and m * self.n * ncols > _TINY_WORK
-        with _blas_single() if skinny else contextlib.nullcontext():
+        # threading policy (issue 17): the products run on one BLAS thread, since OpenBLAS's threaded GEMM
+        # does not give the same bits as its one-thread GEMM, and the results must not depend on the thread
+        # count; several query blocks run instead on parallel Python threads (numpy releases the GIL; the
+        # exp, argmax and small products parallelise too, not only the GEMMs). Tiny products (below
+        # OpenBLAS's own threading threshold) skip the switch: they run on one thread anyway.
+        with _blas_single() if m * self.n * ncols > _TINY_WORK else contextlib.nullcontext():
             if m <= qc:  # one query block (small m): the pass's results are the outputs, no copies
                 res = self._pass(xq, a, h, cov, fused, None)
                 out_lp, out_mu, out_cov, out_idx, W_ = res[:5]
@@ -312,10 +314,11 @@ class EmpiricalDensity:
                 out_wmax = np.empty(m)
                 # the chunks' moment columns are built once per call when they fit the cache budget
                 cache = {} if self.n * ncols * 8 <= _FEATURE_CACHE_BYTES else None
-                for q0 in range(0, m, qc):
-                    sl = slice(q0, min(m, q0 + qc))
-                    self._block(out_lp, out_mu, out_cov, out_k3, out_idx, out_wmax, sl, xq, a, h, cov, fused,
-                                cache)
+                # the blocks are fixed by the memory budget, never by the thread count: same bits for any
+                # number of threads (tests/test_threads.py)
+                _run_blocks(lambda sl: self._block(out_lp, out_mu, out_cov, out_k3, out_idx, out_wmax, sl, xq, a,
+                                                   h, cov, fused, cache),
+                            [slice(q0, min(m, q0 + qc)) for q0 in range(0, m, qc)])
         if third:
             exact = np.ones(m, dtype=bool) if not fused else \
                 (out_wmax > 1.0 - 1e-2) | bool(self.precise is True) | \

@@ -8,7 +8,6 @@ are returned in order with their arc length, for plots and for T4 (attractors al
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,13 +141,12 @@ def trace(field, t: float, d: int = 1, bounds=None, seeds=None, grid_size: int |
     cand = pr.points[ok]
     cand_beta, cand_gap = pr.beta[ok], pr.eigengap[ok]
     t1 = _times(field, t, 1)       # the validated time of one point, reused by every step
-    small = D * (D + 3) // 2 + 1 < 64
 
     def correct(P):
         """Project the predicted points P (k, D) back onto the ridge, all in one batch: points, converged,
         beta, eigengap and the tangent of the frame that judged each point."""
         k = P.shape[0]
-        with _blas_single() if small else contextlib.nullcontext():
+        with _blas_single():
             res, _ = _project_batch(field, P, np.repeat(t1, k), 1, tol, 60, True, beta_min, None,
                                     want_tangent=True)
         return res

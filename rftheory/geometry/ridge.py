@@ -20,7 +20,6 @@ step is the frame-frozen quasi-Newton step (linear convergence). The minimal-nor
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from dataclasses import dataclass, field as dc_field
@@ -31,7 +30,7 @@ from scipy import optimize, special
 from numpy.typing import ArrayLike
 
 from .._checks import as_points, check_positive_int, check_real, check_ridge_dim, per_point_times
-from .._blas import blas_single as _blas_single
+from .._blas import blas_single as _blas_single, query_threads as _query_threads, run_blocks as _run_blocks
 from .._results import frame as _table, short_repr
 from ..density.empirical import EmpiricalDensity
 
@@ -77,24 +76,47 @@ def _frame_at(field, x, t, d, third=False):
             mom = field._moments(x, t, cov=True, third=third)
         else:
             mom = field.moments(x, t, cov=True, third=True) if third else field.moments(x, t, cov=True)
-        with _blas_single():  # many tiny matrices: threads only cost (see empirical._blas_single)
-            mu, vec = np.linalg.eigh(mom.cov)
+        mu, vec = _eigh_blocks(mom.cov)
         mu = mu[:, ::-1]
-        c2 = _a_over_h_power(mom, 2)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):     # checked just below
+            c2 = mom.a * mom.a / (mom.h * mom.h)
+            c3 = (mom.a / mom.h) ** 3 if third else None
         if not math.isfinite(float(np.add.reduce(c2))):
-            c2 = None   # (a/h)^2 overflows for some query: _times_a_over_h's nested products there
+            c2 = c3 = None   # (a/h)^k overflows for some query: _times_a_over_h's nested products there
         lam = _times_a_over_h(mom, mu, 2, c2) - 1.0 / mom.h[:, None]
         gap = _times_a_over_h(mom, mu[:, d - 1] - mu[:, d], 2, c2) if d > 0 else None
         floor = _times_a_over_h(mom, 8 * _EPS * np.abs(mu[:, [0, -1]]).max(axis=1), 2, c2)
         fr = _frame_from(mom.score, None, d, lam=lam, vec=vec[:, :, ::-1], gap=gap, floor=floor)
         if third:  # derivative of P1: dH_ij/dx_k = (a^3/h^3) kappa3_ijk
-            fr.dH = _times_a_over_h(mom, mom.third, 3)
+            fr.dH = _times_a_over_h(mom, mom.third, 3, c3 if c3 is not None and
+                                    math.isfinite(float(np.add.reduce(c3))) else None)
         _require_finite_frame(fr, mom.t, mom.h)
         return fr
     s, H = _score_hessian(field, x, t)
     fr = _frame_from(s, H, d)
     _require_finite_frame(fr, np.broadcast_to(np.asarray(t, dtype=np.float64), (s.shape[0],)), None)
     return fr
+
+
+_EIGH_BLOCK = 256   # matrices per block of the query-parallel eigh (fixed: the same bits for any thread count)
+
+
+def _eigh_blocks(C):
+    """``np.linalg.eigh`` of a stack (m, D, D) on one BLAS thread (many small matrices: BLAS threads only cost,
+    see rftheory._blas); large stacks are cut into fixed blocks run on the query threads. Each matrix is
+    decomposed alone whatever the blocks, so the bits do not depend on the thread count."""
+    m, D = C.shape[0], C.shape[-1]
+    with _blas_single():
+        if m <= _EIGH_BLOCK or m * D ** 3 < 2 ** 22 or _query_threads() < 2:
+            return np.linalg.eigh(C)
+        w = np.empty((m, D))
+        v = np.empty((m, D, D))
+
+        def one(sl):
+            w[sl], v[sl] = np.linalg.eigh(C[sl])
+
+        _run_blocks(one, [slice(i, min(m, i + _EIGH_BLOCK)) for i in range(0, m, _EIGH_BLOCK)])
+        return w, v
 
 
 def _times(field, t, m):
@@ -596,9 +618,9 @@ def project(field, x: ArrayLike, t: ArrayLike, d: int, tol: float = 1e-10, max_i
                              "newton_steps", "tol")}
     chunks = []
     orders = []
-    # the BLAS-thread policy once per call: for small D every product of a step is skinny (one thread, see
-    # _blas); for large D the moment products may use threads and only the small solves switch to one
-    with _blas_single() if D * (D + 3) // 2 + 1 < 64 else contextlib.nullcontext():
+    # the BLAS-thread policy once per call: one BLAS thread (the bits must not depend on the thread count;
+    # large batches use the query threads instead, see rftheory._blas)
+    with _blas_single():
         for b0 in range(0, m, batch_size):
             sl = slice(b0, min(m, b0 + batch_size))
             st = step if step is None or np.ndim(step) == 0 else np.asarray(step, dtype=np.float64)[sl]
