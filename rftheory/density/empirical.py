@@ -320,10 +320,12 @@ class EmpiricalDensity:
                                                    h, cov, fused, cache),
                             [slice(q0, min(m, q0 + qc)) for q0 in range(0, m, qc)])
         if third:
-            exact = np.ones(m, dtype=bool) if not fused else \
-                (out_wmax > 1.0 - 1e-2) | bool(self.precise is True) | \
-                ((self.precise == "auto") & (a * a * self._r2 / h > _PRECISE_RATIO))
-            ie = np.flatnonzero(exact)
+            if not fused or self.precise is True:
+                ie = np.arange(m)
+            elif self.precise == "auto":
+                ie = np.flatnonzero((out_wmax > 1.0 - 1e-2) | (a * a * self._r2 / h > _PRECISE_RATIO))
+            else:
+                ie = np.flatnonzero(out_wmax > 1.0 - 1e-2)
             if ie.size:
                 with _blas_single():
                     out_k3[ie] = self._third_cumulant(x[ie], tt[ie])

@@ -696,7 +696,7 @@ def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step, want_
         keep = ev & ~done & ~bad
         if it == max_iter:
             break
-        scms = h[active][:, None] * fr.project_normal(s)
+        scms = h[active][:, None] * np.einsum("mdk,mk->md", fr.normal, g)   # h P_perp s (g = E^T s)
         if newton:
             dH = None
             if has_dH and d > 0:  # G (frame turning) is used only for d > 0
