@@ -127,11 +127,14 @@ def run_blocks(fn, blocks) -> None:
         for b in blocks:
             fn(b)
         return
+    import os
+
     with _POOL_LOCK:
-        if _POOL["pool"] is None:
+        if _POOL["pool"] is None or _POOL.get("pid") != os.getpid():   # none yet, or inherited by a fork
             from concurrent.futures import ThreadPoolExecutor
 
             _POOL["pool"] = ThreadPoolExecutor(max_workers=query_threads(), thread_name_prefix="rftheory-q")
+            _POOL["pid"] = os.getpid()
         pool = _POOL["pool"]
     for f in [pool.submit(fn, b) for b in blocks]:
         f.result()

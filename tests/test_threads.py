@@ -106,3 +106,20 @@ def test_eigh_blocks_bits_and_the_checks_power(threads, monkeypatch):
         got.append((dens.moments(x, 0.3).score,))
     with pytest.raises(AssertionError):
         _assert_same_bits(got)
+
+
+def test_query_threads_work_in_a_forked_child(threads):
+    # the pool's threads do not survive a fork: a child must make its own pool, not wait on dead threads
+    import multiprocessing as mp
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    threads(2)
+    rng = np.random.default_rng(3)
+    dens = EmpiricalDensity(rng.normal(size=(400, 3)))
+    x = rng.normal(size=(3000, 3))
+    ref = dens.score(x, 0.4)            # the parent's pool now exists
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(dens.score, (x, 0.4)).get(timeout=120)
+    assert np.array_equal(got, ref)
