@@ -1,6 +1,7 @@
 """Input validation shared by the library: errors name the argument and what was expected."""
 from __future__ import annotations
 
+import math
 from typing import Union
 
 import numpy as np
@@ -45,12 +46,19 @@ def as_points(x, D: int, name: str = "x") -> np.ndarray:
 
 def per_point_times(t, m: int, schedule, name: str = "t") -> np.ndarray:
     """Times as a validated (m,) float64 array (a scalar is broadcast)."""
+    if type(t) is float and math.isfinite(t) and _plain_domain(schedule) and schedule.t_lo < t <= schedule.t_hi:
+        return np.full(m, t)   # a Python float inside the domain: what check_t would accept, without its arrays
     tt = schedule.check_t(t, name)
     if tt.ndim == 0:
         return np.full(m, float(tt))
     if tt.shape != (m,):
         raise ValueError(f"{name} must be a scalar or have shape ({m},); got {tt.shape}")
     return tt.astype(np.float64, copy=False)
+
+
+def _plain_domain(schedule) -> bool:
+    """True if the schedule's times are checked by the base class alone (finite, in ``(t_lo, t_hi]``)."""
+    return getattr(type(schedule).check_t, "__qualname__", "") == "Schedule.check_t"
 
 
 def _require_real(arr, name: str) -> None:

@@ -23,7 +23,7 @@ def centred_scatter(Xb, e, Wb, jb, block_bytes: int):
         dm = np.einsum("qn,qnd->qd", e[ss], Y) / Wb[ss, None]
         mub[ss] = xs + dm
         d = Y - dm[:, None, :]
-        Cb[ss] = np.einsum("qn,qnd,qne->qde", e[ss], d, d, optimize=True)
+        Cb[ss] = np.matmul(np.swapaxes(d * e[ss, :, None], 1, 2), d)  # sum_n e d d^T (batched product)
     return mub, Cb
 
 
@@ -40,12 +40,16 @@ def shift_third(S3, S2, S1, S0, c, triples, pair_index):
     return out
 
 
-def central_third(r3, mu, cov, triples):
-    """kappa_ijk = E[x_i x_j x_k] - (mu_i C_jk + mu_j C_ik + mu_k C_ij) - mu_i mu_j mu_k (full tensor)."""
+def central_third(r3, mu, cov, triples, triple_index=None):
+    """kappa_ijk = E[x_i x_j x_k] - (mu_i C_jk + mu_j C_ik + mu_k C_ij) - mu_i mu_j mu_k (full tensor).
+    ``triple_index`` (D, D, D), the column of the sorted (i, j, k) among ``triples``, fills the tensor by one
+    gather (the same values as the six permuted assignments)."""
     D = mu.shape[1]
     i3, j3, k3 = triples
     u = r3 - (mu[:, i3] * cov[:, j3, k3] + mu[:, j3] * cov[:, i3, k3] + mu[:, k3] * cov[:, i3, j3]) \
         - mu[:, i3] * mu[:, j3] * mu[:, k3]
+    if triple_index is not None:
+        return u[:, triple_index]
     out = np.empty((mu.shape[0], D, D, D))
     for a_, b_, c_ in ((i3, j3, k3), (i3, k3, j3), (j3, i3, k3), (j3, k3, i3), (k3, i3, j3), (k3, j3, i3)):
         out[:, a_, b_, c_] = u

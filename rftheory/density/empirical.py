@@ -27,11 +27,12 @@ Numerics (float64 throughout):
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from .._blas import blas_single as _blas_single
+from .._blas import blas_single as _blas_single, run_blocks as _run_blocks
 from numpy.typing import ArrayLike
 
 from .._checks import RngLike, as_data, as_points, per_point_times, single_query
@@ -50,10 +51,11 @@ _BLOCK_BYTES = 8 * 2**20
 _FEATURE_CACHE_BYTES = 256 * 2**20
 # ... and kept on the density object across calls up to this total
 _FEATURE_KEEP_BYTES = 64 * 2**20
-# moment products with fewer columns than this run on one BLAS thread (memory-bound, see _blas_single)
-_SKINNY_COLS = 64
 # the third moment comes from the same pass (one product with the data's cubes) up to this dimension
 _FUSED_THIRD_MAX_D = 4
+# m * n * columns below which the moment product of one call skips the one-BLAS-thread switch: OpenBLAS runs
+# products under 4 * 65536 multiply-adds on one thread by itself, and the switch costs a few microseconds
+_TINY_WORK = 4 * 65536
 
 
 @dataclass
@@ -127,9 +129,17 @@ class PosteriorMoments:
         return H
 
 
+def _all_finite(values) -> bool:
+    """True if every entry is finite: one reduction (a finite sum proves it; an overflowing sum of finite
+    values says nothing, and the caller then checks entry by entry)."""
+    return math.isfinite(float(np.add.reduce(values, axis=None)))
+
+
 def _require_finite(values, what: str, tt, h, scale=None) -> None:
     """ValueError, naming the first query, if ``values`` (m, ...) holds NaN or inf: float64 cannot represent
     the result at that time for the data's (or the query's) scale. The library never returns them silently."""
+    if _all_finite(values):
+        return
     bad = ~np.all(np.isfinite(values.reshape(values.shape[0], -1)), axis=1)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -207,6 +217,7 @@ class EmpiricalDensity:
         if not np.isfinite(self._r2):
             raise ValueError("data: squared distances from the data's mean overflow float64 (largest |x_i - mean| "
                              f"~ {np.abs(self._xc).max():.3g}); rescale the data")
+        self._radius = float(np.sqrt(self._r2))
         # logits of a chunk as one product: [a x'/h, a^2/h] . [x_i, -|x_i|^2/2]
         self._feat_cache, self._feat_bytes = {}, 0
         self._aug = np.concatenate([self._xc, -0.5 * self._sq[:, None]], axis=1)
@@ -218,6 +229,12 @@ class EmpiricalDensity:
         ii, jj, kk = np.meshgrid(np.arange(D), np.arange(D), np.arange(D), indexing="ij")
         keep = (ii <= jj) & (jj <= kk)
         self._triples = (ii[keep], jj[keep], kk[keep])
+        # column of the sorted (i, j, k) among the triples, and of (i, j) among the pairs, for every index
+        srt = np.sort(np.stack([ii, jj, kk]), axis=0)
+        pos = np.zeros((D, D, D), dtype=np.intp)
+        pos[self._triples] = np.arange(self._triples[0].size)
+        self._triple_index = pos[srt[0], srt[1], srt[2]]
+        self._pair_flat = self._pair_index.ravel()
 
     def __repr__(self):
         return f"EmpiricalDensity(n={self.n}, D={self.D}, schedule={self.schedule.name})"
@@ -256,50 +273,79 @@ class EmpiricalDensity:
         and every query for D > 4, get the cancellation-free two-pass :meth:`third_cumulant`.
         """
         x = as_points(x, self.D, "x")
+        tt = per_point_times(t, x.shape[0], self.schedule, "t")
+        return self._moments(x, tt, cov, third)
+
+    def _moments(self, x, tt, cov=False, third=False) -> PosteriorMoments:
+        """:meth:`moments` on validated input (x (m, D) finite float64, tt (m,) in the domain): the library's
+        inner loops (ridge projection, tracing) call this once per step, the public call validates once."""
         m = x.shape[0]
-        tt = per_point_times(t, m, self.schedule, "t")
         a = self.schedule._a(tt)
         h = self.schedule._h(tt)
         xq = x - a[:, None] * self.center[None, :]
         D = self.D
         cov = bool(cov or third)
         fused = bool(third) and D <= _FUSED_THIRD_MAX_D
-        out_lp = np.empty(m)
-        out_mu = np.empty((m, D))
-        out_cov = np.empty((m, D, D)) if cov else None
-        out_k3 = np.empty((m, D, D, D)) if third else None
-        out_idx = np.empty(m, dtype=np.int64)
-        out_wmax = np.empty(m)
         nc = min(self.chunk_size, self.n)
         ncols = 1 + D + (self._pairs[0].size if cov else 0) + (self._triples[0].size if fused else 0)
         # the largest temporaries of a block: logits/weights (nc) and their moment sums (ncols) per query
         per_q = (nc + 2 * ncols + (D * D if cov else 0)) * 8
         qc = int(max(1, min(m, _BLOCK_BYTES // max(per_q, 1)))) if m else 1
-        # the chunks' moment columns are built once per call when they fit the cache budget
-        cache = {} if (m > qc and self.n * ncols * 8 <= _FEATURE_CACHE_BYTES) else None
-        with _blas_single() if ncols < _SKINNY_COLS else contextlib.nullcontext():
-            for q0 in range(0, m, qc):
-                sl = slice(q0, min(m, q0 + qc))
-                self._block(out_lp, out_mu, out_cov, out_k3, out_idx, out_wmax, sl, xq, a, h, cov, fused, cache)
+        # one BLAS thread for skinny products; for tiny ones (one query block of a few rows over one data
+        # chunk) the product is below OpenBLAS's threading threshold anyway and the switch would cost more
+        # threading policy (issue 17): the products run on one BLAS thread, since OpenBLAS's threaded GEMM
+        # does not give the same bits as its one-thread GEMM, and the results must not depend on the thread
+        # count; several query blocks run instead on parallel Python threads (numpy releases the GIL; the
+        # exp, argmax and small products parallelise too, not only the GEMMs). Tiny products (below
+        # OpenBLAS's own threading threshold) skip the switch: they run on one thread anyway.
+        with _blas_single() if m * self.n * ncols > _TINY_WORK else contextlib.nullcontext():
+            if m <= qc:  # one query block (small m): the pass's results are the outputs, no copies
+                res = self._pass(xq, a, h, cov, fused, None)
+                out_lp, out_mu, out_cov, out_idx, W_ = res[:5]
+                out_wmax = 1.0 / W_
+                out_k3 = central_third(res[6], out_mu, out_cov, self._triples, self._triple_index) if fused else \
+                    (np.empty((m, D, D, D)) if third else None)
+            else:
+                out_lp = np.empty(m)
+                out_mu = np.empty((m, D))
+                out_cov = np.empty((m, D, D)) if cov else None
+                out_k3 = np.empty((m, D, D, D)) if third else None
+                out_idx = np.empty(m, dtype=np.int64)
+                out_wmax = np.empty(m)
+                # the chunks' moment columns are built once per call when they fit the cache budget
+                cache = {} if self.n * ncols * 8 <= _FEATURE_CACHE_BYTES else None
+                # the blocks are fixed by the memory budget, never by the thread count: same bits for any
+                # number of threads (tests/test_threads.py)
+                _run_blocks(lambda sl: self._block(out_lp, out_mu, out_cov, out_k3, out_idx, out_wmax, sl, xq, a,
+                                                   h, cov, fused, cache),
+                            [slice(q0, min(m, q0 + qc)) for q0 in range(0, m, qc)])
         if third:
-            exact = np.ones(m, dtype=bool) if not fused else \
-                (out_wmax > 1.0 - 1e-2) | bool(self.precise is True) | \
-                ((self.precise == "auto") & (a * a * self._r2 / h > _PRECISE_RATIO))
-            ie = np.flatnonzero(exact)
+            if not fused or self.precise is True:
+                ie = np.arange(m)
+            elif self.precise == "auto":
+                ie = np.flatnonzero((out_wmax > 1.0 - 1e-2) | (a * a * self._r2 / h > _PRECISE_RATIO))
+            else:
+                ie = np.flatnonzero(out_wmax > 1.0 - 1e-2)
             if ie.size:
                 with _blas_single():
-                    out_k3[ie] = self.third_cumulant(x[ie], tt[ie])
+                    out_k3[ie] = self._third_cumulant(x[ie], tt[ie])
         mean = out_mu + self.center[None, :]
         score = (a[:, None] * out_mu - xq) / h[:, None]
-        R = float(np.sqrt(self._r2))
         # log p may be -inf where p_t underflows (a query far from the data): log_density() refuses that,
         # while the score there is finite and usable; NaN is refused everywhere
-        _require_finite(np.where(out_lp == -np.inf, 0.0, out_lp)[:, None], "log p_t", tt, h, R)
-        _require_finite(score, "the score", tt, h, R)
+        total = float(np.add.reduce(out_lp)) + float(np.add.reduce(score, axis=None))
         if cov:
-            _require_finite(out_cov, "the posterior covariance", tt, h, R)
+            total += float(np.add.reduce(out_cov, axis=None))
         if third:
-            _require_finite(out_k3, "the posterior third moment", tt, h, R)
+            total += float(np.add.reduce(out_k3, axis=None))
+        if not math.isfinite(total):   # a finite total proves every entry finite; else check each by name
+            if not _all_finite(out_lp):
+                _require_finite(np.where(out_lp == -np.inf, 0.0, out_lp)[:, None], "log p_t", tt, h, self._radius)
+            _require_finite(score, "the score", tt, h, self._radius)
+            if cov:
+                _require_finite(out_cov, "the posterior covariance", tt, h, self._radius)
+            if third:
+                _require_finite(out_k3, "the posterior third moment", tt, h, self._radius)
         return PosteriorMoments(t=tt, a=a, h=h, log_density=out_lp, mean=mean, score=score,
                                 cov=out_cov, nearest=out_idx, max_weight=out_wmax, third=out_k3)
 
@@ -310,7 +356,7 @@ class EmpiricalDensity:
         if cov:
             out_cov[sl] = c_
         if fused:
-            out_k3[sl] = central_third(res[6], out_mu[sl], c_, self._triples)
+            out_k3[sl] = central_third(res[6], out_mu[sl], c_, self._triples, self._triple_index)
 
     def _use_precise(self, a, h) -> bool:
         if self.precise != "auto":
@@ -355,12 +401,10 @@ class EmpiricalDensity:
         q, D = xq.shape
         X = self._xc
         precise = want_cov and self._use_precise(a, h)
-        M = np.full(q, -np.inf)
-        W = np.zeros(q)
-        mu = np.zeros((q, D))
-        C = np.zeros((q, D, D)) if want_cov else None
-        R3 = np.zeros((q, self._triples[0].size)) if want_k3 else None
-        idx = np.zeros(q, dtype=np.int64)
+        # the running state starts as the first chunk's own sums (what the merge below gives from the empty
+        # state: weights exp(-inf) = 0 and 1, the same bits without the arithmetic)
+        M = W = mu = C = R3 = idx = None
+        Cb = R3b = None
         inv_h = 1.0 / h
         nc = self.chunk_size
         ar = np.arange(q)
@@ -378,10 +422,8 @@ class EmpiricalDensity:
             dm = S[:, 1:1 + D] / Wb[:, None]  # chunk posterior mean - xbar
             mub = xbar + dm
             if want_cov:
-                Cb = np.empty((q, D, D))
                 S2 = S[:, 1 + D:1 + D + i2.size]
-                Cb[:, i2, j2] = S2
-                Cb[:, j2, i2] = S2
+                Cb = S2[:, self._pair_flat].reshape(q, D, D)  # the symmetric matrix from its unique entries
                 Cb -= Wb[:, None, None] * dm[:, :, None] * dm[:, None, :]
                 # per query: the centred (precise) sum where the chunk's posterior is nearly one-hot
                 # (mass off its top point < 1e-2: the covariance is small against R^2 and the one-product
@@ -397,9 +439,12 @@ class EmpiricalDensity:
                     S3 = S[:, 1 + D + i2.size:]
                     R3b = shift_third(S3, S[:, 1 + D:1 + D + i2.size], S[:, 1:1 + D], Wb, xbar, self._triples,
                                       self._pair_index)
+            if n0 == 0:
+                M, W, mu, C, R3, idx = Mb, Wb, mub, Cb, R3b, jb
+                continue
             # merge running state (a) with this chunk (b)
             Mn = np.maximum(M, Mb)
-            fa = np.exp(M - Mn)  # exp(-inf) = 0 on the first chunk
+            fa = np.exp(M - Mn)
             fb = np.exp(Mb - Mn)
             Wa, Wbn = W * fa, Wb * fb
             Wt = Wa + Wbn
@@ -632,8 +677,12 @@ class EmpiricalDensity:
             On a bad ``x`` or ``t`` (the message names the argument).
         """
         x = as_points(x, self.D, "x")
+        tt = per_point_times(t, x.shape[0], self.schedule, "t")
+        return self._third_cumulant(x, tt)
+
+    def _third_cumulant(self, x, tt):
+        """:meth:`third_cumulant` on validated input."""
         m = x.shape[0]
-        tt = per_point_times(t, m, self.schedule, "t")
         a, h = self.schedule._a(tt), self.schedule._h(tt)
         xq = x - a[:, None] * self.center[None, :]
         D, nc = self.D, self.chunk_size
@@ -648,7 +697,8 @@ class EmpiricalDensity:
                 Xb = self._xc[n0:n0 + nc]
                 w = np.exp(self._logits(xs, as_, hs, n0, Xb) - M[:, None]) / W[:, None]
                 d = Xb[None, :, :] - mu[:, None, :]
-                acc += np.einsum("qn,qni,qnj,qnk->qijk", w, d, d, d, optimize=True)
+                # a fixed contraction (no einsum path search per call): (w d)_i d_j d_k summed over n
+                acc += np.einsum("qni,qnj,qnk->qijk", d * w[:, :, None], d, d)
             out[sl] = acc
         return out
 
@@ -678,7 +728,7 @@ class EmpiricalDensity:
         x = as_points(x, self.D, "x")
         tt = per_point_times(t, x.shape[0], self.schedule, "t")
         a, h = self.schedule._a(tt), self.schedule._h(tt)
-        k3 = self.third_cumulant(x, tt)
+        k3 = self._third_cumulant(x, tt)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):     # handled below
             out = ((a / h) ** 3)[:, None, None, None] * k3
             big = ~np.isfinite((a / h) ** 3)

@@ -112,7 +112,7 @@ def trace(field, t: float, d: int = 1, bounds=None, seeds=None, grid_size: int |
     ValueError
         If D is not 2 or 3, d != 1, or the bounds are malformed.
     """
-    from .ridge import _require_field, project
+    from .ridge import _blas_single, _project_batch, _require_field, _times, frame, project
 
     _require_field(field)
     D = int(getattr(field, "D", 0) or (np.asarray(seeds).shape[-1] if seeds is not None else 0))
@@ -135,57 +135,74 @@ def trace(field, t: float, d: int = 1, bounds=None, seeds=None, grid_size: int |
         step = diag / 150.0
         if sch is not None:
             step = min(step, 0.25 * float(np.sqrt(sch.h(t))))
-    pr = project(field, seeds, t, 1, tol=tol, beta_min=beta_min)
+    pr = project(field, seeds, t, 1, tol=tol, beta_min=beta_min)   # validates tol and beta_min once
     inside = np.all((pr.points >= lo) & (pr.points <= hi), axis=1)
-    cand = pr.points[pr.converged & inside]
+    ok = pr.converged & inside
+    cand = pr.points[ok]
+    cand_beta, cand_gap = pr.beta[ok], pr.eigengap[ok]
+    t1 = _times(field, t, 1)       # the validated time of one point, reused by every step
+
+    def correct(P):
+        """Project the predicted points P (k, D) back onto the ridge, all in one batch: points, converged,
+        beta, eigengap and the tangent of the frame that judged each point."""
+        k = P.shape[0]
+        with _blas_single():
+            res, _ = _project_batch(field, P, np.repeat(t1, k), 1, tol, 60, True, beta_min, None,
+                                    want_tangent=True)
+        return res
+
     visited = np.zeros(len(cand), dtype=bool)
     pieces = []
     total = 0
 
-    def tangent_at(p):
-        from .ridge import frame
-
-        fr = frame(field, p[None], t, 1)
-        return fr.tangent[0, :, 0]
-
-    def follow(start, direction):
-        pts, betas, gaps = [], [], []
-        cur, v = start, direction
-        closed = False
-        for _ in range(max_points):
-            y = project(field, (cur + step * v)[None], t, 1, tol=tol, beta_min=beta_min, max_iter=60)
-            p = y.points[0]
-            if not y.converged[0] or np.any(p < lo) or np.any(p > hi):
+    def follow_both(start, v0):
+        """Follow the curve from ``start`` along +v0 and -v0 at once (the two fronts are one batch of the
+        predictor-corrector). Each front stops by the same rules as one followed alone; if the forward
+        front closes on the start, the backward one is dropped (it is then not traced at all)."""
+        fronts = [dict(cur=start, v=v0, pts=[], betas=[], gaps=[], closed=False, alive=True, n=0),
+                  dict(cur=start, v=-v0, pts=[], betas=[], gaps=[], closed=False, alive=True, n=0)]
+        while True:
+            live = [f for f in fronts if f["alive"]]
+            if not live:
                 break
-            if np.linalg.norm(p - (cur + step * v)) > step:  # the correction jumped to another branch
-                break
-            if np.linalg.norm(p - cur) < 0.25 * step:  # stalled (end of the regular ridge)
-                break
-            if len(pts) > 3 and np.linalg.norm(p - start) < 0.75 * step:
-                closed = True
-                break
-            if len(pts) > 2 and np.min(np.linalg.norm(np.asarray(pts[:-2]) - p, axis=1)) < 0.5 * step:
-                break  # turned back on itself (the tangent field reverses at an end of the ridge)
-            w = tangent_at(p)
-            v = w if np.dot(w, v) >= 0 else -w
-            pts.append(p)
-            betas.append(y.beta[0])
-            gaps.append(y.eigengap[0])
-            cur = p
-        return pts, betas, gaps, closed
+            pred = np.array([f["cur"] + step * f["v"] for f in live])
+            y = correct(pred)
+            for j, f in enumerate(live):
+                f["n"] += 1
+                p, cur, v, pts = y["points"][j], f["cur"], f["v"], f["pts"]
+                stop = (not y["converged"][j] or np.any(p < lo) or np.any(p > hi)
+                        or np.linalg.norm(p - pred[j]) > step      # the correction jumped to another branch
+                        or np.linalg.norm(p - cur) < 0.25 * step)  # stalled (end of the regular ridge)
+                if not stop and len(pts) > 3 and np.linalg.norm(p - start) < 0.75 * step:
+                    f["closed"] = True
+                    stop = True
+                if not stop and len(pts) > 2 and np.min(np.linalg.norm(np.asarray(pts[:-2]) - p, axis=1)) \
+                        < 0.5 * step:
+                    stop = True  # turned back on itself (the tangent field reverses at an end of the ridge)
+                if stop:
+                    f["alive"] = False
+                    continue
+                w = y["tangent"][j, :, 0]
+                f["v"] = w if np.dot(w, v) >= 0 else -w
+                pts.append(p)
+                f["betas"].append(y["beta"][j])
+                f["gaps"].append(y["eigengap"][j])
+                f["cur"] = p
+                if f["n"] >= max_points:
+                    f["alive"] = False
+            if fronts[0]["closed"]:
+                fronts[1] = dict(fronts[1], pts=[], betas=[], gaps=[], alive=False)
+        return fronts
 
     while not np.all(visited) and total < max_points:
         i = int(np.flatnonzero(~visited)[0])
         seed = cand[i]
-        v0 = tangent_at(seed)
-        f_pts, f_b, f_g, closed = follow(seed, v0)
-        b_pts, b_b, b_g = ([], [], [])
-        if not closed:
-            b_pts, b_b, b_g, _ = follow(seed, -v0)
-        s0 = project(field, seed[None], t, 1, tol=tol, beta_min=beta_min)
-        pts = b_pts[::-1] + [seed] + f_pts
-        betas = b_b[::-1] + [s0.beta[0]] + f_b
-        gaps = b_g[::-1] + [s0.eigengap[0]] + f_g
+        v0 = frame(field, seed[None], t, 1).tangent[0, :, 0]
+        fw, bw = follow_both(seed, v0)
+        closed = fw["closed"]
+        pts = bw["pts"][::-1] + [seed] + fw["pts"]
+        betas = bw["betas"][::-1] + [cand_beta[i]] + fw["betas"]
+        gaps = bw["gaps"][::-1] + [cand_gap[i]] + fw["gaps"]
         P = np.array(pts)
         seg = np.linalg.norm(np.diff(P, axis=0), axis=1) if len(P) > 1 else np.zeros(0)
         arc = np.concatenate([[0.0], np.cumsum(seg)])

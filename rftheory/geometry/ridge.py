@@ -21,6 +21,7 @@ step is the frame-frozen quasi-Newton step (linear convergence). The minimal-nor
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field as dc_field
 
 import numpy as np
@@ -28,8 +29,8 @@ from scipy import optimize, special
 
 from numpy.typing import ArrayLike
 
-from .._checks import as_points, check_positive_int, check_real, check_ridge_dim
-from .._blas import blas_single as _blas_single
+from .._checks import as_points, check_positive_int, check_real, check_ridge_dim, per_point_times
+from .._blas import blas_single as _blas_single, query_threads as _query_threads, run_blocks as _run_blocks
 from .._results import frame as _table, short_repr
 from ..density.empirical import EmpiricalDensity
 
@@ -63,22 +64,32 @@ def _score_hessian(field, x, t):
 
 
 def _frame_at(field, x, t, d, third=False):
-    """Frame at x. For an empirical density the eigenvectors come from the posterior covariance (P1: same
+    """Frame at x (for an EmpiricalDensity: x and t validated by the caller, t of shape (m,); see ``_times``).
+    For an empirical density the eigenvectors come from the posterior covariance (P1: same
     eigenvectors as H, and eigenvalues ``-1/h + (a^2/h^2) mu``): its small eigenvalues carry full relative
     precision, so an eigengap far below ``eps/h`` (one-hot weights near a mode) is still resolved.
     With ``third`` (EmpiricalDensity only) the same pass also gives ``dH/dx`` (``fr.dH``, (m, D, D, D))."""
     if hasattr(field, "moments") and hasattr(field, "posterior_cov"):
-        third = bool(third) and isinstance(field, EmpiricalDensity)
-        mom = field.moments(x, t, cov=True, third=True) if third else field.moments(x, t, cov=True)
-        with _blas_single():  # many tiny matrices: threads only cost (see empirical._blas_single)
-            mu, vec = np.linalg.eigh(mom.cov)
-        lam = _times_a_over_h(mom, mu[:, ::-1], 2) - 1.0 / mom.h[:, None]
-        fr = _frame_from(mom.score, None, d, lam=lam, vec=vec[:, :, ::-1])
-        if d > 0:
-            fr.eigengap = _times_a_over_h(mom, mu[:, ::-1][:, d - 1] - mu[:, ::-1][:, d], 2)
-        fr.gap_floor = _times_a_over_h(mom, 8 * _EPS * np.abs(mu).max(axis=1), 2)
+        exact = isinstance(field, EmpiricalDensity)
+        third = bool(third) and exact
+        if exact:   # validated once by the public caller (x finite (m, D), t in the domain)
+            mom = field._moments(x, t, cov=True, third=third)
+        else:
+            mom = field.moments(x, t, cov=True, third=True) if third else field.moments(x, t, cov=True)
+        mu, vec = _eigh_blocks(mom.cov)
+        mu = mu[:, ::-1]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):     # checked just below
+            c2 = mom.a * mom.a / (mom.h * mom.h)
+            c3 = (mom.a / mom.h) ** 3 if third else None
+        if not math.isfinite(float(np.add.reduce(c2))):
+            c2 = c3 = None   # (a/h)^k overflows for some query: _times_a_over_h's nested products there
+        lam = _times_a_over_h(mom, mu, 2, c2) - 1.0 / mom.h[:, None]
+        gap = _times_a_over_h(mom, mu[:, d - 1] - mu[:, d], 2, c2) if d > 0 else None
+        floor = _times_a_over_h(mom, 8 * _EPS * np.abs(mu[:, [0, -1]]).max(axis=1), 2, c2)
+        fr = _frame_from(mom.score, None, d, lam=lam, vec=vec[:, :, ::-1], gap=gap, floor=floor)
         if third:  # derivative of P1: dH_ij/dx_k = (a^3/h^3) kappa3_ijk
-            fr.dH = _times_a_over_h(mom, mom.third, 3)
+            fr.dH = _times_a_over_h(mom, mom.third, 3, c3 if c3 is not None and
+                                    math.isfinite(float(np.add.reduce(c3))) else None)
         _require_finite_frame(fr, mom.t, mom.h)
         return fr
     s, H = _score_hessian(field, x, t)
@@ -87,12 +98,52 @@ def _frame_at(field, x, t, d, third=False):
     return fr
 
 
-def _times_a_over_h(mom, v, k: int):
+_EIGH_BLOCK = 256   # matrices per block of the query-parallel eigh (fixed: the same bits for any thread count)
+
+
+def _eigh_blocks(C):
+    """``np.linalg.eigh`` of a stack (m, D, D) on one BLAS thread (many small matrices: BLAS threads only cost,
+    see rftheory._blas); large stacks are cut into fixed blocks run on the query threads. Each matrix is
+    decomposed alone whatever the blocks, so the bits do not depend on the thread count."""
+    m, D = C.shape[0], C.shape[-1]
+    with _blas_single():
+        if m <= _EIGH_BLOCK or m * D ** 3 < 2 ** 22 or _query_threads() < 2:
+            return np.linalg.eigh(C)
+        w = np.empty((m, D))
+        v = np.empty((m, D, D))
+
+        def one(sl):
+            w[sl], v[sl] = np.linalg.eigh(C[sl])
+
+        _run_blocks(one, [slice(i, min(m, i + _EIGH_BLOCK)) for i in range(0, m, _EIGH_BLOCK)])
+        return w, v
+
+
+def _times(field, t, m):
+    """For an EmpiricalDensity, t as the validated (m,) float64 array its ``_moments`` takes (other fields
+    validate their own input): the public functions call this once, the inner steps reuse the array."""
+    if isinstance(field, EmpiricalDensity):
+        return per_point_times(t, m, field.schedule, "t")
+    return t
+
+
+def _a_over_h_power(mom, k: int):
+    """``(a/h)^k`` per query (inf where it overflows float64; no warning)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):         # handled by _times_a_over_h
+        return mom.a * mom.a / (mom.h * mom.h) if k == 2 else (mom.a / mom.h) ** k
+
+
+def _times_a_over_h(mom, v, k: int, c=None):
     """``(a/h)^k v`` per query (v's first axis): as ``(a^k/h^k) v``, or where that factor overflows float64
-    (t below ~1e-154 for k = 2) as k nested products ``(a/h)(...((a/h) v))``, finite when v is small."""
+    (t below ~1e-154 for k = 2) as k nested products ``(a/h)(...((a/h) v))``, finite when v is small.
+    ``c`` is ``_a_over_h_power(mom, k)`` when the caller has checked it finite for every query."""
     shape = (-1,) + (1,) * (np.ndim(v) - 1)
+    if c is not None:   # the caller's (a/h)^k, known finite everywhere: one product
+        return c.reshape(shape) * v
+    c = _a_over_h_power(mom, k).reshape(shape)
+    if math.isfinite(float(np.add.reduce(c, axis=None))):   # ordinary t: one product, no error-state switch
+        return c * v
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):         # handled below
-        c = (mom.a * mom.a / (mom.h * mom.h) if k == 2 else (mom.a / mom.h) ** k).reshape(shape)
         out = c * v
     big = ~np.isfinite(c.reshape(-1))
     if big.any():
@@ -109,6 +160,8 @@ def _row_norms(g):
     row is scaled by its largest entry first (elsewhere the bits are those of np.linalg.norm)."""
     with np.errstate(over="ignore"):             # handled below
         r = np.linalg.norm(g, axis=1)
+    if math.isfinite(float(np.add.reduce(r))):
+        return r
     over = np.isinf(r) & np.all(np.isfinite(g), axis=1)
     if over.any():
         sc = np.abs(g[over]).max(axis=1)
@@ -118,6 +171,8 @@ def _row_norms(g):
 
 def _require_finite_frame(fr, tt, h):
     """ValueError if the frame holds NaN/inf: the Hessian is not representable in float64 there."""
+    if math.isfinite(float(np.add.reduce(fr.eigenvalues, axis=None)) + float(np.add.reduce(fr.score, axis=None))):
+        return      # one reduction each proves every entry finite (an overflowing sum is checked below)
     bad = ~(np.all(np.isfinite(fr.eigenvalues), axis=1) & np.all(np.isfinite(fr.score), axis=1))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -197,15 +252,17 @@ class Frame:
         return (self.beta > beta_min) & (self.eigengap > beta_min)
 
 
-def _frame_from(s, H, d, lam=None, vec=None):
+def _frame_from(s, H, d, lam=None, vec=None, gap=None, floor=None):
     if lam is None:
         with _blas_single():
             lam, vec = np.linalg.eigh(H)  # ascending
         lam = lam[:, ::-1]
         vec = vec[:, :, ::-1]
     beta = -lam[:, d]
-    gap = lam[:, d - 1] - lam[:, d] if d > 0 else np.full(lam.shape[0], np.inf)
-    floor = 8 * _EPS * np.abs(lam).max(axis=1)
+    if gap is None:
+        gap = lam[:, d - 1] - lam[:, d] if d > 0 else np.full(lam.shape[0], np.inf)
+    if floor is None:
+        floor = 8 * _EPS * np.abs(lam).max(axis=1)
     return Frame(eigenvalues=lam, vectors=vec, normal=vec[:, :, d:], tangent=vec[:, :, :d], beta=beta,
                  eigengap=gap, score=s, d=d, gap_floor=floor)
 
@@ -244,7 +301,7 @@ def frame(field, x: ArrayLike, t: ArrayLike, d: int) -> Frame:
     D = _dim(field, x)
     d = check_ridge_dim(d, D)
     x = as_points(x, D, "x")
-    return _frame_at(field, x, t, d)
+    return _frame_at(field, x, _times(field, t, x.shape[0]), d)
 
 
 @dataclass
@@ -447,7 +504,8 @@ def _newton_step_impl(fr, dH, g):
         T = fr.tangent
         c = np.einsum("mdl,md->ml", T, fr.score)  # tangential score coordinates
         # B[m, l, j, k] = v_l^T dH_k v_j
-        B = np.einsum("mal,mabk,mbj->mljk", T, dH, E, optimize=True)
+        # (a fixed order of contraction: T^T dH first, then E; no einsum path search per step)
+        B = np.einsum("mlbk,mbj->mljk", np.einsum("mal,mabk->mlbk", T, dH), E)
         denom = lamN[:, None, :] - fr.eigenvalues[:, :d, None]  # (m, d, D-d): lambda_j - lambda_l
         with np.errstate(divide="ignore", invalid="ignore"):
             G = np.einsum("ml,mljk->mjk", c, B / denom[..., None])
@@ -461,6 +519,8 @@ def _newton_step_impl(fr, dH, g):
     J = J * sc[:, None, None]
     g = g * sc[:, None]
     JJt = J @ np.swapaxes(J, 1, 2)
+    if JJt.shape[1] == 1 and np.all(JJt[:, 0, 0] != 0):   # one normal direction: LAPACK's 1x1 solve is a division
+        return J[:, 0, :] * (-g / JJt[:, 0])
     try:
         y = np.linalg.solve(JJt, -g[:, :, None])[:, :, 0]
     except np.linalg.LinAlgError:
@@ -548,7 +608,8 @@ def project(field, x: ArrayLike, t: ArrayLike, d: int, tol: float = 1e-10, max_i
             raise ValueError(f"step must be a real scalar or have shape ({m},); got {step!r}")
         if not (np.all(np.isfinite(st)) and np.all(st > 0)):
             raise ValueError(f"step (the SCMS step length) must be finite and > 0; got {step!r}")
-    t_arr = np.asarray(t, dtype=np.float64)
+    t_arr = _times(field, t, m)
+    t_arr = np.asarray(t_arr, dtype=np.float64)
     if t_arr.ndim == 0:
         t_arr = np.full(m, float(t_arr))
     if t_arr.shape != (m,):
@@ -557,22 +618,27 @@ def project(field, x: ArrayLike, t: ArrayLike, d: int, tol: float = 1e-10, max_i
                              "newton_steps", "tol")}
     chunks = []
     orders = []
-    for b0 in range(0, m, batch_size):
-        sl = slice(b0, min(m, b0 + batch_size))
-        st = step if step is None or np.ndim(step) == 0 else np.asarray(step, dtype=np.float64)[sl]
-        res, ords = _project_batch(field, x[sl], t_arr[sl], d, tol, int(max_iter), newton, beta_min, st)
-        chunks.append(res)
-        orders.extend(ords)
+    # the BLAS-thread policy once per call: one BLAS thread (the bits must not depend on the thread count;
+    # large batches use the query threads instead, see rftheory._blas)
+    with _blas_single():
+        for b0 in range(0, m, batch_size):
+            sl = slice(b0, min(m, b0 + batch_size))
+            st = step if step is None or np.ndim(step) == 0 else np.asarray(step, dtype=np.float64)[sl]
+            res, ords = _project_batch(field, x[sl], t_arr[sl], d, tol, int(max_iter), newton, beta_min, st)
+            chunks.append(res)
+            orders.extend(ords)
     for k in out:
         out[k] = np.concatenate([c[k] for c in chunks])
     order = float(np.median(orders)) if orders else float("nan")
     return Projection(order=order, **out)
 
 
-def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step):
+def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step, want_tangent=False):
     """Trust-region hybrid: a Newton step is taken when it is within the point's trust radius; if the
     residual then fails to decrease, the point returns to where it was, takes the SCMS step instead and
-    its trust radius shrinks (x4); each successful Newton step doubles it (start: sqrt(h))."""
+    its trust radius shrinks (x4); each successful Newton step doubles it (start: sqrt(h)).
+    ``want_tangent`` also returns ``tangent`` (m, D, d), the tangent basis of the frame at each returned
+    point (the frame that judged it; for tracing, which then needs no second frame evaluation)."""
     m, D = x0.shape
     x = x0.copy()
     h = _step_size(field, t, m) if step is None else np.broadcast_to(np.float64(step), (m,)).copy()
@@ -593,6 +659,7 @@ def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step):
     was_newton = np.zeros(m, dtype=bool)
     hist = np.full((m, 3), np.nan)  # last three residuals of consecutive Newton steps (observed order)
     orders = []
+    tang = np.full((m, D, d), np.nan) if want_tangent else None
     active = np.arange(m)
     for it in range(max_iter + 1):
         if active.size == 0:
@@ -617,6 +684,8 @@ def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step):
             iters[fa] += 1
         ev = ~failed
         res[active[ev]], beta[active[ev]], gap[active[ev]] = r[ev], fr.beta[ev], fr.eigengap[ev]
+        if want_tangent:
+            tang[active[ev]] = fr.tangent[ev]
         done = ev & (r <= tol_eff[active])
         degenerate = fr.eigengap <= 64 * fr.gap_floor
         regular = fr.regular(beta_min) & ~degenerate
@@ -627,7 +696,7 @@ def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step):
         keep = ev & ~done & ~bad
         if it == max_iter:
             break
-        scms = h[active][:, None] * fr.project_normal(s)
+        scms = h[active][:, None] * np.einsum("mdk,mk->md", fr.normal, g)   # h P_perp s (g = E^T s)
         if newton:
             dH = None
             if has_dH and d > 0:  # G (frame turning) is used only for d > 0
@@ -654,8 +723,11 @@ def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step):
         iters[ka] += 1
         x[ka] = xa[keep] + delta[keep]
         active = active[keep | failed]
-    return dict(points=x, converged=status == 0, status=status, iterations=iters, residual=res, beta=beta,
-                eigengap=gap, newton_steps=nsteps, tol=tol_eff), orders
+    out = dict(points=x, converged=status == 0, status=status, iterations=iters, residual=res, beta=beta,
+               eigengap=gap, newton_steps=nsteps, tol=tol_eff)
+    if want_tangent:
+        out["tangent"] = tang
+    return out, orders
 
 
 def distance(field, x: ArrayLike, t: ArrayLike, d: int, **kw) -> tuple[np.ndarray, Projection]:
