@@ -329,13 +329,21 @@ def test_projection_at_tiny_t_neither_overflows_nor_hides_it(t):
     assert list(pr.status_names) == ["not_regular"] * 8
 
 
-@pytest.mark.parametrize("method", ["log_density", "score", "hessian"])
-def test_t_below_float64_is_a_valueerror(method):
-    from rftheory import EmpiricalDensity, datasets
+@pytest.mark.parametrize("t", [1e-310, 1e-320])
+@pytest.mark.parametrize("method", ["log_density", "score", "hessian", "residual", "project"])
+def test_t_below_float64_is_a_valueerror(method, t):
+    """A subnormal h_t (1/h_t overflows) is refused by name, before any floating-point warning (issue 16)."""
+    import warnings
+
+    from rftheory import EmpiricalDensity, datasets, ridge
 
     p = EmpiricalDensity(datasets.thirteen_points())
-    with pytest.raises(ValueError, match="t = 1e-320.*not representable"):
-        getattr(p, method)(np.array([[1.0, 0.5]]), 1e-320)
+    call = (lambda x: getattr(ridge, method)(p, x, t, d=1)) if method in ("residual", "project") else \
+        (lambda x: getattr(p, method)(x, t))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # an overflow warning before the refusal fails here
+        with pytest.raises(ValueError, match=f"t = {t:.3g}.*not representable"):
+            call(np.array([[1.0, 0.5]]))
 
 
 def test_huge_data_or_queries_are_refused_not_nan():

@@ -135,6 +135,9 @@ def _all_finite(values) -> bool:
     return math.isfinite(float(np.add.reduce(values, axis=None)))
 
 
+_H_MIN = 1.0 / np.finfo(np.float64).max   # below it 1/h_t is not a float64
+
+
 def _require_finite(values, what: str, tt, h, scale=None) -> None:
     """ValueError, naming the first query, if ``values`` (m, ...) holds NaN or inf: float64 cannot represent
     the result at that time for the data's (or the query's) scale. The library never returns them silently."""
@@ -282,6 +285,10 @@ class EmpiricalDensity:
         m = x.shape[0]
         a = self.schedule._a(tt)
         h = self.schedule._h(tt)
+        if m and float(h.min()) < _H_MIN:
+            # 1/h_t overflows (subnormal h_t): refuse by name before the arithmetic warns about it
+            with np.errstate(over="ignore", divide="ignore"):
+                _require_finite((1.0 / h)[:, None], "log p_t", tt, h, self._radius)
         xq = x - a[:, None] * self.center[None, :]
         D = self.D
         cov = bool(cov or third)
