@@ -40,13 +40,14 @@ import numpy as np
 
 from .._io import array_digest, atomic_path, remove_stale_temps
 from .._results import short_repr
+from . import _exact
 from .features import fourier_embedding
 
 log = logging.getLogger(__name__)
 
 WEIGHTS = ("1", "1/h", "1/h2")
 #: version of the cached numbers: raise it when the assembly's results change
-FORMAT = 1
+FORMAT = 2
 PARAMETRIZATIONS = ("posterior_mean", "score")
 
 
@@ -282,7 +283,8 @@ def _pair_index(p):
 
 
 def assemble(model, data, schedule, t0, T, weight, method, parametrization, nodes, wts,
-             units=None, mc_draws=None, rng=None, progress=False, batch=32, threads=None):
+             units=None, mc_draws=None, rng=None, progress=False, batch=32, threads=None, scheduler=None,
+             block_steps=_exact.BLOCK_STEPS):
     """U, V, c0 of a model on the given time rule (restricted to ``units``; R1, docs/theory.md §4).
 
     ``weight`` is one of WEIGHTS, or a tuple of them: then every array gains a leading axis, one entry per
@@ -314,6 +316,13 @@ def assemble(model, data, schedule, t0, T, weight, method, parametrization, node
     progress : bool, default False
     batch : int, default 32
     threads : int, optional
+        Threads of the pair kernel (default: the CPUs available, at most 8; on dask workers 1).
+    scheduler : None, str or distributed.Client, optional
+        Run the exact assembly's blocks as dask tasks: ``"local"`` (a LocalCluster of worker processes), a
+        scheduler address or a Client (rf/_distributed.py). U, V, c0 are bit-identical to ``None`` (serial).
+    block_steps : int, default 256
+        (point, time node) steps per block of the exact assembly (rf/_exact.py); fixed by the problem, never
+        by the worker count, so that the block partials -- added in block order -- give the same bits anywhere.
 
     Returns
     -------
@@ -337,47 +346,27 @@ def assemble(model, data, schedule, t0, T, weight, method, parametrization, node
     if np.any(norms == 0):
         raise ValueError("a row of W_x is zero: its pre-activation has zero variance")
     proj = data @ Wx.T                         # (n, p): w_j . x_i
-    C = fourier_embedding(nodes, model.K, model.T, getattr(model, "embedding", "concat")) @ Wt.T + b[None, :]
     U_diag = np.zeros((nw, p))
     jj, kk = _pair_index(p)
     U_off = np.zeros((nw, jj.size))
     V = np.zeros((nw, D, p))
     c0 = np.zeros(nw)
     if method == "exact":
-        rho = np.clip((Wx[jj] * Wx[kk]).sum(1) / (norms[jj] * norms[kk]), -1.0, 1.0)
-        kern = act.pair_kernel(rho)
-        relu = act.name == "relu" and hasattr(kern, "std")
-        B = batch if relu else 1
-        steps = np.arange(nodes.size * n)
-        starts = range(0, steps.size, B)
-        if progress:
-            from tqdm.auto import tqdm
-            starts = tqdm(starts, desc="U, V", leave=False)
-        nthreads = _threads() if threads is None else int(threads)
-        for st in starts:
-            idx = steps[st:st + B]
-            qb, ib = idx // n, idx % n
-            a, h, w = a_all[qb], h_all[qb], wq[qb] / n                  # w (B, nw)
-            s = np.sqrt(h)[:, None] * norms[None, :]          # (B, p)
-            mu = a[:, None] * proj[ib] + C[qb]
-            y = a[:, None] * data[ib]                          # (B, D)
-            if parametrization == "posterior_mean":
-                c0 += w.T @ np.einsum("bd,bd->b", y, y) / D
-                m1 = act.mean(mu, s)
-                for k in range(nw):
-                    V[k] += (w[:, k, None] * y).T @ m1
-            else:
-                c0 += w.T @ (1.0 / h)
-                md = act.mean_deriv(mu, s)
-                for k in range(nw):
-                    V[k] -= Wx.T * (w[:, k, None] * md).sum(0)[None, :]
-            U_diag += w.T @ act.second(mu, s)
-            if relu:
-                U_off += kern.weighted_sum(jj, kk, mu / s, s, w, threads=nthreads).T
-            else:
-                for b in range(idx.size):
-                    U_off += w[b][:, None] * kern(mu[b, jj], s[b, jj], mu[b, kk], s[b, kk])[None, :]
+        spec = _exact.ExactSpec(act, Wx, Wt, b, model.K, model.T, getattr(model, "embedding", "concat"), data,
+                                nodes, a_all, h_all, wq, parametrization, batch, block_steps)
+        if scheduler is None:
+            nthreads = _threads() if threads is None else int(threads)
+            blocks = spec.blocks()
+            if progress:
+                from tqdm.auto import tqdm
+                blocks = tqdm(blocks, desc="U, V", leave=False)
+            parts = (_exact.block(spec, lo, hi, nthreads) for lo, hi in blocks)
+        else:
+            from . import _distributed
+            parts = _distributed.run_blocks(spec, scheduler, 1 if threads is None else int(threads), progress)
+        U_diag, U_off, V, c0 = _exact.add_partials(parts, (U_diag.shape, U_off.shape, V.shape, c0.shape))
     else:
+        C = fourier_embedding(nodes, model.K, model.T, getattr(model, "embedding", "concat")) @ Wt.T + b[None, :]
         it = range(nodes.size)
         if progress:
             from tqdm.auto import tqdm
