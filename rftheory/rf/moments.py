@@ -372,7 +372,8 @@ def assemble(model, data, schedule, t0, T, weight, method, parametrization, node
             if progress:
                 from tqdm.auto import tqdm
                 blocks = tqdm(blocks, desc="U, V", leave=False)
-            parts = (_exact.block(spec, lo, hi, nthreads) for lo, hi in blocks)
+            ctx = _exact._Context(spec)                        # built once, dropped with this call
+            parts = (_exact.block(spec, lo, hi, nthreads, ctx) for lo, hi in blocks)
         else:
             from . import _distributed
             parts = _distributed.run_blocks(spec, scheduler, 1 if threads is None else int(threads), progress)
