@@ -4,9 +4,10 @@
    (tau in 1e2, 1e3, 1e4, inf) against a converged reference (exact moments, twice the time nodes), and by
    the error of U's small eigenvalues; MC error vs draws per (point, time node) with its fitted rate, and
    the draws (hence time) MC would need to match the exact method's error.
-2. the exact method at the paper's size (p = 1000, K = 128, n = 3, T = 40): the assembly run on a slice of
-   the time nodes and extrapolated linearly in the node count (batches of (i, t) steps of identical cost),
-   with the share of the hoisted ReLU pair kernel; ``--paper`` runs it in full (with the quadrature report).
+2. the exact method at the paper's size (p = 1000, K = 128, n = 3, T = 40): the rule before issue 17 vs the
+   new one, each run on slices of the time nodes and extrapolated linearly in the node count (batches of
+   (i, t) steps of identical cost), their ratio and the 90 s target, and their errors against a converged
+   reference; ``--paper`` also runs both in full.
 3. ``predict(tau)`` at 100 values of tau after the eigendecomposition, relative to one ``eigh`` of U.
 4. three loss weights in one assembly pass vs three passes; RF score evaluation in row blocks vs one product.
 Ratios are against baselines measured in the same run; nothing is asserted.
@@ -89,63 +90,75 @@ def bench_exact_vs_mc(quick: bool):
           f"{need:.2e} -> {rows[-1][1] * need / Ns[-1] / t_exact:.1e} x exact time")
 
 
+PAPER_TARGET_S = 90.0     # issue 17: exact U, V at the papers' size within 90 s on the 2-core machine
+
+
+def _with_kernel_ds(ds, fn):
+    """Run fn() with the ReLU pair kernel built at panel width ``ds`` (the old rule's 0.5 or the new 0.75)."""
+    from rftheory.rf import _bvn, features
+
+    orig = features.ReLU.pair_kernel
+    features.ReLU.pair_kernel = lambda self, rho: _bvn.relu_pair_kernel(rho, ds=ds)
+    try:
+        return fn()
+    finally:
+        features.ReLU.pair_kernel = orig
+
+
 def bench_paper_size(quick: bool, full: bool):
-    from rftheory.rf.features import norm_cdf, relu_g, relu_pair_kernel
+    """[2] exact U, V at the papers' size: the rule before issue 17 (12 GL nodes per panel, geometric panels up
+    to t = 1 not split, pair kernel ds = 0.5: 35 nodes per pair) against the new one (8 nodes per panel, every
+    panel <= (T/K)/2, kernel ds = 0.75: 25 nodes per pair), each timed on two slices of the time nodes and
+    extrapolated linearly in the (point, time node) steps, interleaved; and (unless --quick) the accuracy of
+    both against a converged reference (32 nodes per panel) on 48 units."""
     from rftheory.rf.moments import _threads, assemble, time_rule
     from rftheory.density.schedules import OU
 
     p, K, T = 1000, 128, 40.0
     m = RandomFeatureModel(2, p, K, T, activation="relu", rng=0)
-    nodes, wts = time_rule(1e-3, T, K, T, 12, 2.0)
-    nth = _threads()
-    print(f"[2] paper size: p={p}, K={K}, n=3, T={T}: {nodes.size} time nodes (12-node GL, panels <= T/(2K)); "
-          f"{nth} threads, batches of 32 (point, time) steps")
+    rules = {"old": (time_rule(1e-3, T, K, T, 12, 2.0, cap_panels=False), 0.5),
+             "new": (time_rule(1e-3, T, K, T, 8, 2.0), 0.75)}
+    print(f"[2] paper size: p={p}, K={K}, n=3, T={T}, {_threads()} threads; time nodes: old rule "
+          f"{rules['old'][0][0].size} (12/panel, geometric panels not split), new {rules['new'][0][0].size} "
+          "(8/panel, all panels <= T/(2K))")
     if full:
-        t0, c0 = time.perf_counter(), time.process_time()
-        mom = m.moments(X3, t0=1e-3, weight="1", report=True)
-        tt, ct = time.perf_counter() - t0, time.process_time() - c0
-        print(f"    full assembly (with the quadrature report) {tt:.0f} s wall = {tt / 60:.1f} min, {ct:.0f} s CPU; "
-              f"quadrature report: rel diff U {mom.report.rel_diff_U:.1e}, "
-              f"V {mom.report.rel_diff_V:.1e} ({mom.report.n_nodes} vs {mom.report.n_nodes_refined} nodes)")
-        return
-    Wx = m.W_x
-    nrm = np.linalg.norm(Wx, axis=1)
-    jj, kk = np.triu_indices(p, 1)
-    rho = np.clip((Wx[jj] * Wx[kk]).sum(1) / (nrm[jj] * nrm[kk]), -1, 1)
-    t0 = time.perf_counter()
-    kern = relu_pair_kernel(rho)
-    t_kb = time.perf_counter() - t0
-    # two slices of the time nodes: the difference gives the cost per (i, t) step, the rest is the kernel build
-    runs = []
-    for nsl in ((16, 48) if quick else (32, 128)):
-        sl = np.linspace(0, nodes.size - 1, nsl).astype(int)
-        t0, c0 = time.perf_counter(), time.process_time()
-        assemble(m, X3, OU(), 1e-3, T, "1", "exact", "posterior_mean", nodes[sl], wts[sl])
-        runs.append((nsl * 3, time.perf_counter() - t0, time.process_time() - c0))
-    (s1, w1, c1), (s2, w2, c2) = runs
-    per, cper = (w2 - w1) / (s2 - s1), (c2 - c1) / (s2 - s1)
-    t_const = w1 - per * s1
-    nslice = runs[1][0] // 3
-    # the pair kernel alone on the same steps
-    a_, h_ = OU().a_h(nodes[sl])
-    from rftheory.rf.features import fourier_embedding
-    C = fourier_embedding(nodes[sl], K, T) @ m.W_t.T + m.b
-    q, i = np.divmod(np.arange(nslice * 3), 3)
-    s = np.sqrt(h_[q])[:, None] * nrm
-    al = (a_[q, None] * (X3 @ Wx.T)[i] + C[q]) / s
-    t_kernel = 0.0
-    for b0 in range(0, al.shape[0], 32):
-        g, P = relu_g(al[b0:b0 + 32]), norm_cdf(al[b0:b0 + 32])
-        t0 = time.perf_counter()
-        kern.weighted_sum(jj, kk, al[b0:b0 + 32], s[b0:b0 + 32], np.ones(g.shape[0]), g, P, threads=nth)
-        t_kernel += time.perf_counter() - t0
-    total = per * nodes.size * 3 + t_const
-    print(f"    kernel build (per-pair nodes/constants, {kern.n_nodes / rho.size:.1f} nodes per pair): {t_kb:.1f} s "
-          f"standalone, {t_const:.1f} s fixed cost inside assemble (slice difference)")
-    print(f"    per (i, t) step: {per:.4f} s wall, {cper:.4f} s CPU (all threads); "
-          f"{100 * min(t_kernel / (per * s2), 1):.0f}% in the pair kernel (exp + two small matmuls per block)")
-    print(f"    extrapolated full assembly (no report): {total:.0f} s = {total / 60:.1f} min on this machine "
-          f"(from slices of {s1} and {s2} (i, t) steps; run --paper for the measured value)")
+        for name in ("old", "new"):
+            (nodes, wts), ds = rules[name]
+            t0 = time.perf_counter()
+            _with_kernel_ds(ds, lambda: assemble(m, X3, OU(), 1e-3, T, "1", "exact", "posterior_mean", nodes, wts))
+            print(f"    {name} rule, full assembly: {time.perf_counter() - t0:.0f} s")
+    est = {k: [] for k in rules}
+    slices = (16, 48) if quick else (32, 128)
+    for _ in range(1 if quick else 3):
+        for name, ((nodes, wts), ds) in rules.items():           # interleaved
+            runs = []
+            for nsl in slices:
+                sl = np.linspace(0, nodes.size - 1, nsl).astype(int)
+                t0 = time.perf_counter()
+                _with_kernel_ds(ds, lambda: assemble(m, X3, OU(), 1e-3, T, "1", "exact", "posterior_mean",
+                                                     nodes[sl], wts[sl]))
+                runs.append((nsl * 3, time.perf_counter() - t0))
+            (s1, w1), (s2, w2) = runs
+            per = (w2 - w1) / (s2 - s1)
+            est[name].append(per * nodes.size * 3 + (w1 - per * s1))
+    t_old, t_new = float(np.median(est["old"])), float(np.median(est["new"]))
+    acc = {}
+    if not quick:
+        units = np.sort(np.random.default_rng(12345).choice(p, 48, replace=False))
+        n32, w32 = time_rule(1e-3, T, K, T, 32, 2.0)
+        Ur, Vr, _ = assemble(m, X3, OU(), 1e-3, T, "1", "exact", "posterior_mean", n32, w32, units=units)
+        for name, ((nodes, wts), ds) in rules.items():
+            U, V, _ = _with_kernel_ds(ds, lambda: assemble(m, X3, OU(), 1e-3, T, "1", "exact", "posterior_mean",
+                                                           nodes, wts, units=units))
+            acc[name] = (float(np.linalg.norm(U - Ur) / np.linalg.norm(Ur)),
+                         float(np.linalg.norm(V - Vr) / np.linalg.norm(Vr)))
+        print("    error vs 32 nodes/panel on 48 units (rel. Frobenius): " + "; ".join(
+            f"{k} U {u:.1e} V {v:.1e}" for k, (u, v) in acc.items()))
+    print({"bench": "rf_paper_size_exact_moments", "t_old_rule_s": round(t_old, 1), "t_new_rule_s": round(t_new, 1),
+           "ratio": round(t_old / t_new, 2), "target": f"new <= {PAPER_TARGET_S:.0f} s (2-core machine, quiet)",
+           "meets target": "yes" if t_new <= PAPER_TARGET_S else "no",
+           "note": "extrapolated from slices of the time nodes; wall time on this machine (may be loaded); "
+                   "median of %d interleaved rounds" % len(est["new"])})
 
 
 def bench_predict(quick: bool):

@@ -26,7 +26,13 @@ SIZES = {
 }
 
 #: where exact RF moments are cached on disk (None: only in memory); set by ``rftheory figures --cache``
-_CACHE = {"dir": None, "progress": False}
+_CACHE = {"dir": None, "progress": False, "scheduler": None}
+
+
+def set_scheduler(scheduler=None) -> None:
+    """Assemble exact RF moments on a dask cluster (``rftheory figures --scheduler``): None (in-process),
+    "local" or a scheduler address; the moments are bit-identical either way (rf/_exact.py)."""
+    _CACHE["scheduler"] = scheduler
 
 
 def set_cache(cache_dir=None, progress: bool = False) -> None:
@@ -57,7 +63,7 @@ def moments(data, s: dict, seed: int, weights):
     model = RandomFeatureModel(data.shape[1], s["p"], s["K"], s["T"], rng=np.random.default_rng(seed))
     if todo:
         got = model.moments(data, OU(), t0=s["t0"], weight=tuple(todo), n_gl=s.get("n_gl", 12),
-                            cache_dir=_CACHE["dir"], progress=_CACHE["progress"])
+                            cache_dir=_CACHE["dir"], progress=_CACHE["progress"], scheduler=_CACHE["scheduler"])
         _MEMO.update({(mk, w): m for w, m in zip(todo, got)})
     return model, [_MEMO[(mk, w)] for w in weights]
 

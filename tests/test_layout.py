@@ -9,7 +9,7 @@ import pytest
 
 PKG = pathlib.Path(__file__).resolve().parents[1] / "rftheory"
 # Layer of each part; a module may import a part of a lower or equal layer only (equal: itself).
-LAYER = {"_checks": 0, "_io": 0, "_blas": 0, "_results": 0, "data": 1, "density": 1, "geometry": 2, "dynamics": 3, "rf": 4,
+LAYER = {"_checks": 0, "_io": 0, "_blas": 0, "_results": 0, "_dask": 0, "data": 1, "density": 1, "geometry": 2, "dynamics": 3, "rf": 4,
          "gtv": 4, "fields": 5, "apps": 6, "cli": 7, "__main__": 8}
 SIBLINGS_OK = {("rf", "gtv"): False, ("gtv", "rf"): False, ("data", "density"): False, ("density", "data"): False}
 

@@ -28,6 +28,16 @@ constants are stored pair-major in blocks of 64 sorted pairs, so that a batch of
 one small matmul for the exponents (nodes x B), one exp, and one matmul for the node sum
 (``weighted_sum``, used by rf_moments.assemble; pair chunks can run on several threads).
 
+Far tails of the fast kernel: expanded about rho_0 = 0 with fixed nodes (12 per panel of width 0.75 in
+atanh r: 25 per pair on average for uniform angles) it cancels for rho < 0 (the ``rho Phi(a) Phi(b)`` term
+against the rest when the value is tiny) and misses the peak of a sharp integrand for rho > 0, so it is only
+*absolutely* accurate where ``min(a, b) < -6`` or (rho < 0 and ``a + b < 1``): those entries are *flagged*
+(the region was mapped against ``relu_pair_std`` on a grid of a, b in [-38, 10] and |rho| up to 1 - 1e-6;
+outside it the kernel holds 1e-12 relative, tests/test_relu_far_tails.py). ``std`` (and calling the kernel)
+recomputes every flagged entry with ``relu_pair_std``: relative accuracy ~1e-13 wherever the value is a
+normal float. ``weighted_sum`` (U assembly) does not: a flagged term is below ``s_j s_k Phi(-6)``-ish
+and its error is round-off of the larger terms it is made from, so U holds 1e-12 relative to its largest
+entry (tests/test_moments_reference.py), not per entry where an entry is made of far-tail terms only.
 """
 from __future__ import annotations
 
@@ -44,6 +54,10 @@ _DS = 0.5               # panel width in atanh(r) (precise routines)
 _S_CAP = 21.0           # atanh(r) cap: |r| <= 1 - 1e-18 before the last panel (theta gap 1.5e-9)
 _GL_CACHE: dict = {}
 _BLOCK = 64            # pairs per block of the hoisted ReLU kernel
+_FAR_MIN = -6.0        # fast kernel: flagged where min(a, b) < _FAR_MIN ...
+_FAR_SUM = 1.0         # ... or rho < 0 and a + b < _FAR_SUM (module docstring)
+_KERN_DS = 0.75        # fast kernel: panel width in atanh(r) ...
+_KERN_N = 12           # ... and Gauss-Legendre nodes per panel
 
 
 def _gl(n: int):
@@ -234,7 +248,7 @@ class _ReluPairKernel:
 
     Pairs are sorted by node count so that node l touches a prefix of the (sorted) pairs."""
 
-    def __init__(self, rho, ds: float = 0.5, n: int = 12):
+    def __init__(self, rho, ds: float = _KERN_DS, n: int = _KERN_N):
         rho = np.asarray(rho, dtype=np.float64).ravel()
         _check_rho(rho)
         self.rho = rho
@@ -317,7 +331,17 @@ class _ReluPairKernel:
         P_b = norm_cdf(b) if P_b is None else np.asarray(P_b)[self.order]
         acc = self._integral(0, a.size, a[:, None], b[:, None])[:, 0]
         res = g_a * g_b + self.rho_sorted * P_a * P_b + acc
+        far = self.flagged(a, b, self.rho_sorted)
+        if far.any():
+            res[far] = relu_pair_std(a[far], b[far], self.rho_sorted[far])
         return res[self.inv]
+
+    @staticmethod
+    def flagged(a, b, rho):
+        """Entries where the fast kernel is only absolutely accurate (module docstring); broadcasting."""
+        far = np.minimum(a, b) < _FAR_MIN
+        far |= (rho < 0) & (a + b < _FAR_SUM)
+        return far
 
     def weighted_sum(self, jj, kk, alpha, scale, weight, g=None, P=None, threads: int = 1, chunk: int = 4096):
         """``sum_b weight_b scale[b, j] scale[b, k] G(alpha[b, j], alpha[b, k]; rho)`` for the pairs (jj, kk) (P,).
@@ -369,6 +393,6 @@ class _ReluPairKernel:
         return s_u * s_v * self.std(np.asarray(mu_u) / s_u, np.asarray(mu_v) / s_v)
 
 
-def relu_pair_kernel(rho, ds: float = 0.5, n: int = 12) -> _ReluPairKernel:
+def relu_pair_kernel(rho, ds: float = _KERN_DS, n: int = _KERN_N) -> _ReluPairKernel:
     """Fast ReLU pair moments for fixed per-pair correlations ``rho`` (P,): see :class:`_ReluPairKernel`."""
     return _ReluPairKernel(rho, ds=ds, n=n)
