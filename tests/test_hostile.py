@@ -96,6 +96,37 @@ def test_bad_moment_cache_entry_is_discarded_and_recomputed(cached_moments, dama
     assert not calls
 
 
+@pytest.mark.parametrize("damage", ["truncated_200", "truncated_half", "truncated_tail", "npy", "garbage"])
+def test_damaged_moment_cache_file_is_closed_when_discarded(tmp_path, damage, monkeypatch):
+    """load_moments discards a damaged entry without leaking its file handle (np.load leaks its own on a
+    truncated zip: a ResourceWarning at collection; issue 16)."""
+    import gc
+    import warnings
+
+    from rftheory.rf.moments import load_moments
+
+    entry = tmp_path / "entry.npz"
+    np.savez(entry, U=np.eye(30), V=np.ones((2, 30)))
+    full = entry.read_bytes()
+    cut = {"truncated_200": 200, "truncated_half": len(full) // 2, "truncated_tail": len(full) - 10}
+    if damage in cut:
+        entry.write_bytes(full[:cut[damage]])
+    elif damage == "npy":
+        with open(entry, "wb") as fh:
+            np.save(fh, np.eye(3))
+    else:
+        entry.write_bytes(b"\x00" * 64)
+    # the logger is disabled: pytest's log capture would otherwise keep the error's traceback (and the
+    # leaked handle with it) alive past the collection below
+    monkeypatch.setattr(logging.getLogger("rftheory.rf.moments"), "disabled", True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert load_moments(entry, "key") is None
+        gc.collect()
+    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not leaks, leaks
+
+
 def test_stale_moment_temp_files_are_removed_but_a_live_writers_is_not(cached_moments):
     m, kw, first, entry = cached_moments
     cache = entry.parent

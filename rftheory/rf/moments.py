@@ -550,8 +550,13 @@ def load_moments(path, key: str, p: int | None = None, D: int | None = None) -> 
     if not path.exists():
         return None
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            z = {k: npz[k] for k in npz.files}
+        # the file is opened here, not by np.load: np.load leaks its own handle when the zip is truncated
+        with open(path, "rb") as fh:
+            npz = np.load(fh, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise ValueError("not an .npz archive")
+            with npz:
+                z = {k: npz[k] for k in npz.files}
         _validate(z, key, p, D)
         rep = None
         if "rep_rule" in z:
