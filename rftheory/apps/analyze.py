@@ -221,13 +221,18 @@ class Analysis:
         }
         if self.model_error is not None:
             en, ep, s0 = self.model_error.T
-            tot = float(np.sum(en ** 2) + np.sum(ep ** 2))
+            # squared sums of e / sc and s* / sc (sc a power of two: exact) so that |e| ~ 1/h_t does not
+            # overflow at tiny t; the ratios below do not depend on sc
+            big = np.concatenate([en[np.isfinite(en)], ep[np.isfinite(ep)], s0[np.isfinite(s0)], [0.0]])
+            sc = 2.0 ** np.frexp(float(np.max(big)))[1] if np.max(big) > 0 else 1.0
+            un, up, u0 = en / sc, ep / sc, s0 / sc
+            tot = float(np.sum(un ** 2) + np.sum(up ** 2))
             out["model_error"] = {
                 "definition": "e = model score - exact score of p_t at each sample, split in the ridge frame "
                               "at the sample (P_perp e, P_par e); 1/length",
                 "normal": _stats(en), "tangent": _stats(ep), "exact_score_norm": _stats(s0),
-                "relative_rms": float(np.sqrt(tot / max(float(np.sum(s0 ** 2)), 1e-300))),
-                "normal_share_of_squared_error": float(np.sum(en ** 2) / tot) if tot > 0 else 0.0}
+                "relative_rms": float(np.sqrt(tot / max(float(np.sum(u0 ** 2)), 1e-300))),
+                "normal_share_of_squared_error": float(np.sum(un ** 2) / tot) if tot > 0 else 0.0}
         if self.dimension is not None:
             out["dimension"] = self.dimension.to_dict()
         if self.pca is not None:
@@ -245,8 +250,13 @@ def _stats(v) -> dict:
     if fin.size == 0:
         return {"count": 0, "nonfinite": int(v.size)}
     q = np.quantile(fin, _QUANTILES)
-    return {"count": int(fin.size), "nonfinite": int(v.size - fin.size), "mean": float(fin.mean()),
-            "std": float(fin.std()), **{f"q{int(round(100 * p)):02d}": float(x) for p, x in zip(_QUANTILES, q)}}
+    # mean and std of fin / s, times s (s the largest |value|, a power of two: exact): no overflow in the sum
+    # or the squares when the values are huge (residuals ~ 1/h_t reach 1e299 at t = 1e-300)
+    s = float(np.max(np.abs(fin)))
+    s = 2.0 ** np.frexp(s)[1] if s > 0 else 1.0
+    y = fin / s
+    return {"count": int(fin.size), "nonfinite": int(v.size - fin.size), "mean": float(y.mean()) * s,
+            "std": float(y.std()) * s, **{f"q{int(round(100 * p)):02d}": float(x) for p, x in zip(_QUANTILES, q)}}
 
 
 def nearest_distances(Y, X, exclude_self: bool = False):
