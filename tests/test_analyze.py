@@ -383,3 +383,36 @@ def test_cli_at_t_1e_300_correct_numbers_or_one_line_refusal(tmp_path, capsys, m
         rc, err, rep = run(np.array([[0.5, 0.0, 0.0], [1.5, 0.0, 0.0]]), d)
         assert rc == 2 and err.count("\n") == 1 and "rftheory analyze: error:" in err, err
         assert "not representable in float64" in err and "larger t" in err
+
+
+# ----------------------------------------------------------------------------- trajectories over pools
+def test_trajectories_pooled_match_dense_measure(monkeypatch):
+    # recorded exact reverse-SDE paths on n = 3000 points in R^3, t from 1 down to 1e-3: at the early times no
+    # pool covers the states (dense), at the late ones pools of K = 64.. do; every measurement must equal
+    # dynamics.motion.measure over the dense density to round-off (d = 0: the modes, tolerances as in
+    # test_pooled_density_matches_dense). CHUNK = 16 so that several chunks per time are measured.
+    from rftheory.apps import analyze_traj
+    from rftheory.dynamics.motion import measure, phases
+
+    monkeypatch.setattr(analyze_traj, "CHUNK", 16)
+    rng = np.random.default_rng(5)
+    Xg = rng.standard_normal((3000, 3))
+    dens = EmpiricalDensity(Xg)
+    x0 = np.sqrt(float(dens.schedule.h(1.0))) * rng.standard_normal((40, 3))
+    tr = sample(dens, x0, geometric_grid(1.0, 1e-3, 60), method="em", rng=rng, record=6)
+    meas, usage = analyze_traj.measure_pooled(Xg, tr.states, tr.times, 0, model=dens)
+    kinds = [set(u) for u in usage.values()]
+    assert kinds[0] == {"dense"} and "dense" not in kinds[-1]  # dense early, pooled late
+    ref = measure(dens, tr, 0, field=dens, velocity=False, kappa=False)
+    np.testing.assert_array_equal(meas.status, ref.status)
+    np.testing.assert_allclose(meas.proj, ref.proj, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(meas.distance, ref.distance, rtol=0, atol=1e-9)
+    lam_scale = np.abs(ref.lambda1).max(axis=1, keepdims=True)  # per time: 1/h_t sets the round-off
+    assert np.all(np.abs(meas.lambda1 - ref.lambda1) <= 1e-10 * lam_scale)
+    # the model is the exact score: its error is round-off of |s| ~ |x| / h_t, bounded per time
+    s_scale = np.max(np.linalg.norm(tr.states, axis=2), axis=1, keepdims=True) / dens.schedule.h(tr.times)[:, None]
+    assert np.all(meas.e_perp <= 1e-10 * s_scale) and np.all(meas.e_par <= 1e-10 * s_scale)
+    r = 0.3
+    a, b = phases(meas, r), phases(ref, r)
+    np.testing.assert_array_equal(a.reach_time, b.reach_time)
+    np.testing.assert_array_equal(np.isnan(a.align_time), np.isnan(b.align_time))

@@ -467,80 +467,8 @@ def analyze_samples(train, samples, t: float, d, schedule="ou", pca: int | None 
                     warnings=warnings, escape_radius=r_esc, model_error=err)
 
 
-def trajectory_phases(train, states, times, d: int, schedule="ou", level: float = DEFAULT_LEVEL, model=None,
-                      progress: bool = False) -> dict:
-    """Reach -> align -> slide along recorded trajectories (:func:`rftheory.dynamics.motion.measure` and
-    :func:`~rftheory.dynamics.motion.phases`).
-
-    The tube radius is the calibrated one at the last recorded time, ``sqrt(h_t) chi_{D-d}^{-1}(level)``. The
-    density is the dense EmpiricalDensity of ``train`` (trajectories are measured for a few hundred samples,
-    not 1e4).
-
-    Parameters
-    ----------
-    train : array_like, shape (n, D)
-        Training set X.
-    states : array_like, shape (k, m, D)
-        Recorded states of m trajectories at k >= 2 times; finite.
-    times : array_like, shape (k,)
-        The recording times, finite and strictly decreasing.
-    d : int
-        Ridge dimension (0 <= d < D).
-    schedule : str, default "ou"
-        Noise schedule name.
-    level : float, default DEFAULT_LEVEL
-        Nominal level of the tube.
-    model : score field or None, default None
-        With it, the normal and tangent parts of its score error are measured too.
-    progress : bool, default False
-        Show a progress bar.
-
-    Returns
-    -------
-    dict
-        JSON-ready: ``k_times``, ``m``, ``r_tube`` (length), ``reached`` and ``aligned`` fractions,
-        count / mean / std / quantiles of ``reach_time``, ``align_time``, ``slide`` (length) and
-        ``final_distance`` (length), a ``definition``; with ``model`` also ``times`` and the per-time medians
-        ``e_perp_median``, ``e_par_median`` (1/length).
-
-    Raises
-    ------
-    ValueError
-        If the shapes do not match, states or times are not finite, times do not strictly decrease, or the
-        times or ``d`` are invalid.
-    """
-    from ..dynamics.motion import measure, phases
-    from ..dynamics.sampling import Trajectory
-    from ..density.empirical import EmpiricalDensity
-    from ..geometry.tube import tube_radius
-
-    X = as_data(train, "train")
-    st = np.asarray(states, dtype=np.float64)
-    tm = np.asarray(times, dtype=np.float64)
-    if st.ndim != 3 or st.shape[2] != X.shape[1] or tm.shape != (st.shape[0],) or st.shape[0] < 2:
-        raise ValueError(f"trajectories need states (k >= 2, m, D = {X.shape[1]}) and times (k,); got states "
-                         f"{st.shape} and times {tm.shape}")
-    if not (np.all(np.isfinite(st)) and np.all(np.isfinite(tm)) and np.all(np.diff(tm) < 0)):
-        raise ValueError("trajectories: states must be finite and times finite and strictly decreasing")
-    sched = get_schedule(schedule)
-    sched.check_t(tm, "times")
-    d = check_ridge_dim(d, X.shape[1], "d")
-    dens = EmpiricalDensity(X, sched)
-    traj = Trajectory(times=tm, states=st, final=st[-1], method="recorded", steps=st.shape[0] - 1)
-    meas = measure(dens, traj, d, field=model, velocity=False, kappa=False, progress=progress)
-    r_tube = float(np.sqrt(sched.h(tm[-1])) * tube_radius(X.shape[1], d, level))
-    ph = phases(meas, r_tube)
-    out = {"k_times": int(tm.size), "m": int(st.shape[1]), "r_tube": r_tube, "reached": ph.reached,
-           "aligned": ph.aligned, "reach_time": _stats(ph.reach_time), "align_time": _stats(ph.align_time),
-           "slide": _stats(ph.slide), "final_distance": _stats(meas.distance[-1]),
-           "definition": "reach: first recorded time within r_tube of the ridge; align: first time after which "
-                         "the normal distance stays within a factor 2 of its final value; slide: |pi(t_end) - "
-                         "pi(t_align)| (dynamics.motion.phases)"}
-    if model is not None:
-        out["times"] = tm.tolist()
-        out["e_perp_median"] = np.nanmedian(meas.e_perp, axis=1).tolist()
-        out["e_par_median"] = np.nanmedian(meas.e_par, axis=1).tolist()
-    return out
+# trajectories live in analyze_traj (pooled per recorded time; re-exported here)
+from .analyze_traj import trajectory_phases  # noqa: E402
 
 
 # the files and the command line live in analyze_report (re-exported here for ``rftheory.apps.analyze.main``)
