@@ -17,7 +17,7 @@ from .._checks import as_data, check_ridge_dim
 from ..density.schedules import get_schedule
 from ..geometry import ridge
 from ..geometry.tube import DEFAULT_LEVEL
-from .analyze_pools import Pools
+from .analyze_pools import Pools, RowIndex
 
 __all__ = ["measure_pooled", "trajectory_phases", "CHUNK", "TRUNC_RTOL", "POOL_K0"]
 
@@ -94,9 +94,10 @@ def measure_pooled(train, states, times, d: int, schedule="ou", model=None, tol:
     status = np.zeros((k, m), dtype=np.int64)
     proj = np.empty_like(st)
     usage = {}
+    index = RowIndex(X)  # one k-d tree for every recorded time
     for i in tqdm(range(k), disable=not progress, desc="measuring trajectories", leave=False):
         t = float(tm[i])
-        pools = Pools(X, sched, t, rtol=TRUNC_RTOL, k0=POOL_K0)
+        pools = Pools(X, sched, t, rtol=TRUNC_RTOL, k0=POOL_K0, index=index)
         for c0 in range(0, m, CHUNK):
             todo, kk = np.arange(c0, min(m, c0 + CHUNK)), None
             while todo.size:
