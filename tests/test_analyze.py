@@ -295,3 +295,124 @@ def test_pooled_density_matches_dense(D, monkeypatch):
     # both projections stop at |s| <= 1e-9 (1/length) and h = 2e-3: the modes agree to well below 1e-9 length
     np.testing.assert_allclose(pooled.proj_points, dense.proj_points, rtol=0, atol=1e-9)
     assert pooled.tube.fraction == dense.tube.fraction
+
+
+# ----------------------------------------------------------------------------- pool growth and fallback
+def _spy_builds(monkeypatch):
+    from rftheory.apps import analyze_pools
+
+    calls = []
+    orig = analyze_pools.Pools.build
+
+    def build(self, S, k=None):
+        out = orig(self, S, k)
+        calls.append((k, S.shape[0], out[3]))
+        return out
+
+    monkeypatch.setattr(analyze_pools.Pools, "build", build)
+    return calls
+
+
+@pytest.mark.parametrize("case", ["grow_and_remeasure", "dense_fallback"])
+def test_pool_growth_and_dense_fallback_match_dense(case, monkeypatch):
+    # grow_and_remeasure: first K = 1 (never enough: the 1st neighbour is its own nearest pooled row) grows x4 at
+    # the samples to K = 64, and the projections of two samples leave that pool's reach, so they are measured
+    # again with K = 256 (analyze's second loop). dense_fallback: at t = 0.5 no pool with 4 K < n covers the
+    # samples, so the dense EmpiricalDensity is used. Both must agree with a dense run to round-off (d = 0: the
+    # modes; tolerances as in test_pooled_density_matches_dense).
+    from rftheory.apps import analyze as an
+
+    rng = np.random.default_rng(3)
+    Xg = rng.standard_normal((3000, 3))
+    t, noise, k0 = (1e-3, 0.03, 1) if case == "grow_and_remeasure" else (0.5, 0.0, an.POOL_K0)
+    S = EmpiricalDensity(Xg).sample(t, 40, rng) + noise * rng.standard_normal((40, 3))
+    calls = _spy_builds(monkeypatch)
+    monkeypatch.setattr(an, "POOL_K0", k0)
+    pooled = analyze_samples(Xg, S, t, 0)
+    usage = pooled.density["samples_by_pool"]
+    if case == "grow_and_remeasure":
+        assert calls[0][0] is None and calls[0][2] == 64  # grown from K = 1 at the samples
+        assert [c[0] for c in calls[1:]] == [256] and usage == {"K=64": 38, "K=256": 2}  # re-measured
+        assert pooled.density["kind"] == "pooled"
+    else:
+        assert usage == {"dense": 40} and pooled.density["kind"] == "dense"
+    monkeypatch.setattr(an, "POOL_K0", 10**9)
+    dense = analyze_samples(Xg, S, t, 0)
+    assert dense.density["samples_by_pool"] == {"dense": 40}
+    np.testing.assert_array_equal(pooled.status, dense.status)
+    lam_scale = np.abs(dense.eigenvalues).max()
+    np.testing.assert_allclose(pooled.eigenvalues, dense.eigenvalues, rtol=0, atol=1e-10 * lam_scale)
+    np.testing.assert_allclose(pooled.proj_points, dense.proj_points, rtol=0, atol=1e-9)
+    assert pooled.tube.fraction == dense.tube.fraction
+
+
+# ----------------------------------------------------------------------------- t at the edge of float64
+def test_cli_at_t_1e_300_correct_numbers_or_one_line_refusal(tmp_path, capsys, monkeypatch):
+    # at t = 1e-300, sqrt(h_t) = 1.4e-150: samples that are training points sit on the modes (distance 0, all
+    # inside the tube, d* = 0, all memorised); samples 0.1 away are 7e148 noise units out (tube fraction 0) and
+    # their residuals |P_perp s| ~ 0.1 / h_t ~ 1e299 must not overflow the report's statistics (std was inf); a sample
+    # between two modes, where the Hessian is not representable, is a one-line refusal with exit 2
+    np.save(tmp_path / "x.npy", X)
+    rng = np.random.default_rng(0)
+    # the numbers are under test, not the plots (test_report_files_and_columns renders them): empty files
+    monkeypatch.setattr(analyze_report, "_plot", lambda res, png, pdf: (png.write_bytes(b""), pdf.write_bytes(b"")))
+
+    def run(S, d):
+        np.save(tmp_path / "s.npy", S)
+        out = tmp_path / f"o{len(list(tmp_path.iterdir()))}"
+        rc = cli.main(["analyze", "--train", str(tmp_path / "x.npy"), "--samples", str(tmp_path / "s.npy"),
+                       "--t", "1e-300", "--d", d, "--out", str(out), "--no-progress"])
+        err = capsys.readouterr().err
+        return rc, err, (json.loads((out / "report.json").read_text()) if rc == 0 else None)
+
+    on = X[[0, 1, 2, 3, 4, 5, 6, 3, 2]]
+    for d in ("auto",):
+        rc, err, rep = run(on, d)
+        assert rc == 0, err
+        assert rep["d"] == 0 and rep["dimension"]["share"] == 1.0 and rep["h_t"] == pytest.approx(2e-300, rel=1e-12)
+        assert rep["tube"]["fraction"] == 1.0 and rep["tube"]["n_counted"] == 9
+        assert rep["memorization"]["fraction"] == 1.0
+    far = X + 0.1 * rng.standard_normal(X.shape)
+    rc, err, rep = run(far, "0")
+    assert rc == 0, err
+    assert rep["tube"]["n_inside"] == 0 and rep["tube"]["n_counted"] >= 1
+    res = rep["secondary_hqt"]["residual"]
+    assert all(isinstance(v, float) and np.isfinite(v) for k, v in res.items() if k not in ("count", "nonfinite"))
+    assert 1e297 < res["std"] < 1e300 and res["q00"] <= res["mean"] <= res["q100"]
+    for d in ("1",):
+        rc, err, rep = run(np.array([[0.5, 0.0, 0.0], [1.5, 0.0, 0.0]]), d)
+        assert rc == 2 and err.count("\n") == 1 and "rftheory analyze: error:" in err, err
+        assert "not representable in float64" in err and "larger t" in err
+
+
+# ----------------------------------------------------------------------------- trajectories over pools
+def test_trajectories_pooled_match_dense_measure(monkeypatch):
+    # recorded exact reverse-SDE paths on n = 3000 points in R^3, t from 1 down to 1e-3: at the early times no
+    # pool covers the states (dense), at the late ones pools of K = 64.. do; every measurement must equal
+    # dynamics.motion.measure over the dense density to round-off (d = 0: the modes, tolerances as in
+    # test_pooled_density_matches_dense). CHUNK = 16 so that several chunks per time are measured.
+    from rftheory.apps import analyze_traj
+    from rftheory.dynamics.motion import measure, phases
+
+    monkeypatch.setattr(analyze_traj, "CHUNK", 16)
+    rng = np.random.default_rng(5)
+    Xg = rng.standard_normal((3000, 3))
+    dens = EmpiricalDensity(Xg)
+    x0 = np.sqrt(float(dens.schedule.h(1.0))) * rng.standard_normal((40, 3))
+    tr = sample(dens, x0, geometric_grid(1.0, 1e-3, 60), method="em", rng=rng, record=6)
+    meas, usage = analyze_traj.measure_pooled(Xg, tr.states, tr.times, 0, model=dens)
+    kinds = [set(u) for u in usage.values()]
+    assert kinds[0] == {"dense"} and "dense" not in kinds[-1]  # dense early, pooled late
+    ref = measure(dens, tr, 0, field=dens, velocity=False, kappa=False)
+    np.testing.assert_array_equal(meas.status, ref.status)
+    np.testing.assert_allclose(meas.proj, ref.proj, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(meas.distance, ref.distance, rtol=0, atol=1e-9)
+    lam_scale = np.abs(ref.lambda1).max(axis=1, keepdims=True)  # per time: 1/h_t sets the round-off
+    assert np.all(np.abs(meas.lambda1 - ref.lambda1) <= 1e-10 * lam_scale)
+    # the model is the exact score: its error is round-off of |s| ~ |x| / h_t, bounded per time
+    s_scale = np.max(np.linalg.norm(tr.states, axis=2), axis=1, keepdims=True) / dens.schedule.h(tr.times)[:, None]
+    assert np.all(meas.e_perp <= 1e-10 * s_scale) and np.all(meas.e_par <= 1e-10 * s_scale)
+    r = 0.3
+    a, b = phases(meas, r), phases(ref, r)
+    np.testing.assert_array_equal(a.reach_time, b.reach_time)
+    np.testing.assert_array_equal(np.isnan(a.align_time), np.isnan(b.align_time))

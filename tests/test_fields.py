@@ -150,6 +150,110 @@ def test_torch_adapter():
     np.testing.assert_array_equal(f.score(x, 0.1), dens.score(x, 0.1))
 
 
+class _FakeTensor:
+    """The part of torch.Tensor that torch_score_field touches (detach, cpu, double, numpy), recording the dtype
+    and device it was made with."""
+
+    def __init__(self, arr, dtype, device):
+        self.arr, self.dtype, self.device = np.asarray(arr), dtype, device
+
+    def detach(self):
+        return self
+
+    def cpu(self):
+        return _FakeTensor(self.arr, self.dtype, "cpu")
+
+    def double(self):
+        return _FakeTensor(self.arr.astype(np.float64), "float64", self.device)
+
+    def numpy(self):
+        assert self.device == "cpu", "numpy() of a tensor that is not on the cpu"
+        return self.arr
+
+
+def _fake_torch(log):
+    """A duck-typed stand-in for the torch module (PyTorch cannot be installed here: the PyPI wheel pulls ~3 GB of
+    CUDA libraries and did not install in 5 minutes). It implements exactly the calls torch_score_field makes,
+    with torch's semantics, and logs whether grad was disabled around each call."""
+    import types
+
+    fake = types.ModuleType("torch")
+    fake.float64, fake.float32 = "float64", "float32"
+    state = {"grad": True}
+
+    class _NoGrad:
+        def __enter__(self):
+            state["grad"] = False
+
+        def __exit__(self, *exc):
+            state["grad"] = True
+
+    def as_tensor(x, dtype=None, device=None):
+        np_dt = {"float64": np.float64, "float32": np.float32}[dtype]
+        return _FakeTensor(np.array(x, dtype=np_dt), dtype, device)
+
+    def full(shape, value, dtype=None, device=None):
+        return as_tensor(np.full(shape, value), dtype, device)
+
+    fake.no_grad, fake.as_tensor, fake.full, fake.state, fake.Tensor = _NoGrad, as_tensor, full, state, _FakeTensor
+    return fake
+
+
+@pytest.mark.parametrize("dtype", [None, "float32"])
+def test_torch_adapter_contract_with_a_stand_in(monkeypatch, dtype):
+    # the adapter's contract: x as a (m, D) tensor and t as an (m,) tensor of one repeated time, both of the
+    # asked dtype on the asked device, grad off, output float64 numpy of shape (m, D); one call per time in a
+    # batch of several times; the result a ScoreField that the samplers, the ridge and analyze take
+    log = []
+    fake = _fake_torch(log)
+    dens = EmpiricalDensity(X)
+
+    class Net:  # a "module": callable on tensors
+        def __call__(self, x, t):
+            log.append((x.arr.shape, x.dtype, x.device, t.arr.shape, t.dtype, np.unique(t.arr).size,
+                        fake.state["grad"]))
+            out = dens.score(x.arr.astype(np.float64), float(t.arr[0]))
+            return _FakeTensor(out.astype(x.arr.dtype), x.dtype, x.device)
+
+    with monkeypatch.context() as mp:  # the stand-in is "torch" only while the adapter imports it
+        mp.setitem(sys.modules, "torch", fake)
+        f = torch_score_field(Net(), "ou", device="meta-gpu", dtype=None if dtype is None else fake.float32)
+    assert f.name == "Net" and f.schedule.name == "ou"
+    x = dens.sample(0.1, 10, np.random.default_rng(0))
+    s = f.score(x, 0.1)
+    assert s.dtype == np.float64 and s.shape == (10, 3)
+    want_dt = "float64" if dtype is None else "float32"
+    assert log[-1] == ((10, 3), want_dt, "meta-gpu", (10,), want_dt, 1, False)
+    if dtype is None:
+        np.testing.assert_array_equal(s, dens.score(x, 0.1))  # float64 end to end: bitwise
+    else:  # float32 inside the model: float32 round-off of |s|
+        np.testing.assert_allclose(s, dens.score(x, 0.1), rtol=0, atol=4 * 2.0 ** -24 * np.abs(s).max())
+    # several times in one batch: one call per time, each with a constant t
+    log.clear()
+    tt = np.repeat([0.1, 0.2], 5)
+    s2 = f.score(x, tt)
+    assert len(log) == 2 and all(entry[5] == 1 for entry in log)
+    ref = np.vstack([dens.score(x[:5], 0.1), dens.score(x[5:], 0.2)])
+    np.testing.assert_allclose(s2, ref, rtol=0, atol=0 if dtype is None else 4 * 2.0 ** -24 * np.abs(ref).max())
+    if dtype is None:
+        # the finite-difference Hessian (module doc: relative error ~ eps^(2/3) on this scale) and a model
+        # error of zero through analyze's normal/tangent split
+        H = f.hessian(x, T_EVAL)
+        Hd = dens.hessian(x, T_EVAL)
+        np.testing.assert_allclose(H, Hd, rtol=0, atol=1e-8 * np.abs(Hd).max())
+        from rftheory.apps.analyze import analyze_samples
+
+        S = dens.sample(T_EVAL, 40, np.random.default_rng(3))
+        res = analyze_samples(X, S, T_EVAL, 1, model=f)
+        np.testing.assert_array_equal(res.model_error[:, :2], 0.0)  # the same score, bit for bit
+
+
+def test_torch_adapter_without_torch_names_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
+    with pytest.raises(ImportError, match="torch_score_field needs PyTorch"):
+        torch_score_field(lambda x, t: x)
+
+
 def test_cli_trajectories(tmp_path, capsys):
     # exact reverse SDE on the line, 12 recorded times: every path ends at an exact draw of p_t, so each path
     # that ends inside the calibrated tube has reached it (the last time is recorded): reached >= inside

@@ -20,8 +20,13 @@ TINY = replace(QUICK, n_train=60, p=16, K=2, n_gl=2, n_steps=60, n_samples=150, 
 
 
 @pytest.fixture(scope="module")
-def runs():
-    data = load_latent_data(TINY, 0)
+def tiny_data():
+    return load_latent_data(TINY, 0)
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_data):
+    data = tiny_data
     # the exact-score run takes 1000 EM steps: the calibration below needs a small discretisation bias (with
     # 60 steps, a step ratio of 17% at the end, the tube fraction was 0.76; 150 steps 0.88; 1000 steps 0.907)
     return (run_latent(TINY, rng=0, data=data),
@@ -164,3 +169,44 @@ def test_mnist_dir_source(tmp_path):
     np.testing.assert_array_equal(images, load_mnist_subset(digit=7)[0][:TINY.n_train])
     assert Z.shape == (TINY.n_train, 32) and str(tmp_path) in info["source"]
     assert build_parser().parse_args(["figures", "--mnist", str(tmp_path)]).mnist == str(tmp_path)
+
+
+def test_user_model_through_the_adapter(tiny_data):
+    # a user's model of the latent score, as a plain callable (wrapped in fields.ScoreField) and as a saved RF
+    # model loaded back (fields.save_rf / load_rf): the callable computing the exact score must give the very
+    # run of model="exact" (same calls, same generator draws: bitwise), and the saved RF model the very run of
+    # model="rf" (same weights: bitwise)
+    import tempfile
+
+    from rftheory.fields import ScoreField, load_rf, save_rf
+
+    cfg = replace(TINY, n_steps=30, n_samples=24, n_tube=8, n_record=2, proj_max_iter=10)
+    data = tiny_data  # load_latent_data(TINY, 0): the same latent map (cfg changes only the sampling)
+    dens = EmpiricalDensity(data[2])
+    calls = []
+
+    def my_score(x, t):
+        calls.append(x.shape)
+        return dens.score(x, t)
+
+    user = run_latent(cfg, rng=1, data=data, model=my_score)
+    ref = run_latent(replace(cfg, model="exact"), rng=1, data=data)
+    assert calls and user.config.model == "user" and user.model_info["model"].startswith("user model")
+    np.testing.assert_array_equal(user.samples, ref.samples)
+    assert user.d_star == ref.d_star and user.memo.fraction == ref.memo.fraction
+    assert json.loads(json.dumps(user.summary()))["model"]["model"] == user.model_info["model"]
+    # a trained RF field saved by the user and loaded back: the same samples as training it in the run
+    field, _ = train_rf(data[2], cfg, np.random.default_rng(2))
+    with tempfile.TemporaryDirectory() as tmp:
+        save_rf(f"{tmp}/rf.npz", field)
+        loaded = load_rf(f"{tmp}/rf.npz")
+    a = run_latent(cfg, rng=3, data=data, model=loaded)
+    b = run_latent(cfg, rng=3, data=data, model=field)
+    np.testing.assert_array_equal(a.samples, b.samples)
+    # refusals, each naming the problem
+    with pytest.raises(ValueError, match="'ve' process"):
+        run_latent(cfg, data=data, model=ScoreField(my_score, "ve"))
+    with pytest.raises(ValueError, match="shape"):
+        run_latent(cfg, data=data, model=lambda x, t: x[:, :3])
+    with pytest.raises(TypeError, match="model must be a score field"):
+        run_latent(cfg, data=data, model=42)

@@ -221,13 +221,18 @@ class Analysis:
         }
         if self.model_error is not None:
             en, ep, s0 = self.model_error.T
-            tot = float(np.sum(en ** 2) + np.sum(ep ** 2))
+            # squared sums of e / sc and s* / sc (sc a power of two: exact) so that |e| ~ 1/h_t does not
+            # overflow at tiny t; the ratios below do not depend on sc
+            big = np.concatenate([en[np.isfinite(en)], ep[np.isfinite(ep)], s0[np.isfinite(s0)], [0.0]])
+            sc = 2.0 ** np.frexp(float(np.max(big)))[1] if np.max(big) > 0 else 1.0
+            un, up, u0 = en / sc, ep / sc, s0 / sc
+            tot = float(np.sum(un ** 2) + np.sum(up ** 2))
             out["model_error"] = {
                 "definition": "e = model score - exact score of p_t at each sample, split in the ridge frame "
                               "at the sample (P_perp e, P_par e); 1/length",
                 "normal": _stats(en), "tangent": _stats(ep), "exact_score_norm": _stats(s0),
-                "relative_rms": float(np.sqrt(tot / max(float(np.sum(s0 ** 2)), 1e-300))),
-                "normal_share_of_squared_error": float(np.sum(en ** 2) / tot) if tot > 0 else 0.0}
+                "relative_rms": float(np.sqrt(tot / max(float(np.sum(u0 ** 2)), 1e-300))),
+                "normal_share_of_squared_error": float(np.sum(un ** 2) / tot) if tot > 0 else 0.0}
         if self.dimension is not None:
             out["dimension"] = self.dimension.to_dict()
         if self.pca is not None:
@@ -245,8 +250,13 @@ def _stats(v) -> dict:
     if fin.size == 0:
         return {"count": 0, "nonfinite": int(v.size)}
     q = np.quantile(fin, _QUANTILES)
-    return {"count": int(fin.size), "nonfinite": int(v.size - fin.size), "mean": float(fin.mean()),
-            "std": float(fin.std()), **{f"q{int(round(100 * p)):02d}": float(x) for p, x in zip(_QUANTILES, q)}}
+    # mean and std of fin / s, times s (s the largest |value|, a power of two: exact): no overflow in the sum
+    # or the squares when the values are huge (residuals ~ 1/h_t reach 1e299 at t = 1e-300)
+    s = float(np.max(np.abs(fin)))
+    s = 2.0 ** np.frexp(s)[1] if s > 0 else 1.0
+    y = fin / s
+    return {"count": int(fin.size), "nonfinite": int(v.size - fin.size), "mean": float(y.mean()) * s,
+            "std": float(y.std()) * s, **{f"q{int(round(100 * p)):02d}": float(x) for p, x in zip(_QUANTILES, q)}}
 
 
 def nearest_distances(Y, X, exclude_self: bool = False):
@@ -457,80 +467,8 @@ def analyze_samples(train, samples, t: float, d, schedule="ou", pca: int | None 
                     warnings=warnings, escape_radius=r_esc, model_error=err)
 
 
-def trajectory_phases(train, states, times, d: int, schedule="ou", level: float = DEFAULT_LEVEL, model=None,
-                      progress: bool = False) -> dict:
-    """Reach -> align -> slide along recorded trajectories (:func:`rftheory.dynamics.motion.measure` and
-    :func:`~rftheory.dynamics.motion.phases`).
-
-    The tube radius is the calibrated one at the last recorded time, ``sqrt(h_t) chi_{D-d}^{-1}(level)``. The
-    density is the dense EmpiricalDensity of ``train`` (trajectories are measured for a few hundred samples,
-    not 1e4).
-
-    Parameters
-    ----------
-    train : array_like, shape (n, D)
-        Training set X.
-    states : array_like, shape (k, m, D)
-        Recorded states of m trajectories at k >= 2 times; finite.
-    times : array_like, shape (k,)
-        The recording times, finite and strictly decreasing.
-    d : int
-        Ridge dimension (0 <= d < D).
-    schedule : str, default "ou"
-        Noise schedule name.
-    level : float, default DEFAULT_LEVEL
-        Nominal level of the tube.
-    model : score field or None, default None
-        With it, the normal and tangent parts of its score error are measured too.
-    progress : bool, default False
-        Show a progress bar.
-
-    Returns
-    -------
-    dict
-        JSON-ready: ``k_times``, ``m``, ``r_tube`` (length), ``reached`` and ``aligned`` fractions,
-        count / mean / std / quantiles of ``reach_time``, ``align_time``, ``slide`` (length) and
-        ``final_distance`` (length), a ``definition``; with ``model`` also ``times`` and the per-time medians
-        ``e_perp_median``, ``e_par_median`` (1/length).
-
-    Raises
-    ------
-    ValueError
-        If the shapes do not match, states or times are not finite, times do not strictly decrease, or the
-        times or ``d`` are invalid.
-    """
-    from ..dynamics.motion import measure, phases
-    from ..dynamics.sampling import Trajectory
-    from ..density.empirical import EmpiricalDensity
-    from ..geometry.tube import tube_radius
-
-    X = as_data(train, "train")
-    st = np.asarray(states, dtype=np.float64)
-    tm = np.asarray(times, dtype=np.float64)
-    if st.ndim != 3 or st.shape[2] != X.shape[1] or tm.shape != (st.shape[0],) or st.shape[0] < 2:
-        raise ValueError(f"trajectories need states (k >= 2, m, D = {X.shape[1]}) and times (k,); got states "
-                         f"{st.shape} and times {tm.shape}")
-    if not (np.all(np.isfinite(st)) and np.all(np.isfinite(tm)) and np.all(np.diff(tm) < 0)):
-        raise ValueError("trajectories: states must be finite and times finite and strictly decreasing")
-    sched = get_schedule(schedule)
-    sched.check_t(tm, "times")
-    d = check_ridge_dim(d, X.shape[1], "d")
-    dens = EmpiricalDensity(X, sched)
-    traj = Trajectory(times=tm, states=st, final=st[-1], method="recorded", steps=st.shape[0] - 1)
-    meas = measure(dens, traj, d, field=model, velocity=False, kappa=False, progress=progress)
-    r_tube = float(np.sqrt(sched.h(tm[-1])) * tube_radius(X.shape[1], d, level))
-    ph = phases(meas, r_tube)
-    out = {"k_times": int(tm.size), "m": int(st.shape[1]), "r_tube": r_tube, "reached": ph.reached,
-           "aligned": ph.aligned, "reach_time": _stats(ph.reach_time), "align_time": _stats(ph.align_time),
-           "slide": _stats(ph.slide), "final_distance": _stats(meas.distance[-1]),
-           "definition": "reach: first recorded time within r_tube of the ridge; align: first time after which "
-                         "the normal distance stays within a factor 2 of its final value; slide: |pi(t_end) - "
-                         "pi(t_align)| (dynamics.motion.phases)"}
-    if model is not None:
-        out["times"] = tm.tolist()
-        out["e_perp_median"] = np.nanmedian(meas.e_perp, axis=1).tolist()
-        out["e_par_median"] = np.nanmedian(meas.e_par, axis=1).tolist()
-    return out
+# trajectories live in analyze_traj (pooled per recorded time; re-exported here)
+from .analyze_traj import trajectory_phases  # noqa: E402
 
 
 # the files and the command line live in analyze_report (re-exported here for ``rftheory.apps.analyze.main``)

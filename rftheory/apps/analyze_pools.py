@@ -28,10 +28,47 @@ import numpy as np
 
 from ..density.empirical import EmpiricalDensity
 from ..density.neighbours import TruncatedDensity
-from ..dynamics.motion import nearest_rows
+from scipy.spatial import cKDTree
+
+from ..dynamics.motion import KDTREE_MAX_D, nearest_rows
 from ..geometry.dimension import DEFAULT_THRESHOLD, DimensionChoice
 
-__all__ = ["Pools", "PoolDensity", "combine_dimension"]
+__all__ = ["Pools", "PoolDensity", "RowIndex", "combine_dimension"]
+
+
+class RowIndex:
+    """Exact k nearest rows of a training set, as :func:`rftheory.dynamics.motion.nearest_rows` (same results),
+    with its k-d tree (D <= KDTREE_MAX_D) built once instead of at every query: one index serves every chunk
+    and every pool size, and (``analyze --trajectories``) every recorded time.
+
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (n, D)
+        Training set.
+    """
+
+    def __init__(self, X):
+        self.X = X
+        self._tree = cKDTree(X) if X.shape[1] <= KDTREE_MAX_D else None
+
+    def query(self, Q, k: int):
+        """Distances and indices ``(m, k)`` of the k nearest rows of X to each row of Q, ascending.
+
+        Parameters
+        ----------
+        Q : numpy.ndarray, shape (m, D)
+            Queries.
+        k : int
+            Number of neighbours, 1 <= k <= n.
+
+        Returns
+        -------
+        dist, idx : numpy.ndarray, shape (m, k)
+        """
+        if self._tree is None:
+            return nearest_rows(Q, self.X, k)
+        dist, idx = self._tree.query(Q, k=int(k))
+        return np.asarray(dist).reshape(-1, int(k)), np.asarray(idx).reshape(-1, int(k))
 
 
 class PoolDensity(TruncatedDensity):
@@ -88,6 +125,8 @@ class Pools:
         Relative weight the rows outside a pool may carry together (``L = log(n / rtol)``).
     k0 : int, default 64
         First number of nearest rows per sample in a pool.
+    index : RowIndex or None, default None
+        Nearest-row index of X to share between Pools of several times (None: built here).
 
     Attributes
     ----------
@@ -95,8 +134,9 @@ class Pools:
         Samples measured per pool size: keys ``"K=<K>"`` or ``"dense"``, values counts.
     """
 
-    def __init__(self, X, schedule, t, rtol: float = 1e-12, k0: int = 64):
+    def __init__(self, X, schedule, t, rtol: float = 1e-12, k0: int = 64, index=None):
         self.X = X
+        self.index = RowIndex(X) if index is None else index
         self.n = X.shape[0]
         self.sched = schedule
         self.t = float(t)
@@ -141,7 +181,7 @@ class Pools:
         """
         K = self.k0 if k is None else int(k)
         while 4 * K < self.n:
-            dist, idx = nearest_rows(S / self.a, self.X, K)
+            dist, idx = self.index.query(S / self.a, K)
             reach = self.a * dist[:, -1]
             pool = np.unique(idx)
             if np.all(self.covered(pool, S, S, reach)):

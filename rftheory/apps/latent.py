@@ -362,7 +362,7 @@ def _evolution(dens, traj, d_star: int, d_paper: int, progress: bool) -> dict:
 
 
 def run_latent(config: LatentConfig = QUICK, rng=0, cache_dir=None, progress: bool = False,
-               data=None) -> LatentResult:
+               data=None, model=None) -> LatentResult:
     """Run the experiment described in the module docstring.
 
     Parameters
@@ -379,6 +379,13 @@ def run_latent(config: LatentConfig = QUICK, rng=0, cache_dir=None, progress: bo
     data : tuple, optional
         The result of :func:`load_latent_data` for this config, to share one latent map (one autoencoder
         fit) between runs; None loads and fits it here.
+    model : score field or callable, optional
+        A user's model of the latent score, in place of ``config.model``: an object with ``score(x, t)`` (e.g.
+        :class:`rftheory.fields.ScoreField`, :func:`rftheory.fields.torch_score_field`, a saved RF model from
+        :func:`rftheory.fields.load_rf`) or a plain callable ``score(x, t) -> (m, latent_dim)``, wrapped in a
+        ScoreField. It must be a model of the OU process on the latents of ``data`` (fit it on ``data[2]``, the
+        latent training set, from :func:`load_latent_data`). Its samples are measured exactly as the RF
+        model's.
 
     Returns
     -------
@@ -387,11 +394,13 @@ def run_latent(config: LatentConfig = QUICK, rng=0, cache_dir=None, progress: bo
     Raises
     ------
     ValueError
-        If ``model`` is unknown, ``d_paper`` is not in [0, latent_dim), ``data`` does not match the config's
+        If ``config.model`` is unknown, ``model``'s schedule is not OU or its output has the wrong shape or is
+        not finite (named), ``d_paper`` is not in [0, latent_dim), ``data`` does not match the config's
         latent map, or as :func:`load_latent_data` and the sampler (e.g. an unknown ``method``).
     TypeError
-        If ``rng`` is not a valid seed or Generator.
+        If ``rng`` is not a valid seed or Generator, or ``model`` is neither callable nor has ``score``.
     """
+    user = _user_model(model, config.latent_dim) if model is not None else None
     if config.model not in ("rf", "exact"):
         raise ValueError(f"model must be 'rf' or 'exact'; got {config.model!r}")
     if not 0 <= config.d_paper < config.latent_dim:
@@ -407,7 +416,9 @@ def run_latent(config: LatentConfig = QUICK, rng=0, cache_dir=None, progress: bo
     dens = EmpiricalDensity(Z, sched)
     Kd = Z.shape[1]
     t1 = time.perf_counter()
-    if config.model == "rf":
+    if user is not None:
+        field_, info = user
+    elif config.model == "rf":
         field_, info = train_rf(Z, config, gen, cache_dir, progress)
     else:
         field_, info = dens, {"model": "exact empirical score (memorises: the reference)"}
@@ -435,9 +446,30 @@ def run_latent(config: LatentConfig = QUICK, rng=0, cache_dir=None, progress: bo
     timings["total"] = time.perf_counter() - t_start
     log.info("latent run (%s, %s): d* = %d, memorised %.3f (%.1f s)", config.latent, config.model, choice.d,
              memo.fraction, timings["total"])
+    if user is not None:
+        config = replace(config, model="user")  # the result says which model made the samples
     return LatentResult(config=config, encoder=enc, latent_info=latent_info, latent=Z, images=images, samples=x,
                         times=traj.times, states=traj.states, dimension=choice, dims=dims, at=at, evolution=evo,
                         memo=memo, nn_index=nn, model_info=info, timings=timings)
+
+
+def _user_model(model, D: int):
+    """(field, info) for a user's model: a score field (kept) or a callable (wrapped), OU schedule only."""
+    from ..fields import ScoreField
+
+    if hasattr(model, "score"):
+        field_ = model
+    elif callable(model):
+        field_ = ScoreField(model, "ou", D=D)
+    else:
+        raise TypeError(f"model must be a score field with score(x, t) or a callable score(x, t); got "
+                        f"{type(model).__name__}")
+    sched = getattr(field_, "schedule", None)
+    name = getattr(sched, "name", "ou")
+    if name != "ou":
+        raise ValueError(f"model is a score of the {name!r} process; the latent experiment runs the OU process")
+    label = getattr(field_, "name", None) or type(field_).__name__
+    return field_, {"model": f"user model ({label})", "schedule": "ou"}
 
 
 def with_overrides(config: LatentConfig, **kw) -> LatentConfig:
