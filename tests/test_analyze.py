@@ -347,6 +347,7 @@ def test_pool_growth_and_dense_fallback_match_dense(case, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- t at the edge of float64
+@pytest.mark.filterwarnings("error::RuntimeWarning")   # the refusal comes with no overflow warning first
 def test_cli_at_t_1e_300_correct_numbers_or_one_line_refusal(tmp_path, capsys, monkeypatch):
     # at t = 1e-300, sqrt(h_t) = 1.4e-150: samples that are training points sit on the modes (distance 0, all
     # inside the tube, d* = 0, all memorised); samples 0.1 away are 7e148 noise units out (tube fraction 0) and

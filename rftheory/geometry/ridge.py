@@ -20,6 +20,7 @@ step is the frame-frozen quasi-Newton step (linear convergence). The minimal-nor
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from dataclasses import dataclass, field as dc_field
@@ -81,15 +82,21 @@ def _frame_at(field, x, t, d, third=False):
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):     # checked just below
             c2 = mom.a * mom.a / (mom.h * mom.h)
             c3 = (mom.a / mom.h) ** 3 if third else None
-        if not math.isfinite(float(np.add.reduce(c2))):
+        if math.isfinite(float(np.add.reduce(c2))):
+            quiet = contextlib.nullcontext()
+        else:
             c2 = c3 = None   # (a/h)^k overflows for some query: _times_a_over_h's nested products there
-        lam = _times_a_over_h(mom, mu, 2, c2) - 1.0 / mom.h[:, None]
-        gap = _times_a_over_h(mom, mu[:, d - 1] - mu[:, d], 2, c2) if d > 0 else None
-        floor = _times_a_over_h(mom, 8 * _EPS * np.abs(mu[:, [0, -1]]).max(axis=1), 2, c2)
-        fr = _frame_from(mom.score, None, d, lam=lam, vec=vec[:, :, ::-1], gap=gap, floor=floor)
-        if third:  # derivative of P1: dH_ij/dx_k = (a^3/h^3) kappa3_ijk
-            fr.dH = _times_a_over_h(mom, mom.third, 3, c3 if c3 is not None and
-                                    math.isfinite(float(np.add.reduce(c3))) else None)
+            # and where even those overflow (t ~ 1e-300 between modes) the frame is refused by name just
+            # below: no floating-point warning before that refusal
+            quiet = np.errstate(over="ignore", invalid="ignore")
+        with quiet:
+            lam = _times_a_over_h(mom, mu, 2, c2) - 1.0 / mom.h[:, None]
+            gap = _times_a_over_h(mom, mu[:, d - 1] - mu[:, d], 2, c2) if d > 0 else None
+            floor = _times_a_over_h(mom, 8 * _EPS * np.abs(mu[:, [0, -1]]).max(axis=1), 2, c2)
+            fr = _frame_from(mom.score, None, d, lam=lam, vec=vec[:, :, ::-1], gap=gap, floor=floor)
+            if third:  # derivative of P1: dH_ij/dx_k = (a^3/h^3) kappa3_ijk
+                fr.dH = _times_a_over_h(mom, mom.third, 3, c3 if c3 is not None and
+                                        math.isfinite(float(np.add.reduce(c3))) else None)
         _require_finite_frame(fr, mom.t, mom.h)
         return fr
     s, H = _score_hessian(field, x, t)
