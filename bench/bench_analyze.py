@@ -1,4 +1,4 @@
-"""``rftheory analyze`` at scale (issue 14): ``python -m bench.bench_analyze [--quick] [--big N]``.
+"""``rftheory analyze`` at scale (issue 14): ``python -m bench.bench_analyze [--quick] [--big N] [--t T]``.
 
 Training set: n points in D = 32 with independent Gaussian coordinates of variance 1/k (k = 1..D, a decaying
 spectrum like a PCA latent); samples: m exact draws of p_t (a_t x_i + sqrt(h_t) z), t = 1e-3, OU schedule,
@@ -11,6 +11,8 @@ the CPU time is the one to compare on a shared, loaded machine; the exponent is 
 2. the previous implementation (commit 433ada5, ``bench/_baseline_433ada5.py``) against the new one at
    n = 2e4 (m = 2000): ratio of times and of peak memory (same run, same data);
 3. ``--big N``: the new implementation once at n = N, m = 1e4 (the issue's target is N = 1e6).
+``--t 0.1``: the same at t = 0.1, where no pool holds and the density is the dense one: part 1 prints the
+dense cost per (sample, training point) pair (CPU ns), from which the cost at any n, m follows.
 The machine is shared: times are wall times under load; compare ratios within one run.
 """
 from __future__ import annotations
@@ -27,33 +29,33 @@ D = 32
 T = 1e-3
 
 
-def _data(n, m, seed):
+def _data(n, m, seed, t=T):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, D)) / np.sqrt(np.arange(1, D + 1))
     from rftheory.density.schedules import OU
 
-    a, h = (float(v) for v in OU().a_h(T))
+    a, h = (float(v) for v in OU().a_h(t))
     S = a * X[rng.integers(0, n, m)] + np.sqrt(h) * rng.standard_normal((m, D))
     return X, S
 
 
-def _worker(impl, n, m, seed, d):
+def _worker(impl, n, m, seed, d, t=T):
     import resource
 
     if impl == "new":
         from rftheory.apps.analyze import analyze_samples
     else:
         from bench._baseline_433ada5 import analyze_samples
-    X, S = _data(n, m, seed)
+    X, S = _data(n, m, seed, t)
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     base = ru0.ru_maxrss  # after the imports and the data
     t0 = time.perf_counter()
     if impl == "new":
-        res = analyze_samples(X, S, T, d, rng=seed)
+        res = analyze_samples(X, S, t, d, rng=seed)
         out = {"tube": res.tube.fraction, "counted": res.tube.n_counted, "d": res.d,
                "pools": res.density.get("samples_by_pool"), "memorized": res.memo.fraction}
     else:
-        res = analyze_samples(X, S, T, d, rng=seed)
+        res = analyze_samples(X, S, t, d, rng=seed)
         out = {"converged": int(np.sum(res["status"] == 0)), "memorized": res["memo"][0]}
     took = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -64,8 +66,9 @@ def _worker(impl, n, m, seed, d):
     print("RESULT " + json.dumps(out), flush=True)
 
 
-def _run(impl, n, m, seed=0, d=0, timeout=None):
-    cmd = [sys.executable, "-c", f"from bench.bench_analyze import _worker; _worker({impl!r}, {n}, {m}, {seed}, {d})"]
+def _run(impl, n, m, seed=0, d=0, timeout=None, t=T):
+    cmd = [sys.executable, "-c",
+           f"from bench.bench_analyze import _worker; _worker({impl!r}, {n}, {m}, {seed}, {d}, {t!r})"]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -94,14 +97,18 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--ns", type=int, nargs="+", default=None, help="training-set sizes of part 1")
     ap.add_argument("--m", type=int, default=None, help="samples in part 1")
+    ap.add_argument("--t", type=float, default=T, help=f"time of the ridge (default {T:g}); at t = 0.1 the pools "
+                    "fall back to the dense density: the dense cost, reported per (sample, training point) pair")
     a = ap.parse_args(argv)
     ns, m = ((2000, 6000, 20000), 1000) if a.quick else ((6000, 20000, 60000, 200000), 10000)
     ns, m = a.ns or ns, a.m or m
-    print(f"analyze scaling in n (D = {D}, t = {T:g}, m = {m}, d = 0), new implementation:")
+    print(f"analyze scaling in n (D = {D}, t = {a.t:g}, m = {m}, d = 0), new implementation:")
     rows = []
     for n in ns:
-        r = _run("new", n, m)
+        r = _run("new", n, m, t=a.t)
         _show(r)
+        if "error" not in r:
+            print(f"    cost per (sample, training point) pair: {1e9 * r['cpu_seconds'] / (n * m):.1f} ns cpu")
         rows.append(r)
     ok = [r for r in rows if "error" not in r]
     if len(ok) >= 2:
@@ -113,7 +120,7 @@ def main(argv=None) -> int:
     if not a.skip_baseline:
         nb, mb = (6000, 500) if a.quick else (20000, 2000)
         print(f"previous implementation (433ada5) against the new one at n = {nb}, m = {mb}:")
-        old, new = _run("baseline", nb, mb), _run("new", nb, mb)
+        old, new = _run("baseline", nb, mb, t=a.t), _run("new", nb, mb, t=a.t)
         _show(old)
         _show(new)
         if "error" not in old and "error" not in new:
@@ -121,8 +128,8 @@ def main(argv=None) -> int:
                   f"{old['cpu_seconds'] / new['cpu_seconds']:.1f}; peak memory ratio old/new "
                   f"{old['peak_mb'] / max(new['peak_mb'], 1e-3):.1f}")
     if a.big:
-        print(f"one large run: n = {a.big}, m = 10000")
-        _show(_run("new", a.big, 10000))
+        print(f"one large run: n = {a.big}, m = 10000, t = {a.t:g}")
+        _show(_run("new", a.big, 10000, t=a.t))
     return 0
 
 
