@@ -22,13 +22,19 @@ class _Tee:
     """Writes through to ``stream`` and keeps the lines that state a target verdict."""
 
     def __init__(self, stream):
-        self.stream, self.buf, self.verdicts = stream, "", []
+        self.stream, self.buf, self.verdicts, self.context = stream, "", [], ""
 
     def write(self, s):
         self.stream.write(s)
         self.buf += s
         *done, self.buf = self.buf.split("\n")
-        self.verdicts += [ln.strip() for ln in done if "meets target" in ln]
+        for ln in done:
+            ln = ln.strip()
+            if ln.startswith(('"bench":', '"workload":')):     # what a multi-line JSON verdict is about
+                self.context = ln.rstrip(",")
+            if "meets target" in ln:
+                bare = ln.startswith('"meets target"')
+                self.verdicts.append(f"{self.context} -> {ln.rstrip(',')}" if bare and self.context else ln)
         return len(s)
 
     def flush(self):

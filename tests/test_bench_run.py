@@ -23,3 +23,11 @@ def test_tee_keeps_verdict_lines_across_partial_writes():
     tee.write("get: no\ntail without newline")
     assert tee.verdicts == ["ratio 250x, meets target: no"]
     assert sink.getvalue().endswith("tail without newline")
+
+
+def test_tee_names_what_a_bare_json_verdict_is_about():
+    tee = run._Tee(io.StringIO())
+    tee.write('{\n "score_m1": {\n  "workload": "score at m = 1",\n  "ratio": 1.5,\n  "meets target": "yes",\n')
+    tee.write(' },\n "bench": "gtv_fig2",\n "meets target": "no"\n}\n')
+    assert tee.verdicts == ['"workload": "score at m = 1" -> "meets target": "yes"',
+                            '"bench": "gtv_fig2" -> "meets target": "no"']
