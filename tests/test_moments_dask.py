@@ -87,3 +87,19 @@ def test_cli_figures_scheduler_unreachable(capsys):
     rc = cli.main(["figures", "--only", "two_mode", "--quick", "--scheduler", addr, "--out", "/nonexistent/x"])
     assert rc == 2
     assert addr in capsys.readouterr().err
+
+
+def test_cli_figures_scheduler_serial_is_the_in_process_default(monkeypatch):
+    """The unreachable-address message says "or use --scheduler serial": figures accepts it (in-process, as
+    without the flag) and never opens a cluster for it."""
+    from paper_figures import _hqt, registry
+
+    from rftheory import cli
+
+    seen = []
+    monkeypatch.setattr(_hqt, "set_scheduler", lambda s: seen.append(s))
+    monkeypatch.setattr(registry, "main", lambda args: 0)
+    assert cli.main(["figures", "--only", "two_mode", "--quick", "--scheduler", "serial"]) == 0
+    assert seen == []
+    assert cli.main(["figures", "--only", "two_mode", "--quick", "--scheduler", "local"]) == 0
+    assert seen == ["local"]
