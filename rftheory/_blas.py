@@ -78,6 +78,17 @@ _POOL = {"size": None, "pool": None}
 _POOL_LOCK = threading.Lock()
 
 
+def usable_cpus(cap: int = 8) -> int:
+    """The CPUs this process may run on (its affinity set where the OS has one), between 1 and ``cap``."""
+    import os
+
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(int(n), int(cap)))
+
+
 def _default_threads() -> int:
     import os
 
@@ -87,11 +98,7 @@ def _default_threads() -> int:
             return max(1, int(env))
         except ValueError:
             raise ValueError(f"RFTHEORY_THREADS must be a positive integer; got {env!r}") from None
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        n = os.cpu_count() or 1
-    return max(1, min(int(n), 8))
+    return usable_cpus()
 
 
 def query_threads() -> int:

@@ -9,19 +9,14 @@ serial assembly whatever the number of workers.
 """
 from __future__ import annotations
 
-import os
-
+from .._blas import usable_cpus
 from .._dask import open_client
 from . import _exact
 
 
 def local_workers() -> int:
     """Worker processes of ``scheduler="local"``: the CPUs available to this process (at most 8)."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:                       # not on Linux
-        n = os.cpu_count() or 1
-    return max(1, min(8, n))
+    return usable_cpus()
 
 
 def run_blocks(spec: _exact.ExactSpec, scheduler, threads: int = 1, progress: bool = False):
