@@ -223,8 +223,7 @@ class Analysis:
             en, ep, s0 = self.model_error.T
             # squared sums of e / sc and s* / sc (sc a power of two: exact) so that |e| ~ 1/h_t does not
             # overflow at tiny t; the ratios below do not depend on sc
-            big = np.concatenate([en[np.isfinite(en)], ep[np.isfinite(ep)], s0[np.isfinite(s0)], [0.0]])
-            sc = 2.0 ** np.frexp(float(np.max(big)))[1] if np.max(big) > 0 else 1.0
+            sc = _pow2_scale(self.model_error)
             un, up, u0 = en / sc, ep / sc, s0 / sc
             tot = float(np.sum(un ** 2) + np.sum(up ** 2))
             out["model_error"] = {
@@ -240,6 +239,14 @@ class Analysis:
         return out
 
 
+def _pow2_scale(values) -> float:
+    """A power of two at or above the largest finite |value| (1.0 if there is none): dividing by it is exact
+    and keeps sums of squares of the scaled values finite."""
+    v = np.abs(np.asarray(values, dtype=np.float64))
+    top = float(np.max(v, where=np.isfinite(v), initial=0.0))
+    return 2.0 ** np.frexp(top)[1] if top > 0 else 1.0
+
+
 def _share(part, total):
     return np.where(total > 0, part / np.where(total > 0, total, 1.0), 0.0)
 
@@ -250,10 +257,9 @@ def _stats(v) -> dict:
     if fin.size == 0:
         return {"count": 0, "nonfinite": int(v.size)}
     q = np.quantile(fin, _QUANTILES)
-    # mean and std of fin / s, times s (s the largest |value|, a power of two: exact): no overflow in the sum
-    # or the squares when the values are huge (residuals ~ 1/h_t reach 1e299 at t = 1e-300)
-    s = float(np.max(np.abs(fin)))
-    s = 2.0 ** np.frexp(s)[1] if s > 0 else 1.0
+    # mean and std of fin / s, times s: no overflow in the sum or the squares when the values are huge
+    # (residuals ~ 1/h_t reach 1e299 at t = 1e-300)
+    s = _pow2_scale(fin)
     y = fin / s
     return {"count": int(fin.size), "nonfinite": int(v.size - fin.size), "mean": float(y.mean()) * s,
             "std": float(y.std()) * s, **{f"q{int(round(100 * p)):02d}": float(x) for p, x in zip(_QUANTILES, q)}}
