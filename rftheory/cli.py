@@ -159,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--level", type=float, default=0.9, help="nominal level of the calibrated tube (default 0.9)")
     a.add_argument("--header", action="store_true", help="the CSV inputs' first line is a header")
     a.add_argument("--score", default=None, metavar="PACKAGE.MODULE:FUNCTION",
-                   help="your model's score(x, t) (numpy): adds the normal/tangent split of its error")
+                   help="your model's score(x, t) (numpy), or a torch.nn.Module instance net(x, t): adds the "
+                        "normal/tangent split of its error")
     a.add_argument("--model", default=None, metavar="FILE.npz",
                    help="a saved random-feature model (rftheory.fields.save_rf): adds its error split")
     a.add_argument("--trajectories", default=None, metavar="FILE.npz",

@@ -33,7 +33,7 @@ import numpy as np
 from ._checks import as_points, per_point_times
 from .density.schedules import Schedule, get_schedule
 
-__all__ = ["ScoreField", "torch_score_field", "save_rf", "load_rf", "load_callable", "RF_FORMAT"]
+__all__ = ["ScoreField", "as_score_field", "torch_score_field", "save_rf", "load_rf", "load_callable", "RF_FORMAT"]
 
 _EPS = np.finfo(np.float64).eps
 RF_FORMAT = "rftheory.rf/1"
@@ -211,6 +211,46 @@ def load_callable(spec: str):
     if not callable(obj):
         raise ValueError(f"--score {spec}: {attr!r} is not callable")
     return obj
+
+
+def as_score_field(obj, schedule: Schedule | str = "ou", name: str | None = None) -> ScoreField:
+    """The score field a user's object stands for: a :class:`ScoreField` as it is, a PyTorch module
+    (``torch.nn.Module``) through :func:`torch_score_field` (float64, cpu), any other callable
+    ``score(x, t)`` on numpy arrays through :class:`ScoreField`. What ``rftheory analyze --score`` uses.
+
+    Parameters
+    ----------
+    obj : ScoreField, torch.nn.Module or callable
+        The model. A plain function on tensors is not recognised (it cannot be told from a numpy function
+        without calling it): wrap it in a module or call :func:`torch_score_field` yourself.
+    schedule : Schedule or str, default "ou"
+        The forward process the model was trained on (ignored for a ScoreField, which has its own).
+    name : str, optional
+        The field's name in reports (default: the callable's or the module class's name).
+
+    Returns
+    -------
+    ScoreField
+
+    Raises
+    ------
+    TypeError
+        If ``obj`` is not callable.
+    """
+    if isinstance(obj, ScoreField):
+        return obj
+    if not callable(obj):
+        raise TypeError(f"obj must be a ScoreField, a torch.nn.Module or a callable score(x, t); got "
+                        f"{type(obj).__name__}")
+    import sys
+
+    torch = sys.modules.get("torch")  # a module instance implies torch is imported: never import it here
+    if torch is not None and isinstance(obj, getattr(getattr(torch, "nn", None), "Module", ())):
+        field = torch_score_field(obj, schedule)
+        if name is not None:
+            field.name = name
+        return field
+    return ScoreField(obj, schedule, name=name)
 
 
 def torch_score_field(module, schedule: Schedule | str = "ou", D: int | None = None, device="cpu",

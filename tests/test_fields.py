@@ -9,7 +9,7 @@ import pytest
 from rftheory import EmpiricalDensity, cli
 from rftheory.density.schedules import geometric_grid
 from rftheory.dynamics.sampling import sample
-from rftheory.fields import ScoreField, load_rf, save_rf, torch_score_field
+from rftheory.fields import ScoreField, as_score_field, load_rf, save_rf, torch_score_field
 from rftheory.geometry import ridge
 from rftheory.rf.model import RandomFeatureModel
 
@@ -137,17 +137,92 @@ def test_cli_saved_rf_model(tmp_path, capsys):
     assert rc == 2 and "no such file" in capsys.readouterr().err
 
 
-def test_torch_adapter():
+_TORCH_OU_NET = """
+import numpy as np
+import torch
+
+class ExactOU(torch.nn.Module):
+    \"\"\"The exact score of the OU-smoothed empirical density of X, written in torch (log-sum-exp softmax),
+    plus a constant offset.\"\"\"
+
+    def __init__(self, X, offset):
+        super().__init__()
+        self.register_buffer("X", torch.as_tensor(X))
+        self.register_buffer("off", torch.as_tensor(offset))
+
+    def forward(self, x, t):
+        a = torch.exp(-t)[:, None]                         # OU: a_t = e^-t, h_t = 1 - e^-2t
+        h = -torch.expm1(-2 * t)[:, None]
+        X = self.X.to(x.dtype)
+        d2 = ((x[:, None, :] - a[:, :, None] * X[None]) ** 2).sum(-1)
+        w = torch.softmax(-d2 / (2 * h), dim=1)            # log-sum-exp inside softmax
+        return (a * (w @ X) - x) / h + self.off.to(x.dtype)
+"""
+
+
+def _torch_net(torch, offset=(0.0, 0.0, 0.0)):
+    ns = {}
+    exec(_TORCH_OU_NET, ns)
+    return ns["ExactOU"](X, np.array(offset))
+
+
+def test_torch_adapter_real_module():
+    # a real torch.nn.Module (PyTorch installed): the exact score written in torch equals the library's to
+    # round-off -- |error| <= 64 eps max|x| / h_t (a few ulps of the largest term a x_i / h and x / h, summed
+    # over 31 points); in float32 inside the module, to float32 round-off of the same terms; and its
+    # finite-difference Hessian to the adapter's documented relative accuracy ~eps^(2/3) (1e-8 of max|H|,
+    # as for a numpy callable above)
     torch = pytest.importorskip("torch")
     dens = EmpiricalDensity(X)
+    h = -np.expm1(-2 * T_EVAL)
+    x = dens.sample(T_EVAL, 50, np.random.default_rng(0))
+    scale = np.abs(x).max() / h
+    f = as_score_field(_torch_net(torch), "ou")
+    assert f.name == "ExactOU" and f.schedule.name == "ou"
+    s = f.score(x, T_EVAL)
+    assert s.dtype == np.float64 and s.shape == x.shape
+    np.testing.assert_allclose(s, dens.score(x, T_EVAL), rtol=0, atol=64 * 2.2e-16 * scale)
+    s32 = torch_score_field(_torch_net(torch), "ou", dtype=torch.float32).score(x, T_EVAL)
+    assert s32.dtype == np.float64
+    err32 = np.abs(s32 - dens.score(x, T_EVAL)).max()
+    assert err32 <= 64 * 2.0 ** -24 * scale and err32 > 64 * 2.2e-16 * scale   # float32 really was used
+    Hd = dens.hessian(x, T_EVAL)
+    np.testing.assert_allclose(f.hessian(x, T_EVAL), Hd, rtol=0, atol=1e-8 * np.abs(Hd).max())
+    net = _torch_net(torch)
+    seen = []
+    net.register_forward_hook(lambda mod, inp, out: seen.append(torch.is_grad_enabled()))
+    as_score_field(net, "ou").score(x, T_EVAL)
+    assert seen == [False] and torch.is_grad_enabled()    # grad off inside the adapter only
 
-    class Exact(torch.nn.Module):
-        def forward(self, x, t):
-            return torch.as_tensor(dens.score(x.numpy(), float(t[0])))
 
-    f = torch_score_field(Exact(), "ou")
-    x = dens.sample(0.1, 10, np.random.default_rng(0))
-    np.testing.assert_array_equal(f.score(x, 0.1), dens.score(x, 0.1))
+def test_cli_torch_module_error_split(tmp_path, monkeypatch, capsys):
+    # `--score module:net` with net a torch.nn.Module instance: the exact score plus 0.5 e_y, so, as for the
+    # numpy function above, the split is normal 0.5 and tangent 0 on the x-axis ridge (round-off)
+    pytest.importorskip("torch")
+    np.save(tmp_path / "data_for_torch.npy", X)
+    (tmp_path / "my_torch_model.py").write_text(_TORCH_OU_NET + textwrap.dedent(f"""
+        net = ExactOU(np.load({str(tmp_path / "data_for_torch.npy")!r}), np.array([0.0, 0.5, 0.0]))
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        rc, out, _ = _run(tmp_path, "--score", "my_torch_model:net")
+    finally:
+        sys.modules.pop("my_torch_model", None)
+    assert rc == 0, capsys.readouterr().err
+    rep = json.loads((out / "report.json").read_text())
+    me = rep["model_error"]
+    assert me["normal"]["q00"] == pytest.approx(0.5, rel=1e-9) and me["normal"]["q100"] == pytest.approx(0.5, rel=1e-9)
+    assert me["tangent"]["q100"] < 1e-9
+
+
+def test_as_score_field_passes_and_wraps():
+    dens = EmpiricalDensity(X)
+    f = ScoreField(dens.score, "ou")
+    assert as_score_field(f) is f
+    g = as_score_field(dens.score, "ve", name="mine")
+    assert isinstance(g, ScoreField) and g.name == "mine" and g.schedule.name == "ve"
+    with pytest.raises(TypeError, match="obj must be"):
+        as_score_field(np.zeros(3))
 
 
 class _FakeTensor:
@@ -172,9 +247,9 @@ class _FakeTensor:
 
 
 def _fake_torch(log):
-    """A duck-typed stand-in for the torch module (PyTorch cannot be installed here: the PyPI wheel pulls ~3 GB of
-    CUDA libraries and did not install in 5 minutes). It implements exactly the calls torch_score_field makes,
-    with torch's semantics, and logs whether grad was disabled around each call."""
+    """A duck-typed stand-in for the torch module, for machines without PyTorch (the real module is tested above
+    where torch is installed). It implements exactly the calls torch_score_field makes, with torch's semantics,
+    and logs whether grad was disabled around each call and on which device the tensors were made."""
     import types
 
     fake = types.ModuleType("torch")

@@ -364,7 +364,7 @@ def _model(args):
     if spec:
         if os.getcwd() not in sys.path:  # a module in the working directory, as `python -m` would find it
             sys.path.insert(0, os.getcwd())
-        return fields.ScoreField(fields.load_callable(spec), getattr(args, "schedule", "ou"), name=spec)
+        return fields.as_score_field(fields.load_callable(spec), getattr(args, "schedule", "ou"), name=spec)
     if path:
         if not Path(path).is_file():
             raise FileNotFoundError(f"--model {path}: no such file")
