@@ -221,7 +221,8 @@ def test_docstring_examples_run(module):
 SPLIT_OUT = {"rftheory.rf._flow": "rftheory.rf.model", "rftheory.rf._loss_split": "rftheory.rf.decomposition",
              "rftheory.dynamics._nearest": "rftheory.dynamics.motion",
              "rftheory.dynamics._attractors": "rftheory.dynamics.bounds",
-             "rftheory.density._grids": "rftheory.density.schedules"}
+             "rftheory.density._grids": "rftheory.density.schedules",
+             "rftheory.apps._analysis": "rftheory.apps.analyze"}
 
 
 def _defined_by(obj, name: str) -> bool:
