@@ -222,7 +222,8 @@ SPLIT_OUT = {"rftheory.rf._flow": "rftheory.rf.model", "rftheory.rf._loss_split"
              "rftheory.dynamics._nearest": "rftheory.dynamics.motion",
              "rftheory.dynamics._attractors": "rftheory.dynamics.bounds",
              "rftheory.density._grids": "rftheory.density.schedules",
-             "rftheory.apps._analysis": "rftheory.apps.analyze"}
+             "rftheory.apps._analysis": "rftheory.apps.analyze",
+             "rftheory.apps._latent_config": "rftheory.apps.latent"}
 
 
 def _defined_by(obj, name: str) -> bool:
