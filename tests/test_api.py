@@ -223,7 +223,8 @@ SPLIT_OUT = {"rftheory.rf._flow": "rftheory.rf.model", "rftheory.rf._loss_split"
              "rftheory.dynamics._attractors": "rftheory.dynamics.bounds",
              "rftheory.density._grids": "rftheory.density.schedules",
              "rftheory.apps._analysis": "rftheory.apps.analyze",
-             "rftheory.apps._latent_config": "rftheory.apps.latent"}
+             "rftheory.apps._latent_config": "rftheory.apps.latent",
+             "rftheory.apps._analyze_inputs": "rftheory.apps.analyze_report"}
 
 
 def _defined_by(obj, name: str) -> bool:
