@@ -296,3 +296,16 @@ def test_type_hints_resolve_and_the_face_is_annotated():
         hints = typing.get_type_hints(f)
         assert all(n in hints for n in names), (f.__qualname__, sorted(hints))
     assert typing.get_type_hints(model.sgd)["rng"] == rftheory._checks.RngLike
+
+
+@pytest.mark.parametrize("private,public", sorted(SPLIT_OUT.items()))
+def test_split_out_names_stay_at_their_public_paths(private, public):
+    """Code split out of a public module into a private one beside it is still imported from the public path
+    (the very same objects), and its public functions and classes are checked as that module's."""
+    priv, pub = importlib.import_module(private), importlib.import_module(public)
+    checked = {name for name, _ in _public_objects()}
+    for n in priv.__all__:
+        assert getattr(pub, n, None) is getattr(priv, n), f"{public}.{n} is not {private}.{n}"
+        obj = getattr(priv, n)
+        if callable(obj) and n in getattr(pub, "__all__", ()):
+            assert f"{public}.{n}" in checked, f"{public}.{n} escapes the numpydoc check"
