@@ -27,7 +27,7 @@ POOL_K0 = 64  # first neighbours per state in a pool
 
 
 def _stats(v) -> dict:
-    from .analyze import _stats as s
+    from ._analysis import _stats as s
 
     return s(v)
 
