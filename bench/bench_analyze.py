@@ -12,7 +12,11 @@ the CPU time is the one to compare on a shared, loaded machine; the exponent is 
    n = 2e4 (m = 2000): ratio of times and of peak memory (same run, same data);
 3. ``--big N``: the new implementation once at n = N, m = 1e4 (the issue's target is N = 1e6).
 ``--t 0.1``: the same at t = 0.1, where no pool holds and the density is the dense one: part 1 prints the
-dense cost per (sample, training point) pair (CPU ns), from which the cost at any n, m follows.
+dense cost per (sample, training point) pair (CPU ns), from which the cost at any n, m follows, and its flop
+rate: every posterior-moment pass (``EmpiricalDensity._moments``, counted in the worker) is charged the flops of
+its two matrix products per (query, training point) -- logits 2D, moment columns 2(1 + D + D(D+1)/2
+[+ D(D+1)(D+2)/6 with the third moments]) -- and the sum over the run divided by its CPU time is compared with
+the rate of one matrix product of the same shape timed in the same worker (the machine's attainable rate).
 The machine is shared: times are wall times under load; compare ratios within one run.
 """
 from __future__ import annotations
@@ -47,6 +51,7 @@ def _worker(impl, n, m, seed, d, t=T):
     else:
         from bench._baseline_433ada5 import analyze_samples
     X, S = _data(n, m, seed, t)
+    count = _count_moment_flops()
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     base = ru0.ru_maxrss  # after the imports and the data
     t0 = time.perf_counter()
@@ -63,7 +68,41 @@ def _worker(impl, n, m, seed, d, t=T):
     cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)  # all threads: robust to a loaded machine
     out.update(impl=impl, n=n, m=m, seconds=took, cpu_seconds=cpu, peak_mb=(peak - base) / 1024.0,
                input_mb=(X.nbytes + S.nbytes) / 2**20)
+    if impl == "new":
+        out.update(moment_evals_per_pair=count["pairs"] / (n * m), gflop=count["flops"] / 1e9,
+                   gflops_per_cpu_s=count["flops"] / 1e9 / cpu, gemm_gflops_per_cpu_s=_gemm_rate())
     print("RESULT " + json.dumps(out), flush=True)
+
+
+def _count_moment_flops():
+    """Wrap EmpiricalDensity._moments (this worker process only) to count (query, training point) pairs and
+    the flops of the two products per pair (module doc)."""
+    from rftheory.density.empirical import EmpiricalDensity
+
+    count = {"pairs": 0, "flops": 0}
+    inner = EmpiricalDensity._moments
+
+    def counted(self, x, tt, cov=False, third=False):
+        q, Dq = np.atleast_2d(x).shape
+        cols = 1 + Dq + (Dq * (Dq + 1) // 2 if cov or third else 0) + (Dq * (Dq + 1) * (Dq + 2) // 6 if third else 0)
+        count["pairs"] += q * self.n
+        count["flops"] += q * self.n * (2 * Dq + 2 * cols)
+        return inner(self, x, tt, cov, third)
+
+    EmpiricalDensity._moments = counted
+    return count
+
+
+def _gemm_rate(q=2048, nc=2048, cols=1 + D + D * (D + 1) // 2):
+    """GFLOP per CPU-second of one (q, nc) @ (nc, cols) product, the shape of the dense pass (median of 5)."""
+    rng = np.random.default_rng(0)
+    A, B = rng.random((q, nc)), rng.random((nc, cols))
+    rates = []
+    for _ in range(5):
+        c0 = time.process_time()
+        A @ B
+        rates.append(2.0 * q * nc * cols / 1e9 / max(time.process_time() - c0, 1e-9))
+    return float(np.median(rates))
 
 
 def _run(impl, n, m, seed=0, d=0, timeout=None, t=T):
@@ -108,7 +147,10 @@ def main(argv=None) -> int:
         r = _run("new", n, m, t=a.t)
         _show(r)
         if "error" not in r:
-            print(f"    cost per (sample, training point) pair: {1e9 * r['cpu_seconds'] / (n * m):.1f} ns cpu")
+            print(f"    cost per (sample, training point) pair: {1e9 * r['cpu_seconds'] / (n * m):.1f} ns cpu; "
+                  f"{r['moment_evals_per_pair']:.1f} moment passes per pair, {r['gflop']:.1f} GFLOP in their "
+                  f"products: {r['gflops_per_cpu_s']:.1f} GFLOP per cpu-s (one product of the same shape: "
+                  f"{r['gemm_gflops_per_cpu_s']:.1f})")
         rows.append(r)
     ok = [r for r in rows if "error" not in r]
     if len(ok) >= 2:

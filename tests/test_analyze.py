@@ -297,6 +297,38 @@ def test_pooled_density_matches_dense(D, monkeypatch):
     assert pooled.tube.fraction == dense.tube.fraction
 
 
+def test_modes_by_newton_above_newton_max_d_match_scms(monkeypatch):
+    # d = 0 takes Newton steps at any D ("auto"; they need no third cumulant), d > 0 only up to NEWTON_MAX_D.
+    # D = 30 > NEWTON_MAX_D, t = 0.1 (dense: no pool holds): Newton and SCMS find the same modes -- both stop
+    # at |s| <= tol = 1e-9 (1/length) where the Hessian's eigenvalues are <= -|lambda_min| ~ -1/h, so the
+    # points agree to ~tol h / |1 + h lambda| ~ 1e-9 length (1e-7 leaves room for the slowest direction)
+    from rftheory.apps import analyze as an
+
+    rng = np.random.default_rng(7)
+    D = 30
+    assert D > an.NEWTON_MAX_D
+    Xg = rng.standard_normal((300, D)) / np.sqrt(np.arange(1, D + 1))
+    S = EmpiricalDensity(Xg).sample(0.1, 24, rng)
+    calls = []
+    orig = an.ridge.project
+
+    def spy(*args, **kw):
+        calls.append(kw.get("newton"))
+        return orig(*args, **kw)
+
+    monkeypatch.setattr(an.ridge, "project", spy)
+    auto = analyze_samples(Xg, S, 0.1, 0)
+    scms = analyze_samples(Xg, S, 0.1, 0, newton=False)
+    assert calls and set(calls[:len(calls) // 2]) == {True} and set(calls[len(calls) // 2:]) == {False}
+    np.testing.assert_array_equal(auto.status, scms.status)
+    ok = auto.status == 0
+    assert ok.mean() > 0.9
+    np.testing.assert_allclose(auto.proj_points[ok], scms.proj_points[ok], rtol=0, atol=1e-7)
+    calls.clear()
+    analyze_samples(Xg, S[:4], 0.1, 1)   # d > 0 above NEWTON_MAX_D: SCMS
+    assert calls and set(calls) == {False}
+
+
 # ----------------------------------------------------------------------------- pool growth and fallback
 def _spy_builds(monkeypatch):
     from rftheory.apps import analyze_pools
