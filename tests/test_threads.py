@@ -12,7 +12,8 @@ from threadpoolctl import threadpool_limits
 
 from rftheory import EmpiricalDensity, ridge
 from rftheory import _blas
-from rftheory.density import empirical
+from rftheory.density import _streaming, empirical
+from rftheory.geometry import _ridge_frame
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def _assert_same_bits(outs):
 
 def test_moments_and_hessian_bits_do_not_depend_on_threads(threads, monkeypatch):
     # D = 12 (moment products of 91 columns: BLAS threads allowed), queries in many blocks
-    monkeypatch.setattr(empirical, "_BLOCK_BYTES", 64 * 1024)
+    monkeypatch.setattr(_streaming, "_BLOCK_BYTES", 64 * 1024)
     rng = np.random.default_rng(0)
     dens = EmpiricalDensity(rng.normal(size=(3000, 12)), chunk_size=1024)
     x = dens.sample(0.5, 300, rng)
@@ -61,8 +62,8 @@ def test_moments_and_hessian_bits_do_not_depend_on_threads(threads, monkeypatch)
 
 
 def test_frame_and_projection_bits_do_not_depend_on_threads(threads, monkeypatch):
-    monkeypatch.setattr(empirical, "_BLOCK_BYTES", 32 * 1024)
-    monkeypatch.setattr(ridge, "_EIGH_BLOCK", 64)
+    monkeypatch.setattr(_streaming, "_BLOCK_BYTES", 32 * 1024)
+    monkeypatch.setattr(_ridge_frame, "_EIGH_BLOCK", 64)
     rng = np.random.default_rng(1)
     th = rng.uniform(0, 2 * np.pi, 800)
     X = np.column_stack([np.cos(th), np.sin(th), 0.3 * np.sin(2 * th)]) + 0.05 * rng.normal(size=(800, 3))
@@ -90,7 +91,7 @@ def test_eigh_blocks_bits_and_the_checks_power(threads, monkeypatch):
     # product that differs between partitions), is caught by the same comparison
     dens = EmpiricalDensity(rng.normal(size=(500, 3)))
     x = rng.normal(size=(400, 3))
-    monkeypatch.setattr(empirical, "_BLOCK_BYTES", 16 * 1024)
+    monkeypatch.setattr(_streaming, "_BLOCK_BYTES", 16 * 1024)
     orig = empirical.EmpiricalDensity._block
 
     def bad_block(self, out_lp, out_mu, *args):
