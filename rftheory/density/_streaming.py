@@ -16,7 +16,7 @@ import numpy as np
 
 from .._blas import blas_single as _blas_single, run_blocks as _run_blocks
 from .._results import frame as _table, short_repr
-from ._posterior_sums import central_third, centred_scatter, shift_third
+from ._posterior_sums import central_third, centred_scatter, shift_plan, shift_third
 
 # precise scatter when a^2 R^2 / h exceeds this (cancellation error eps * ratio <= ~2e-12 relative)
 _PRECISE_RATIO = 1.0e4
@@ -221,7 +221,7 @@ class _StreamingPass:
     def _use_precise(self, a, h) -> bool:
         if self.precise != "auto":
             return bool(self.precise)
-        return bool(np.max(a * a * self._r2 / h) > _PRECISE_RATIO)
+        return bool((a * a * self._r2 / h).max() > _PRECISE_RATIO)
 
     def _chunk_features(self, n0, nc, want_cov, want_k3, cache=None):
         """Columns ``[1, y, y_i y_j (i <= j), y_i y_j y_k (i <= j <= k)]`` of a data chunk, y = x - chunk mean:
@@ -249,6 +249,14 @@ class _StreamingPass:
         elif cache is not None:
             cache[n0] = out
         return out
+
+    def _shift_plan(self, n0, xbar):
+        """``shift_plan`` of the chunk starting at n0 (origin: its mean xbar), kept on the object (D <= 4: small)."""
+        plans = self.__dict__.setdefault("_shift_plans", {})
+        plan = plans.get(n0)
+        if plan is None or plan[0] is not xbar:
+            plan = plans[n0] = (xbar, shift_plan(xbar, self._triples, self._pair_index))
+        return plan[1]
 
     def _pass(self, xq, a, h, want_cov, want_k3=False, cache=None):
         """Stream over data chunks for a block of queries (centred coordinates).
@@ -297,8 +305,8 @@ class _StreamingPass:
                 if want_k3:
                     # raw third moments about the data centre: sum e y^3 with x = xbar + y
                     S3 = S[:, 1 + D + i2.size:]
-                    R3b = shift_third(S3, S[:, 1 + D:1 + D + i2.size], S[:, 1:1 + D], Wb, xbar, self._triples,
-                                      self._pair_index)
+                    R3b = shift_third(S3, S[:, 1 + D:1 + D + i2.size], S[:, 1:1 + D], Wb, xbar,
+                                      plan=self._shift_plan(n0, xbar))
             if n0 == 0:
                 M, W, mu, C, R3, idx = Mb, Wb, mub, Cb, R3b, jb
                 continue

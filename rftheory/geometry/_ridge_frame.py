@@ -65,7 +65,8 @@ def _frame_at(field, x, t, d, third=False):
         with quiet:
             lam = _times_a_over_h(mom, mu, 2, c2) - 1.0 / mom.h[:, None]
             gap = _times_a_over_h(mom, mu[:, d - 1] - mu[:, d], 2, c2) if d > 0 else None
-            floor = _times_a_over_h(mom, 8 * _EPS * np.abs(mu[:, [0, -1]]).max(axis=1), 2, c2)
+            # 8 eps max(|mu_1|, |mu_D|): the larger of the end eigenvalues' magnitudes (exact, no gather)
+            floor = _times_a_over_h(mom, 8 * _EPS * np.maximum(np.abs(mu[:, 0]), np.abs(mu[:, -1])), 2, c2)
             fr = _frame_from(mom.score, None, d, lam=lam, vec=vec[:, :, ::-1], gap=gap, floor=floor)
             if third:  # derivative of P1: dH_ij/dx_k = (a^3/h^3) kappa3_ijk
                 fr.dH = _times_a_over_h(mom, mom.third, 3, c3 if c3 is not None and

@@ -84,65 +84,94 @@ def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step, want_
     orders = []
     tang = np.full((m, D, d), np.nan) if want_tangent else None
     active = np.arange(m)
+    third = bool(has_dH and d > 0)
+    c_floor = 64 * _EPS * np.sqrt(D)      # the round-off floor's constant (the same bits as written out in line)
     for it in range(max_iter + 1):
-        if active.size == 0:
+        na = active.size
+        if na == 0:
             break
-        xa, ta = x[active], t[active]
-        fr = _frame_at(field, xa, ta, d, third=has_dH and d > 0)
-        s = fr.score
-        g = np.einsum("mdk,md->mk", fr.normal, s)
+        # While every point is active (always so for one point) the per-point arrays are indexed by a full slice
+        # (views, no gathers) and a mask selects rows directly; afterwards by the active indices. The same
+        # arithmetic either way, so the same bits; it only saves the small-batch cost of the gathers.
+        full = na == m
+        ix = slice(None) if full else active
+        sub = (lambda mask: mask) if full else (lambda mask: active[mask])
+        xa, ta = x[ix], t[ix]
+        fr = _frame_at(field, xa, ta, d, third=third)
+        g = np.einsum("mdk,md->mk", fr.normal, fr.score)
         r = _row_norms(g)
-        floor = 64 * _EPS * np.sqrt(D) * (1.0 + np.abs(xa).max(axis=1)) * np.abs(fr.eigenvalues[:, -1])
-        tol_eff[active] = np.maximum(tol, floor)
+        floor = c_floor * (1.0 + np.abs(xa).max(axis=1)) * np.abs(fr.eigenvalues[:, -1])
+        tol_eff[ix] = np.maximum(tol, floor)
         # a Newton step that did not reduce the residual is undone: back, SCMS step, smaller trust
-        failed = was_newton[active] & ~(r < prev_r[active])
-        ok_newton = was_newton[active] & ~failed
-        trust[active[ok_newton]] *= 2.0
-        if np.any(failed):
-            fa = active[failed]
+        wn = was_newton[ix]
+        failed = wn & ~(r < prev_r[ix])
+        any_failed = bool(failed.any())
+        if wn.any():
+            trust[sub(wn & ~failed)] *= 2.0
+        if any_failed:
+            if full:
+                xa = xa.copy()   # x changes below; xa keeps this iteration's points (as the gather did)
+            fa = sub(failed)
             trust[fa] /= 4.0
             x[fa] = prev_x[fa] + prev_scms[fa]
             was_newton[fa] = False
             hist[fa] = np.nan
             iters[fa] += 1
-        ev = ~failed
-        res[active[ev]], beta[active[ev]], gap[active[ev]] = r[ev], fr.beta[ev], fr.eigengap[ev]
-        if want_tangent:
-            tang[active[ev]] = fr.tangent[ev]
-        done = ev & (r <= tol_eff[active])
+            ev = ~failed
+            ie = sub(ev)
+            res[ie], beta[ie], gap[ie] = r[ev], fr.beta[ev], fr.eigengap[ev]
+            if want_tangent:
+                tang[ie] = fr.tangent[ev]
+            done = ev & (r <= tol_eff[ix])
+        else:
+            ev = None
+            res[ix], beta[ix], gap[ix] = r, fr.beta, fr.eigengap
+            if want_tangent:
+                tang[ix] = fr.tangent
+            done = r <= tol_eff[ix]
         degenerate = fr.eigengap <= 64 * fr.gap_floor
         regular = fr.regular(beta_min) & ~degenerate
-        bad = ev & (~np.isfinite(r) | ~np.all(np.isfinite(xa), axis=1))
-        status[active[done & regular]] = 0
-        status[active[done & ~regular]] = 2
-        status[active[bad]] = 3
-        keep = ev & ~done & ~bad
+        bad = ~np.isfinite(r) | ~np.isfinite(xa).all(axis=1)
+        if ev is not None:
+            bad &= ev
+        if done.any():
+            status[sub(done & regular)] = 0
+            status[sub(done & ~regular)] = 2
+        if bad.any():
+            status[sub(bad)] = 3
+        keep = ~done & ~bad
+        if ev is not None:
+            keep &= ev
         if it == max_iter:
             break
-        scms = h[active][:, None] * np.einsum("mdk,mk->md", fr.normal, g)   # h P_perp s (g = E^T s)
+        if not keep.any():   # no point takes a step (all converged, stopped, or undone): nothing to compute
+            active = active[failed] if any_failed else active[:0]
+            continue
+        scms = h[ix][:, None] * np.einsum("mdk,mk->md", fr.normal, g)   # h P_perp s (g = E^T s)
         if newton:
             dH = None
-            if has_dH and d > 0:  # G (frame turning) is used only for d > 0
+            if third:  # G (frame turning) is used only for d > 0
                 dH = fr.dH if fr.dH is not None else field.hessian_derivative(xa, ta)
             dn = _newton_step(fr, dH, g)
-            use_n = keep & regular & np.all(np.isfinite(dn), axis=1) & \
-                (np.linalg.norm(dn, axis=1) <= trust[active])
+            # |dn| as np.linalg.norm computes it (sqrt of the summed squares), without its wrapper
+            use_n = keep & regular & np.isfinite(dn).all(axis=1) & \
+                (np.sqrt(np.add.reduce(dn * dn, axis=1)) <= trust[ix])
         else:
-            dn, use_n = scms, np.zeros(len(active), dtype=bool)
+            dn, use_n = scms, np.zeros(na, dtype=bool)
         delta = np.where(use_n[:, None], dn, scms)
         # observed order from consecutive Newton-phase residuals well above the round-off floor
-        ha = hist[active]
-        ha = np.where(use_n[:, None], np.column_stack([ha[:, 1], ha[:, 2], r]), np.nan)
-        hist[active[keep]] = ha[keep]
-        okq = np.all(np.isfinite(ha), axis=1) & (ha[:, 2] < ha[:, 1]) & (ha[:, 1] < ha[:, 0]) & \
-            (ha[:, 2] > 1e3 * tol_eff[active])
-        if np.any(okq):
+        ha = hist[ix]
+        ha = np.where(use_n[:, None], np.stack([ha[:, 1], ha[:, 2], r], axis=1), np.nan)
+        hist[sub(keep)] = ha[keep]
+        okq = np.isfinite(ha).all(axis=1) & (ha[:, 2] < ha[:, 1]) & (ha[:, 1] < ha[:, 0]) & \
+            (ha[:, 2] > 1e3 * tol_eff[ix])
+        if okq.any():
             q = np.log(ha[okq, 2] / ha[okq, 1]) / np.log(ha[okq, 1] / ha[okq, 0])
             orders.extend(q[np.isfinite(q)].tolist())
-        ka = active[keep]
+        ka = sub(keep)
         prev_x[ka], prev_r[ka], prev_scms[ka] = xa[keep], r[keep], scms[keep]
         was_newton[ka] = use_n[keep]
-        nsteps[active[keep & use_n]] += 1
+        nsteps[sub(keep & use_n)] += 1
         iters[ka] += 1
         x[ka] = xa[keep] + delta[keep]
         active = active[keep | failed]
