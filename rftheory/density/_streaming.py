@@ -290,9 +290,9 @@ class _StreamingPass:
             dm = S[:, 1:1 + D] / Wb[:, None]  # chunk posterior mean - xbar
             mub = xbar + dm
             if want_cov:
-                S2 = S[:, 1 + D:1 + D + i2.size]
-                Cb = S2[:, self._pair_flat].reshape(q, D, D)  # the symmetric matrix from its unique entries
-                Cb -= Wb[:, None, None] * dm[:, :, None] * dm[:, None, :]
+                # the scatter is carried packed, as its unique entries i <= j (half the memory traffic of
+                # the full matrices); the symmetric matrix is formed once at the end
+                Cb = S[:, 1 + D:1 + D + i2.size] - (Wb[:, None] * dm[:, i2]) * dm[:, j2]
                 # per query: the centred (precise) sum where the chunk's posterior is nearly one-hot
                 # (mass off its top point < 1e-2: the covariance is small against R^2 and the one-product
                 # form would lose its relative precision) or where h is small; one product otherwise
@@ -301,7 +301,8 @@ class _StreamingPass:
                     sel[:] = False
                 ip = np.flatnonzero(sel)
                 if ip.size:
-                    mub[ip], Cb[ip] = centred_scatter(Xb, e[ip], Wb[ip], jb[ip], _BLOCK_BYTES)
+                    mub[ip], Cf = centred_scatter(Xb, e[ip], Wb[ip], jb[ip], _BLOCK_BYTES)
+                    Cb[ip] = Cf[:, i2, j2]
                 if want_k3:
                     # raw third moments about the data centre: sum e y^3 with x = xbar + y
                     S3 = S[:, 1 + D + i2.size:]
@@ -319,8 +320,7 @@ class _StreamingPass:
             delta = mub - mu
             mu = mu + delta * (Wbn / Wt)[:, None]
             if want_cov:
-                C = C * fa[:, None, None] + Cb * fb[:, None, None] \
-                    + (Wa * Wbn / Wt)[:, None, None] * delta[:, :, None] * delta[:, None, :]
+                C = C * fa[:, None] + Cb * fb[:, None] + ((Wa * Wbn / Wt)[:, None] * delta[:, i2]) * delta[:, j2]
             if want_k3:
                 R3 = R3 * fa[:, None] + R3b * fb[:, None]
             better = Mb > M
@@ -331,9 +331,8 @@ class _StreamingPass:
         lp = (-np.einsum("qd,qd->q", dstar, dstar) * 0.5 * inv_h + np.log(W)
               - np.log(self.n) - 0.5 * D * np.log(2.0 * np.pi * h))
         cov = None
-        if want_cov:
-            cov = C / W[:, None, None]
-            cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
+        if want_cov:   # exactly symmetric: both (i, j) and (j, i) read the packed entry
+            cov = (C / W[:, None])[:, self._pair_flat].reshape(q, D, D)
         if want_k3:
             return lp, mu, cov, idx, W, M, R3 / W[:, None]
         return lp, mu, cov, idx, W, M
