@@ -124,3 +124,17 @@ def test_query_threads_work_in_a_forked_child(threads):
     with ctx.Pool(1) as pool:
         got = pool.apply_async(dens.score, (x, 0.4)).get(timeout=120)
     assert np.array_equal(got, ref)
+
+
+def test_query_blocks_are_equal_even_and_cover_every_query():
+    # the query blocks of a moments() call: fixed by m and the memory budget only; equal shares for 2, 4, 8
+    # threads (the 2-core machine's two query threads were left with 9 blocks against 8 at m = 4096, D = 32)
+    for m, qc in [(4096, 250), (10, 3), (5, 4), (7, 7), (1, 1), (300, 250), (1000, 1), (17, 2)]:
+        bl = _streaming._query_blocks(m, qc)
+        sizes = [b.stop - b.start for b in bl]
+        assert bl[0].start == 0 and bl[-1].stop == m and all(a.stop == b.start for a, b in zip(bl, bl[1:]))
+        assert max(sizes) <= qc and max(sizes) - min(sizes) <= 1 and min(sizes) >= 1
+        assert len(bl) == 1 or len(bl) % 2 == 0 or len(bl) == m
+        if len(bl) >= 8 and len(bl) < m:
+            assert len(bl) % 8 == 0
+    assert len(_streaming._query_blocks(4096, 250)) == 24

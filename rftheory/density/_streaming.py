@@ -128,6 +128,19 @@ def _require_finite(values, what: str, tt, h, scale=None) -> None:
 
 
 
+def _query_blocks(m: int, qc: int) -> list:
+    """Slices of the m queries in blocks of at most qc (the memory budget): equal blocks (sizes differ by at most
+    one), their count even, and a multiple of 8 from 8 on, so that 2, 4 or 8 query threads get equal shares.
+    Fixed by m and qc alone, never by the thread count, so the bits do not depend on it."""
+    nb = -(-m // qc)
+    if nb > 1:
+        nb = -(-nb // 8) * 8 if nb >= 8 else nb + (nb % 2)
+    nb = min(nb, m)
+    base, extra = divmod(m, nb)
+    edges = np.concatenate([[0], np.cumsum([base + (i < extra) for i in range(nb)])])
+    return [slice(int(edges[i]), int(edges[i + 1])) for i in range(nb)]
+
+
 class _StreamingPass:
     """The streaming pass of :class:`EmpiricalDensity` on validated input (x (m, D) finite float64, tt (m,)
     in the schedule's domain); the class provides ``schedule``, ``data`` and the centred data columns."""
@@ -178,7 +191,7 @@ class _StreamingPass:
                 # number of threads (tests/test_threads.py)
                 _run_blocks(lambda sl: self._block(out_lp, out_mu, out_cov, out_k3, out_idx, out_wmax, sl, xq, a,
                                                    h, cov, fused, cache),
-                            [slice(q0, min(m, q0 + qc)) for q0 in range(0, m, qc)])
+                            _query_blocks(m, qc))
         if third:
             if not fused or self.precise is True:
                 ie = np.arange(m)
