@@ -140,7 +140,7 @@ def _row_norms(g):
     """(m,) Euclidean norms of the rows of g; where |g|^2 overflows although |g| is finite (t ~ 1e-300), the
     row is scaled by its largest entry first (elsewhere the bits are those of np.linalg.norm)."""
     with np.errstate(over="ignore"):             # handled below
-        r = np.linalg.norm(g, axis=1)
+        r = np.sqrt(np.add.reduce(g * g, axis=1))   # what np.linalg.norm(g, axis=1) computes, without its layers
     if math.isfinite(float(np.add.reduce(r))):
         return r
     over = np.isinf(r) & np.all(np.isfinite(g), axis=1)

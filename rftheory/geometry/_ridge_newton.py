@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._blas import blas_single as _blas_single
+from ..density.empirical import EmpiricalDensity
 from ._ridge_frame import _EPS, _frame_at, _row_norms
 
 
@@ -13,6 +14,8 @@ def _step_size(field, t, m):
     sch = getattr(field, "schedule", None)
     if sch is None:
         return None
+    if isinstance(field, EmpiricalDensity):   # t is the (m,) array validated by the public call (``_times``)
+        return np.array(sch._h(t), dtype=np.float64)
     return np.broadcast_to(np.asarray(sch.h(t), dtype=np.float64), (m,)).copy()
 
 
@@ -161,7 +164,10 @@ def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step, want_
         delta = np.where(use_n[:, None], dn, scms)
         # observed order from consecutive Newton-phase residuals well above the round-off floor
         ha = hist[ix]
-        ha = np.where(use_n[:, None], np.stack([ha[:, 1], ha[:, 2], r], axis=1), np.nan)
+        hn = np.empty((na, 3))   # the history shifted by one: (r_{k-2}, r_{k-1}, r_k)
+        hn[:, :2] = ha[:, 1:]
+        hn[:, 2] = r
+        ha = np.where(use_n[:, None], hn, np.nan)
         hist[sub(keep)] = ha[keep]
         okq = np.isfinite(ha).all(axis=1) & (ha[:, 2] < ha[:, 1]) & (ha[:, 1] < ha[:, 0]) & \
             (ha[:, 2] > 1e3 * tol_eff[ix])
