@@ -57,8 +57,10 @@ def central_third(r3, mu, cov, triples, triple_index=None):
     gather (the same values as the six permuted assignments)."""
     D = mu.shape[1]
     i3, j3, k3 = triples
-    u = r3 - (mu[:, i3] * cov[:, j3, k3] + mu[:, j3] * cov[:, i3, k3] + mu[:, k3] * cov[:, i3, j3]) \
-        - mu[:, i3] * mu[:, j3] * mu[:, k3]
+    # cov[:, j, k] read through the flat index j D + k (one gather instead of a two-array fancy index)
+    cf = cov.reshape(cov.shape[0], D * D)
+    mi, mj, mk = mu[:, i3], mu[:, j3], mu[:, k3]
+    u = r3 - (mi * cf[:, j3 * D + k3] + mj * cf[:, i3 * D + k3] + mk * cf[:, i3 * D + j3]) - mi * mj * mk
     if triple_index is not None:
         return u[:, triple_index]
     out = np.empty((mu.shape[0], D, D, D))
