@@ -12,7 +12,8 @@ from threadpoolctl import threadpool_limits
 
 from rftheory import EmpiricalDensity, ridge
 from rftheory import _blas
-from rftheory.density import empirical
+from rftheory.density import _streaming, empirical
+from rftheory.geometry import _ridge_frame
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def _assert_same_bits(outs):
 
 def test_moments_and_hessian_bits_do_not_depend_on_threads(threads, monkeypatch):
     # D = 12 (moment products of 91 columns: BLAS threads allowed), queries in many blocks
-    monkeypatch.setattr(empirical, "_BLOCK_BYTES", 64 * 1024)
+    monkeypatch.setattr(_streaming, "_BLOCK_BYTES", 64 * 1024)
     rng = np.random.default_rng(0)
     dens = EmpiricalDensity(rng.normal(size=(3000, 12)), chunk_size=1024)
     x = dens.sample(0.5, 300, rng)
@@ -61,8 +62,8 @@ def test_moments_and_hessian_bits_do_not_depend_on_threads(threads, monkeypatch)
 
 
 def test_frame_and_projection_bits_do_not_depend_on_threads(threads, monkeypatch):
-    monkeypatch.setattr(empirical, "_BLOCK_BYTES", 32 * 1024)
-    monkeypatch.setattr(ridge, "_EIGH_BLOCK", 64)
+    monkeypatch.setattr(_streaming, "_BLOCK_BYTES", 32 * 1024)
+    monkeypatch.setattr(_ridge_frame, "_EIGH_BLOCK", 64)
     rng = np.random.default_rng(1)
     th = rng.uniform(0, 2 * np.pi, 800)
     X = np.column_stack([np.cos(th), np.sin(th), 0.3 * np.sin(2 * th)]) + 0.05 * rng.normal(size=(800, 3))
@@ -90,7 +91,7 @@ def test_eigh_blocks_bits_and_the_checks_power(threads, monkeypatch):
     # product that differs between partitions), is caught by the same comparison
     dens = EmpiricalDensity(rng.normal(size=(500, 3)))
     x = rng.normal(size=(400, 3))
-    monkeypatch.setattr(empirical, "_BLOCK_BYTES", 16 * 1024)
+    monkeypatch.setattr(_streaming, "_BLOCK_BYTES", 16 * 1024)
     orig = empirical.EmpiricalDensity._block
 
     def bad_block(self, out_lp, out_mu, *args):
@@ -123,3 +124,17 @@ def test_query_threads_work_in_a_forked_child(threads):
     with ctx.Pool(1) as pool:
         got = pool.apply_async(dens.score, (x, 0.4)).get(timeout=120)
     assert np.array_equal(got, ref)
+
+
+def test_query_blocks_are_equal_even_and_cover_every_query():
+    # the query blocks of a moments() call: fixed by m and the memory budget only; equal shares for 2, 4, 8
+    # threads (the 2-core machine's two query threads were left with 9 blocks against 8 at m = 4096, D = 32)
+    for m, qc in [(4096, 250), (10, 3), (5, 4), (7, 7), (1, 1), (300, 250), (1000, 1), (17, 2)]:
+        bl = _streaming._query_blocks(m, qc)
+        sizes = [b.stop - b.start for b in bl]
+        assert bl[0].start == 0 and bl[-1].stop == m and all(a.stop == b.start for a, b in zip(bl, bl[1:]))
+        assert max(sizes) <= qc and max(sizes) - min(sizes) <= 1 and min(sizes) >= 1
+        assert len(bl) == 1 or len(bl) % 2 == 0 or len(bl) == m
+        if len(bl) >= 8 and len(bl) < m:
+            assert len(bl) % 8 == 0
+    assert len(_streaming._query_blocks(4096, 250)) == 24

@@ -27,16 +27,27 @@ def centred_scatter(Xb, e, Wb, jb, block_bytes: int):
     return mub, Cb
 
 
-def shift_third(S3, S2, S1, S0, c, triples, pair_index):
-    """Sums of ``(c + y)^{(x)3}`` (unique i <= j <= k) from the sums of y, y y and y y y (weights e)."""
+def shift_plan(c, triples, pair_index):
+    """The per-origin factors of :func:`shift_third` for the origin c (D,): computed once per data chunk (its
+    mean) and reused by every query block, the same products as written out in ``shift_third``."""
     i3, j3, k3 = triples
     p = pair_index
+    return (p[j3, k3], p[i3, k3], p[i3, j3], c[i3], c[j3], c[k3], c[i3] * c[j3], c[i3] * c[k3], c[j3] * c[k3],
+            c[i3] * c[j3] * c[k3], i3, j3, k3)
+
+
+def shift_third(S3, S2, S1, S0, c, triples=None, pair_index=None, plan=None):
+    """Sums of ``(c + y)^{(x)3}`` (unique i <= j <= k) from the sums of y, y y and y y y (weights e).
+    ``plan`` is ``shift_plan(c, triples, pair_index)`` (else it is computed here)."""
+    if plan is None:
+        plan = shift_plan(c, triples, pair_index)
+    pjk, pik, pij, ci, cj, ck, cij, cik, cjk, cijk, i3, j3, k3 = plan
     out = S3.copy()
     # (c+y)_i (c+y)_j (c+y)_k = y_i y_j y_k + [c_i y_j y_k + c_j y_i y_k + c_k y_i y_j]
     #                            + [c_i c_j y_k + c_i c_k y_j + c_j c_k y_i] + c_i c_j c_k
-    out += c[i3] * S2[:, p[j3, k3]] + c[j3] * S2[:, p[i3, k3]] + c[k3] * S2[:, p[i3, j3]]
-    out += (c[i3] * c[j3]) * S1[:, k3] + (c[i3] * c[k3]) * S1[:, j3] + (c[j3] * c[k3]) * S1[:, i3]
-    out += (c[i3] * c[j3] * c[k3]) * S0[:, None]
+    out += ci * S2[:, pjk] + cj * S2[:, pik] + ck * S2[:, pij]
+    out += cij * S1[:, k3] + cik * S1[:, j3] + cjk * S1[:, i3]
+    out += cijk * S0[:, None]
     return out
 
 
@@ -46,8 +57,10 @@ def central_third(r3, mu, cov, triples, triple_index=None):
     gather (the same values as the six permuted assignments)."""
     D = mu.shape[1]
     i3, j3, k3 = triples
-    u = r3 - (mu[:, i3] * cov[:, j3, k3] + mu[:, j3] * cov[:, i3, k3] + mu[:, k3] * cov[:, i3, j3]) \
-        - mu[:, i3] * mu[:, j3] * mu[:, k3]
+    # cov[:, j, k] read through the flat index j D + k (one gather instead of a two-array fancy index)
+    cf = cov.reshape(cov.shape[0], D * D)
+    mi, mj, mk = mu[:, i3], mu[:, j3], mu[:, k3]
+    u = r3 - (mi * cf[:, j3 * D + k3] + mj * cf[:, i3 * D + k3] + mk * cf[:, i3 * D + j3]) - mi * mj * mk
     if triple_index is not None:
         return u[:, triple_index]
     out = np.empty((mu.shape[0], D, D, D))

@@ -112,7 +112,10 @@ def trace(field, t: float, d: int = 1, bounds=None, seeds=None, grid_size: int |
     ValueError
         If D is not 2 or 3, d != 1, or the bounds are malformed.
     """
-    from .ridge import _blas_single, _project_batch, _require_field, _times, frame, project
+    from .._blas import blas_single as _blas_single
+    from ._ridge_frame import _require_field, _times
+    from ._ridge_newton import _project_batch
+    from .ridge import frame, project
 
     _require_field(field)
     D = int(getattr(field, "D", 0) or (np.asarray(seeds).shape[-1] if seeds is not None else 0))

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._checks import as_points
-from .ridge import _dim, _require_field, _score_hessian
+from ._ridge_frame import _dim, _require_field, _score_hessian
 
 __all__ = ["DimensionChoice", "ridge_dimension", "DEFAULT_THRESHOLD"]
 

@@ -20,9 +20,7 @@ step is the frame-frozen quasi-Newton step (linear convergence). The minimal-nor
 """
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
 from dataclasses import dataclass, field as dc_field
 
 import numpy as np
@@ -30,10 +28,14 @@ from scipy import optimize, special
 
 from numpy.typing import ArrayLike
 
-from .._checks import as_points, check_positive_int, check_real, check_ridge_dim, per_point_times
-from .._blas import blas_single as _blas_single, query_threads as _query_threads, run_blocks as _run_blocks
+from .._checks import as_points, check_positive_int, check_real, check_ridge_dim
+from .._blas import blas_single as _blas_single
 from .._results import frame as _table, short_repr
-from ..density.empirical import EmpiricalDensity
+# the frame and the projection core live in private modules beside this one (one job each); their private
+# names are re-exported for the modules and tests that reach them through ``ridge``
+from ._ridge_frame import (_EIGH_BLOCK, Frame, _dim, _eigh_blocks, _frame_at, _frame_from,  # noqa: F401
+                           _require_field, _row_norms, _score_hessian, _times)
+from ._ridge_newton import _newton_step, _project_batch, _step_size  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -42,236 +44,6 @@ __all__ = ["Frame", "Projection", "frame", "residual", "decompose", "project", "
 
 _EPS = np.finfo(np.float64).eps
 STATUS = {0: "converged", 1: "max_iter", 2: "not_regular", 3: "diverged"}
-
-
-def _require_field(field, need_hessian=True):
-    if not hasattr(field, "score"):
-        raise TypeError("field must be a score field with a score(x, t) method")
-    if need_hessian and not (hasattr(field, "hessian") or hasattr(field, "score_and_hessian")):
-        raise TypeError("field must provide hessian(x, t) (or score_and_hessian) for ridge geometry")
-
-
-def _dim(field, x):
-    D = getattr(field, "D", None)
-    if D is None:
-        D = np.asarray(x).shape[-1]
-    return int(D)
-
-
-def _score_hessian(field, x, t):
-    if hasattr(field, "score_and_hessian"):
-        return field.score_and_hessian(x, t)
-    return field.score(x, t), field.hessian(x, t)
-
-
-def _frame_at(field, x, t, d, third=False):
-    """Frame at x (for an EmpiricalDensity: x and t validated by the caller, t of shape (m,); see ``_times``).
-    For an empirical density the eigenvectors come from the posterior covariance (P1: same
-    eigenvectors as H, and eigenvalues ``-1/h + (a^2/h^2) mu``): its small eigenvalues carry full relative
-    precision, so an eigengap far below ``eps/h`` (one-hot weights near a mode) is still resolved.
-    With ``third`` (EmpiricalDensity only) the same pass also gives ``dH/dx`` (``fr.dH``, (m, D, D, D))."""
-    if hasattr(field, "moments") and hasattr(field, "posterior_cov"):
-        exact = isinstance(field, EmpiricalDensity)
-        third = bool(third) and exact
-        if exact:   # validated once by the public caller (x finite (m, D), t in the domain)
-            mom = field._moments(x, t, cov=True, third=third)
-        else:
-            mom = field.moments(x, t, cov=True, third=True) if third else field.moments(x, t, cov=True)
-        mu, vec = _eigh_blocks(mom.cov)
-        mu = mu[:, ::-1]
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):     # checked just below
-            c2 = mom.a * mom.a / (mom.h * mom.h)
-            c3 = (mom.a / mom.h) ** 3 if third else None
-        if math.isfinite(float(np.add.reduce(c2))):
-            quiet = contextlib.nullcontext()
-        else:
-            c2 = c3 = None   # (a/h)^k overflows for some query: _times_a_over_h's nested products there
-            # and where even those overflow (t ~ 1e-300 between modes) the frame is refused by name just
-            # below: no floating-point warning before that refusal
-            quiet = np.errstate(over="ignore", invalid="ignore")
-        with quiet:
-            lam = _times_a_over_h(mom, mu, 2, c2) - 1.0 / mom.h[:, None]
-            gap = _times_a_over_h(mom, mu[:, d - 1] - mu[:, d], 2, c2) if d > 0 else None
-            floor = _times_a_over_h(mom, 8 * _EPS * np.abs(mu[:, [0, -1]]).max(axis=1), 2, c2)
-            fr = _frame_from(mom.score, None, d, lam=lam, vec=vec[:, :, ::-1], gap=gap, floor=floor)
-            if third:  # derivative of P1: dH_ij/dx_k = (a^3/h^3) kappa3_ijk
-                fr.dH = _times_a_over_h(mom, mom.third, 3, c3 if c3 is not None and
-                                        math.isfinite(float(np.add.reduce(c3))) else None)
-        _require_finite_frame(fr, mom.t, mom.h)
-        return fr
-    s, H = _score_hessian(field, x, t)
-    fr = _frame_from(s, H, d)
-    _require_finite_frame(fr, np.broadcast_to(np.asarray(t, dtype=np.float64), (s.shape[0],)), None)
-    return fr
-
-
-_EIGH_BLOCK = 256   # matrices per block of the query-parallel eigh (fixed: the same bits for any thread count)
-
-
-def _eigh_blocks(C):
-    """``np.linalg.eigh`` of a stack (m, D, D) on one BLAS thread (many small matrices: BLAS threads only cost,
-    see rftheory._blas); large stacks are cut into fixed blocks run on the query threads. Each matrix is
-    decomposed alone whatever the blocks, so the bits do not depend on the thread count."""
-    m, D = C.shape[0], C.shape[-1]
-    with _blas_single():
-        if m <= _EIGH_BLOCK or m * D ** 3 < 2 ** 22 or _query_threads() < 2:
-            return np.linalg.eigh(C)
-        w = np.empty((m, D))
-        v = np.empty((m, D, D))
-
-        def one(sl):
-            w[sl], v[sl] = np.linalg.eigh(C[sl])
-
-        _run_blocks(one, [slice(i, min(m, i + _EIGH_BLOCK)) for i in range(0, m, _EIGH_BLOCK)])
-        return w, v
-
-
-def _times(field, t, m):
-    """For an EmpiricalDensity, t as the validated (m,) float64 array its ``_moments`` takes (other fields
-    validate their own input): the public functions call this once, the inner steps reuse the array."""
-    if isinstance(field, EmpiricalDensity):
-        return per_point_times(t, m, field.schedule, "t")
-    return t
-
-
-def _a_over_h_power(mom, k: int):
-    """``(a/h)^k`` per query (inf where it overflows float64; no warning)."""
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):         # handled by _times_a_over_h
-        return mom.a * mom.a / (mom.h * mom.h) if k == 2 else (mom.a / mom.h) ** k
-
-
-def _times_a_over_h(mom, v, k: int, c=None):
-    """``(a/h)^k v`` per query (v's first axis): as ``(a^k/h^k) v``, or where that factor overflows float64
-    (t below ~1e-154 for k = 2) as k nested products ``(a/h)(...((a/h) v))``, finite when v is small.
-    ``c`` is ``_a_over_h_power(mom, k)`` when the caller has checked it finite for every query."""
-    shape = (-1,) + (1,) * (np.ndim(v) - 1)
-    if c is not None:   # the caller's (a/h)^k, known finite everywhere: one product
-        return c.reshape(shape) * v
-    c = _a_over_h_power(mom, k).reshape(shape)
-    if math.isfinite(float(np.add.reduce(c, axis=None))):   # ordinary t: one product, no error-state switch
-        return c * v
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):         # handled below
-        out = c * v
-    big = ~np.isfinite(c.reshape(-1))
-    if big.any():
-        r = (mom.a[big] / mom.h[big]).reshape(shape)
-        w = v[big]
-        for _ in range(k):
-            w = r * w
-        out[big] = w
-    return out
-
-
-def _row_norms(g):
-    """(m,) Euclidean norms of the rows of g; where |g|^2 overflows although |g| is finite (t ~ 1e-300), the
-    row is scaled by its largest entry first (elsewhere the bits are those of np.linalg.norm)."""
-    with np.errstate(over="ignore"):             # handled below
-        r = np.linalg.norm(g, axis=1)
-    if math.isfinite(float(np.add.reduce(r))):
-        return r
-    over = np.isinf(r) & np.all(np.isfinite(g), axis=1)
-    if over.any():
-        sc = np.abs(g[over]).max(axis=1)
-        r[over] = sc * np.linalg.norm(g[over] / sc[:, None], axis=1)
-    return r
-
-
-def _require_finite_frame(fr, tt, h):
-    """ValueError if the frame holds NaN/inf: the Hessian is not representable in float64 there."""
-    if math.isfinite(float(np.add.reduce(fr.eigenvalues, axis=None)) + float(np.add.reduce(fr.score, axis=None))):
-        return      # one reduction each proves every entry finite (an overflowing sum is checked below)
-    bad = ~(np.all(np.isfinite(fr.eigenvalues), axis=1) & np.all(np.isfinite(fr.score), axis=1))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        hs = f" (h_t = {h[i]:.3g})" if h is not None else ""
-        raise ValueError(f"the Hessian at t = {tt[i]:.3g}{hs} for query x[{i}] is not representable in float64: "
-                         "t is below what float64 resolves at this data's scale, or the data or query are too "
-                         "large; use a larger t or rescale the data")
-
-
-@dataclass
-class Frame:
-    """The ridge frame at m points (D dimensions, ridge dimension d; :func:`frame`).
-
-    Attributes
-    ----------
-    eigenvalues : numpy.ndarray, shape (m, D)
-        Hessian eigenvalues, descending (1/length^2).
-    vectors : numpy.ndarray, shape (m, D, D)
-        Eigenvectors as columns, same order.
-    normal : numpy.ndarray, shape (m, D, D-d)
-        Normal basis ``E = [v_{d+1} .. v_D]``.
-    tangent : numpy.ndarray, shape (m, D, d)
-        Tangent basis ``[v_1 .. v_d]``.
-    beta : numpy.ndarray, shape (m,)
-        Normal curvature ``-lambda_{d+1}``.
-    eigengap : numpy.ndarray, shape (m,)
-        ``lambda_d - lambda_{d+1}`` (inf for d = 0).
-    score : numpy.ndarray, shape (m, D)
-        The field's score at the points.
-    d : int
-        Ridge dimension.
-    gap_floor : numpy.ndarray or float
-        Round-off level of the eigengap (below it the frame is undetermined).
-    dH : numpy.ndarray, shape (m, D, D, D), or None
-        dH/dx when computed in the same pass (projection only).
-    """
-
-    eigenvalues: np.ndarray
-    vectors: np.ndarray
-    normal: np.ndarray
-    tangent: np.ndarray
-    beta: np.ndarray
-    eigengap: np.ndarray
-    score: np.ndarray
-    d: int
-    gap_floor: np.ndarray | float = 0.0  # round-off level of the eigengap (below it the frame is undetermined)
-    dH: np.ndarray | None = None  # (m, D, D, D) dH/dx when computed in the same pass (projection only)
-
-    __repr__ = short_repr
-
-    def project_normal(self, v):
-        """``P_perp v`` at each point.
-
-        Parameters
-        ----------
-        v : numpy.ndarray, shape (m, D)
-            Vectors.
-
-        Returns
-        -------
-        numpy.ndarray, shape (m, D)
-        """
-        return np.einsum("mdk,mk->md", self.normal, np.einsum("mdk,md->mk", self.normal, v))
-
-    def regular(self, beta_min: float = 0.0):
-        """Beta-regularity: ``beta > beta_min`` and ``eigengap > beta_min``.
-
-        Parameters
-        ----------
-        beta_min : float, default 0.0
-            Threshold (1/length^2).
-
-        Returns
-        -------
-        numpy.ndarray of bool, shape (m,)
-        """
-        return (self.beta > beta_min) & (self.eigengap > beta_min)
-
-
-def _frame_from(s, H, d, lam=None, vec=None, gap=None, floor=None):
-    if lam is None:
-        with _blas_single():
-            lam, vec = np.linalg.eigh(H)  # ascending
-        lam = lam[:, ::-1]
-        vec = vec[:, :, ::-1]
-    beta = -lam[:, d]
-    if gap is None:
-        gap = lam[:, d - 1] - lam[:, d] if d > 0 else np.full(lam.shape[0], np.inf)
-    if floor is None:
-        floor = 8 * _EPS * np.abs(lam).max(axis=1)
-    return Frame(eigenvalues=lam, vectors=vec, normal=vec[:, :, d:], tangent=vec[:, :, :d], beta=beta,
-                 eigengap=gap, score=s, d=d, gap_floor=floor)
 
 
 def frame(field, x: ArrayLike, t: ArrayLike, d: int) -> Frame:
@@ -488,53 +260,6 @@ class Projection:
                        "residual": self.residual, "beta": self.beta, "eigengap": self.eigengap}, "point")
 
 
-def _step_size(field, t, m):
-    sch = getattr(field, "schedule", None)
-    if sch is None:
-        return None
-    return np.broadcast_to(np.asarray(sch.h(t), dtype=np.float64), (m,)).copy()
-
-
-def _newton_step(fr, dH, g):
-    """Minimal-norm Newton step for E^T s = 0 with the frame-turning term (see module doc)."""
-    with _blas_single():  # batched products and solves of small matrices
-        return _newton_step_impl(fr, dH, g)
-
-
-def _newton_step_impl(fr, dH, g):
-    m, D, _ = fr.vectors.shape
-    d = fr.d
-    lamN = fr.eigenvalues[:, d:]
-    E = fr.normal
-    J = lamN[:, :, None] * np.swapaxes(E, 1, 2)  # (m, D-d, D)
-    if dH is not None and d > 0:
-        T = fr.tangent
-        c = np.einsum("mdl,md->ml", T, fr.score)  # tangential score coordinates
-        # B[m, l, j, k] = v_l^T dH_k v_j
-        # (a fixed order of contraction: T^T dH first, then E; no einsum path search per step)
-        B = np.einsum("mlbk,mbj->mljk", np.einsum("mal,mabk->mlbk", T, dH), E)
-        denom = lamN[:, None, :] - fr.eigenvalues[:, :d, None]  # (m, d, D-d): lambda_j - lambda_l
-        with np.errstate(divide="ignore", invalid="ignore"):
-            G = np.einsum("ml,mljk->mjk", c, B / denom[..., None])
-        J = J + np.where(np.isfinite(G), G, 0.0)
-    # Scale each point's system by the power of two nearest below max|J|: exact in floating point (the step's
-    # bits are unchanged), and J J^T cannot overflow at tiny t, where |J| ~ 1/h_t reaches 1e300.
-    # step = J^T (J J^T)^{-1} (-g) = Js^T (Js Js^T)^{-1} (-g sc) with Js = J sc.
-    amax = np.max(np.abs(J), axis=(1, 2))
-    _, ex = np.frexp(np.where(np.isfinite(amax) & (amax > 0), amax, 1.0))
-    sc = np.ldexp(1.0, -ex)
-    J = J * sc[:, None, None]
-    g = g * sc[:, None]
-    JJt = J @ np.swapaxes(J, 1, 2)
-    if JJt.shape[1] == 1 and np.all(JJt[:, 0, 0] != 0):   # one normal direction: LAPACK's 1x1 solve is a division
-        return J[:, 0, :] * (-g / JJt[:, 0])
-    try:
-        y = np.linalg.solve(JJt, -g[:, :, None])[:, :, 0]
-    except np.linalg.LinAlgError:
-        y = np.linalg.lstsq(JJt.reshape(-1, JJt.shape[-1]), -g.reshape(-1), rcond=None)[0]
-    return np.einsum("mkd,mk->md", J, y)
-
-
 def project(field, x: ArrayLike, t: ArrayLike, d: int, tol: float = 1e-10, max_iter: int = 200, newton: bool = True,
             beta_min: float = 0.0, step=None, batch_size: int = 65536) -> Projection:
     """Project points onto the d-dimensional ridge of ``field`` at time t (docs/theory.md §2).
@@ -639,102 +364,6 @@ def project(field, x: ArrayLike, t: ArrayLike, d: int, tol: float = 1e-10, max_i
     order = float(np.median(orders)) if orders else float("nan")
     return Projection(order=order, **out)
 
-
-def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step, want_tangent=False):
-    """Trust-region hybrid: a Newton step is taken when it is within the point's trust radius; if the
-    residual then fails to decrease, the point returns to where it was, takes the SCMS step instead and
-    its trust radius shrinks (x4); each successful Newton step doubles it (start: sqrt(h)).
-    ``want_tangent`` also returns ``tangent`` (m, D, d), the tangent basis of the frame at each returned
-    point (the frame that judged it; for tracing, which then needs no second frame evaluation)."""
-    m, D = x0.shape
-    x = x0.copy()
-    h = _step_size(field, t, m) if step is None else np.broadcast_to(np.float64(step), (m,)).copy()
-    if h is None:
-        raise ValueError("step must be given for a field without a schedule (SCMS step length)")
-    has_dH = newton and hasattr(field, "hessian_derivative")
-    status = np.full(m, 1, dtype=np.int64)
-    iters = np.zeros(m, dtype=np.int64)
-    nsteps = np.zeros(m, dtype=np.int64)
-    res = np.full(m, np.inf)
-    beta = np.full(m, np.nan)
-    gap = np.full(m, np.nan)
-    tol_eff = np.full(m, tol)
-    trust = np.sqrt(h)
-    prev_x = x.copy()
-    prev_r = np.full(m, np.inf)
-    prev_scms = np.zeros_like(x)
-    was_newton = np.zeros(m, dtype=bool)
-    hist = np.full((m, 3), np.nan)  # last three residuals of consecutive Newton steps (observed order)
-    orders = []
-    tang = np.full((m, D, d), np.nan) if want_tangent else None
-    active = np.arange(m)
-    for it in range(max_iter + 1):
-        if active.size == 0:
-            break
-        xa, ta = x[active], t[active]
-        fr = _frame_at(field, xa, ta, d, third=has_dH and d > 0)
-        s = fr.score
-        g = np.einsum("mdk,md->mk", fr.normal, s)
-        r = _row_norms(g)
-        floor = 64 * _EPS * np.sqrt(D) * (1.0 + np.abs(xa).max(axis=1)) * np.abs(fr.eigenvalues[:, -1])
-        tol_eff[active] = np.maximum(tol, floor)
-        # a Newton step that did not reduce the residual is undone: back, SCMS step, smaller trust
-        failed = was_newton[active] & ~(r < prev_r[active])
-        ok_newton = was_newton[active] & ~failed
-        trust[active[ok_newton]] *= 2.0
-        if np.any(failed):
-            fa = active[failed]
-            trust[fa] /= 4.0
-            x[fa] = prev_x[fa] + prev_scms[fa]
-            was_newton[fa] = False
-            hist[fa] = np.nan
-            iters[fa] += 1
-        ev = ~failed
-        res[active[ev]], beta[active[ev]], gap[active[ev]] = r[ev], fr.beta[ev], fr.eigengap[ev]
-        if want_tangent:
-            tang[active[ev]] = fr.tangent[ev]
-        done = ev & (r <= tol_eff[active])
-        degenerate = fr.eigengap <= 64 * fr.gap_floor
-        regular = fr.regular(beta_min) & ~degenerate
-        bad = ev & (~np.isfinite(r) | ~np.all(np.isfinite(xa), axis=1))
-        status[active[done & regular]] = 0
-        status[active[done & ~regular]] = 2
-        status[active[bad]] = 3
-        keep = ev & ~done & ~bad
-        if it == max_iter:
-            break
-        scms = h[active][:, None] * np.einsum("mdk,mk->md", fr.normal, g)   # h P_perp s (g = E^T s)
-        if newton:
-            dH = None
-            if has_dH and d > 0:  # G (frame turning) is used only for d > 0
-                dH = fr.dH if fr.dH is not None else field.hessian_derivative(xa, ta)
-            dn = _newton_step(fr, dH, g)
-            use_n = keep & regular & np.all(np.isfinite(dn), axis=1) & \
-                (np.linalg.norm(dn, axis=1) <= trust[active])
-        else:
-            dn, use_n = scms, np.zeros(len(active), dtype=bool)
-        delta = np.where(use_n[:, None], dn, scms)
-        # observed order from consecutive Newton-phase residuals well above the round-off floor
-        ha = hist[active]
-        ha = np.where(use_n[:, None], np.column_stack([ha[:, 1], ha[:, 2], r]), np.nan)
-        hist[active[keep]] = ha[keep]
-        okq = np.all(np.isfinite(ha), axis=1) & (ha[:, 2] < ha[:, 1]) & (ha[:, 1] < ha[:, 0]) & \
-            (ha[:, 2] > 1e3 * tol_eff[active])
-        if np.any(okq):
-            q = np.log(ha[okq, 2] / ha[okq, 1]) / np.log(ha[okq, 1] / ha[okq, 0])
-            orders.extend(q[np.isfinite(q)].tolist())
-        ka = active[keep]
-        prev_x[ka], prev_r[ka], prev_scms[ka] = xa[keep], r[keep], scms[keep]
-        was_newton[ka] = use_n[keep]
-        nsteps[active[keep & use_n]] += 1
-        iters[ka] += 1
-        x[ka] = xa[keep] + delta[keep]
-        active = active[keep | failed]
-    out = dict(points=x, converged=status == 0, status=status, iterations=iters, residual=res, beta=beta,
-               eigengap=gap, newton_steps=nsteps, tol=tol_eff)
-    if want_tangent:
-        out["tangent"] = tang
-    return out, orders
 
 
 def distance(field, x: ArrayLike, t: ArrayLike, d: int, **kw) -> tuple[np.ndarray, Projection]:
