@@ -7,9 +7,11 @@ computed the same way wherever they run; the caller adds the partials in block o
 the distributed assemblies give the same bits (rf/_distributed.py runs the blocks as dask tasks).
 
 :class:`ExactSpec` holds everything a block needs (picklable: it is what a dask worker receives); its
-:class:`_Context` (norms, projections, the embedding's c(t) and the hoisted ReLU pair kernel) is built once
-per process and memoised by the spec's token (on dask workers; the last 2 are kept, so a long-lived cluster
-holds at most two kernels -- ~300 MB each at p = 1000 -- per worker).
+:class:`_Context` (norms, projections, the embedding's c(t) and the ReLU pair sum: rf/_mehler.py's series,
+one GEMM per order over the block's steps, plus a short quadrature for the pairs with |rho| > rho_c) is built
+once per process and memoised by the spec's token (on dask workers; the last 2 are kept, so a long-lived
+cluster holds at most two -- ~100 MB each at p = 1000 -- per worker). A ReLU block's pair sum is one call
+over all its steps, so larger blocks make larger (more efficient) products.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import uuid
 
 import numpy as np
 
+from . import _mehler
 from .features import fourier_embedding
 
 BLOCK_STEPS = 256         # (point, time node) steps per block (rounded to whole batches)
@@ -74,8 +77,12 @@ class _Context:
         p = Wx.shape[0]
         self.jj, self.kk = np.triu_indices(p, k=1)
         rho = np.clip((Wx[self.jj] * Wx[self.kk]).sum(1) / (self.norms[self.jj] * self.norms[self.kk]), -1.0, 1.0)
-        self.kern = spec.act.pair_kernel(rho)
-        self.relu = spec.relu and hasattr(self.kern, "weighted_sum")
+        if spec.relu:               # the Mehler series (GEMMs) for all pairs plus a short quadrature where |rho| > rho_c
+            self.kern = None
+            self.mehler = _mehler.MehlerPairs(rho, p)
+        else:
+            self.kern = spec.act.pair_kernel(rho)
+        self.relu = spec.relu
 
 
 def context(spec: ExactSpec) -> _Context:
@@ -103,6 +110,7 @@ def block(spec: ExactSpec, lo: int, hi: int, threads: int = 1, ctx: _Context | N
     U_off = np.zeros((nw, ctx.jj.size))
     V = np.zeros((nw, D, p))
     c0 = np.zeros(nw)
+    rel = ([], [], [])                         # ReLU: alpha, s, w of the whole block, for one Mehler sum
     for st in range(lo, hi, spec.batch):
         idx = np.arange(st, min(st + spec.batch, hi))
         qb, ib = idx // n, idx % n
@@ -122,11 +130,15 @@ def block(spec: ExactSpec, lo: int, hi: int, threads: int = 1, ctx: _Context | N
                 V[k] -= Wx.T * (w[:, k, None] * md).sum(0)[None, :]
         U_diag += w.T @ act.second(mu, s)
         if ctx.relu:
-            U_off += ctx.kern.weighted_sum(ctx.jj, ctx.kk, mu / s, s, w, threads=threads).T
+            for acc, x in zip(rel, (mu / s, s, w)):
+                acc.append(x)
         else:
             jj, kk = ctx.jj, ctx.kk
             for b in range(idx.size):
                 U_off += w[b][:, None] * ctx.kern(mu[b, jj], s[b, jj], mu[b, kk], s[b, kk])[None, :]
+    if ctx.relu and rel[0]:
+        alpha, sc, wb = (np.concatenate(x) for x in rel)
+        U_off += ctx.mehler.weighted_sum(alpha, sc, wb, batch=spec.batch, threads=threads).T
     return U_diag, U_off, V, c0
 
 
