@@ -70,3 +70,15 @@ def test_threads_and_batches_give_the_same_bits():
     ref = mp.weighted_sum(alpha, S, w, batch=32, threads=1)
     for threads in (2, 3):
         assert np.array_equal(mp.weighted_sum(alpha, S, w, batch=32, threads=threads), ref)
+
+
+def test_mixed_node_counts_and_rho_one_stay_finite():
+    """Pairs of one block with different panel counts (padded nodes) and |rho| = 1 exactly: finite, and each
+    pair equals the precise moment (the other tests give every pair of a call the same rho)."""
+    p = A.size
+    jj, kk = np.triu_indices(p, 1)
+    rho = np.resize([0.95, -0.999999, 1.0, -1.0, 0.5, 0.9999], jj.size)
+    got = _mehler.MehlerPairs(rho, p).weighted_sum(A[None, :], np.ones((1, p)), np.ones((1, 1)))[:, 0]
+    ref = _bvn.relu_pair_std(A[jj], A[kk], rho)
+    gg = _bvn.relu_g(A[jj]) * _bvn.relu_g(A[kk])
+    assert np.all(np.isfinite(got)) and np.max(np.abs(got - ref) / (1 + gg)) <= 1e-14

@@ -23,6 +23,8 @@ from . import _mehler
 from .features import fourier_embedding
 
 BLOCK_STEPS = 256         # (point, time node) steps per block (rounded to whole batches)
+RELU_PAIRS = "mehler"     # ReLU pair sum: "mehler" (rf/_mehler.py) or "kernel" (the hoisted quadrature of
+                          # rf/_bvn.py for every pair, the method before; kept for bench/bench_rf.py's baseline)
 _CTX: dict = {}           # token -> _Context, this process's memo (the latest few specs)
 
 
@@ -77,8 +79,8 @@ class _Context:
         p = Wx.shape[0]
         self.jj, self.kk = np.triu_indices(p, k=1)
         rho = np.clip((Wx[self.jj] * Wx[self.kk]).sum(1) / (self.norms[self.jj] * self.norms[self.kk]), -1.0, 1.0)
-        if spec.relu:               # the Mehler series (GEMMs) for all pairs plus a short quadrature where |rho| > rho_c
-            self.kern = None
+        self.mehler = None
+        if spec.relu and RELU_PAIRS == "mehler":   # the series (GEMMs) for all pairs + a quadrature where |rho| > rho_c
             self.mehler = _mehler.MehlerPairs(rho, p)
         else:
             self.kern = spec.act.pair_kernel(rho)
@@ -129,14 +131,16 @@ def block(spec: ExactSpec, lo: int, hi: int, threads: int = 1, ctx: _Context | N
             for k in range(nw):
                 V[k] -= Wx.T * (w[:, k, None] * md).sum(0)[None, :]
         U_diag += w.T @ act.second(mu, s)
-        if ctx.relu:
+        if ctx.mehler is not None:
             for acc, x in zip(rel, (mu / s, s, w)):
                 acc.append(x)
+        elif ctx.relu:
+            U_off += ctx.kern.weighted_sum(ctx.jj, ctx.kk, mu / s, s, w, threads=threads).T
         else:
             jj, kk = ctx.jj, ctx.kk
             for b in range(idx.size):
                 U_off += w[b][:, None] * ctx.kern(mu[b, jj], s[b, jj], mu[b, kk], s[b, kk])[None, :]
-    if ctx.relu and rel[0]:
+    if rel[0]:
         alpha, sc, wb = (np.concatenate(x) for x in rel)
         U_off += ctx.mehler.weighted_sum(alpha, sc, wb, batch=spec.batch, threads=threads).T
     return U_diag, U_off, V, c0

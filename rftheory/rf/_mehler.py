@@ -173,21 +173,24 @@ class _ShiftedQuadrature:
         self.blocks = []
         for c0 in range(0, P, _BLOCK):
             idx = order[c0:c0 + _BLOCK]
-            L = int(npan[idx].max()) * _NGL
-            C = np.zeros((idx.size, L, 2))
-            W = np.zeros((idx.size, 1, L))
-            for q, i in enumerate(idx):
-                ed = np.linspace(s0[i], s1[i], npan[i] + 1)
-                th = np.arcsin(np.tanh(ed))
-                th[-1] = np.arcsin(np.abs(rho[i]))
-                th = self.sgn[i] * th
-                h = np.diff(th)
-                t = ((th[:-1] + th[1:]) / 2)[:, None] + (h / 2)[:, None] * x0[None, :]
-                r, c = np.sin(t).ravel(), np.cos(t).ravel()
-                m = r.size
-                C[q, :m, 0] = -1.0 / (2.0 * c * c)
-                C[q, :m, 1] = -1.0 / (1.0 + np.abs(r))
-                W[q, 0, :m] = ((h / 2)[:, None] * w0[None, :]).ravel() * (rho[i] - r) / (2 * np.pi)
+            npk = int(npan[idx].max())
+            L = npk * _NGL
+            kk = np.arange(npk + 1)[None, :]                                  # panel edges 0..npk
+            nb = npan[idx, None]
+            ed = s0[idx, None] + (s1[idx, None] - s0[idx, None]) * np.minimum(kk, nb) / nb
+            th = np.where(kk >= nb, np.arcsin(np.abs(rho[idx]))[:, None], np.arcsin(np.tanh(ed)))
+            th = self.sgn[idx, None] * th
+            h = np.diff(th, axis=1)                                              # (m, npk); 0 past a pair's panels
+            t = ((th[:, :-1] + th[:, 1:]) / 2)[:, :, None] + (h / 2)[:, :, None] * x0[None, None, :]
+            r, c = np.sin(t).reshape(idx.size, L), np.cos(t).reshape(idx.size, L)
+            pad = np.repeat(kk[:, :-1] >= nb, _NGL, axis=1)                      # nodes past a pair's panels
+            c = np.where(pad, 1.0, c)
+            C = np.empty((idx.size, L, 2))
+            C[:, :, 0] = -1.0 / (2.0 * c * c)
+            C[:, :, 1] = -1.0 / (1.0 + np.abs(r))
+            C[pad] = 0.0                                                          # exp(0) times weight 0
+            W = (((h / 2)[:, :, None] * w0[None, None, :]).reshape(idx.size, L)
+                 * (rho[idx, None] - r) / (2 * np.pi))[:, None, :]                # weight 0 on padded panels
             self.blocks.append((c0, c0 + idx.size, C, W))
         self.n_nodes = int(np.sum(npan)) * _NGL
 
