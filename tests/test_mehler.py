@@ -64,12 +64,17 @@ def test_threads_and_batches_give_the_same_bits():
     u = W / np.linalg.norm(W, axis=1)[:, None]
     jj, kk = np.triu_indices(p, 1)
     rho = np.clip((u[jj] * u[kk]).sum(1), -1, 1)
-    mp = _mehler.MehlerPairs(rho, p)
+    mp = _mehler.MehlerPairs(rho, p, perm=_mehler.unit_order(W))
     assert mp.far.size > 0 and mp.far.size < rho.size            # both parts are exercised
+    orders = [t[4] for t in mp.tiles]
+    assert min(orders) < max(orders)                              # the tiles skip orders
     alpha, S, w = rng.standard_normal((B, p)) * 3, rng.uniform(0.5, 2, (B, p)), rng.uniform(0.1, 1, (B, 2))
     ref = mp.weighted_sum(alpha, S, w, batch=32, threads=1)
     for threads in (2, 3):
         assert np.array_equal(mp.weighted_sum(alpha, S, w, batch=32, threads=threads), ref)
+    # the unit order changes only round-off and truncation below the bound (~1e-16 of the scale here)
+    plain = _mehler.MehlerPairs(rho, p).weighted_sum(alpha, S, w, batch=32)
+    assert np.max(np.abs(plain - ref)) <= 1e-14 * np.max(np.abs(plain))
 
 
 def test_mixed_node_counts_and_rho_one_stay_finite():

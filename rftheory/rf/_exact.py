@@ -81,7 +81,7 @@ class _Context:
         rho = np.clip((Wx[self.jj] * Wx[self.kk]).sum(1) / (self.norms[self.jj] * self.norms[self.kk]), -1.0, 1.0)
         self.mehler = None
         if spec.relu and RELU_PAIRS == "mehler":   # the series (GEMMs) for all pairs + a quadrature where |rho| > rho_c
-            self.mehler = _mehler.MehlerPairs(rho, p)
+            self.mehler = _mehler.MehlerPairs(rho, p, perm=_mehler.unit_order(Wx))
         else:
             self.kern = spec.act.pair_kernel(rho)
         self.relu = spec.relu

@@ -44,20 +44,22 @@ from ._bvn import norm_cdf, relu_g
 RHO_C = 0.9              # |rho| above which a pair also gets the quadrature from rho_0 = +-RHO_C
 TOL = 1e-15              # truncation bound of the series, in units of s_j s_k per step
 _CRAMER = 1.086435
-_TILE = 128              # rows of U per tile of the series' products
+_TILE = 64               # rows and columns of U per tile of the series' products
 _BLOCK = 64              # pairs per block of the far-pair quadrature
 _DS = 1.0                # panel width in atanh r of the far-pair quadrature ...
 _E_FLOOR = -700.0        # exponents below are raised to it: exp(-700) = 1e-304 (negligible), not an underflow
 _NGL = 10               # ... and its Gauss-Legendre nodes per panel (2.7e-15 of the scale on the test grid)
 
 
-def n_orders(rho_c: float = RHO_C, tol: float = TOL) -> int:
-    """The last order N of the series for pairs with |rho_0| <= rho_c (module docstring's tail bound <= tol)."""
+def n_orders(rho_c: float = RHO_C, tol: float = TOL, shift: float | None = None) -> int:
+    """The last order N of the series for pairs with |rho_0| <= rho_c and |rho - rho_0| <= shift (default
+    1 - rho_c): the module docstring's tail bound is <= tol."""
     if not 0 <= rho_c < 1:
         raise ValueError(f"rho_c must lie in [0, 1); got {rho_c!r}")
+    shift = 1 - rho_c if shift is None else shift
     c = _CRAMER**2 / (2 * np.pi)
     k = np.arange(2, 100000, dtype=np.float64)
-    term = (rho_c**k + (1 - rho_c) * k * rho_c ** (k - 1)) * c / (k * (k - 1))
+    term = (rho_c**k + shift * k * rho_c ** (k - 1)) * c / (k * (k - 1))
     tail = np.cumsum(term[::-1])[::-1]               # tail[i] = sum over orders >= k[i]
     ok = np.nonzero(tail <= tol)[0]
     return int(k[ok[0]] - 1) if ok.size else int(k[-1])
@@ -78,6 +80,18 @@ def hermite_terms(alpha, N: int):
             hm, h = h, (a * h - np.sqrt(n) * hm) / np.sqrt(n + 1.0)
 
 
+def unit_order(Wx):
+    """An order of the units in which pairs of large |rho| sit near the diagonal: by the angle (mod pi) of their
+    directions projected on the two leading right singular vectors of the unit directions (in D = 2, the angle
+    itself: |rho_jk| = |cos(theta_j - theta_k)|)."""
+    u = Wx / np.linalg.norm(Wx, axis=1)[:, None]
+    if u.shape[1] == 1:
+        return np.arange(u.shape[0])
+    _, _, vt = np.linalg.svd(u, full_matrices=False)
+    xy = u @ vt[:2].T
+    return np.argsort(np.mod(np.arctan2(xy[:, 1], xy[:, 0]), np.pi), kind="stable")
+
+
 class MehlerPairs:
     """The ReLU pair part of U (upper triangle ``jj < kk``) for fixed unit correlations (module docstring).
 
@@ -88,19 +102,38 @@ class MehlerPairs:
     p : int
     rho_c, tol : float
         Expansion cutoff and truncation bound (module docstring).
+    perm : numpy.ndarray of int, optional
+        An order of the units for the tiles (:func:`unit_order`); any order gives the same pair values to the
+        bound, a good one skips more high orders.
     """
 
-    def __init__(self, rho, p: int, rho_c: float = RHO_C, tol: float = TOL):
+    def __init__(self, rho, p: int, rho_c: float = RHO_C, tol: float = TOL, perm=None):
         rho = np.asarray(rho, dtype=np.float64)
-        self.p = int(p)
-        self.jj, self.kk = np.triu_indices(self.p, k=1)
-        self.N = n_orders(rho_c, tol)
+        self.p = p = int(p)
+        self.jj, self.kk = np.triu_indices(p, k=1)
         self.rho_c = float(rho_c)
+        perm = np.arange(p) if perm is None else np.asarray(perm)
+        self.perm = perm
+        pos = np.empty(p, dtype=np.int64)
+        pos[perm] = np.arange(p)
+        pj, pk = pos[self.jj], pos[self.kk]
+        self.lo, self.hi = np.minimum(pj, pk), np.maximum(pj, pk)         # the pairs in the permuted upper triangle
         r0 = np.clip(rho, -rho_c, rho_c)
         self.R0 = np.zeros((p, p))
-        self.R0[self.jj, self.kk] = r0
+        self.R0[self.lo, self.hi] = r0
         self.DL = np.zeros((p, p))
-        self.DL[self.jj, self.kk] = rho - r0
+        self.DL[self.lo, self.hi] = rho - r0
+        # tiles of the permuted upper triangle, each with the orders its pairs need (the bound at its largest
+        # |rho_0| and |rho - rho_0|): units ordered so that large |rho| gather near the diagonal skip most
+        # high orders elsewhere
+        self.tiles = []
+        for a in range(0, p, _TILE):
+            for b in range(a, p, _TILE):
+                R = np.abs(self.R0[a:a + _TILE, b:b + _TILE])
+                dl = np.abs(self.DL[a:a + _TILE, b:b + _TILE])
+                n = n_orders(float(R.max()), tol, float(dl.max()))
+                self.tiles.append((a, min(a + _TILE, p), b, min(b + _TILE, p), n))
+        self.N = max(t[4] for t in self.tiles) if self.tiles else 0
         far = np.nonzero(np.abs(rho) > rho_c)[0]
         self.far = far
         self.quad = _ShiftedQuadrature(rho[far], r0[far]) if far.size else None
@@ -113,19 +146,18 @@ class MehlerPairs:
         S = np.asarray(scale, dtype=np.float64)
         w = np.asarray(weight, dtype=np.float64)
         p, nw = self.p, w.shape[1]
-        tiles = [(r, min(r + _TILE, p)) for r in range(0, p, _TILE)]
         acc = np.zeros((nw, p, p))
-        pw = np.ones((p, p))                      # rho_0^(k-1), upper tiles only
-        with blas_single():
-            for k, d in enumerate(hermite_terms(alpha, self.N)):
-                X = S * d                                                   # (B, p)
+        pw = np.ones((p, p))                      # rho_0^(k-1) on the tiles
+        with blas_single(), _Pool(threads) as pool:
+            for k, d in enumerate(hermite_terms(alpha[:, self.perm], self.N)):
+                X = S[:, self.perm] * d                                     # (B, p), permuted units
                 XW = [X * w[:, i, None] for i in range(nw)]
 
-                def tile(rr, k=k, X=X, XW=XW):
-                    r0, r1 = rr
-                    R0 = self.R0[r0:r1, r0:]
-                    P = pw[r0:r1, r0:]
-                    mask = self.DL[r0:r1, r0:] * k
+                def tile(t, k=k, X=X, XW=XW):
+                    a0, a1, b0, b1, _ = t
+                    R0 = self.R0[a0:a1, b0:b1]
+                    P = pw[a0:a1, b0:b1]
+                    mask = self.DL[a0:a1, b0:b1] * k
                     mask += R0
                     if k == 0:
                         mask.fill(1.0)
@@ -133,25 +165,41 @@ class MehlerPairs:
                         mask *= P
                         P *= R0                                             # rho_0^k for the next order
                     for i in range(nw):
-                        M = XW[i][:, r0:r1].T @ X[:, r0:]
+                        M = XW[i][:, a0:a1].T @ X[:, b0:b1]
                         M *= mask
-                        acc[i, r0:r1, r0:] += M
-                _run(tile, tiles, threads)
-        out = acc[:, self.jj, self.kk].T                                    # (P, nw)
+                        acc[i, a0:a1, b0:b1] += M
+                pool.map(tile, [t for t in self.tiles if t[4] >= k])
+        out = acc[:, self.lo, self.hi].T                                    # (P, nw)
         if self.quad is not None:
             jf, kf = self.jj[self.far], self.kk[self.far]
             out[self.far] += self.quad.weighted_sum(alpha, S, w, jf, kf, batch, threads)
         return out
 
 
-def _run(fn, items, threads):
-    if threads > 1 and len(items) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(int(threads)) as ex:
-            list(ex.map(fn, items))
-    else:
-        for it in items:
-            fn(it)
+class _Pool:
+    """``map(fn, items)`` on ``threads`` Python threads (one pool for many maps), or in this thread."""
+
+    def __init__(self, threads):
+        self.threads = int(threads)
+        self.ex = None
+
+    def __enter__(self):
+        if self.threads > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            self.ex = ThreadPoolExecutor(self.threads)
+        return self
+
+    def __exit__(self, *exc):
+        if self.ex is not None:
+            self.ex.shutdown()
+        return False
+
+    def map(self, fn, items):
+        if self.ex is not None and len(items) > 1:
+            list(self.ex.map(fn, items))
+        else:
+            for it in items:
+                fn(it)
 
 
 class _ShiftedQuadrature:
@@ -223,8 +271,8 @@ class _ShiftedQuadrature:
                 val *= ST[k, b0:b1]
                 res += val @ w[b0:b1]
             out[c0:c1] = res
-        with blas_single():
-            _run(blk, self.blocks, threads)
+        with blas_single(), _Pool(threads) as pool:
+            pool.map(blk, self.blocks)
         res = np.empty_like(out)
         res[self.order] = out
         return res
