@@ -4,9 +4,9 @@
    (tau in 1e2, 1e3, 1e4, inf) against a converged reference (exact moments, twice the time nodes), and by
    the error of U's small eigenvalues; MC error vs draws per (point, time node) with its fitted rate, and
    the draws (hence time) MC would need to match the exact method's error.
-2. the exact method at the paper's size (p = 1000, K = 128, n = 3, T = 40): the rule before issue 17 vs the
-   new one, each run on slices of the time nodes and extrapolated linearly in the node count (batches of
-   (i, t) steps of identical cost), their ratio and the 90 s target, and their errors against a converged
+2. the exact method at the paper's size (p = 1000, K = 128, n = 3, T = 40): the ReLU pair sum by the quadrature
+   kernel (before) vs the Mehler series (now), each run on slices of the time nodes and extrapolated linearly in
+   the node count, their ratio and the 90 s target, their difference, and the error against a converged
    reference; ``--paper`` also runs both in full.
 3. ``predict(tau)`` at 100 values of tau after the eigendecomposition, relative to one ``eigh`` of U.
 4. three loss weights in one assembly pass vs three passes; RF score evaluation in row blocks vs one product.
@@ -93,72 +93,78 @@ def bench_exact_vs_mc(quick: bool):
 PAPER_TARGET_S = 90.0     # issue 17: exact U, V at the papers' size within 90 s on the 2-core machine
 
 
-def _with_kernel_ds(ds, fn):
-    """Run fn() with the ReLU pair kernel built at panel width ``ds`` (the old rule's 0.5 or the new 0.75)."""
-    from rftheory.rf import _bvn, features
+def _with_pairs(kind, fn):
+    """Run fn() with the exact ReLU pair sum ``kind``: "kernel" (the hoisted quadrature for every pair, before
+    the Mehler series) or "mehler" (rf/_mehler.py, the default)."""
+    from rftheory.rf import _exact
 
-    orig = features.ReLU.pair_kernel
-    features.ReLU.pair_kernel = lambda self, rho: _bvn.relu_pair_kernel(rho, ds=ds)
+    orig = _exact.RELU_PAIRS
+    _exact.RELU_PAIRS = kind
     try:
         return fn()
     finally:
-        features.ReLU.pair_kernel = orig
+        _exact.RELU_PAIRS = orig
 
 
 def bench_paper_size(quick: bool, full: bool):
-    """[2] exact U, V at the papers' size: the rule before issue 17 (12 GL nodes per panel, geometric panels up
-    to t = 1 not split, pair kernel ds = 0.5: 35 nodes per pair) against the new one (8 nodes per panel, every
-    panel <= (T/K)/2, kernel ds = 0.75: 25 nodes per pair), each timed on two slices of the time nodes and
-    extrapolated linearly in the (point, time node) steps, interleaved; and (unless --quick) the accuracy of
-    both against a converged reference (32 nodes per panel) on 48 units."""
+    """[2] exact U, V at the papers' size (8 GL nodes per panel, every panel <= (T/K)/2): the pair sum before (the
+    hoisted quadrature kernel for every pair, 25 nodes per pair) against the Mehler series (one GEMM per order for
+    all pairs, quadrature only from +-0.9 to rho where |rho| > 0.9), each timed on two slices of the time nodes and
+    extrapolated linearly in the (point, time node) steps, interleaved; the two results' difference on 48 units
+    (same rule: it is the pair sums' error, ~1e-15) and (unless --quick) the error of the new one against a
+    converged reference (32 nodes per panel) on those units."""
     from rftheory.rf.moments import _threads, assemble, time_rule
     from rftheory.density.schedules import OU
 
     p, K, T = 1000, 128, 40.0
     m = RandomFeatureModel(2, p, K, T, activation="relu", rng=0)
-    rules = {"old": (time_rule(1e-3, T, K, T, 12, 2.0, cap_panels=False), 0.5),
-             "new": (time_rule(1e-3, T, K, T, 8, 2.0), 0.75)}
-    print(f"[2] paper size: p={p}, K={K}, n=3, T={T}, {_threads()} threads; time nodes: old rule "
-          f"{rules['old'][0][0].size} (12/panel, geometric panels not split), new {rules['new'][0][0].size} "
-          "(8/panel, all panels <= T/(2K))")
+    nodes, wts = time_rule(1e-3, T, K, T, 8, 2.0)
+    kinds = ("kernel", "mehler")
+    print(f"[2] paper size: p={p}, K={K}, n=3, T={T}, {_threads()} threads; {nodes.size} time nodes "
+          "(8/panel, all panels <= T/(2K)); pair sum: quadrature kernel (before) vs Mehler series (now)")
+
+    def run(kind, sl=slice(None), units=None):
+        return _with_pairs(kind, lambda: assemble(m, X3, OU(), 1e-3, T, "1", "exact", "posterior_mean",
+                                                  nodes[sl], wts[sl], units=units))
     if full:
-        for name in ("old", "new"):
-            (nodes, wts), ds = rules[name]
+        for kind in kinds:
             t0 = time.perf_counter()
-            _with_kernel_ds(ds, lambda: assemble(m, X3, OU(), 1e-3, T, "1", "exact", "posterior_mean", nodes, wts))
-            print(f"    {name} rule, full assembly: {time.perf_counter() - t0:.0f} s")
-    est = {k: [] for k in rules}
+            run(kind)
+            print(f"    {kind}, full assembly: {time.perf_counter() - t0:.0f} s")
+    est = {k: [] for k in kinds}
     slices = (16, 48) if quick else (32, 128)
-    for _ in range(1 if quick else 3):
-        for name, ((nodes, wts), ds) in rules.items():           # interleaved
+    for _ in range(3):
+        for kind in kinds:                                       # interleaved
             runs = []
             for nsl in slices:
                 sl = np.linspace(0, nodes.size - 1, nsl).astype(int)
                 t0 = time.perf_counter()
-                _with_kernel_ds(ds, lambda: assemble(m, X3, OU(), 1e-3, T, "1", "exact", "posterior_mean",
-                                                     nodes[sl], wts[sl]))
+                run(kind, sl)
                 runs.append((nsl * 3, time.perf_counter() - t0))
             (s1, w1), (s2, w2) = runs
             per = (w2 - w1) / (s2 - s1)
-            est[name].append(per * nodes.size * 3 + (w1 - per * s1))
-    t_old, t_new = float(np.median(est["old"])), float(np.median(est["new"]))
+            est[kind].append(per * nodes.size * 3 + (w1 - per * s1))
+    t_old, t_new = float(np.median(est["kernel"])), float(np.median(est["mehler"]))
+    units = np.sort(np.random.default_rng(12345).choice(p, 48, replace=False))
+    sl = np.linspace(0, nodes.size - 1, 64).astype(int)
+    Uk, Vk, _ = run("kernel", sl, units)
+    Um, Vm, _ = run("mehler", sl, units)
+    d_pairs = float(np.abs(Um - Uk).max() / np.abs(Uk).max())
+    print(f"    Mehler vs kernel, 48 units, 64 time nodes: max |dU| / max |U| = {d_pairs:.1e}")
     acc = {}
     if not quick:
-        units = np.sort(np.random.default_rng(12345).choice(p, 48, replace=False))
         n32, w32 = time_rule(1e-3, T, K, T, 32, 2.0)
-        Ur, Vr, _ = assemble(m, X3, OU(), 1e-3, T, "1", "exact", "posterior_mean", n32, w32, units=units)
-        for name, ((nodes, wts), ds) in rules.items():
-            U, V, _ = _with_kernel_ds(ds, lambda: assemble(m, X3, OU(), 1e-3, T, "1", "exact", "posterior_mean",
-                                                           nodes, wts, units=units))
-            acc[name] = (float(np.linalg.norm(U - Ur) / np.linalg.norm(Ur)),
-                         float(np.linalg.norm(V - Vr) / np.linalg.norm(Vr)))
-        print("    error vs 32 nodes/panel on 48 units (rel. Frobenius): " + "; ".join(
-            f"{k} U {u:.1e} V {v:.1e}" for k, (u, v) in acc.items()))
-    print({"bench": "rf_paper_size_exact_moments", "t_old_rule_s": round(t_old, 1), "t_new_rule_s": round(t_new, 1),
-           "ratio": round(t_old / t_new, 2), "target": f"new <= {PAPER_TARGET_S:.0f} s (2-core machine, quiet)",
+        Ur, Vr, _ = _with_pairs("mehler", lambda: assemble(m, X3, OU(), 1e-3, T, "1", "exact", "posterior_mean",
+                                                            n32, w32, units=units))
+        U, V, _ = run("mehler", slice(None), units)
+        acc = (float(np.linalg.norm(U - Ur) / np.linalg.norm(Ur)), float(np.linalg.norm(V - Vr) / np.linalg.norm(Vr)))
+        print(f"    error vs 32 nodes/panel on 48 units (rel. Frobenius): U {acc[0]:.1e} V {acc[1]:.1e}")
+    print({"bench": "rf_paper_size_exact_moments", "t_before_s": round(t_old, 1), "t_now_s": round(t_new, 1),
+           "ratio": round(t_old / t_new, 2), "pair_sum_diff": f"{d_pairs:.1e}",
+           "target": f"now <= {PAPER_TARGET_S:.0f} s (2-core machine, quiet)",
            "meets target": "yes" if t_new <= PAPER_TARGET_S else "no",
            "note": "extrapolated from slices of the time nodes; wall time on this machine (may be loaded); "
-                   "median of %d interleaved rounds" % len(est["new"])})
+                   "median of %d interleaved rounds" % len(est["mehler"])})
 
 
 def bench_predict(quick: bool):
@@ -224,11 +230,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="bench_rf", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
     ap.add_argument("--paper", action="store_true", help="run the paper-size assembly in full (minutes)")
+    ap.add_argument("--parts", default="1234", help="which parts to run (default all: 1234)")
     a = ap.parse_args(argv)
-    bench_predict(a.quick)
-    bench_exact_vs_mc(a.quick)
-    bench_paper_size(a.quick, a.paper)
-    bench_weights_and_field(a.quick)
+    if "3" in a.parts:
+        bench_predict(a.quick)
+    if "1" in a.parts:
+        bench_exact_vs_mc(a.quick)
+    if "2" in a.parts:
+        bench_paper_size(a.quick, a.paper)
+    if "4" in a.parts:
+        bench_weights_and_field(a.quick)
     return 0
 
 

@@ -11,7 +11,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from rftheory.rf import _bvn
+from rftheory.rf import _mehler
 from rftheory.rf.model import RandomFeatureModel
 
 from . import ref_assembly as ref
@@ -62,10 +62,10 @@ def test_relu_assembly_does_not_depend_on_batching(refs, batch, threads):
 
 
 def test_a_1e6_error_in_the_batched_pair_sum_fails(refs, monkeypatch):
-    """Power: the hoisted kernel's batched pair sum scaled by (1 + 1e-6) breaks the comparison by ~1e-6."""
+    """Power: the batched pair sum (rf/_mehler.py) scaled by (1 + 1e-6) breaks the comparison by ~1e-6."""
     m, X, kw, (U, _, _, _, _) = refs["relu"]
-    orig = _bvn._ReluPairKernel.weighted_sum
-    monkeypatch.setattr(_bvn._ReluPairKernel, "weighted_sum",
+    orig = _mehler.MehlerPairs.weighted_sum
+    monkeypatch.setattr(_mehler.MehlerPairs, "weighted_sum",
                         lambda self, *a, **k: orig(self, *a, **k) * (1 + 1e-6))
     mom = m.moments(X, report=False, **kw)
     assert _dev(mom.U, U) > 100 * REL

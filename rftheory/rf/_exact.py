@@ -7,9 +7,11 @@ computed the same way wherever they run; the caller adds the partials in block o
 the distributed assemblies give the same bits (rf/_distributed.py runs the blocks as dask tasks).
 
 :class:`ExactSpec` holds everything a block needs (picklable: it is what a dask worker receives); its
-:class:`_Context` (norms, projections, the embedding's c(t) and the hoisted ReLU pair kernel) is built once
-per process and memoised by the spec's token (on dask workers; the last 2 are kept, so a long-lived cluster
-holds at most two kernels -- ~300 MB each at p = 1000 -- per worker).
+:class:`_Context` (norms, projections, the embedding's c(t) and the ReLU pair sum: rf/_mehler.py's series,
+one GEMM per order over the block's steps, plus a short quadrature for the pairs with |rho| > rho_c) is built
+once per process and memoised by the spec's token (on dask workers; the last 2 are kept, so a long-lived
+cluster holds at most two -- ~100 MB each at p = 1000 -- per worker). A ReLU block's pair sum is one call
+over all its steps, so larger blocks make larger (more efficient) products.
 """
 from __future__ import annotations
 
@@ -17,9 +19,12 @@ import uuid
 
 import numpy as np
 
+from . import _mehler
 from .features import fourier_embedding
 
 BLOCK_STEPS = 256         # (point, time node) steps per block (rounded to whole batches)
+RELU_PAIRS = "mehler"     # ReLU pair sum: "mehler" (rf/_mehler.py) or "kernel" (the hoisted quadrature of
+                          # rf/_bvn.py for every pair, the method before; kept for bench/bench_rf.py's baseline)
 _CTX: dict = {}           # token -> _Context, this process's memo (the latest few specs)
 
 
@@ -74,8 +79,12 @@ class _Context:
         p = Wx.shape[0]
         self.jj, self.kk = np.triu_indices(p, k=1)
         rho = np.clip((Wx[self.jj] * Wx[self.kk]).sum(1) / (self.norms[self.jj] * self.norms[self.kk]), -1.0, 1.0)
-        self.kern = spec.act.pair_kernel(rho)
-        self.relu = spec.relu and hasattr(self.kern, "weighted_sum")
+        self.mehler = None
+        if spec.relu and RELU_PAIRS == "mehler":   # the series (GEMMs) for all pairs + a quadrature where |rho| > rho_c
+            self.mehler = _mehler.MehlerPairs(rho, p, perm=_mehler.unit_order(Wx))
+        else:
+            self.kern = spec.act.pair_kernel(rho)
+        self.relu = spec.relu
 
 
 def context(spec: ExactSpec) -> _Context:
@@ -103,6 +112,7 @@ def block(spec: ExactSpec, lo: int, hi: int, threads: int = 1, ctx: _Context | N
     U_off = np.zeros((nw, ctx.jj.size))
     V = np.zeros((nw, D, p))
     c0 = np.zeros(nw)
+    rel = ([], [], [])                         # ReLU: alpha, s, w of the whole block, for one Mehler sum
     for st in range(lo, hi, spec.batch):
         idx = np.arange(st, min(st + spec.batch, hi))
         qb, ib = idx // n, idx % n
@@ -121,12 +131,18 @@ def block(spec: ExactSpec, lo: int, hi: int, threads: int = 1, ctx: _Context | N
             for k in range(nw):
                 V[k] -= Wx.T * (w[:, k, None] * md).sum(0)[None, :]
         U_diag += w.T @ act.second(mu, s)
-        if ctx.relu:
+        if ctx.mehler is not None:
+            for acc, x in zip(rel, (mu / s, s, w)):
+                acc.append(x)
+        elif ctx.relu:
             U_off += ctx.kern.weighted_sum(ctx.jj, ctx.kk, mu / s, s, w, threads=threads).T
         else:
             jj, kk = ctx.jj, ctx.kk
             for b in range(idx.size):
                 U_off += w[b][:, None] * ctx.kern(mu[b, jj], s[b, jj], mu[b, kk], s[b, kk])[None, :]
+    if rel[0]:
+        alpha, sc, wb = (np.concatenate(x) for x in rel)
+        U_off += ctx.mehler.weighted_sum(alpha, sc, wb, batch=spec.batch, threads=threads).T
     return U_diag, U_off, V, c0
 
 

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 WEIGHTS = ("1", "1/h", "1/h2")
 #: version of the cached numbers: raise it when the assembly's results change
-FORMAT = 2
+FORMAT = 3
 PARAMETRIZATIONS = ("posterior_mean", "score")
 
 
@@ -301,8 +301,9 @@ def assemble(model, data, schedule, t0, T, weight, method, parametrization, node
 
     ``weight`` is one of WEIGHTS, or a tuple of them: then every array gains a leading axis, one entry per
     weight, from one pass (the Gaussian moments do not depend on the weight; the cost is that of one). The
-    exact ReLU path evaluates ``batch`` (point, time node) steps at once with the hoisted pair kernel
-    (``weighted_sum``), on ``threads`` threads (default: the CPUs available to the process, at most 8).
+    exact ReLU path sums each block's pairs by the Mehler series (rf/_mehler.py: one GEMM per order, plus a
+    short quadrature for pairs with |rho| > 0.9, in batches of ``batch`` steps), on ``threads`` threads
+    (default: the CPUs available to the process, at most 8).
 
     Parameters
     ----------

@@ -1,0 +1,278 @@
+"""ReLU pair sums of U by the Mehler (Hermite) expansion: GEMMs for most pairs, a short quadrature for the rest.
+
+For x, y standard normal with correlation rho and ``f_a(x) = (a + x)+``, Mehler's formula gives
+
+    G(a, b; rho) = E[f_a(x) f_b(y)] = sum_k rho^k d_k(a) d_k(b),   d_k = E[f_a He_k] / sqrt(k!),
+
+with ``d_0 = g(a) = a Phi(a) + phi(a)``, ``d_1 = Phi(a)`` and, for k >= 2 (Gaussian integration by parts,
+f'' = delta), ``d_k = (-1)^k phi(a) He_{k-2}(a) / sqrt(k!)``; the sign cancels in the product and is dropped.
+Cramér's inequality ``|He_n(x)| exp(-x^2/4) <= K sqrt(n!)`` (K = 1.086435) bounds every term by
+``|rho|^k K^2 / (2 pi k (k - 1))`` whatever a, b: the series converges geometrically, uniformly in a, b.
+
+A pair of units j, k at (point, time) step b contributes ``w_b s_bj s_bk G(alpha_bj, alpha_bk; rho_jk)`` to U, and
+rho_jk does not depend on the step. Per order k the step sum is therefore one matrix product
+``M_k = (X_k w)^T X_k`` with ``X_k[b, j] = s_bj d_k(alpha_bj)``, and U's pair part is ``sum_k mask_k o M_k``.
+
+The series is used for every pair, expanded about ``rho_0 = clip(rho, -rho_c, rho_c)`` (Price's theorem,
+``dG/drho = Phi2``, ``dPhi2/drho = phi2``):
+
+    G(rho) = G(rho_0) + (rho - rho_0) Phi2(rho_0) + int_{rho_0}^{rho} (rho - r) phi2(a, b; r) dr,
+
+so ``mask_k = rho_0^k + (rho - rho_0) k rho_0^(k-1)`` (the two first terms are the series and its derivative
+at rho_0), and only the pairs with ``|rho| > rho_c`` need the last integral: a composite Gauss-Legendre rule in
+``theta = asin r`` with panels uniform in ``atanh r`` from ``rho_0`` to ``rho`` (as in rf/_bvn.py's kernel:
+``phi2 dr = exp(-E) dtheta / (2 pi)``, one exp per (pair, node, step)).
+
+Truncation: the series stops at the order N where the tail bound
+``sum_{k > N} (rho_c^k + (1 - rho_c) k rho_c^(k-1)) K^2 / (2 pi k (k - 1))`` is below ``tol`` (default 1e-15):
+an *absolute* error of at most ``tol s_j s_k`` per pair and step, whatever the sign of rho and however large
+|alpha| (where G itself is tiny this is not a relative accuracy; U's assembly needs accuracy relative to its
+scale, and its entries are sums of such terms). The terms are evaluated by the forward three-term recurrence of
+``phi(a) He_n(a) / sqrt(n!)`` (stable: the dominant solution), each at most ~0.43 in absolute value, so
+round-off is ~1e-16 s_j s_k per pair.
+
+Everything is computed in fixed tiles of rows of U (and fixed batches of steps in the quadrature), so the bits
+do not depend on the number of threads; the products run on one BLAS thread (rftheory._blas.blas_single).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._blas import blas_single
+from ._bvn import norm_cdf, relu_g
+
+RHO_C = 0.9              # |rho| above which a pair also gets the quadrature from rho_0 = +-RHO_C
+TOL = 1e-15              # truncation bound of the series, in units of s_j s_k per step
+_CRAMER = 1.086435
+_TILE = 64               # rows and columns of U per tile of the series' products
+_BLOCK = 64              # pairs per block of the far-pair quadrature
+_DS = 1.0                # panel width in atanh r of the far-pair quadrature ...
+_E_FLOOR = -700.0        # exponents below are raised to it: exp(-700) = 1e-304 (negligible), not an underflow
+_NGL = 10               # ... and its Gauss-Legendre nodes per panel (2.7e-15 of the scale on the test grid)
+
+
+def n_orders(rho_c: float = RHO_C, tol: float = TOL, shift: float | None = None) -> int:
+    """The last order N of the series for pairs with |rho_0| <= rho_c and |rho - rho_0| <= shift (default
+    1 - rho_c): the module docstring's tail bound is <= tol."""
+    if not 0 <= rho_c < 1:
+        raise ValueError(f"rho_c must lie in [0, 1); got {rho_c!r}")
+    shift = 1 - rho_c if shift is None else shift
+    c = _CRAMER**2 / (2 * np.pi)
+    k = np.arange(2, 100000, dtype=np.float64)
+    term = (rho_c**k + shift * k * rho_c ** (k - 1)) * c / (k * (k - 1))
+    tail = np.cumsum(term[::-1])[::-1]               # tail[i] = sum over orders >= k[i]
+    ok = np.nonzero(tail <= tol)[0]
+    return int(k[ok[0]] - 1) if ok.size else int(k[-1])
+
+
+def hermite_terms(alpha, N: int):
+    """Yield ``d_k(alpha)`` for k = 0..N (module docstring; the sign (-1)^k dropped), arrays like alpha."""
+    a = np.asarray(alpha, dtype=np.float64)
+    yield relu_g(a)
+    if N >= 1:
+        yield norm_cdf(a)
+    hm = np.exp(-0.5 * a * a) / np.sqrt(2 * np.pi)     # phi(a) He_0 / sqrt(0!)
+    h = a * hm                                          # phi(a) He_1 / sqrt(1!)
+    for k in range(2, N + 1):
+        n = k - 2                                       # d_k = phi He_n / sqrt(n!) / sqrt(k (k - 1))
+        yield (hm if n == 0 else h) / np.sqrt(k * (k - 1.0))
+        if n >= 1:
+            hm, h = h, (a * h - np.sqrt(n) * hm) / np.sqrt(n + 1.0)
+
+
+def unit_order(Wx):
+    """An order of the units in which pairs of large |rho| sit near the diagonal: by the angle (mod pi) of their
+    directions projected on the two leading right singular vectors of the unit directions (in D = 2, the angle
+    itself: |rho_jk| = |cos(theta_j - theta_k)|)."""
+    u = Wx / np.linalg.norm(Wx, axis=1)[:, None]
+    if u.shape[1] == 1:
+        return np.arange(u.shape[0])
+    _, _, vt = np.linalg.svd(u, full_matrices=False)
+    xy = u @ vt[:2].T
+    return np.argsort(np.mod(np.arctan2(xy[:, 1], xy[:, 0]), np.pi), kind="stable")
+
+
+class MehlerPairs:
+    """The ReLU pair part of U (upper triangle ``jj < kk``) for fixed unit correlations (module docstring).
+
+    Parameters
+    ----------
+    rho : numpy.ndarray, shape (P,)
+        Correlations of the pairs (jj, kk) = ``numpy.triu_indices(p, 1)``.
+    p : int
+    rho_c, tol : float
+        Expansion cutoff and truncation bound (module docstring).
+    perm : numpy.ndarray of int, optional
+        An order of the units for the tiles (:func:`unit_order`); any order gives the same pair values to the
+        bound, a good one skips more high orders.
+    """
+
+    def __init__(self, rho, p: int, rho_c: float = RHO_C, tol: float = TOL, perm=None):
+        rho = np.asarray(rho, dtype=np.float64)
+        self.p = p = int(p)
+        self.jj, self.kk = np.triu_indices(p, k=1)
+        self.rho_c = float(rho_c)
+        perm = np.arange(p) if perm is None else np.asarray(perm)
+        self.perm = perm
+        pos = np.empty(p, dtype=np.int64)
+        pos[perm] = np.arange(p)
+        pj, pk = pos[self.jj], pos[self.kk]
+        self.lo, self.hi = np.minimum(pj, pk), np.maximum(pj, pk)         # the pairs in the permuted upper triangle
+        r0 = np.clip(rho, -rho_c, rho_c)
+        self.R0 = np.zeros((p, p))
+        self.R0[self.lo, self.hi] = r0
+        self.DL = np.zeros((p, p))
+        self.DL[self.lo, self.hi] = rho - r0
+        # tiles of the permuted upper triangle, each with the orders its pairs need (the bound at its largest
+        # |rho_0| and |rho - rho_0|): units ordered so that large |rho| gather near the diagonal skip most
+        # high orders elsewhere
+        self.tiles = []
+        for a in range(0, p, _TILE):
+            for b in range(a, p, _TILE):
+                R = np.abs(self.R0[a:a + _TILE, b:b + _TILE])
+                dl = np.abs(self.DL[a:a + _TILE, b:b + _TILE])
+                n = n_orders(float(R.max()), tol, float(dl.max()))
+                self.tiles.append((a, min(a + _TILE, p), b, min(b + _TILE, p), n))
+        self.N = max(t[4] for t in self.tiles) if self.tiles else 0
+        far = np.nonzero(np.abs(rho) > rho_c)[0]
+        self.far = far
+        self.quad = _ShiftedQuadrature(rho[far], r0[far]) if far.size else None
+
+    def weighted_sum(self, alpha, scale, weight, batch: int = 32, threads: int = 1):
+        """``sum_b weight[b] scale[b, j] scale[b, k] G(alpha[b, j], alpha[b, k]; rho_jk)`` for the pairs (P, nw).
+
+        alpha, scale : (B, p); weight : (B, nw)."""
+        alpha = np.asarray(alpha, dtype=np.float64)
+        S = np.asarray(scale, dtype=np.float64)
+        w = np.asarray(weight, dtype=np.float64)
+        p, nw = self.p, w.shape[1]
+        acc = np.zeros((nw, p, p))
+        pw = np.ones((p, p))                      # rho_0^(k-1) on the tiles
+        with blas_single(), _Pool(threads) as pool:
+            for k, d in enumerate(hermite_terms(alpha[:, self.perm], self.N)):
+                X = S[:, self.perm] * d                                     # (B, p), permuted units
+                XW = [X * w[:, i, None] for i in range(nw)]
+
+                def tile(t, k=k, X=X, XW=XW):
+                    a0, a1, b0, b1, _ = t
+                    R0 = self.R0[a0:a1, b0:b1]
+                    P = pw[a0:a1, b0:b1]
+                    mask = self.DL[a0:a1, b0:b1] * k
+                    mask += R0
+                    if k == 0:
+                        mask.fill(1.0)
+                    else:
+                        mask *= P
+                        P *= R0                                             # rho_0^k for the next order
+                    for i in range(nw):
+                        M = XW[i][:, a0:a1].T @ X[:, b0:b1]
+                        M *= mask
+                        acc[i, a0:a1, b0:b1] += M
+                pool.map(tile, [t for t in self.tiles if t[4] >= k])
+        out = acc[:, self.lo, self.hi].T                                    # (P, nw)
+        if self.quad is not None:
+            jf, kf = self.jj[self.far], self.kk[self.far]
+            out[self.far] += self.quad.weighted_sum(alpha, S, w, jf, kf, batch, threads)
+        return out
+
+
+class _Pool:
+    """``map(fn, items)`` on ``threads`` Python threads (one pool for many maps), or in this thread."""
+
+    def __init__(self, threads):
+        self.threads = int(threads)
+        self.ex = None
+
+    def __enter__(self):
+        if self.threads > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            self.ex = ThreadPoolExecutor(self.threads)
+        return self
+
+    def __exit__(self, *exc):
+        if self.ex is not None:
+            self.ex.shutdown()
+        return False
+
+    def map(self, fn, items):
+        if self.ex is not None and len(items) > 1:
+            list(self.ex.map(fn, items))
+        else:
+            for it in items:
+                fn(it)
+
+
+class _ShiftedQuadrature:
+    """``int_{rho_0}^{rho} (rho - r) phi2(a, b; r) dr`` for fixed (rho, rho_0), |rho| > |rho_0|, same sign.
+
+    Composite Gauss-Legendre in theta = asin r (``_NGL`` nodes per panel), panels uniform in atanh r and no
+    wider than ``_DS``; the per-pair constants are hoisted and stored pair-major in blocks of ``_BLOCK`` pairs
+    sorted by node count, so a batch of steps costs per block one small matmul for the exponents, one exp and
+    one matmul for the node sum."""
+
+    def __init__(self, rho, rho0):
+        self.sgn = np.where(rho >= 0, 1.0, -1.0)
+        s0 = np.arctanh(np.abs(rho0))
+        s1 = np.arctanh(np.minimum(np.abs(rho), 1 - 1e-16))
+        npan = np.maximum(1, np.ceil((s1 - s0) / _DS)).astype(np.int64)
+        order = np.argsort(-npan, kind="stable")
+        self.order = order
+        x0, w0 = np.polynomial.legendre.leggauss(_NGL)
+        P = rho.size
+        self.blocks = []
+        for c0 in range(0, P, _BLOCK):
+            idx = order[c0:c0 + _BLOCK]
+            npk = int(npan[idx].max())
+            L = npk * _NGL
+            kk = np.arange(npk + 1)[None, :]                                  # panel edges 0..npk
+            nb = npan[idx, None]
+            ed = s0[idx, None] + (s1[idx, None] - s0[idx, None]) * np.minimum(kk, nb) / nb
+            th = np.where(kk >= nb, np.arcsin(np.abs(rho[idx]))[:, None], np.arcsin(np.tanh(ed)))
+            th = self.sgn[idx, None] * th
+            h = np.diff(th, axis=1)                                              # (m, npk); 0 past a pair's panels
+            t = ((th[:, :-1] + th[:, 1:]) / 2)[:, :, None] + (h / 2)[:, :, None] * x0[None, None, :]
+            r, c = np.sin(t).reshape(idx.size, L), np.cos(t).reshape(idx.size, L)
+            pad = np.repeat(kk[:, :-1] >= nb, _NGL, axis=1)                      # nodes past a pair's panels
+            c = np.where(pad, 1.0, c)
+            C = np.empty((idx.size, L, 2))
+            C[:, :, 0] = -1.0 / (2.0 * c * c)
+            C[:, :, 1] = -1.0 / (1.0 + np.abs(r))
+            C[pad] = 0.0                                                          # exp(0) times weight 0
+            W = (((h / 2)[:, :, None] * w0[None, None, :]).reshape(idx.size, L)
+                 * (rho[idx, None] - r) / (2 * np.pi))[:, None, :]                # weight 0 on padded panels
+            self.blocks.append((c0, c0 + idx.size, C, W))
+        self.n_nodes = int(np.sum(npan)) * _NGL
+
+    def weighted_sum(self, alpha, S, w, jf, kf, batch, threads):
+        """``sum_b w[b] S[b, j] S[b, k] int(...)`` for the far pairs (jf, kf) (Pf, nw)."""
+        jo, ko = jf[self.order], kf[self.order]
+        sg = self.sgn[self.order]
+        B = alpha.shape[0]
+        out = np.zeros((jo.size, w.shape[1]))
+        AT = np.ascontiguousarray(alpha.T)
+        ST = np.ascontiguousarray(S.T)
+        steps = [(b, min(b + batch, B)) for b in range(0, B, batch)]
+
+        def blk(item):
+            c0, c1, C, W = item
+            j, k, s = jo[c0:c1], ko[c0:c1], sg[c0:c1, None]
+            res = np.zeros((c1 - c0, w.shape[1]))
+            for b0, b1 in steps:
+                a, bb = AT[j, b0:b1], AT[k, b0:b1]
+                X = np.empty((c1 - c0, 2, b1 - b0))
+                d = a - s * bb
+                np.multiply(d, d, out=X[:, 0, :])
+                np.multiply(a * bb, s, out=X[:, 1, :])
+                E = np.matmul(C, X)
+                np.maximum(E, _E_FLOOR, out=E)                         # libm's exp is ~5x slower where it underflows
+                np.exp(E, out=E)
+                val = np.matmul(W, E)[:, 0, :]                        # (m, steps)
+                val *= ST[j, b0:b1]
+                val *= ST[k, b0:b1]
+                res += val @ w[b0:b1]
+            out[c0:c1] = res
+        with blas_single(), _Pool(threads) as pool:
+            pool.map(blk, self.blocks)
+        res = np.empty_like(out)
+        res[self.order] = out
+        return res
