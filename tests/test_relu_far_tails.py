@@ -167,8 +167,9 @@ def test_weighted_sum_equals_std_where_unflagged():
 
 
 def test_weighted_sum_absolute_accuracy_everywhere():
-    """The U-assembly path (no routing) keeps absolute accuracy 1e-13 of the Cauchy-Schwarz scale
-    sqrt(E[u+^2] E[v+^2]) at every scale of alpha (as std did before the routing; tests/test_features.py)."""
+    """The fast quadrature of the U-assembly path (``route=False``) keeps absolute accuracy 1e-13 of the
+    Cauchy-Schwarz scale sqrt(E[u+^2] E[v+^2]) at every scale of alpha (as std did before the routing;
+    tests/test_features.py): the bound ``_KERN_ABS`` that weighted_sum's routing relies on."""
     rng = np.random.default_rng(1)
     rho = np.concatenate([rng.uniform(-1, 1, 300), [0.999, -0.999, 1 - 1e-9, -1 + 1e-9, 0.0]])
     P = rho.size
@@ -177,6 +178,6 @@ def test_weighted_sum_absolute_accuracy_everywhere():
     for sc in (0.3, 1.0, 3.0, 10.0, 30.0):
         a, b = rng.normal(size=P) * sc, rng.normal(size=P) * sc
         scale = np.sqrt(_bvn.relu_second_std(a)) * np.sqrt(_bvn.relu_second_std(b))
-        ws = k.weighted_sum(jj, kk, np.concatenate([a, b])[None, :], np.ones((1, 2 * P)), np.ones(1))
+        ws = k.weighted_sum(jj, kk, np.concatenate([a, b])[None, :], np.ones((1, 2 * P)), np.ones(1), route=False)
         err = np.abs(ws - relu_pair_std(a, b, rho))
         assert np.all(err <= 1e-13 * scale + 1e-300), (sc, np.max(err / np.maximum(scale, 1e-300)))

@@ -17,12 +17,12 @@ it), which loses all digits when alpha, beta << 0. The integral in r is evaluate
 cancellation as ``(a -+ b)^2 / (2 (1 - r^2)) +- a b / (1 +- r)``; the nodes are placed by their angle from
 the pole, ``phi = pi/2 - |theta|``, so that ``1 - |r| = 2 sin^2(phi/2)``, ``1 - r^2 = sin^2 phi`` and the weight
 ``rho - r = +-((1 - |r|) - (1 - |rho|))`` keep their relative accuracy near r = +-1 (``cos theta`` and
-``rho - sin theta`` do not: that cost up to 6e-11 relative at rho -> -1, a + b near 0). The segment
-integrals (x from -alpha to beta) use panels no wider than ``4 / |x|`` where phi(x) decays at rate |x|. E is unimodal in r with its minimum at
-``r* = a b / max(a^2, b^2)``; the integrand is restricted to the window where ``E <= E(r_c) + 40`` (a
+``rho - sin theta`` do not: that cost up to 6e-11 relative at rho -> -1, a + b near 0). E is unimodal in r
+with its minimum at ``r* = a b / max(a^2, b^2)``; the integrand is restricted to the window where ``E <= E(r_c) + 40`` (a
 quadratic in r, solved exactly), split at the peak, and integrated by composite Gauss-Legendre (16 nodes per
 panel) with panels uniform in ``atanh r``: near ``r = +-1`` (where E has poles) the panels shrink
-geometrically. The same routine gives Phi2 (weight 1 instead of rho - r).
+geometrically. The same routine gives Phi2 (weight 1 instead of rho - r). The segment integrals (x from
+-alpha to beta) use panels no wider than ``4 / |x|`` where phi(x) decays at rate |x|.
 
 ``relu_pair_kernel`` is the fast path for U assembly: the correlation of a pair of random features does not
 depend on (i, t), so its quadrature nodes, the constants ``1/(2(1-r^2))``, ``1/(1+|r|)`` and the weights
@@ -39,9 +39,19 @@ against the rest when the value is tiny) and misses the peak of a sharp integran
 (the region was mapped against ``relu_pair_std`` on a grid of a, b in [-38, 10] and |rho| up to 1 - 1e-6;
 outside it the kernel holds 1e-12 relative, tests/test_relu_far_tails.py). ``std`` (and calling the kernel)
 recomputes every flagged entry with ``relu_pair_std``: relative accuracy ~1e-13 wherever the value is a
-normal float. ``weighted_sum`` (U assembly) does not: a flagged term is below ``s_j s_k Phi(-6)``-ish
-and its error is round-off of the larger terms it is made from, so U holds 1e-12 relative to its largest
-entry (tests/test_moments_reference.py), not per entry where an entry is made of far-tail terms only.
+normal float.
+
+Routing in ``weighted_sum(route=True)`` (U assembly), where a flagged term is one of many summed into an entry:
+a term is a *candidate* when min(a, b) < -6, or when it cancels (rho < 0, a + b < 1) with
+``R = (g_a g_b + |rho| P_a P_b) / G > _R_CANCEL = 100`` (for R <= 1e4 the fast term is within 30 eps R of G,
+mapped on a grid of a, b in [-6, 7]: below 100 it holds 7e-13 relative by itself). Every fast term is within
+``_KERN_ABS = 1e-13`` of ``s_j s_k sqrt(E[u+^2] E[v+^2])`` (tests/test_relu_far_tails.py); an entry's
+candidates in a batch are recomputed by ``relu_pair_std`` unless these bounds sum to less than ``_U_REL = 1e-13``
+of the entry's batch sum (weights >= 0, so the batch sum is below the final entry). Each U entry then holds
+~1e-12 relative, including one made of far-tail terms only (tests/test_relu_routing.py). It is *not* the
+default: at the papers' size (p = 1000, D = 2, so many rho near -1) about a third of the terms are flagged and
+~10 % are routed (relu_pair_std costs ~7x a fast term), which doubles U's assembly time; without routing, ~3 %
+of U's entries are more than 1e-12 relative off (max 1.1e-17 of the largest entry).
 """
 from __future__ import annotations
 
@@ -62,6 +72,9 @@ _FAR_MIN = -6.0        # fast kernel: flagged where min(a, b) < _FAR_MIN ...
 _FAR_SUM = 1.0         # ... or rho < 0 and a + b < _FAR_SUM (module docstring)
 _KERN_DS = 0.75        # fast kernel: panel width in atanh(r) ...
 _KERN_N = 12           # ... and Gauss-Legendre nodes per panel
+_R_CANCEL = 100.0      # routing (weighted_sum): a cancelling term is a candidate when (g_a g_b + |rho| P_a P_b) / G
+_KERN_ABS = 1e-13      # exceeds this, a far term always; a candidate's error is <= _KERN_ABS sqrt(E[u+^2] E[v+^2])
+_U_REL = 1e-13         # (tested); they are routed unless their bounds sum to less than this share of the entry
 
 
 def _gl(n: int):
@@ -361,15 +374,22 @@ class _ReluPairKernel:
         far |= (rho < 0) & (a + b < _FAR_SUM)
         return far
 
-    def weighted_sum(self, jj, kk, alpha, scale, weight, g=None, P=None, threads: int = 1, chunk: int = 4096):
+    def weighted_sum(self, jj, kk, alpha, scale, weight, g=None, P=None, threads: int = 1, chunk: int = 4096,
+                     route: bool = False):
         """``sum_b weight_b scale[b, j] scale[b, k] G(alpha[b, j], alpha[b, k]; rho)`` for the pairs (jj, kk) (P,).
 
         Batched form of :meth:`std` for U assembly: ``alpha``, ``scale`` (and optionally ``g = relu_g(alpha)``,
         ``P = norm_cdf(alpha)``) are per-unit arrays (B, p) for B (point, time) steps, ``weight`` (B,) -- or
-        (B, nw) for nw weightings of the same steps at the cost of one, giving (P, nw). The
+        (B, nw) for nw weightings of the same steps at the cost of one, giving (P, nw); weights >= 0. The
         per-pair constants are read once per batch. Pairs are processed in chunks of ``chunk`` (rounded to
         whole blocks) by ``threads`` threads (NumPy releases the GIL in matmul and ufuncs); each chunk is
-        computed the same way whatever the thread count, so the result does not depend on it."""
+        computed the same way whatever the thread count, so the result does not depend on it.
+
+        ``route=True``: far-tail terms that could spoil an entry's relative accuracy are recomputed by
+        :func:`relu_pair_std` (module docstring, "Routing"): every entry then holds ~1e-12 relative, at about
+        twice the cost at the papers' size. The default, ``route=False``, is the fast quadrature alone: each
+        entry absolutely accurate (1e-13 of its Cauchy-Schwarz scale), not relatively where far-tail terms
+        make it up."""
         alpha = np.atleast_2d(np.asarray(alpha, dtype=np.float64))
         g = relu_g(alpha) if g is None else np.atleast_2d(g)
         P = norm_cdf(alpha) if P is None else np.atleast_2d(P)
@@ -384,16 +404,53 @@ class _ReluPairKernel:
         npairs = jo.size
         m = max(1, int(chunk) // _BLOCK) * _BLOCK
         out = np.empty((npairs, w.shape[1]) if multi else npairs)
+        if route:
+            # per unit: any far step in the batch, its lowest alpha, and s sqrt(E[u+^2]) (x |w|)
+            far_u = (AT < _FAR_MIN).any(axis=1)
+            low_u = AT.min(axis=1) if AT.shape[1] else np.zeros(AT.shape[0])
+            wabs = np.abs(w).max(axis=1) if multi else np.abs(w)
+            QW = np.sqrt(relu_second_std(AT)) * ST
+            QWa = QW * wabs[None, :]
 
         def run(c0):
             c1 = min(c0 + m, npairs)
             jc, kc = jo[c0:c1], ko[c0:c1]
-            acc = self._integral(c0, c1, AT[jc], AT[kc])
-            acc += GT[jc] * GT[kc]
-            acc += self.rho_sorted[c0:c1, None] * (PT[jc] * PT[kc])
+            aj, ak = AT[jc], AT[kc]
+            rc = self.rho_sorted[c0:c1]
+            acc = self._integral(c0, c1, aj, ak)
+            gg = GT[jc] * GT[kc]
+            acc += gg
+            pp = PT[jc] * PT[kc]
+            pp *= rc[:, None]
+            acc += pp
+            cand = []       # (rows, steps) of terms that may spoil their entry; error <= _KERN_ABS s s sqrt(E E)
+            if route:
+                rows = np.nonzero((rc < 0) & (low_u[jc] + low_u[kc] < _FAR_SUM))[0]
+                if rows.size:   # cancelling terms (below _R_CANCEL each is accurate to 30 eps R: mapped)
+                    As, Bs = aj[rows], ak[rows]
+                    r2, c2 = np.nonzero((As + Bs < _FAR_SUM) & (np.minimum(As, Bs) >= _FAR_MIN))
+                    rr = rows[r2]
+                    bad = ~(gg[rr, c2] - pp[rr, c2] <= _R_CANCEL * acc[rr, c2])
+                    cand.append((rr[bad], c2[bad]))
+                rows = np.nonzero(far_u[jc] | far_u[kc])[0]
+                if rows.size:   # far terms
+                    r2, c2 = np.nonzero(np.minimum(aj[rows], ak[rows]) < _FAR_MIN)
+                    cand.append((rows[r2], c2))
             acc *= ST[jc]
             acc *= SWT[kc]
-            out[c0:c1] = acc @ w if multi else acc.sum(axis=1)
+            part = acc @ w if multi else acc.sum(axis=1)
+            if cand:        # route the candidates of the entries whose bound is not below _U_REL of the sum
+                rr, c2 = (np.concatenate(x) for x in zip(*cand))
+                bnd = _KERN_ABS * QW[jc[rr], c2] * QWa[kc[rr], c2]
+                tot = np.abs(part).min(axis=1) if multi else np.abs(part)
+                fail = ~(np.bincount(rr, bnd, minlength=c1 - c0) <= _U_REL * tot)
+                sel = fail[rr]
+                rr, c2 = rr[sel], c2[sel]
+                if rr.size:
+                    acc[rr, c2] = (relu_pair_std(aj[rr, c2], ak[rr, c2], rc[rr]) * ST[jc[rr], c2] * SWT[kc[rr], c2])
+                    rows = np.nonzero(fail)[0]
+                    part[rows] = acc[rows] @ w if multi else acc[rows].sum(axis=1)
+            out[c0:c1] = part
 
         starts = range(0, npairs, m)
         if threads > 1 and len(starts) > 1:
