@@ -7,6 +7,7 @@ scalar accurate path summed, ``sum_b w_b s_j s_k relu_pair_std(...)``, at 1e-12 
 terms are relu_pair_std itself; the rest hold 1e-13 each, and the entry sum adds round-off).
 
 Power: without routing (the default) the far-tail entries fail by > 1e-6 (test_far_entries_need_routing);
+with a routing ratio of 1e4 instead of 100 test_cancelling_term_at_the_ratio_margin fails (3.8e-11);
 with the routing threshold made useless (_U_REL huge) or the cancellation ratio made lax (_R_CANCEL huge) the
 test fails as well (test_routing_thresholds_have_power).
 """
@@ -97,3 +98,14 @@ def test_mixed_entries_hold_relative_accuracy_and_do_not_depend_on_threads():
     assert np.all(np.abs(one[~pos]) <= 1e-300)
     fast = k.weighted_sum(jj, kk, alpha, S, w)                     # the region is reached: observed 5e-12
     assert np.max(np.abs(fast[pos] - ref[pos]) / ref[pos]) > REL
+
+
+def test_cancelling_term_at_the_ratio_margin():
+    """One term with R = (g_a g_b + |rho| P_a P_b) / G ~ 9e3, where the fast term is 3.8e-11 off: a routing ratio
+    of 1e4 instead of _R_CANCEL = 100 would leave it (mapped: the fast term is within 30 eps R)."""
+    a, b, rho = np.array([1.5]), np.array([-6.0]), np.array([-0.6])
+    ref = relu_pair_std(a, b, rho)
+    k = relu_pair_kernel(rho)
+    args = (np.array([0]), np.array([1]), np.array([[a[0], b[0]]]), np.ones((1, 2)), np.ones(1))
+    assert abs(k.weighted_sum(*args)[0] - ref[0]) > 1e-11 * ref[0]
+    assert abs(k.weighted_sum(*args, route=True)[0] - ref[0]) <= REL * ref[0]
