@@ -14,11 +14,15 @@ Every term is non-negative, so nothing cancels, and the result keeps its *relati
 (|alpha|/s = 30, rho = +-0.999). This is equivalent to the closed form in docs/theory.md §4 (the derivation checks
 it), which loses all digits when alpha, beta << 0. The integral in r is evaluated in theta = asin r, where
 ``phi2 dr = exp(-E(r)) dtheta / (2 pi)``, with ``E = (a^2 - 2 r a b + b^2) / (2 (1 - r^2))`` written without
-cancellation as ``(a -+ b)^2 / (2 (1 - r^2)) +- a b / (1 +- r)``. E is unimodal in r with its minimum at
-``r* = a b / max(a^2, b^2)``; the integrand is restricted to the window where ``E <= E(r_c) + 40`` (a
+cancellation as ``(a -+ b)^2 / (2 (1 - r^2)) +- a b / (1 +- r)``; the nodes are placed by their angle from
+the pole, ``phi = pi/2 - |theta|``, so that ``1 - |r| = 2 sin^2(phi/2)``, ``1 - r^2 = sin^2 phi`` and the weight
+``rho - r = +-((1 - |r|) - (1 - |rho|))`` keep their relative accuracy near r = +-1 (``cos theta`` and
+``rho - sin theta`` do not: that cost up to 6e-11 relative at rho -> -1, a + b near 0). E is unimodal in r
+with its minimum at ``r* = a b / max(a^2, b^2)``; the integrand is restricted to the window where ``E <= E(r_c) + 40`` (a
 quadratic in r, solved exactly), split at the peak, and integrated by composite Gauss-Legendre (16 nodes per
 panel) with panels uniform in ``atanh r``: near ``r = +-1`` (where E has poles) the panels shrink
-geometrically. The same routine gives Phi2 (weight 1 instead of rho - r).
+geometrically. The same routine gives Phi2 (weight 1 instead of rho - r). The segment integrals (x from
+-alpha to beta) use panels no wider than ``4 / |x|`` where phi(x) decays at rate |x|.
 
 ``relu_pair_kernel`` is the fast path for U assembly: the correlation of a pair of random features does not
 depend on (i, t), so its quadrature nodes, the constants ``1/(2(1-r^2))``, ``1/(1+|r|)`` and the weights
@@ -35,9 +39,19 @@ against the rest when the value is tiny) and misses the peak of a sharp integran
 (the region was mapped against ``relu_pair_std`` on a grid of a, b in [-38, 10] and |rho| up to 1 - 1e-6;
 outside it the kernel holds 1e-12 relative, tests/test_relu_far_tails.py). ``std`` (and calling the kernel)
 recomputes every flagged entry with ``relu_pair_std``: relative accuracy ~1e-13 wherever the value is a
-normal float. ``weighted_sum`` (U assembly) does not: a flagged term is below ``s_j s_k Phi(-6)``-ish
-and its error is round-off of the larger terms it is made from, so U holds 1e-12 relative to its largest
-entry (tests/test_moments_reference.py), not per entry where an entry is made of far-tail terms only.
+normal float.
+
+Routing in ``weighted_sum(route=True)`` (U assembly), where a flagged term is one of many summed into an entry:
+a term is a *candidate* when min(a, b) < -6, or when it cancels (rho < 0, a + b < 1) with
+``R = (g_a g_b + |rho| P_a P_b) / G > _R_CANCEL = 100`` (for R <= 1e4 the fast term is within 30 eps R of G,
+mapped on a grid of a, b in [-6, 7]: below 100 it holds 7e-13 relative by itself). Every fast term is within
+``_KERN_ABS = 1e-13`` of ``s_j s_k sqrt(E[u+^2] E[v+^2])`` (tests/test_relu_far_tails.py); an entry's
+candidates in a batch are recomputed by ``relu_pair_std`` unless these bounds sum to less than ``_U_REL = 1e-13``
+of the entry's batch sum (weights >= 0, so the batch sum is below the final entry). Each U entry then holds
+~1e-12 relative, including one made of far-tail terms only (tests/test_relu_routing.py). It is *not* the
+default: at the papers' size (p = 1000, D = 2, so many rho near -1) about a third of the terms are flagged and
+~10 % are routed (relu_pair_std costs ~7x a fast term), which doubles U's assembly time; without routing, ~3 %
+of U's entries are more than 1e-12 relative off (max 1.1e-17 of the largest entry).
 """
 from __future__ import annotations
 
@@ -58,6 +72,9 @@ _FAR_MIN = -6.0        # fast kernel: flagged where min(a, b) < _FAR_MIN ...
 _FAR_SUM = 1.0         # ... or rho < 0 and a + b < _FAR_SUM (module docstring)
 _KERN_DS = 0.75        # fast kernel: panel width in atanh(r) ...
 _KERN_N = 12           # ... and Gauss-Legendre nodes per panel
+_R_CANCEL = 100.0      # routing (weighted_sum): a cancelling term is a candidate when (g_a g_b + |rho| P_a P_b) / G
+_KERN_ABS = 1e-13      # exceeds this, a far term always; a candidate's error is <= _KERN_ABS sqrt(E[u+^2] E[v+^2])
+_U_REL = 1e-13         # (tested); they are routed unless their bounds sum to less than this share of the entry
 
 
 def _gl(n: int):
@@ -103,11 +120,17 @@ def _exponent(a, b, r, c2):
 
 
 def _rho_integral(a, b, lo, hi, rho, weighted: bool):
-    """int_lo^hi (rho - r)^[weighted] phi2(a, b; r) dr for -1 <= lo <= hi <= 1 (arrays (m,))."""
+    """int_lo^hi (rho - r)^[weighted] phi2(a, b; r) dr for [lo, hi] inside [0, 1] or inside [-1, 0] (arrays (m,)).
+
+    Evaluated in phi = pi/2 - |theta| (theta = asin r), the angle from the pole sigma = sign(r): with
+    ``d = 1 - |r| = 2 sin^2(phi/2)``, ``1 - r^2 = sin^2 phi`` and ``rho - r = sigma (d - d_rho)``, nodes near
+    r = +-1 keep their relative accuracy (theta near +-pi/2 would not: ``cos theta`` and ``rho - sin theta``
+    lose digits there, up to ~3e-12 relative in G at rho = -(1 - 1e-6)).
+    """
     m = a.shape[0]
-    out = np.zeros(m)
     if m == 0:
-        return out
+        return np.zeros(m)
+    sig = np.where(lo + hi >= 0, 1.0, -1.0)
     amax2 = np.maximum(a * a, b * b)
     safe = np.where(amax2 > 0, amax2, 1.0)
     rc = np.clip(np.where(amax2 > 0, a * b / safe, 0.0), lo, hi)
@@ -118,36 +141,42 @@ def _rho_integral(a, b, lo, hi, rho, weighted: bool):
     disc = np.sqrt(np.maximum((2 * M - a * a) * (2 * M - b * b), 0.0))
     big = (a * b + np.where(a * b >= 0, disc, -disc)) / (2 * M)          # the larger-|.| root
     small = np.where(big != 0, (a * a + b * b - 2 * M) / (2 * M) / np.where(big != 0, big, 1.0), 0.0)
-    r_hi = np.maximum(big, small)
-    r_lo = np.minimum(big, small)
-    wl = np.clip(r_lo, lo, rc)
-    wh = np.clip(r_hi, rc, hi)
+    wl = np.clip(np.minimum(big, small), lo, rc)
+    wh = np.clip(np.maximum(big, small), rc, hi)
+    # distances from the pole (exact where |r| >= 1/2); the interval [d_lo, d_hi] in d runs the other way for
+    # sigma = +1, which does not matter for an integral of a positive weight over |dtheta| = dphi
+    d_rho = 1.0 - np.abs(rho)
     x0, w0 = _gl(_NODES)
+    ab = a * b
+    dif2 = (a - sig * b) ** 2
 
     def side(ra, rb):
-        sa = np.arctanh(np.clip(ra, -1.0, 1.0))
-        sb = np.arctanh(np.clip(rb, -1.0, 1.0))
-        sa_c = np.clip(sa, -_S_CAP, _S_CAP)
-        sb_c = np.clip(sb, -_S_CAP, _S_CAP)
-        npan = np.maximum(2, np.ceil((sb_c - sa_c) / _DS)).astype(np.int64)  # >= 2: <= 20 e-folds each
-        ta, tb = np.arcsin(np.clip(ra, -1, 1)), np.arcsin(np.clip(rb, -1, 1))
+        da = np.clip(1.0 - sig * ra, 0.0, 1.0)
+        db = np.clip(1.0 - sig * rb, 0.0, 1.0)
+        d0, d1 = np.minimum(da, db), np.maximum(da, db)
+        with np.errstate(divide="ignore"):
+            s0 = np.minimum(0.5 * np.log((2.0 - d0) / d0), _S_CAP)      # atanh(1 - d), capped
+        s1 = np.minimum(0.5 * np.log((2.0 - d1) / d1), _S_CAP)
+        npan = np.maximum(2, np.ceil((s0 - s1) / _DS)).astype(np.int64)  # >= 2: <= 20 e-folds each
+        f_end0 = 2.0 * np.arcsin(np.sqrt(0.5 * d0))                      # phi at the ends, exactly
+        f_end1 = 2.0 * np.arcsin(np.sqrt(0.5 * d1))
         res = np.zeros(m)
         for k in range(int(npan.max())):
             idx = np.nonzero(npan > k)[0]
             nk = npan[idx]
-            # panel edges uniform in s = atanh r (clipped), the outermost edges exactly at theta_a, theta_b
-            s0 = sa_c[idx] + (sb_c[idx] - sa_c[idx]) * k / nk
-            s1 = sa_c[idx] + (sb_c[idx] - sa_c[idx]) * (k + 1) / nk
-            t0 = np.where(k == 0, ta[idx], np.arcsin(np.tanh(s0)))
-            t1 = np.where(k + 1 == nk, tb[idx], np.arcsin(np.tanh(s1)))
-            h = t1 - t0
-            th = (t0 + 0.5 * h)[:, None] + (0.5 * h)[:, None] * x0[None, :]
-            r = np.sin(th)
-            c = np.cos(th)
-            E = _exponent(a[idx, None], b[idx, None], r, c * c)
+            sa = s1[idx] + (s0[idx] - s1[idx]) * k / nk                  # panel edges uniform in s, from d1 down
+            sb = s1[idx] + (s0[idx] - s1[idx]) * (k + 1) / nk
+            pa = np.where(k == 0, f_end1[idx], 2.0 * np.arcsin(1.0 / np.sqrt(np.exp(2.0 * sa) + 1.0)))
+            pb = np.where(k + 1 == nk, f_end0[idx], 2.0 * np.arcsin(1.0 / np.sqrt(np.exp(2.0 * sb) + 1.0)))
+            h = pa - pb
+            ph = (pb + 0.5 * h)[:, None] + (0.5 * h)[:, None] * x0[None, :]
+            sh = np.sin(0.5 * ph)
+            d = 2.0 * sh * sh
+            sn = np.sin(ph)
+            E = dif2[idx, None] / (2.0 * sn * sn) + (sig * ab)[idx, None] / (2.0 - d)
             f = np.exp(-E)
             if weighted:
-                f = f * (rho[idx, None] - r)
+                f = f * (sig[idx, None] * (d - d_rho[idx, None]))
             res[idx] += 0.5 * h * (f @ w0)
         return res
 
@@ -198,7 +227,9 @@ def _segment(A, B, poly: bool):
         f = lambda x, i: (A[i, None] + x) * (B[i, None] - x) * norm_pdf(x)  # noqa: E731
     else:
         f = lambda x, i: norm_pdf(x)  # noqa: E731
-    return _composite(f, lo, xc, 1.0) + _composite(f, xc, hi, 1.0)
+    # phi decays like exp(-|xc| y) away from xc: panels no wider than 4 / |xc| (16 nodes then resolve it)
+    hmax = 1.0 / (1.0 + 0.25 * np.abs(xc))
+    return _composite(f, lo, xc, hmax) + _composite(f, xc, hi, hmax)
 
 
 def _check_rho(rho):
@@ -343,15 +374,22 @@ class _ReluPairKernel:
         far |= (rho < 0) & (a + b < _FAR_SUM)
         return far
 
-    def weighted_sum(self, jj, kk, alpha, scale, weight, g=None, P=None, threads: int = 1, chunk: int = 4096):
+    def weighted_sum(self, jj, kk, alpha, scale, weight, g=None, P=None, threads: int = 1, chunk: int = 4096,
+                     route: bool = False):
         """``sum_b weight_b scale[b, j] scale[b, k] G(alpha[b, j], alpha[b, k]; rho)`` for the pairs (jj, kk) (P,).
 
         Batched form of :meth:`std` for U assembly: ``alpha``, ``scale`` (and optionally ``g = relu_g(alpha)``,
         ``P = norm_cdf(alpha)``) are per-unit arrays (B, p) for B (point, time) steps, ``weight`` (B,) -- or
-        (B, nw) for nw weightings of the same steps at the cost of one, giving (P, nw). The
+        (B, nw) for nw weightings of the same steps at the cost of one, giving (P, nw); weights >= 0. The
         per-pair constants are read once per batch. Pairs are processed in chunks of ``chunk`` (rounded to
         whole blocks) by ``threads`` threads (NumPy releases the GIL in matmul and ufuncs); each chunk is
-        computed the same way whatever the thread count, so the result does not depend on it."""
+        computed the same way whatever the thread count, so the result does not depend on it.
+
+        ``route=True``: far-tail terms that could spoil an entry's relative accuracy are recomputed by
+        :func:`relu_pair_std` (module docstring, "Routing"): every entry then holds ~1e-12 relative, at about
+        twice the cost at the papers' size. The default, ``route=False``, is the fast quadrature alone: each
+        entry absolutely accurate (1e-13 of its Cauchy-Schwarz scale), not relatively where far-tail terms
+        make it up."""
         alpha = np.atleast_2d(np.asarray(alpha, dtype=np.float64))
         g = relu_g(alpha) if g is None else np.atleast_2d(g)
         P = norm_cdf(alpha) if P is None else np.atleast_2d(P)
@@ -366,16 +404,53 @@ class _ReluPairKernel:
         npairs = jo.size
         m = max(1, int(chunk) // _BLOCK) * _BLOCK
         out = np.empty((npairs, w.shape[1]) if multi else npairs)
+        if route:
+            # per unit: any far step in the batch, its lowest alpha, and s sqrt(E[u+^2]) (x |w|)
+            far_u = (AT < _FAR_MIN).any(axis=1)
+            low_u = AT.min(axis=1) if AT.shape[1] else np.zeros(AT.shape[0])
+            wabs = np.abs(w).max(axis=1) if multi else np.abs(w)
+            QW = np.sqrt(relu_second_std(AT)) * ST
+            QWa = QW * wabs[None, :]
 
         def run(c0):
             c1 = min(c0 + m, npairs)
             jc, kc = jo[c0:c1], ko[c0:c1]
-            acc = self._integral(c0, c1, AT[jc], AT[kc])
-            acc += GT[jc] * GT[kc]
-            acc += self.rho_sorted[c0:c1, None] * (PT[jc] * PT[kc])
+            aj, ak = AT[jc], AT[kc]
+            rc = self.rho_sorted[c0:c1]
+            acc = self._integral(c0, c1, aj, ak)
+            gg = GT[jc] * GT[kc]
+            acc += gg
+            pp = PT[jc] * PT[kc]
+            pp *= rc[:, None]
+            acc += pp
+            cand = []       # (rows, steps) of terms that may spoil their entry; error <= _KERN_ABS s s sqrt(E E)
+            if route:
+                rows = np.nonzero((rc < 0) & (low_u[jc] + low_u[kc] < _FAR_SUM))[0]
+                if rows.size:   # cancelling terms (below _R_CANCEL each is accurate to 30 eps R: mapped)
+                    As, Bs = aj[rows], ak[rows]
+                    r2, c2 = np.nonzero((As + Bs < _FAR_SUM) & (np.minimum(As, Bs) >= _FAR_MIN))
+                    rr = rows[r2]
+                    bad = ~(gg[rr, c2] - pp[rr, c2] <= _R_CANCEL * acc[rr, c2])
+                    cand.append((rr[bad], c2[bad]))
+                rows = np.nonzero(far_u[jc] | far_u[kc])[0]
+                if rows.size:   # far terms
+                    r2, c2 = np.nonzero(np.minimum(aj[rows], ak[rows]) < _FAR_MIN)
+                    cand.append((rows[r2], c2))
             acc *= ST[jc]
             acc *= SWT[kc]
-            out[c0:c1] = acc @ w if multi else acc.sum(axis=1)
+            part = acc @ w if multi else acc.sum(axis=1)
+            if cand:        # route the candidates of the entries whose bound is not below _U_REL of the sum
+                rr, c2 = (np.concatenate(x) for x in zip(*cand))
+                bnd = _KERN_ABS * QW[jc[rr], c2] * QWa[kc[rr], c2]
+                tot = np.abs(part).min(axis=1) if multi else np.abs(part)
+                fail = ~(np.bincount(rr, bnd, minlength=c1 - c0) <= _U_REL * tot)
+                sel = fail[rr]
+                rr, c2 = rr[sel], c2[sel]
+                if rr.size:
+                    acc[rr, c2] = (relu_pair_std(aj[rr, c2], ak[rr, c2], rc[rr]) * ST[jc[rr], c2] * SWT[kc[rr], c2])
+                    rows = np.nonzero(fail)[0]
+                    part[rows] = acc[rows] @ w if multi else acc[rows].sum(axis=1)
+            out[c0:c1] = part
 
         starts = range(0, npairs, m)
         if threads > 1 and len(starts) > 1:
