@@ -24,13 +24,15 @@ panel) with panels uniform in ``atanh r``: near ``r = +-1`` (where E has poles) 
 geometrically. The same routine gives Phi2 (weight 1 instead of rho - r). The segment integrals (x from
 -alpha to beta) use panels no wider than ``4 / |x|`` where phi(x) decays at rate |x|.
 
-``relu_pair_kernel`` is the fast path for U assembly: the correlation of a pair of random features does not
+``relu_pair_kernel`` was the fast path for U assembly (now the baseline, ``rf/_exact.RELU_PAIRS = "kernel"``;
+production U uses the Mehler series of ``rf/_mehler.py``); its ``std`` and calls remain the accurate-fast pair
+moment for many pairs at once. The correlation of a pair of random features does not
 depend on (i, t), so its quadrature nodes, the constants ``1/(2(1-r^2))``, ``1/(1+|r|)`` and the weights
 ``(rho - r) w / (2 pi)`` are computed once per pair; each (i, t) then costs one exp per node. It expands about
 rho_0 = 0 for both signs (absolute, not relative, accuracy in the far tails: tests state the bound). The
 constants are stored pair-major in blocks of 64 sorted pairs, so that a batch of B (i, t) steps costs per block
 one small matmul for the exponents (nodes x B), one exp, and one matmul for the node sum
-(``weighted_sum``, used by rf_moments.assemble; pair chunks can run on several threads).
+(``weighted_sum``; pair chunks can run on several threads).
 
 Far tails of the fast kernel: expanded about rho_0 = 0 with fixed nodes (12 per panel of width 0.75 in
 atanh r: 25 per pair on average for uniform angles) it cancels for rho < 0 (the ``rho Phi(a) Phi(b)`` term
