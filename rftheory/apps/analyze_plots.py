@@ -40,6 +40,7 @@ def plot(res, path_png, path_pdf):
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(14, 8))
     FigureCanvasAgg(fig)
@@ -89,6 +90,7 @@ def plot(res, path_png, path_pdf):
     k = np.arange(1, res.D + 1)
     spec = np.median(1.0 + res.h * res.eigenvalues, axis=0)  # posterior variance / noise variance (dimension.py)
     ax[5].plot(k, spec, "o-", ms=3)
+    ax[5].xaxis.set_major_locator(MaxNLocator(integer=True))  # k counts directions
     ax[5].axhline(0.5, color="k", ls="--", lw=0.8, label="criterion 1/2")
     ax[5].axvline(res.d + 0.5, color="0.5", ls=":", lw=0.8, label=f"d = {res.d}")
     how = f"chosen, share {res.dimension.share:.2f}" if res.dimension is not None else "given"
