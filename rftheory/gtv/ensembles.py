@@ -530,6 +530,12 @@ def vkernel_comparison(ens: FeatureEnsemble, x: ArrayLike, t: ArrayLike, Q: int 
     sched = ens.schedule
     tt = np.broadcast_to(sched.check_t(t, "t"), x.shape[:1]).astype(np.float64)
     dens = EmpiricalDensity(ens.data, sched) if dens is None else dens
+    with blas_single():  # products with F = 36..128 columns: BLAS threads only add synchronisation (issue 19)
+        return _vkernel_comparison(ens, x, tt, Q, rng, dens)
+
+
+def _vkernel_comparison(ens, x, tt, Q, rng, dens):
+    sched = ens.schedule
     feats, F, D, r = ens.features, ens.features.F, ens.D, ens.ridge
     # population Gram and cross moments, streamed over blocks of z''
     blk = int(max(1, _BLOCK_BYTES // (8 * 2 * F)))
