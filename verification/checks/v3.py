@@ -64,41 +64,52 @@ def _rule(lo, hi, panels):
     return (mid[:, None] + half[:, None] * g[None]).ravel(), (half[:, None] * gw[None]).ravel()
 
 
-def _nodes(feats, sched, t_panels, z_panels):
-    """Blocks (x0, weight, lam, phi) of the quadrature over x0 ~ U(data), t ~ U[T_MIN, T_MAX], z ~ N(0, 1)."""
-    tn, tw = _rule(T_MIN, T_MAX, t_panels)
-    tw = tw / (T_MAX - T_MIN)
+def _nodes(feats, sched, data, t_range, t_panels, z_panels, geometric=False):
+    """Blocks (x0, weight, lam, phi) of the quadrature over x0 ~ U(data), t ~ U(t_range), z ~ N(0, 1); with
+    ``geometric`` the t panels are geometric (resolving lam = a^2/h ~ 1/t near a small t_min)."""
+    lo, hi = t_range
+    if geometric:
+        g, gw = np.polynomial.legendre.leggauss(8)
+        e = np.geomspace(lo, hi, t_panels + 1)
+        mid, half = 0.5 * (e[1:] + e[:-1]), 0.5 * np.diff(e)
+        tn, tw = (mid[:, None] + half[:, None] * g[None]).ravel(), (half[:, None] * gw[None]).ravel()
+    else:
+        tn, tw = _rule(lo, hi, t_panels)
+    tw = tw / (hi - lo)
     z, zw = _rule(-Z_MAX, Z_MAX, z_panels)
     zw = zw * np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
     for k in range(0, tn.size, 16):  # 16 times per block: <= 16 x 8 z_panels x F doubles
         t, w_t = tn[k:k + 16], tw[k:k + 16]
         a, h = sched.a(t), sched.h(t)
-        for x0 in DATA[:, 0]:
+        for x0 in data[:, 0]:
             xt = (a[:, None] * x0 + np.sqrt(h)[:, None] * z[None]).ravel()[:, None]
-            w = (w_t[:, None] * zw[None]).ravel() / DATA.shape[0]
+            w = (w_t[:, None] * zw[None]).ravel() / data.shape[0]
             yield x0, w, np.repeat(a * a / h, z.size), feats(xt, np.repeat(t, z.size))
 
 
-def population(feats, sched, t_panels, z_panels):
-    """``(A0, W_inf, c1, var_gMg, tr((MS)^2))`` by quadrature (see the module docstring)."""
-    with blas_single():  # products with F = 128 columns: BLAS threads only add synchronisation
-        return _population(feats, sched, t_panels, z_panels)
+def population(feats, sched, t_panels, z_panels, t_range=(T_MIN, T_MAX), ridge=RIDGE, metric=None,
+               geometric=False, data=DATA):
+    """``(A0, W_inf, c1, var_gMg, tr((MS)^2))`` by quadrature (see the module docstring); ``metric`` K (F x F,
+    default A_0) sets ``M = A^{-1} K A^{-1}`` (V4 uses the test points' score metric)."""
+    with blas_single():  # products with F = 36..128 columns: BLAS threads only add synchronisation
+        return _population(feats, sched, t_panels, z_panels, t_range, ridge, metric, geometric, data)
 
 
-def _population(feats, sched, t_panels, z_panels):
+def _population(feats, sched, t_panels, z_panels, t_range, ridge, metric, geometric, data):
     F = feats.F
+    nodes = lambda: _nodes(feats, sched, data, t_range, t_panels, z_panels, geometric)  # noqa: E731
     A0, B = np.zeros((F, F)), np.zeros(F)
-    for x0, w, lam, ph in _nodes(feats, sched, t_panels, z_panels):
+    for x0, w, lam, ph in nodes():
         A0 += (ph * (w * lam)[:, None]).T @ ph
         B += x0 * ((w * lam) @ ph)
-    A = A0 + RIDGE * np.eye(F)
+    A = A0 + ridge * np.eye(F)
     W = np.linalg.solve(A, B)
     Ai = np.linalg.inv(A)
-    M = Ai @ A0 @ Ai
-    m = RIDGE * W                                   # E[lam r phi] = ridge W_inf
+    M = Ai @ (A0 if metric is None else metric) @ Ai
+    m = ridge * W                                   # E[lam r phi] = ridge W_inf
     S = -np.outer(m, m)
     e_q2 = 0.0
-    for x0, w, lam, ph in _nodes(feats, sched, t_panels, z_panels):
+    for x0, w, lam, ph in nodes():
         lr = lam * (x0 - ph @ W)
         S += (ph * (w * lr * lr)[:, None]).T @ ph
         g = ph * lr[:, None] - m[None]
