@@ -157,7 +157,10 @@ def test_v3_rejects_its_alternatives(cache):
     s = dict(v3._SIZES["quick"], N=[250, 500])
     with Context("quick", 3, cache_dir=cache, scheduler="serial") as ctx:
         F, c1, q_err, y, var, _, _ = v3.measure(ctx, s)
-    verdicts = lambda yy, f=1.0: [c.evaluate("V3", f).verdict for c in v3.rows_from(s, F, c1, q_err, yy, var)]  # noqa: E731
+
+    def verdicts(yy, f=1.0):
+        return [c.evaluate("V3", f).verdict for c in v3.rows_from(s, F, c1, q_err, yy, var)]
+
     assert verdicts(y) == ["pass"]
     P = np.array(s["P"], dtype=float)
     assert verdicts(y[0] * (P / P[0]) ** 0.5) == ["fail"]          # d^2 ~ P^-0.5

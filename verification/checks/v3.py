@@ -2,8 +2,8 @@
 (docs/theory.md §5).
 
 Setting: data {-1, 0, 1}, linear VP, t in [0.2, 1], 16 x 8 Gaussian bump features on x in [-2.5, 2.5],
-ridge 0.1 (THEORY.md's V3 ridge), ensembles of N weighted-ridge fits (``gtv.ensembles.fit_ensemble``) on P
-triples each.
+ridge 0.1 (the specification's V3 ridge; docs/theory.md §5), ensembles of N weighted-ridge fits
+(``gtv.ensembles.fit_ensemble``) on P triples each.
 
 The best fit (P -> infinity) is the population ridge solution ``W_inf = B A^{-1}`` with ``A = A_0 + ridge I``,
 ``A_0 = E[lam phi phi^T]`` and ``B = E[lam x_0 phi^T]``. A fit on P triples is ``W_P = B_P A_P^{-1}`` (sample
@@ -12,7 +12,8 @@ means), so ``W_P - W_inf = G A_P^{-1}`` with ``G = B_P - W_inf A_P = (1/P) sum_p
 A_0 = ridge W_inf``). To first order ``A_P^{-1} -> A^{-1}``, and the squared gap in the lambda-weighted L^2
 metric of the training distribution, ``d^2 = |W_P - W_inf|^2_{A_0} = tr((W_P - W_inf) A_0 (W_P - W_inf)^T)``, has
 
-    P E[d^2] = c_1 + O(1/P),   c_1 = tr(M S),   M = A^{-1} A_0 A^{-1},   S = Cov(g) = E[lam^2 r^2 phi phi^T] - ridge^2 W_inf^T W_inf,
+    P E[d^2] = c_1 + O(1/P),   c_1 = tr(M S),   M = A^{-1} A_0 A^{-1},
+    S = Cov(g) = E[lam^2 r^2 phi phi^T] - ridge^2 W_inf^T W_inf,
 
 and (the linear term exactly: G is a mean of P independent copies of g) ``Var(P d^2) = Var(g M g^T)/P +
 2 (1 - 1/P) tr((M S)^2)``. A_0, B, S and both variance terms are deterministic quadratures over the training

@@ -6,7 +6,7 @@ Setting ([GTV] Fig. 2): data {-1, 0, 1}, linear VP, t in [eps, 1] with eps = 1e-
 Prediction (complete first-order form, ``gtv.ensembles`` module docstring): the score of a fit is
 ``s_hat = (a/h) W phi - x/h``, so the summed score variance over the test points is ``|W_n - Wbar|^2_K`` with
 ``K = sum_j (a_j/h_j)^2 phi_j phi_j^T``, and to first order ``Cov(W_P) = A^{-1} S A^{-1}/P`` with
-``S = Cov(lam r phi^T)``: the summed variance is ``c_K/P``, ``c_K = tr(A^{-1} K A^{-1} S)`` -- THEORY's
+``S = Cov(lam r phi^T)``: the summed variance is ``c_K/P``, ``c_K = tr(A^{-1} K A^{-1} S)`` -- docs/theory.md's
 ``(1/P){E[lam^2 K (C + b b^T) K] - M M^T}`` summed over the test points. ``c_K`` and the variance of one
 fit's ``P |W_n - W_inf|^2_K`` are computed by deterministic quadrature (geometric Gauss-Legendre panels in t,
 Gauss-Legendre in z, exact sum over the data: :func:`verification.checks.v3.population`); the quadrature error
