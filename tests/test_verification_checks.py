@@ -193,6 +193,16 @@ def test_v4_rejects_a_25_percent_error(cache):
     assert [row.evaluate("V4", f).verdict for f in (1.0, 1.25, 0.75)] == ["pass", "fail", "fail"]
 
 
+@pytest.mark.slow
+def test_v4_full_profile_rejects_a_10_percent_error(tmp_path):
+    """At full size (F/P = 1/1024 judged with 16000 fits, the next-order bound from 16000 fits at 1/256) V4's
+    judged row passes as measured and fails with the complete form off by 10 % or 25 % (quick: 25 % only)."""
+    with Context("full", 0, cache_dir=tmp_path, scheduler="serial") as ctx:
+        res = execute(REG["V4"], ctx)
+    (row,) = [c for c in res.comparisons if c.kind != "info"]
+    assert [row.evaluate("V4", f).verdict for f in (1.0, 1.1, 1.25, 0.75)] == ["pass", "fail", "fail", "fail"]
+
+
 # Checks whose declared perturbation does not (yet) fail every judged row, with the reason found by
 # running them (issue 19, item 5). strict=True: a check that gains the power makes its entry fail, so the
 # list can only shrink.
