@@ -125,9 +125,9 @@ def test_batched_fit_equals_a_per_fit_solve():
     feats = gaussian_features(1, 6, 5, (-1.5, 1.5), (1e-2, 1.0))
     sched = LinearVP()
     for P in (20, 80):  # dual (F = 30 > P) and primal branches
-        ens = fit_ensemble(feats, DATA1, sched, P, 4, 1e-2, rng=11, ridge=0.1)
-        x0, t, xt = sample_triples(DATA1, sched, (4, P), 1e-2, 1.0, np.random.default_rng(11))
-        for n in range(4):
+        ens = fit_ensemble(feats, DATA1, sched, P, 9, 1e-2, rng=11, ridge=0.1)  # 9: three thread tasks
+        x0, t, xt = sample_triples(DATA1, sched, (9, P), 1e-2, 1.0, np.random.default_rng(11))
+        for n in range(9):
             phi = feats(xt[n], t[n])
             lam = sched.a(t[n]) ** 2 / sched.h(t[n])
             A = (phi * lam[:, None]).T @ phi / P + 0.1 * np.eye(feats.F)
@@ -135,6 +135,21 @@ def test_batched_fit_equals_a_per_fit_solve():
             W = np.linalg.solve(A, B).T
             tol = 100 * np.linalg.cond(A) * EPS * np.abs(W).max()
             np.testing.assert_allclose(ens.W[n], W, rtol=0, atol=tol)
+
+
+def test_fit_is_bit_identical_for_any_thread_count():
+    """The fits run in fixed blocks of fits on the query-thread pool: 1 and 3 threads give the same bits."""
+    from rftheory._blas import set_query_threads
+
+    feats = gaussian_features(1, 6, 5, (-1.5, 1.5), (1e-2, 1.0))
+    Ws = []
+    for n in (1, 3):
+        old = set_query_threads(n)
+        try:
+            Ws.append(fit_ensemble(feats, DATA1, LinearVP(), 90, 11, 1e-2, rng=5, ridge=0.1).W)
+        finally:
+            set_query_threads(old)
+    np.testing.assert_array_equal(Ws[0], Ws[1])
 
 
 def test_integer_arguments_are_checked_by_name():

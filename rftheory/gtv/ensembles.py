@@ -38,7 +38,8 @@ term makes M non-zero (without it the normal equations give M = 0). ``vkernel_co
 ``sandwich``. The **C-only form** ``(1/P) E[lam^2 k k Sigma]`` (``vkernel``) is its limit for features expressive
 enough that b ~ 0 and M ~ 0; for the 6 x 6 Gaussian features of V4 it under-predicts by 2-3x at small t, where
 the misfit is worst. Both are asymptotic in F/P: they are reported next to the measured ensemble covariance,
-never as exact (verification/checks/v4.py judges the complete form at F/P = 1/64 and reports the C-only one).
+never as exact (verification/checks/v4.py judges the complete form, by quadrature, at F/P = 1/256 and reports
+the C-only one).
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._blas import blas_single
+from .._blas import blas_single, run_blocks
 from .._checks import RngLike, as_data, as_generator, check_positive_int
 from .._results import frame as _table, short_repr
 from ._bump_sums import default_threads, euler_1d_bumps, horner_applies
@@ -240,13 +241,31 @@ def _solve_chunk(phi, lam, y, ridge):
         A[:, np.arange(F), np.arange(F)] += ridge
         B = AsT @ (y * sl[..., None])
         B /= P
-        with blas_single():  # b small LU solves: BLAS threads only add synchronisation (rftheory._blas)
-            return np.swapaxes(np.linalg.solve(A, B), 1, 2)
+        return np.swapaxes(np.linalg.solve(A, B), 1, 2)
     K = As @ np.swapaxes(As, 1, 2) / P
     K[:, np.arange(P), np.arange(P)] += ridge
-    with blas_single():
-        c = np.linalg.solve(K, y * sl[..., None]) / P  # (b, P, D)
+    c = np.linalg.solve(K, y * sl[..., None]) / P  # (b, P, D)
     return np.einsum("bpf,bpd->bdf", As, c, optimize=True)
+
+
+_FITS_PER_TASK = 4  # fits per thread task: fixed, so results do not depend on the thread count
+
+
+def _solve_fits(features, schedule, x0, t, xt, ridge, out):
+    """Features and weighted ridge solves of a chunk of fits, in fixed blocks of ``_FITS_PER_TASK`` fits run on
+    the query-thread pool (``rftheory._blas.run_blocks``) with BLAS on one thread. Each fit's Gram is one
+    small product (P x F by F x P), where OpenBLAS's threads only add synchronisation: on the shared 2-core
+    machine two BLAS threads ran the 2048 x 128 Gram at 0.35 GFLOP/s against 18 GFLOP/s on one (issue 19).
+    Every fit's arithmetic is the same whichever thread runs it: bit-identical for any thread count."""
+    a, h = schedule.a(t), schedule.h(t)
+    lam = a * a / h
+
+    def task(k0):
+        k1 = min(k0 + _FITS_PER_TASK, out.shape[0])
+        out[k0:k1] = _solve_chunk(features(xt[k0:k1], t[k0:k1]), lam[k0:k1], x0[k0:k1], ridge)
+
+    with blas_single():
+        run_blocks(task, range(0, out.shape[0], _FITS_PER_TASK))
 
 
 def fit_ensemble(features: TensorFeatures, data: ArrayLike, schedule, P: int, N: int, t_min: float, t_max: float = 1.0,
@@ -310,8 +329,7 @@ def fit_ensemble(features: TensorFeatures, data: ArrayLike, schedule, P: int, N:
     for n0 in tqdm(range(0, N, chunk), disable=not progress, desc=f"fit P={P}", leave=False):
         b = min(chunk, N - n0)
         x0, t, xt = sample_triples(data, schedule, (b, P), t_min, t_max, rng)
-        a, h = schedule.a(t), schedule.h(t)
-        W[n0:n0 + b] = _solve_chunk(features(xt, t), a * a / h, x0, float(ridge))
+        _solve_fits(features, schedule, x0, t, xt, float(ridge), W[n0:n0 + b])
     return FeatureEnsemble(features=features, schedule=schedule, W=W, P=P, ridge=float(ridge),
                            t_min=float(t_min), t_max=float(t_max), data=data)
 
@@ -513,6 +531,12 @@ def vkernel_comparison(ens: FeatureEnsemble, x: ArrayLike, t: ArrayLike, Q: int 
     sched = ens.schedule
     tt = np.broadcast_to(sched.check_t(t, "t"), x.shape[:1]).astype(np.float64)
     dens = EmpiricalDensity(ens.data, sched) if dens is None else dens
+    with blas_single():  # products with F = 36..128 columns: BLAS threads only add synchronisation (issue 19)
+        return _vkernel_comparison(ens, x, tt, Q, rng, dens)
+
+
+def _vkernel_comparison(ens, x, tt, Q, rng, dens):
+    sched = ens.schedule
     feats, F, D, r = ens.features, ens.features.F, ens.D, ens.ridge
     # population Gram and cross moments, streamed over blocks of z''
     blk = int(max(1, _BLOCK_BYTES // (8 * 2 * F)))
