@@ -329,6 +329,20 @@ def test_modes_by_newton_above_newton_max_d_match_scms(monkeypatch):
     assert calls and set(calls) == {False}
 
 
+def test_given_d_against_the_spectrum_warns():
+    # points on the x-axis of R^3 at t = 0.01: the Hessian spectrum shows d = 1 at the samples (one flat
+    # direction along the line, two normal ones), so d = 1 passes quietly and d = 0 is flagged with the
+    # spectrum's own choice; --d auto agrees with it
+    rng = np.random.default_rng(11)
+    Xl = np.column_stack([np.linspace(-3.0, 3.0, 31), np.zeros(31), np.zeros(31)])
+    S = EmpiricalDensity(Xl).sample(0.01, 60, rng)
+    auto = analyze_samples(Xl, S, 0.01, "auto")
+    assert auto.d == 1 and auto.dimension.share > 0.5
+    assert not [w for w in analyze_samples(Xl, S, 0.01, 1).warnings if "given" in w]
+    w0 = [w for w in analyze_samples(Xl, S, 0.01, 0).warnings if "given" in w]
+    assert len(w0) == 1 and "d = 0 given" in w0[0] and "show 1" in w0[0], w0
+
+
 # ----------------------------------------------------------------------------- pool growth and fallback
 def _spy_builds(monkeypatch):
     from rftheory.apps import analyze_pools

@@ -45,7 +45,7 @@ from ..data.realdata import PCALatent
 from ..density.schedules import get_schedule
 from ..dynamics.motion import DistinctNeighbours, memorization, nearest_distinct
 from ..geometry import ridge
-from ..geometry.dimension import ridge_dimension
+from ..geometry.dimension import ridge_dimension, spectrum_counts
 from .analyze_pools import Pools, combine_dimension
 from ._analysis import ON_RIDGE_THRESHOLD, STATUS, Analysis  # re-exported: the result and its summary
 from ..geometry.tube import DEFAULT_LEVEL, tube_fraction
@@ -260,6 +260,16 @@ def analyze_samples(train, samples, t: float, d, schedule="ou", pca: int | None 
     if np.mean(status == 2) > 0.5:
         warnings.append(f"the ridge is not regular (eigengap at round-off) at {np.mean(status == 2):.1%} of "
                         f"the samples: d = {d} is not supported there")
+    if dim is None:  # d given: does the Hessian spectrum at the samples agree (the tube's chi_{D-d} assumes it)?
+        fin = ~escaped & np.all(np.isfinite(lam), axis=1)
+        if np.any(fin):
+            _, _, capped = spectrum_counts(1.0 + h * lam[fin])
+            if capped[d] < 0.5 * fin.sum():
+                d_star = int(np.argmax(capped))
+                warnings.append(f"d = {d} given, but only {capped[d] / fin.sum():.1%} of the samples' Hessian "
+                                f"spectra show d ({capped[d_star] / fin.sum():.1%} show {d_star}; criterion "
+                                f"1 + h_t lambda_k > 1/2, as --d auto): the tube's chi_(D-d) calibration "
+                                f"assumes the given d")
     tube = tube_fraction(dist, h, D, d, level=level, counted=conv)
     rmax = float(r.max())
     rn = r / rmax if rmax > 0 else np.zeros_like(r)

@@ -31,7 +31,7 @@ from ..density.neighbours import TruncatedDensity
 from scipy.spatial import cKDTree
 
 from ..dynamics.motion import KDTREE_MAX_D, nearest_rows
-from ..geometry.dimension import DEFAULT_THRESHOLD, DimensionChoice
+from ..geometry.dimension import DEFAULT_THRESHOLD, DimensionChoice, spectrum_counts
 
 __all__ = ["Pools", "PoolDensity", "RowIndex", "combine_dimension"]
 
@@ -258,7 +258,7 @@ def combine_dimension(choices, D: int, t: float, threshold: float = DEFAULT_THRE
     t : float
         Time, recorded in the result.
     threshold : float, default DEFAULT_THRESHOLD
-        Criterion, recorded in the result (the per-sample counts are taken as given).
+        Criterion of the per-sample counts (the chunks' choices were made with it).
 
     Returns
     -------
@@ -266,11 +266,8 @@ def combine_dimension(choices, D: int, t: float, threshold: float = DEFAULT_THRE
         With the chunks' counts and spectra concatenated, their median spectrum, the histogram of counts and
         the share of samples whose (capped) count is d*.
     """
-    counts = np.concatenate([c.counts for c in choices])
     spec = np.concatenate([c.spectrum for c in choices])
-    hist = np.bincount(counts, minlength=D + 1)
-    capped = hist[:D].copy()
-    capped[D - 1] += hist[D]
+    counts, hist, capped = spectrum_counts(spec, threshold)  # the chunks' own counts: same spectra, same cut
     d = int(np.argmax(capped))
     return DimensionChoice(d=d, share=float(capped[d] / counts.size), counts=counts, spectrum=spec,
                            median_spectrum=np.median(spec, axis=0), histogram=hist, threshold=threshold, t=t)

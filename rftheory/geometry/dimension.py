@@ -121,10 +121,32 @@ def ridge_dimension(field, x, t: float, threshold: float = DEFAULT_THRESHOLD) ->
     r = 1.0 + float(field.schedule.h(tt)) * lam
     if not np.all(np.isfinite(r)):
         raise ValueError("the Hessian is not finite at some samples (t too small for the data's scale?)")
-    counts = np.count_nonzero(r > thr, axis=1)
-    hist = np.bincount(counts, minlength=D + 1)
-    capped = hist[:D].copy()
-    capped[D - 1] += hist[D]  # d(x) = D has no normal direction: it counts towards the largest valid d
+    counts, hist, capped = spectrum_counts(r, thr)
     d = int(np.argmax(capped))  # argmax takes the first maximum: ties go to the smaller d
     return DimensionChoice(d=d, share=float(capped[d] / counts.size), counts=counts, spectrum=r,
                            median_spectrum=np.median(r, axis=0), histogram=hist, threshold=thr, t=tt)
+
+
+def spectrum_counts(r, threshold: float = DEFAULT_THRESHOLD):
+    """Per sample, the count of ``r_k = 1 + h lambda_k`` above ``threshold``; its histogram over 0..D; and the
+    histogram over the valid dimensions 0..D-1 (a count of D, no normal direction, goes to D - 1).
+
+    Parameters
+    ----------
+    r : numpy.ndarray, shape (m, D)
+        The spectra (finite).
+    threshold : float, default 1/2
+
+    Returns
+    -------
+    counts : numpy.ndarray of int, shape (m,)
+    histogram : numpy.ndarray of int, shape (D + 1,)
+    capped : numpy.ndarray of int, shape (D,)
+    """
+    r = np.asarray(r, dtype=np.float64)
+    D = r.shape[1]
+    counts = np.count_nonzero(r > threshold, axis=1)
+    hist = np.bincount(counts, minlength=D + 1)
+    capped = hist[:D].copy()
+    capped[D - 1] += hist[D]  # d(x) = D has no normal direction: it counts towards the largest valid d
+    return counts, hist, capped
