@@ -155,7 +155,8 @@ class Comparison:
             raise ValueError(f"comparison {self.setting!r} compares no elements")
         ok = dev <= tol  # NaN deviation fails
         margin = tol - dev
-        rel = np.where(np.isnan(margin), -np.inf, margin / np.where(tol > 0, tol, 1e-300))
+        with np.errstate(over="ignore"):  # a zero tolerance: the relative margin is +-inf by design
+            rel = np.where(np.isnan(margin), -np.inf, margin / np.where(tol > 0, tol, 1e-300))
         w = np.unravel_index(int(np.argmin(rel)), rel.shape)
         n_failed = int(np.sum(~ok))
         return Row(result, self.quantity, self.setting, self.kind, _num(p_show[w]), _num(m_show[w]),
