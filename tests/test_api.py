@@ -224,7 +224,8 @@ SPLIT_OUT = {"rftheory.rf._flow": "rftheory.rf.model", "rftheory.rf._loss_split"
              "rftheory.density._grids": "rftheory.density.schedules",
              "rftheory.apps._analysis": "rftheory.apps.analyze",
              "rftheory.apps._latent_config": "rftheory.apps.latent",
-             "rftheory.apps._analyze_inputs": "rftheory.apps.analyze_report"}
+             "rftheory.apps._analyze_inputs": "rftheory.apps.analyze_report",
+             "rftheory.gtv._fits": "rftheory.gtv.ensembles"}
 
 
 def _defined_by(obj, name: str) -> bool:
