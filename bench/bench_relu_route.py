@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     from rftheory.rf.model import RandomFeatureModel
     from rftheory.rf.moments import assemble, time_rule
 
-    X3 = np.array([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]])
+    from bench.bench_rf import X3
     p, K, T = (500 if a.quick else 1000), 128, 40.0
     m = RandomFeatureModel(2, p, K, T, activation="relu", rng=0)
     nodes, wts = time_rule(1e-3, T, K, T, 8, 2.0)

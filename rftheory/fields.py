@@ -27,6 +27,7 @@ Parts: imports rftheory._checks, density (schedules) and rf (model) only (layer 
 from __future__ import annotations
 
 import importlib
+import sys
 
 import numpy as np
 
@@ -242,8 +243,6 @@ def as_score_field(obj, schedule: Schedule | str = "ou", name: str | None = None
     if not callable(obj):
         raise TypeError(f"obj must be a ScoreField, a torch.nn.Module or a callable score(x, t); got "
                         f"{type(obj).__name__}")
-    import sys
-
     torch = sys.modules.get("torch")  # a module instance implies torch is imported: never import it here
     if torch is not None and isinstance(obj, getattr(getattr(torch, "nn", None), "Module", ())):
         field = torch_score_field(obj, schedule)

@@ -287,12 +287,17 @@ def test_pooled_density_matches_dense(D, monkeypatch):
     monkeypatch.setattr(an, "POOL_K0", 10**9)  # K >= n / 4: the dense EmpiricalDensity for every chunk
     dense = analyze_samples(Xg, S, 1e-3, 0)
     assert dense.density["samples_by_pool"] == {"dense": 60}
+    _assert_pooled_is_dense(pooled, dense)
+
+
+def _assert_pooled_is_dense(pooled, dense):
+    """Pooled and dense analyses agree: same statuses and tube fraction; eigenvalues (-1/h + (a/h)^2 Cov:
+    summation order and the dropped 1e-12 of the weight change them by round-off of the largest, 1/h = 500 at
+    t = 1e-3, a few eps; 1e-10 leaves a wide margin for O(n) sums); modes (both projections stop at
+    |s| <= 1e-9 (1/length): at t = 1e-3, h = 2e-3, they agree to well below 1e-9 length)."""
     np.testing.assert_array_equal(pooled.status, dense.status)
-    # eigenvalues are -1/h + (a/h)^2 Cov: summation order and the dropped 1e-12 of the weight change them by
-    # round-off of the largest, 1/h = 500 (a few eps); 1e-10 leaves a wide margin for O(n) sums
     lam_scale = np.abs(dense.eigenvalues).max()
     np.testing.assert_allclose(pooled.eigenvalues, dense.eigenvalues, rtol=0, atol=1e-10 * lam_scale)
-    # both projections stop at |s| <= 1e-9 (1/length) and h = 2e-3: the modes agree to well below 1e-9 length
     np.testing.assert_allclose(pooled.proj_points, dense.proj_points, rtol=0, atol=1e-9)
     assert pooled.tube.fraction == dense.tube.fraction
 
@@ -385,11 +390,7 @@ def test_pool_growth_and_dense_fallback_match_dense(case, monkeypatch):
     monkeypatch.setattr(an, "POOL_K0", 10**9)
     dense = analyze_samples(Xg, S, t, 0)
     assert dense.density["samples_by_pool"] == {"dense": 40}
-    np.testing.assert_array_equal(pooled.status, dense.status)
-    lam_scale = np.abs(dense.eigenvalues).max()
-    np.testing.assert_allclose(pooled.eigenvalues, dense.eigenvalues, rtol=0, atol=1e-10 * lam_scale)
-    np.testing.assert_allclose(pooled.proj_points, dense.proj_points, rtol=0, atol=1e-9)
-    assert pooled.tube.fraction == dense.tube.fraction
+    _assert_pooled_is_dense(pooled, dense)
 
 
 # ----------------------------------------------------------------------------- t at the edge of float64

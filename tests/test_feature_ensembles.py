@@ -9,6 +9,8 @@ from rftheory.gtv.ensembles import (FourierModes, GaussianBumps, TensorFeatures,
                                         sample_triples, vkernel_comparison)
 from rftheory.density.schedules import LinearVP, edm_grid
 
+from .ref_gtv import per_fit_pf_ode
+
 DATA1 = np.array([[-1.0], [0.0], [1.0]])
 
 
@@ -69,14 +71,7 @@ def test_pf_ode_ensemble_matches_a_per_fit_loop():
     grid = edm_grid(1.0, 1e-2, 11)
     x0 = np.linspace(-2, 2, 9)[:, None]
     out = pf_ode_ensemble(ens, grid, x0)
-    sched = ens.schedule
-    for n in range(ens.N):
-        x = x0.copy()
-        for k in range(grid.size - 1):
-            t, dt = grid[k], grid[k] - grid[k + 1]
-            m = ens.features(x, t) @ ens.W[n].T
-            s = (float(sched.a(t)) * m - x) / float(sched.h(t))
-            x = x + dt * (float(sched.beta(t)) * x + 0.5 * float(sched.g2(t)) * s)
+    for n, x in enumerate(per_fit_pf_ode(ens, grid, x0)):
         np.testing.assert_allclose(out[n], x, rtol=0, atol=1e-11 * (1 + np.abs(x).max()))
 
 

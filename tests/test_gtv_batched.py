@@ -9,6 +9,8 @@ from rftheory.gtv._bump_sums import bump_sums, horner_applies
 from rftheory.gtv.bases import FourierModes, GaussianBumps
 from rftheory.gtv.ensembles import FeatureEnsemble, fit_ensemble, gaussian_features, pf_ode_ensemble, sample_triples
 
+from .ref_gtv import per_fit_pf_ode
+
 EPS = np.finfo(float).eps
 DATA1 = np.array([[-1.0], [0.0], [1.0]])
 
@@ -44,20 +46,6 @@ def test_horner_applies_only_where_its_exponents_stay_normal():
     assert not horner_applies(FourierModes(8, 0, 1))
     assert horner_applies(GaussianBumps(16, -1.5, 1.5))
     assert not horner_applies(GaussianBumps(60, -1.5, 1.5))  # coefficient factors exp(-h^2 kappa^2/2) underflow
-
-
-def _per_fit_pf_ode(ens, grid, x0):
-    """The general path, one fit at a time: full feature vectors, x += dt (beta x + g2/2 (a m - x)/h)."""
-    sched, out = ens.schedule, []
-    for n in range(ens.N):
-        x = x0.copy()
-        for k in range(grid.size - 1):
-            t, dt = grid[k], grid[k] - grid[k + 1]
-            m = ens.features(x, t) @ ens.W[n].T
-            s = (float(sched.a(t)) * m - x) / float(sched.h(t))
-            x = x + dt * (float(sched.beta(t)) * x + 0.5 * float(sched.g2(t)) * s)
-        out.append(x)
-    return np.stack(out)
 
 
 def _propagated_roundoff(ens, grid, traj):
@@ -99,7 +87,7 @@ def test_batched_pf_ode_equals_the_per_fit_loop_at_gtv2_settings():
     for k in range(grid.size - 1):  # the reference trajectory, step by step (for the bound)
         traj.append(_one_step(ens, grid, k, traj[-1]))
     ref = traj[-1]
-    np.testing.assert_allclose(ref, _per_fit_pf_ode(ens, grid, x0), rtol=0, atol=0)
+    np.testing.assert_allclose(ref, per_fit_pf_ode(ens, grid, x0), rtol=0, atol=0)
     bound = _propagated_roundoff(ens, grid, traj)
     assert np.all(np.abs(fast - ref) <= 2 * bound), np.max(np.abs(fast - ref) / bound)
     np.testing.assert_array_equal(pf_ode_ensemble(ens, grid, x0, threads=2), fast)
