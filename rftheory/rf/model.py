@@ -14,7 +14,8 @@ Loss ``L(W) = (1/D)[tr(W U W^T) - 2 tr(V W^T)] + c0`` (rf_moments.py assembles U
 is that of the flow ``dW/dtau = -2 (W U - V)`` (= -D grad L): ``W(tau) = W* + (W0 - W*) e^{-2 tau U}``
 (derivations/r2_gradient_flow.py).
 
-The loss, the gradient flow and GD from U, V are in :mod:`rftheory.rf._flow`; this module re-exports them.
+The loss, the gradient flow and GD from U, V are in :mod:`rftheory.rf._flow`, the trained score field in
+:mod:`rftheory.rf._rf_field` and SGD in :mod:`rftheory.rf._sgd`; this module re-exports them.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import logging
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._checks import RngLike, as_data, as_generator, as_points, check_positive_int, check_real, per_point_times, single_query
+from .._checks import RngLike, as_data, as_generator, as_points, check_positive_int, check_real
 from .features import EMBEDDING_ORDERS, fourier_embedding, get_activation
 from .moments import (PARAMETRIZATIONS, WEIGHTS, Moments, QuadratureReport, TimeRule, assemble, cache_key, cache_path,
                       clean_cache_dir, load_moments, save_moments)
@@ -33,7 +34,6 @@ from ._flow import GradientFlow, gd, gradient_flow, loss  # re-exported: the los
 __all__ = ["RandomFeatureModel", "GradientFlow", "gradient_flow", "gd", "sgd", "RFScoreField", "loss"]
 
 log = logging.getLogger(__name__)
-_BLOCK_FLOATS = 2**18
 
 
 class RandomFeatureModel:
@@ -316,192 +316,6 @@ class RandomFeatureModel:
         return RFScoreField(self, W, schedule, parametrization)
 
 
-class RFScoreField:
-    """Score field of a trained RF model (docs/design.md §3.1): ``score(x, t)`` and the raw ``output(x, t)``.
-
-    A single (D,) query returns a (D,) result, as scipy does; (m, D) queries return (m, D). It has no Hessian:
-    the ridge is always that of a density (``PerturbedField`` or ``decomposition`` pair the two). Usually made
-    by :meth:`RandomFeatureModel.score_field`.
-
-    Parameters
-    ----------
-    model : RandomFeatureModel
-    W : array_like, shape (D, p)
-        Output weights.
-    schedule : Schedule or str, default OU()
-    parametrization : {"posterior_mean", "score"}
-
-    Raises
-    ------
-    ValueError
-        If W has the wrong shape or the parametrization is unknown.
-    """
-
-    def __init__(self, model: RandomFeatureModel, W, schedule=None, parametrization="posterior_mean"):
-        W = np.asarray(W, dtype=np.float64)
-        if W.shape != (model.D, model.p):
-            raise ValueError(f"W must have shape (D, p) = {(model.D, model.p)}; got {W.shape}")
-        if not np.all(np.isfinite(W)):
-            raise ValueError("W contains NaN or inf")
-        if parametrization not in PARAMETRIZATIONS:
-            raise ValueError(f"parametrization must be one of {PARAMETRIZATIONS}; got {parametrization!r}")
-        self.model, self.W = model, W
-        self.schedule = OU() if schedule is None else get_schedule(schedule)
-        self.parametrization = parametrization
-        self.D = model.D
-
-    def _apply(self, x, tt) -> np.ndarray:
-        # rows in blocks whose (rows, p) features stay about 2 MiB (cache-resident): 3.5x faster than one
-        # (m, p) product at m = 2000, p = 1000
-        rows = max(1, _BLOCK_FLOATS // self.model.p)
-        C, inv = self.model._time_rows(tt)          # once per call, not once per block
-        out = np.empty((x.shape[0], self.D))
-        for i in range(0, x.shape[0], rows):
-            out[i:i + rows] = self.model._features(x[i:i + rows], C, inv[i:i + rows]) @ self.W.T
-        return out
-
-    @single_query
-    def output(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
-        """The raw network output ``f_W(x, t)``.
-
-        Parameters
-        ----------
-        x : array_like, shape (m, D) or (D,)
-            Query points (finite).
-        t : float or array_like, shape (m,)
-            Time(s) in the schedule's domain.
-
-        Returns
-        -------
-        numpy.ndarray, shape (m, D), or (D,) for a single (D,) query
-
-        Raises
-        ------
-        ValueError
-            If x has the wrong shape or is not finite, or t is outside the schedule's domain.
-        """
-        x = as_points(x, self.D, "x")
-        tt = per_point_times(t, x.shape[0], self.schedule, "t")
-        return self._apply(x, tt)
-
-    @single_query
-    def score(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
-        """The model's score.
-
-        Parameters
-        ----------
-        x : array_like, shape (m, D) or (D,)
-            Query points (finite).
-        t : float or array_like, shape (m,)
-            Time(s) in the schedule's domain.
-
-        Returns
-        -------
-        numpy.ndarray, shape (m, D), or (D,) for a single (D,) query
-            ``(f - x)/h_t`` (posterior-mean parametrization) or ``f`` (direct score); 1/length.
-
-        Raises
-        ------
-        ValueError
-            If x has the wrong shape or is not finite, or t is outside the schedule's domain.
-        """
-        x = as_points(x, self.D, "x")
-        tt = per_point_times(t, x.shape[0], self.schedule, "t")
-        f = self._apply(x, tt)
-        if self.parametrization == "score":
-            return f
-        return (f - x) / self.schedule._h(tt)[:, None]
-
-
-def sgd(model: RandomFeatureModel, data: ArrayLike, W0: ArrayLike, eta: float, steps: int, rng: RngLike, schedule=None, t0=1e-3, T=None, weight="1",
-        parametrization="posterior_mean", batch=1, t_sampling="uniform", record=None, progress=False):
-    """Stochastic gradient descent on the DSM loss with sampled (i, t, z): the Monte Carlo training run.
-
-    Each step draws ``batch`` triples: i uniform, t uniform on [t0, T] (or log-uniform, ``t_sampling="log"``)
-    with importance weight ``w = lambda(t)/density(t)``, z standard normal; the step is
-    ``W <- W - 2 eta mean(w (W sigma - y) sigma^T)``. Its expectation is the full-batch step on the exact
-    U, V, so ``E[W_k]`` equals ``gd(U, V, W0, eta, k)``.
-
-    Parameters
-    ----------
-    model : RandomFeatureModel
-    data : array_like, shape (n, D)
-        Training set.
-    W0 : array_like, shape (D, p)
-        Start.
-    eta : float
-        Step size.
-    steps : int
-        Number of steps.
-    rng : None, int, SeedSequence or numpy.random.Generator
-        Source of the sampled (i, t, z); None draws from a fresh generator.
-    schedule, t0, T, weight, parametrization
-        As :meth:`RandomFeatureModel.moments`.
-    batch : int, default 1
-        Triples per step.
-    t_sampling : {"uniform", "log"}
-        Proposal for t (importance-weighted).
-    record : iterable of int, optional
-        Step counts at which to keep the iterate.
-    progress : bool, default False
-        Show a tqdm bar.
-
-    Returns
-    -------
-    numpy.ndarray, shape (D, p), or (W_final, dict)
-        The final W, or ``(W_final, {k: W_k})`` when ``record`` is given.
-
-    Raises
-    ------
-    ValueError
-        If data or W0 has the wrong shape, ``batch`` < 1 or ``t_sampling`` is unknown.
-    """
-    rng = as_generator(rng)
-    data = as_data(data, "data")
-    if data.shape[1] != model.D:
-        raise ValueError(f"data must have D = {model.D} columns; got {data.shape[1]}")
-    schedule = OU() if schedule is None else get_schedule(schedule)
-    T = model.T if T is None else check_real(T, "T", positive=True)
-    t0 = check_real(t0, "t0", positive=True)
-    if not t0 < T:
-        raise ValueError(f"t0 must be < T; got t0 = {t0}, T = {T}")
-    schedule.check_t(np.array([t0, T]), "t0/T")
-    steps = check_positive_int(steps, "steps", minimum=0)
-    eta = check_real(eta, "eta", positive=True)
-    from .moments import weight_fn
-
-    lam = weight_fn(weight)
-    if t_sampling not in ("uniform", "log"):
-        raise ValueError(f"t_sampling must be 'uniform' or 'log'; got {t_sampling!r}")
-    batch = check_positive_int(batch, "batch")
-    W = np.array(W0, dtype=np.float64, copy=True)
-    if W.shape != (model.D, model.p):
-        raise ValueError(f"W0 must have shape {(model.D, model.p)}; got {W.shape}")
-    rec = set(record or ())
-    out = {}
-    it = range(int(steps) + 1)
-    if progress:
-        from tqdm.auto import tqdm
-        it = tqdm(it, desc="sgd", leave=False)
-    n = data.shape[0]
-    for k in it:
-        if k in rec:
-            out[k] = W.copy()
-        if k == steps:
-            break
-        i = rng.integers(0, n, size=batch)
-        if t_sampling == "uniform":
-            t = rng.uniform(t0, T, size=batch)
-            dens = np.full(batch, 1.0 / (T - t0))
-        else:
-            t = np.exp(rng.uniform(np.log(t0), np.log(T), size=batch))
-            dens = 1.0 / (t * np.log(T / t0))
-        z = rng.standard_normal((batch, model.D))
-        a, h = schedule.a_h(t)
-        xt = a[:, None] * data[i] + np.sqrt(h)[:, None] * z
-        S = model.features(xt, t)                             # (B, p)
-        y = a[:, None] * data[i] if parametrization == "posterior_mean" else -z / np.sqrt(h)[:, None]
-        w = lam(h) / dens
-        R = (S @ W.T - y) * w[:, None]                        # (B, D)
-        W = W - 2.0 * eta * (R.T @ S) / batch
-    return (W, out) if record is not None else W
+# Re-exported, imported last: they annotate with RandomFeatureModel and import it from here.
+from ._rf_field import RFScoreField  # noqa: E402  (the score field of a trained model)
+from ._sgd import sgd  # noqa: E402  (the Monte Carlo training run)
