@@ -226,7 +226,8 @@ SPLIT_OUT = {"rftheory.rf._flow": "rftheory.rf.model", "rftheory.rf._rf_field": 
              "rftheory.apps._analysis": "rftheory.apps.analyze",
              "rftheory.apps._latent_config": "rftheory.apps.latent",
              "rftheory.apps._analyze_inputs": "rftheory.apps.analyze_report",
-             "rftheory.gtv._fits": "rftheory.gtv.ensembles"}
+             "rftheory.gtv._fits": "rftheory.gtv.ensembles",
+             "rftheory.gtv._proxy": "rftheory.gtv.variance", "rftheory.gtv._samplers": "rftheory.gtv.variance"}
 
 
 def _defined_by(obj, name: str) -> bool:
