@@ -218,7 +218,8 @@ def test_docstring_examples_run(module):
 
 
 # private modules split out of a public one, whose public names that module re-exports (and is checked for)
-SPLIT_OUT = {"rftheory.rf._flow": "rftheory.rf.model", "rftheory.rf._rf_field": "rftheory.rf.model",
+SPLIT_OUT = {"rftheory.rf._flow": "rftheory.rf.model", "rftheory.rf._moment_cache": "rftheory.rf.moments",
+             "rftheory.rf._moment_types": "rftheory.rf.moments", "rftheory.rf._rf_field": "rftheory.rf.model",
              "rftheory.rf._sgd": "rftheory.rf.model", "rftheory.rf._loss_split": "rftheory.rf.decomposition",
              "rftheory.dynamics._nearest": "rftheory.dynamics.motion",
              "rftheory.dynamics._attractors": "rftheory.dynamics.bounds",
