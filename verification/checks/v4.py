@@ -102,6 +102,9 @@ def rows_from(F, s, q_err, u, var_an, u_pilot, sd_pilot):
     statistic's means and SDs over the fits of the independent pilot ensembles at (4x, 16x)."""
     (fj, fn), (fp1, fp2), N, Np = s["F_over_P"], s["F_over_P_pilot"], s["N"], s["N_pilot"]
     k = round(fn / fj)
+    if not (k == 4 and np.isclose(fp1, fn) and np.isclose(fp2, 4 * fn)):
+        raise ValueError(f"sizes: F_over_P must be (x, 4x) and F_over_P_pilot (4x, 16x); got {(fj, fn)}, "
+                         f"{(fp1, fp2)}")
     z = critical_value(DEFAULT_ALPHA, 2, dof=min(min(N), min(Np)) - 1)
     # the analytic variance is first order; its excess at 4x is measured on the pilot and extrapolated
     # linearly in F/P to x (x 1/4)
