@@ -39,8 +39,8 @@ term makes M non-zero (without it the normal equations give M = 0). ``vkernel_co
 ``sandwich``. The **C-only form** ``(1/P) E[lam^2 k k Sigma]`` (``vkernel``) is its limit for features expressive
 enough that b ~ 0 and M ~ 0; for the 6 x 6 Gaussian features of V4 it under-predicts by 2-3x at small t, where
 the misfit is worst. Both are asymptotic in F/P: they are reported next to the measured ensemble covariance,
-never as exact (verification/checks/v4.py judges the complete form, by quadrature, at F/P = 1/256 and reports
-the C-only one).
+never as exact (verification/checks/v4.py judges the complete form, by quadrature, Richardson-extrapolated
+between F/P = 1/256 and 1/64, and reports the C-only one).
 """
 from __future__ import annotations
 
