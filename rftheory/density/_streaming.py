@@ -222,6 +222,46 @@ class _StreamingPass:
         return PosteriorMoments(t=tt, a=a, h=h, log_density=out_lp, mean=mean, score=score,
                                 cov=out_cov, nearest=out_idx, max_weight=out_wmax, third=out_k3)
 
+    def _moments_one(self, x1, a, h, third):
+        """The fast-path moments of :meth:`_moments` for one query (x1 (1, D), a and h (1,) its schedule values)
+        when the data fit one chunk and the fused fast path applies (D <= 4, no precise sums, no two-pass third
+        moment): ``(score (D,), cov (D, D), third (D, D, D) or None)``, the same arithmetic as the pass for
+        that query (issue 17: the one-point projection calls it once per step). None where the general pass
+        is needed (precise or two-pass sums, a non-finite result to refuse by name)."""
+        D, n = self.D, self.n
+        if n > self.chunk_size or D > _FUSED_THIRD_MAX_D or self.precise is True or float(h[0]) < _H_MIN \
+                or self._use_precise(a, h):
+            return None
+        xq = x1 - a[:, None] * self.center[None, :]
+        e = self._logits(xq, a, h, 0, self._xc)
+        jb = int(e.argmax())
+        e -= e[0, jb]
+        np.exp(e, out=e)
+        xbar, F = self._chunk_features(0, n, True, bool(third), None)
+        S = e @ F
+        W = S[:, 0]
+        w0 = float(W[0])
+        if self.precise is not False and (w0 - 1.0) < 1e-2 * w0:
+            return None   # nearly one-hot: the precise centred sums
+        if 1.0 / w0 > 1.0 - 1e-2 and third:
+            return None   # the two-pass third moment
+        i2, j2 = self._pairs
+        dm = S[:, 1:1 + D] / W[:, None]
+        mu = xbar + dm
+        C = S[:, 1 + D:1 + D + i2.size] - (W[:, None] * dm[:, i2]) * dm[:, j2]
+        cov = (C / W[:, None])[:, self._pair_flat].reshape(1, D, D)
+        score = (a[:, None] * mu - xq) / h[:, None]
+        k3 = None
+        total = float(np.add.reduce(score, axis=None)) + float(np.add.reduce(cov, axis=None))
+        if third:
+            R3 = shift_third(S[:, 1 + D + i2.size:], S[:, 1 + D:1 + D + i2.size], S[:, 1:1 + D], W, xbar,
+                             plan=self._shift_plan(0, xbar))
+            k3 = central_third(R3 / W[:, None], mu, cov, self._triples, self._triple_index)[0]
+            total += float(np.add.reduce(k3, axis=None))
+        if not math.isfinite(total):
+            return None   # the general pass refuses it by name
+        return score[0], cov[0], k3
+
     def _block(self, out_lp, out_mu, out_cov, out_k3, out_idx, out_wmax, sl, xq, a, h, cov, fused, cache=None):
         res = self._pass(xq[sl], a[sl], h[sl], cov, fused, cache)
         out_lp[sl], out_mu[sl], c_, out_idx[sl], W_, _ = res[:6]
