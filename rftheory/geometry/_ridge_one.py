@@ -28,10 +28,10 @@ class _Fallback(Exception):
 def _frame_one(field, x1, tt, d, third, ah):
     """``_frame_at`` for one point of an EmpiricalDensity: (lam (D,), vec (D, D) descending, score (D,),
     beta, gap, gap_floor, dH (D, D, D) or None), the same arithmetic as the batched frame. ``ah`` is
-    ``(a, h, c2, c3)`` at tt (fixed over the iteration): a, h (1,) arrays, c2 = a^2/h^2 and c3 = (a/h)^3
-    as floats (checked finite by the caller)."""
-    a, h, c2, c3 = ah
-    one = field._moments_one(x1, a, h, third)
+    ``(a, h, c2, c3, fixed)`` at tt (fixed over the iteration): a, h (1,) arrays, c2 = a^2/h^2 and
+    c3 = (a/h)^3 as floats (checked finite by the caller), ``fixed`` the moments' per-t factors."""
+    a, h, c2, c3, fixed = ah
+    one = field._moments_one(x1, a, h, third, fixed)
     if one is None:     # the general pass (precise sums, two-pass third moment, or a refusal by name)
         mom = field._moments(x1, tt, cov=True, third=third)
         s, cov, k3 = mom.score[0], mom.cov[0], (mom.third[0] if third else None)
@@ -105,7 +105,7 @@ def project_one(field, x0, t, d, tol, max_iter, newton, beta_min, step):
         c3 = float(((a / hh) ** 3)[0]) if third else 1.0
     if not (math.isfinite(c2) and math.isfinite(c3)):
         raise _Fallback   # (a/h)^k overflows float64: the batch path's nested products
-    ah = (a, hh, c2, c3)
+    ah = (a, hh, c2, c3, {})
     x1 = np.empty((1, D))
     for it in range(max_iter + 1):
         x1[0] = x
