@@ -78,6 +78,39 @@ def test_frame_and_projection_bits_do_not_depend_on_threads(threads, monkeypatch
     _assert_same_bits(_run_all(run, threads))
 
 
+@pytest.mark.parametrize("qt", [1, 2, 3])
+def test_eigh_in_the_query_blocks_has_the_bits_of_the_separate_eigh(qt, threads, monkeypatch):
+    # issue 17: the frame of many queries decomposes each block's covariances on the block's own thread;
+    # every matrix alone, so the frame is bit for bit that of the separate (blocked) eigh after the pass,
+    # with 1, 2 or 3 query threads; the folded path is the one taken (the pass returns its decompositions)
+    monkeypatch.setattr(_streaming, "_BLOCK_BYTES", 32 * 1024)
+    monkeypatch.setattr(_ridge_frame, "_EIGH_BLOCK", 64)
+    rng = np.random.default_rng(4)
+    dens = EmpiricalDensity(rng.normal(size=(900, 6)), chunk_size=400)
+    q = dens.sample(0.4, 500, rng)
+    threads(qt)
+    real = _streaming._StreamingPass._moments
+    seen = []
+
+    def spy(self, *a, **k):
+        out = real(self, *a, **k)
+        seen.append(out._eigh is not None)
+        return out
+
+    monkeypatch.setattr(_streaming._StreamingPass, "_moments", spy)
+    fr = ridge.frame(dens, q, 0.4, 2)
+    assert seen == [True]
+    monkeypatch.setattr(_streaming._StreamingPass, "_moments",
+                        lambda self, x, tt, cov=False, third=False, eigh=False: real(self, x, tt, cov, third))
+    ref = ridge.frame(dens, q, 0.4, 2)
+    for k in ("eigenvalues", "vectors", "normal", "beta", "eigengap", "score"):
+        assert np.array_equal(getattr(fr, k), getattr(ref, k)), k
+    # and the stored decomposition is LAPACK's of the stored covariance, matrix by matrix
+    mom = real(dens, q, np.full(q.shape[0], 0.4), cov=True, eigh=True)
+    w, v = np.linalg.eigh(mom.cov)
+    assert np.array_equal(mom._eigh[0], w) and np.array_equal(mom._eigh[1], v)
+
+
 def test_eigh_blocks_bits_and_the_checks_power(threads, monkeypatch):
     rng = np.random.default_rng(2)
     A = rng.normal(size=(2048, 16, 16))

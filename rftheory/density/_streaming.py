@@ -145,9 +145,13 @@ class _StreamingPass:
     """The streaming pass of :class:`EmpiricalDensity` on validated input (x (m, D) finite float64, tt (m,)
     in the schedule's domain); the class provides ``schedule``, ``data`` and the centred data columns."""
 
-    def _moments(self, x, tt, cov=False, third=False) -> PosteriorMoments:
+    def _moments(self, x, tt, cov=False, third=False, eigh=False) -> PosteriorMoments:
         """:meth:`moments` on validated input (x (m, D) finite float64, tt (m,) in the domain): the library's
-        inner loops (ridge projection, tracing) call this once per step, the public call validates once."""
+        inner loops (ridge projection, tracing) call this once per step, the public call validates once.
+        ``eigh`` (with cov, issue 17): where the queries run in several blocks, each block also decomposes its
+        covariances (``np.linalg.eigh``, one matrix at a time whatever the block: the same bits) on the query
+        thread that computed them, so the decompositions overlap the other blocks' products; the result
+        then carries ``_eigh`` = (eigenvalues ascending (m, D), vectors (m, D, D)), else ``_eigh`` is None."""
         m = x.shape[0]
         a = self.schedule._a(tt)
         h = self.schedule._h(tt)
@@ -185,12 +189,13 @@ class _StreamingPass:
                 out_k3 = np.empty((m, D, D, D)) if third else None
                 out_idx = np.empty(m, dtype=np.int64)
                 out_wmax = np.empty(m)
+                eig = (np.empty((m, D)), np.empty((m, D, D))) if eigh and cov else None
                 # the chunks' moment columns are built once per call when they fit the cache budget
                 cache = {} if self.n * ncols * 8 <= _FEATURE_CACHE_BYTES else None
                 # the blocks are fixed by the memory budget, never by the thread count: same bits for any
                 # number of threads (tests/test_threads.py)
                 _run_blocks(lambda sl: self._block(out_lp, out_mu, out_cov, out_k3, out_idx, out_wmax, sl, xq, a,
-                                                   h, cov, fused, cache),
+                                                   h, cov, fused, cache, eig),
                             _query_blocks(m, qc))
         if third:
             if not fused or self.precise is True:
@@ -219,15 +224,71 @@ class _StreamingPass:
                 _require_finite(out_cov, "the posterior covariance", tt, h, self._radius)
             if third:
                 _require_finite(out_k3, "the posterior third moment", tt, h, self._radius)
-        return PosteriorMoments(t=tt, a=a, h=h, log_density=out_lp, mean=mean, score=score,
-                                cov=out_cov, nearest=out_idx, max_weight=out_wmax, third=out_k3)
+        out = PosteriorMoments(t=tt, a=a, h=h, log_density=out_lp, mean=mean, score=score,
+                               cov=out_cov, nearest=out_idx, max_weight=out_wmax, third=out_k3)
+        out._eigh = eig if m > qc else None
+        return out
 
-    def _block(self, out_lp, out_mu, out_cov, out_k3, out_idx, out_wmax, sl, xq, a, h, cov, fused, cache=None):
+    def _moments_one(self, x1, a, h, third, fixed=None):
+        """The fast-path moments of :meth:`_moments` for one query (x1 (1, D), a and h (1,) its schedule values)
+        when the data fit one chunk and the fused fast path applies (D <= 4, no precise sums, no two-pass third
+        moment): ``(score (D,), cov (D, D), third (D, D, D) or None)``, the same arithmetic as the pass for
+        that query (issue 17: the one-point projection calls it once per step). None where the general pass
+        is needed (precise or two-pass sums, a non-finite result to refuse by name). ``fixed``, a dict kept by a
+        caller whose a and h do not change between calls, holds the factors computed from them alone."""
+        D, n = self.D, self.n
+        f = fixed.get("one") if fixed is not None else None
+        if f is None:
+            ok = not (n > self.chunk_size or D > _FUSED_THIRD_MAX_D or self.precise is True or
+                      float(h[0]) < _H_MIN or self._use_precise(a, h))
+            f = (ok, a[:, None] * self.center[None, :], (a / h)[:, None], a * a / h, self._aug[:n].T)
+            if fixed is not None:
+                fixed["one"] = f
+        ok, a_center, a_h, aa_h, aug_t = f
+        if not ok:
+            return None
+        xq = x1 - a_center
+        Q = np.empty((1, D + 1))   # _logits' product, with its factors computed once
+        np.multiply(xq, a_h, out=Q[:, :D])
+        Q[:, D] = aa_h
+        e = Q @ aug_t
+        jb = int(e.argmax())
+        e -= e[0, jb]
+        np.exp(e, out=e)
+        xbar, F = self._chunk_features(0, n, True, bool(third), None)
+        S = e @ F
+        W = S[:, 0]
+        w0 = float(W[0])
+        if self.precise is not False and (w0 - 1.0) < 1e-2 * w0:
+            return None   # nearly one-hot: the precise centred sums
+        if 1.0 / w0 > 1.0 - 1e-2 and third:
+            return None   # the two-pass third moment
+        i2, j2 = self._pairs
+        dm = S[:, 1:1 + D] / W[:, None]
+        mu = xbar + dm
+        C = S[:, 1 + D:1 + D + i2.size] - (W[:, None] * dm[:, i2]) * dm[:, j2]
+        cov = (C / W[:, None])[:, self._pair_flat].reshape(1, D, D)
+        score = (a[:, None] * mu - xq) / h[:, None]
+        k3 = None
+        total = float(np.add.reduce(score, axis=None)) + float(np.add.reduce(cov, axis=None))
+        if third:
+            R3 = shift_third(S[:, 1 + D + i2.size:], S[:, 1 + D:1 + D + i2.size], S[:, 1:1 + D], W, xbar,
+                             plan=self._shift_plan(0, xbar))
+            k3 = central_third(R3 / W[:, None], mu, cov, self._triples, self._triple_index)[0]
+            total += float(np.add.reduce(k3, axis=None))
+        if not math.isfinite(total):
+            return None   # the general pass refuses it by name
+        return score[0], cov[0], k3
+
+    def _block(self, out_lp, out_mu, out_cov, out_k3, out_idx, out_wmax, sl, xq, a, h, cov, fused, cache=None,
+               eig=None):
         res = self._pass(xq[sl], a[sl], h[sl], cov, fused, cache)
         out_lp[sl], out_mu[sl], c_, out_idx[sl], W_, _ = res[:6]
         out_wmax[sl] = 1.0 / W_
         if cov:
             out_cov[sl] = c_
+            if eig is not None:   # this block's decompositions, on this query thread (one BLAS thread: see _moments)
+                eig[0][sl], eig[1][sl] = np.linalg.eigh(c_)
         if fused:
             out_k3[sl] = central_third(res[6], out_mu[sl], c_, self._triples, self._triple_index)
 
@@ -305,7 +366,11 @@ class _StreamingPass:
             if want_cov:
                 # the scatter is carried packed, as its unique entries i <= j (half the memory traffic of
                 # the full matrices); the symmetric matrix is formed once at the end
-                Cb = S[:, 1 + D:1 + D + i2.size] - (Wb[:, None] * dm[:, i2]) * dm[:, j2]
+                # S_ij - (W dm_i) dm_j, in place in one (q, pairs) buffer (the same products, the same bits)
+                Cb = np.take(dm, i2, axis=1)
+                Cb *= Wb[:, None]
+                Cb *= np.take(dm, j2, axis=1)
+                np.subtract(S[:, 1 + D:1 + D + i2.size], Cb, out=Cb)
                 # per query: the centred (precise) sum where the chunk's posterior is nearly one-hot
                 # (mass off its top point < 1e-2: the covariance is small against R^2 and the one-product
                 # form would lose its relative precision) or where h is small; one product otherwise
@@ -333,9 +398,19 @@ class _StreamingPass:
             delta = mub - mu
             mu = mu + delta * (Wbn / Wt)[:, None]
             if want_cov:
-                C = C * fa[:, None] + Cb * fb[:, None] + ((Wa * Wbn / Wt)[:, None] * delta[:, i2]) * delta[:, j2]
+                # C fa + Cb fb + ((Wa Wb / W) delta_i) delta_j, in place (C and Cb are this pass's own
+                # buffers; the same operations in the same order as the expression, so the same bits)
+                C *= fa[:, None]
+                Cb *= fb[:, None]
+                C += Cb
+                dd = np.take(delta, i2, axis=1)
+                dd *= (Wa * Wbn / Wt)[:, None]
+                dd *= np.take(delta, j2, axis=1)
+                C += dd
             if want_k3:
-                R3 = R3 * fa[:, None] + R3b * fb[:, None]
+                R3 *= fa[:, None]
+                R3b *= fb[:, None]
+                R3 += R3b
             better = Mb > M
             idx = np.where(better, n0 + jb, idx)
             M, W = Mn, Wt

@@ -46,11 +46,20 @@ def _frame_at(field, x, t, d, third=False):
     if hasattr(field, "moments") and hasattr(field, "posterior_cov"):
         exact = isinstance(field, EmpiricalDensity)
         third = bool(third) and exact
+        eig = None
         if exact:   # validated once by the public caller (x finite (m, D), t in the domain)
-            mom = field._moments(x, t, cov=True, third=third)
+            if x.shape[0] > _EIGH_BLOCK:
+                # many queries: each query block's thread also decomposes its own covariances (issue 17), so
+                # the eigh overlaps the other blocks' products; one BLAS thread (the bits of eigh must not
+                # depend on the thread count); each matrix alone, so the same bits as ``_eigh_blocks``
+                with _blas_single():
+                    mom = field._moments(x, t, cov=True, third=third, eigh=True)
+                eig = mom._eigh
+            else:
+                mom = field._moments(x, t, cov=True, third=third)
         else:
             mom = field.moments(x, t, cov=True, third=True) if third else field.moments(x, t, cov=True)
-        mu, vec = _eigh_blocks(mom.cov)
+        mu, vec = _eigh_blocks(mom.cov) if eig is None else eig
         mu = mu[:, ::-1]
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):     # checked just below
             c2 = mom.a * mom.a / (mom.h * mom.h)

@@ -1,0 +1,162 @@
+"""The one-point path of :func:`rftheory.geometry.ridge.project` (issue 17): the iteration of
+``_ridge_newton._project_batch`` for m = 1 on an :class:`EmpiricalDensity`, written without the batching
+machinery (no masks, gathers or scatters of per-point arrays; scalars as Python floats, vectors as (D,)
+arrays). The same steps, the same trust-region rule, the same stopping rule and the same certifying
+evaluation, so the point found is the batch path's to round-off (tests/test_ridge_one.py compares them).
+
+Any case outside the plain one (a field other than an EmpiricalDensity, ``(a/h)^k`` or a residual that
+overflows float64, a non-finite frame) raises ``_Fallback`` before the first step, or at the step where it
+appears; the caller then runs the batch path from the start, which handles (or refuses by name) those cases.
+Private: the public face is ``ridge.project``."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..density.empirical import EmpiricalDensity
+from ._ridge_frame import _EPS
+
+_NAN = float("nan")
+_INF = float("inf")
+
+
+class _Fallback(Exception):
+    """The one-point path does not handle this case: run the batch path."""
+
+
+def _frame_one(field, x1, tt, d, third, ah):
+    """``_frame_at`` for one point of an EmpiricalDensity: (lam (D,), vec (D, D) descending, score (D,),
+    beta, gap, gap_floor, dH (D, D, D) or None), the same arithmetic as the batched frame. ``ah`` is
+    ``(a, h, c2, c3, fixed)`` at tt (fixed over the iteration): a, h (1,) arrays, c2 = a^2/h^2 and
+    c3 = (a/h)^3 as floats (checked finite by the caller), ``fixed`` the moments' per-t factors."""
+    a, h, c2, c3, fixed = ah
+    one = field._moments_one(x1, a, h, third, fixed)
+    if one is None:     # the general pass (precise sums, two-pass third moment, or a refusal by name)
+        mom = field._moments(x1, tt, cov=True, third=third)
+        s, cov, k3 = mom.score[0], mom.cov[0], (mom.third[0] if third else None)
+    else:
+        s, cov, k3 = one
+    mu, vec = np.linalg.eigh(cov)
+    mu = mu[::-1]
+    lam = c2 * mu - 1.0 / h[0]
+    mul = mu.tolist()
+    gap = c2 * (mul[d - 1] - mul[d]) if d > 0 else _INF
+    floor = c2 * (8 * _EPS * max(abs(mul[0]), abs(mul[-1])))
+    if not math.isfinite(float(np.add.reduce(lam)) + float(np.add.reduce(s))):
+        raise _Fallback   # the batch path refuses it by name
+    dH = c3 * k3 if third else None
+    return lam, vec[:, ::-1], s, -float(lam[d]), gap, floor, dH
+
+
+def _newton_one(lam, vec, s, dH, g, d):
+    """``_ridge_newton._newton_step_impl`` for one point (the same formulas, the same scaling)."""
+    D = lam.shape[0]
+    lamN = lam[d:]
+    E = vec[:, d:]
+    J = lamN[:, None] * E.T   # (D-d, D)
+    if dH is not None and d > 0:
+        T = vec[:, :d]
+        c = np.einsum("dl,d->l", T, s)   # tangential score coordinates (d,)
+        B = np.einsum("lbk,bj->ljk", np.einsum("al,abk->lbk", T, dH), E)   # v_l^T dH_k v_j
+        denom = lamN[None, :] - lam[:d, None]                 # (d, D-d): lambda_j - lambda_l
+        with np.errstate(divide="ignore", invalid="ignore"):
+            G = np.einsum("l,ljk->jk", c, B / denom[..., None])
+        J = J + np.where(np.isfinite(G), G, 0.0)
+    amax = float(np.max(np.abs(J)))
+    _, ex = math.frexp(amax if (math.isfinite(amax) and amax > 0) else 1.0)
+    sc = math.ldexp(1.0, -ex)
+    J = J * sc
+    g = g * sc
+    JJt = J @ J.T
+    if D - d == 1 and JJt[0, 0] != 0:
+        return J[0] * (-g[0] / JJt[0, 0])
+    try:
+        y = np.linalg.solve(JJt, -g)
+    except np.linalg.LinAlgError:
+        y = np.linalg.lstsq(JJt, -g, rcond=None)[0]
+    return np.einsum("kd,k->d", J, y)
+
+
+def project_one(field, x0, t, d, tol, max_iter, newton, beta_min, step):
+    """``_project_batch`` for one point x0 (1, D) at t (1,) of an EmpiricalDensity; returns its dict of (1,)
+    arrays and the observed orders. Raises ``_Fallback`` where the batch path must run instead."""
+    if not isinstance(field, EmpiricalDensity):
+        raise _Fallback
+    D = x0.shape[1]
+    x = x0[0].copy()
+    h = float(field.schedule._h(t)[0]) if step is None else float(np.float64(step) if np.ndim(step) == 0
+                                                                    else np.asarray(step)[0])
+    third = bool(newton and d > 0)
+    status, iters, nsteps = 1, 0, 0
+    res, beta, gap = _INF, _NAN, _NAN
+    tol_eff = tol
+    trust = math.sqrt(h)
+    prev_x = x
+    prev_r = _INF
+    prev_scms = np.zeros(D)
+    was_newton = False
+    hist = (_NAN, _NAN, _NAN)
+    orders = []
+    c_floor = 64 * _EPS * math.sqrt(D)
+    a, hh = field.schedule._a(t), field.schedule._h(t)   # fixed over the iteration (one t)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):     # checked just below
+        c2 = float((a * a / (hh * hh))[0])
+        c3 = float(((a / hh) ** 3)[0]) if third else 1.0
+    if not (math.isfinite(c2) and math.isfinite(c3)):
+        raise _Fallback   # (a/h)^k overflows float64: the batch path's nested products
+    ah = (a, hh, c2, c3, {})
+    x1 = np.empty((1, D))
+    for it in range(max_iter + 1):
+        x1[0] = x
+        lam, vec, s, fb, fg, ffloor, dH = _frame_one(field, x1, t, d, third, ah)
+        E = vec[:, d:]
+        g = np.einsum("dk,d->k", E, s)
+        r = math.sqrt(float(np.add.reduce(g * g)))
+        if not math.isfinite(r):
+            raise _Fallback   # |g|^2 overflows (t ~ 1e-300): the batch path's scaled norm
+        floor = c_floor * (1.0 + float(np.abs(x).max())) * abs(float(lam[-1]))
+        tol_eff = max(tol, floor)
+        failed = was_newton and not (r < prev_r)
+        if was_newton and not failed:
+            trust *= 2.0
+        if failed:   # the Newton step did not reduce the residual: back, SCMS step, smaller trust
+            trust /= 4.0
+            x = prev_x + prev_scms
+            was_newton = False
+            hist = (_NAN, _NAN, _NAN)
+            iters += 1
+            if it == max_iter:
+                break
+            continue
+        res, beta, gap = r, fb, fg
+        done = r <= tol_eff
+        regular = (fb > beta_min) and (fg > beta_min) and not (fg <= 64 * ffloor)
+        bad = not math.isfinite(r) or not bool(np.isfinite(x).all())
+        if done:
+            status = 0 if regular else 2
+        if bad:
+            status = 3
+        if done or bad or it == max_iter:
+            break
+        scms = h * np.einsum("dk,k->d", E, g)
+        use_n = False
+        if newton:
+            dn = _newton_one(lam, vec, s, dH, g, d)
+            use_n = regular and bool(np.isfinite(dn).all()) and math.sqrt(float(np.add.reduce(dn * dn))) <= trust
+        hist = (hist[1], hist[2], r) if use_n else (_NAN, _NAN, _NAN)
+        h0, h1, h2 = hist
+        if (math.isfinite(h0) and math.isfinite(h1) and math.isfinite(h2) and h2 < h1 < h0
+                and h2 > 1e3 * tol_eff):
+            q = math.log(h2 / h1) / math.log(h1 / h0)
+            if math.isfinite(q):
+                orders.append(q)
+        prev_x, prev_r, prev_scms = x, r, scms
+        was_newton = use_n
+        nsteps += use_n
+        iters += 1
+        x = x + (dn if use_n else scms)
+    out = dict(points=x[None].copy(), converged=np.array([status == 0]), status=np.array([status], dtype=np.int64),
+               iterations=np.array([iters], dtype=np.int64), residual=np.array([res]), beta=np.array([beta]),
+               eigengap=np.array([gap]), newton_steps=np.array([nsteps], dtype=np.int64), tol=np.array([tol_eff]))
+    return out, orders
