@@ -61,7 +61,15 @@ _SHIFTER_BITS = int(np.float64(_SHIFTER).view(np.int64))
 
 
 def _exp_rows_py(buf, tb, M):
-    """``buf[j] <- exp(buf[j] - M)`` (arguments <= 0) by the exponential of the module doc, in three loops that
+    """``buf[j] <- exp(buf[j] - M)``: :func:`_exp_parts` and the product of its two parts."""
+    _exp_parts(buf, tb, M)
+    for j in range(buf.shape[0]):
+        buf[j] = buf[j] * tb[j]
+
+
+def _exp_parts_py(buf, tb, M):
+    """``exp(buf[j] - M) = buf[j] * tb[j]`` on return (the caller forms the product, possibly fused with its
+    sums); ``buf[j] <- exp(buf[j] - M)`` (arguments <= 0) by the exponential of the module doc, in three loops that
     the compiler vectorises: the reduction and the polynomial in float64, then ``2^k`` assembled from its bits
     (k, read from the low mantissa bits of ``x / ln2 + 1.5 * 2^52``, is exact: |k| <= 1022)."""
     n = buf.shape[0]
@@ -91,8 +99,6 @@ def _exp_rows_py(buf, tb, M):
     ti = tb.view(np.int64)
     for j in range(n):
         ti[j] = (ti[j] - _SHIFTER_BITS + 1023) << 52
-    for j in range(n):
-        buf[j] = buf[j] * tb[j]
 
 
 def _exp_array_py(x, out, tb):
@@ -119,14 +125,17 @@ def _max_py(buf):
     return m2 if m2 > m0 else m0
 
 
-def _sums2_py(YT, w, i, want_cov, want_k3, lp, mu, cov, k3, W_out):
-    """The sums of :func:`_pass` for D = 2 written out (the same quantities, one loop per stage)."""
+def _sums2_py(YT, w, sc, i, want_cov, want_k3, lp, mu, cov, k3, W_out):
+    """The sums of :func:`_pass` for D = 2 written out (the same quantities, one loop per stage); the weights
+    are formed first as ``w * sc`` (the two parts of :func:`_exp_parts`)."""
     n = w.shape[0]
     W = s0 = s1 = 0.0
     for j in range(n):
-        W += w[j]
-        s0 += w[j] * YT[0, j]
-        s1 += w[j] * YT[1, j]
+        wj = w[j] * sc[j]
+        w[j] = wj
+        W += wj
+        s0 += wj * YT[0, j]
+        s1 += wj * YT[1, j]
     m0 = s0 / W
     m1 = s1 / W
     W_out[i] = W
@@ -181,21 +190,28 @@ def _pass_py(YT, nsq, xq, a, h, want_cov, want_k3, buf, tb, Z, lp, mu, cov, k3, 
     for i in range(nq):
         ca = a[i] / h[i]
         cb = a[i] * a[i] / h[i]
-        for j in range(n):
-            buf[j] = cb * nsq[j]
-        for d in range(D):
-            qd = xq[i, d] * ca
+        if D == 2:   # one loop per stage with all sums at once (the ridge benchmark's case)
+            q0 = xq[i, 0] * ca
+            q1 = xq[i, 1] * ca
             for j in range(n):
-                buf[j] += qd * YT[d, j]
+                buf[j] = cb * nsq[j] + q0 * YT[0, j] + q1 * YT[1, j]
+        else:
+            for j in range(n):
+                buf[j] = cb * nsq[j]
+            for d in range(D):
+                qd = xq[i, d] * ca
+                for j in range(n):
+                    buf[j] += qd * YT[d, j]
         M = _max(buf)
         jm = 0
         while jm < n - 1 and not (buf[jm] >= M):
             jm += 1
-        _exp_rows(buf, tb, M)
         idx[i] = jm
-        if D == 2:   # one loop per stage with all sums at once (the ridge benchmark's case)
-            _sums2(YT, buf, i, want_cov, want_k3, lp, mu, cov, k3, W_out)
+        if D == 2:
+            _exp_parts(buf, tb, M)
+            _sums2(YT, buf, tb, i, want_cov, want_k3, lp, mu, cov, k3, W_out)
             continue
+        _exp_rows(buf, tb, M)
         W = 0.0
         for j in range(n):
             W += buf[j]
@@ -238,13 +254,15 @@ def _pass_py(YT, nsq, xq, a, h, want_cov, want_k3, buf, tb, Z, lp, mu, cov, k3, 
 _FLAGS = {"reassoc", "contract"}
 if _nb is not None:
     # the exponential without reassociation: it would fold (t + 1.5 2^52) - 1.5 2^52 back into t
-    _exp_rows = _nb.njit(nogil=True, cache=True, fastmath={"contract"})(_exp_rows_py)
+    _exp_parts = _nb.njit(nogil=True, cache=True, fastmath={"contract"})(_exp_parts_py)
+    _exp_rows = _nb.njit(nogil=True, cache=True)(_exp_rows_py)
     _exp_array = _nb.njit(nogil=True, cache=True)(_exp_array_py)
     _max = _nb.njit(nogil=True, cache=True)(_max_py)
     _sums2 = _nb.njit(nogil=True, cache=True, fastmath=_FLAGS)(_sums2_py)
     _pass = _nb.njit(nogil=True, cache=True, fastmath=_FLAGS)(_pass_py)
 else:  # pragma: no cover - exercised only without numba (the numpy pass is used then)
-    _exp_rows, _exp_array, _pass, _max, _sums2 = _exp_rows_py, _exp_array_py, _pass_py, _max_py, _sums2_py
+    _exp_parts, _exp_rows, _exp_array, _pass, _max, _sums2 = (_exp_parts_py, _exp_rows_py, _exp_array_py, _pass_py,
+                                                              _max_py, _sums2_py)
 
 
 def exp_le0(x: np.ndarray) -> np.ndarray:
