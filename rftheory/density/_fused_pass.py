@@ -19,11 +19,11 @@ order, so the bits do not depend on the query blocks or the thread count.
 
 The exponential :func:`_exp_le0` (for x <= 0): ``x = k ln2 + r`` with ``k = round(x / ln2)``, ``|r| <= ln2/2``,
 Cody-Waite with fdlibm's two-part ln2 (``k ln2_hi`` exact for |k| < 2^21), ``e^r`` by the Taylor polynomial of
-degree 13 in Horner form (truncation ``(ln2/2)^14/14! < 5e-18`` relative), times ``2^k`` from a table. Its error
-against libm's correctly-rounded-in-practice ``exp`` is at most a few ulp (``tests/test_fused_pass.py`` measures
-<= 2 ulp over [-708, 0]). Below x = -708 it returns 0: such weights are < 1e-307 of the heaviest one, below the
-round-off of every sum they enter (each sum has the term 1 of the heaviest point). Results therefore differ
-from the numpy pass at the level of round-off (bounded in the tests), never more.
+degree 13 in Horner form (truncation ``(ln2/2)^14/14! < 5e-18`` relative), times ``2^k`` assembled from its bits
+(for results below 2^-1000 the factor 2^-64 moves into the polynomial, so subnormal results round once, as
+libm's do). Its error against libm's ``exp`` is at most 1 ulp (of the subnormal grid below 2^-1022) over
+[-746, 0] (``tests/test_fused_pass.py``); below -746 it returns 0, as libm does. Results therefore differ from
+the numpy pass at the level of round-off (bounded in the tests), never more.
 """
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ _QUERY_BLOCK = 256   # queries per block on the query threads (fixed: the bits n
 _LN2_HI = 6.93147180369123816490e-01   # fdlibm: the high part has 21 trailing zero bits
 _LN2_LO = 1.90821492927058770002e-10
 _INV_LN2 = 1.44269504088896338700e+00
-_X_MIN = -708.0                        # below: 0 (see the module doc)
+_X_MIN = -746.0                        # below: 0, as libm's exp (e^-746 < 2^-1075, half the least subnormal)
+_TWO_M64 = 2.0 ** -64                  # results below 2^-1000: 2^(k+64) from the bits, the 2^-64 in the polynomial
 _INV_FACT = tuple(1.0 / math.factorial(k) for k in range(14))
 
 
@@ -95,11 +96,15 @@ def _exp_parts_py(buf, tb, M):
         p = p * r + c[2]
         p = p * r + c[1]
         p = p * r + c[0]
+        # for k < -1000 the scale 2^k would leave the normal range: 2^-64 goes into p (exact) and 2^(k+64)
+        # into the scale, so the product rounds once, to the subnormal grid, as libm's exp does
+        p = p * (_TWO_M64 if kf < -1000.0 else 1.0)
         buf[j] = 0.0 if x < _X_MIN else p
         tb[j] = t
     ti = tb.view(np.int64)
     for j in range(n):
-        ti[j] = (ti[j] - _SHIFTER_BITS + 1023) << 52
+        k = ti[j] - _SHIFTER_BITS
+        ti[j] = (k + (1023 + 64 if k < -1000 else 1023)) << 52
 
 
 def _exp_array_py(x, out, tb):
