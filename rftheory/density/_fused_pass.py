@@ -32,10 +32,9 @@ import os
 
 import numpy as np
 
-try:  # optional: the compiled pass is used only where numba is installed
-    import numba as _nb
-except Exception:  # noqa: BLE001 - any import failure means "not available"
-    _nb = None
+# optional: numba is imported on the first use of the pass (importing it costs ~1-2 s; ``import rftheory`` should
+# not pay that), and only looked up (no import) to answer :func:`installed`
+_STATE = {"installed": None, "compiled": False}
 
 # dimensions up to which the fused pass is used (its third-moment sums grow as D^3 per point, like the GEMM's)
 MAX_D = 4
@@ -53,9 +52,18 @@ _TWO_M64 = 2.0 ** -64                  # results below 2^-1000: 2^(k+64) from th
 _INV_FACT = tuple(1.0 / math.factorial(k) for k in range(14))
 
 
+def installed() -> bool:
+    """True if numba is installed (looked up once, not imported)."""
+    if _STATE["installed"] is None:
+        import importlib.util
+
+        _STATE["installed"] = importlib.util.find_spec("numba") is not None
+    return _STATE["installed"]
+
+
 def available() -> bool:
-    """True if the compiled pass can run (numba importable and not disabled by ``RFTHEORY_NUMBA=0``)."""
-    return _nb is not None and os.environ.get("RFTHEORY_NUMBA", "1") != "0"
+    """True if the compiled pass can run (numba installed and not disabled by ``RFTHEORY_NUMBA=0``)."""
+    return os.environ.get("RFTHEORY_NUMBA", "1") != "0" and installed()
 
 
 _SHIFTER = 6755399441055744.0          # 1.5 * 2^52: x + _SHIFTER rounds x to an integer in the low mantissa bits
@@ -258,17 +266,27 @@ def _pass_py(YT, nsq, xq, a, h, want_cov, want_k3, buf, tb, Z, lp, mu, cov, k3, 
 # reassociation (vectorised sums) and contraction (FMA) only: no assumption that values are finite, so an
 # overflow still shows as inf/NaN and is refused by name after the pass
 _FLAGS = {"reassoc", "contract"}
-if _nb is not None:
+# until _compile() runs, the names are the plain-Python functions (the same arithmetic, very slow)
+_exp_parts, _exp_rows, _exp_array, _pass, _max, _sums2 = (_exp_parts_py, _exp_rows_py, _exp_array_py, _pass_py,
+                                                          _max_py, _sums2_py)
+
+
+def _compile() -> None:
+    """Import numba and bind the module's kernel names to their compiled versions (once; numba compiles each on
+    its first call, or loads it from its cache). The kernels call each other through these global names."""
+    global _exp_parts, _exp_rows, _exp_array, _pass, _max, _sums2
+    if _STATE["compiled"]:
+        return
+    import numba as nb
+
     # the exponential without reassociation: it would fold (t + 1.5 2^52) - 1.5 2^52 back into t
-    _exp_parts = _nb.njit(nogil=True, cache=True, fastmath={"contract"})(_exp_parts_py)
-    _exp_rows = _nb.njit(nogil=True, cache=True)(_exp_rows_py)
-    _exp_array = _nb.njit(nogil=True, cache=True)(_exp_array_py)
-    _max = _nb.njit(nogil=True, cache=True)(_max_py)
-    _sums2 = _nb.njit(nogil=True, cache=True, fastmath=_FLAGS)(_sums2_py)
-    _pass = _nb.njit(nogil=True, cache=True, fastmath=_FLAGS)(_pass_py)
-else:  # pragma: no cover - exercised only without numba (the numpy pass is used then)
-    _exp_parts, _exp_rows, _exp_array, _pass, _max, _sums2 = (_exp_parts_py, _exp_rows_py, _exp_array_py, _pass_py,
-                                                              _max_py, _sums2_py)
+    _exp_parts = nb.njit(nogil=True, cache=True, fastmath={"contract"})(_exp_parts_py)
+    _exp_rows = nb.njit(nogil=True, cache=True)(_exp_rows_py)
+    _exp_array = nb.njit(nogil=True, cache=True)(_exp_array_py)
+    _max = nb.njit(nogil=True, cache=True)(_max_py)
+    _sums2 = nb.njit(nogil=True, cache=True, fastmath=_FLAGS)(_sums2_py)
+    _pass = nb.njit(nogil=True, cache=True, fastmath=_FLAGS)(_pass_py)
+    _STATE["compiled"] = True
 
 
 def exp_le0(x: np.ndarray) -> np.ndarray:
@@ -276,6 +294,7 @@ def exp_le0(x: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.float64)
     if np.any(x > 0):
         raise ValueError("x must be <= 0")
+    _compile()
     out = np.empty(x.size)
     _exp_array(x.ravel(), out, np.empty(x.size))
     return out.reshape(x.shape)
@@ -286,6 +305,7 @@ def fused_moments(dens, x, tt, cov=False, third=False):
     from .._blas import run_blocks
     from ._streaming import PosteriorMoments, _H_MIN, _require_finite
 
+    _compile()
     m, D = x.shape
     a = dens.schedule._a(tt)
     h = dens.schedule._h(tt)

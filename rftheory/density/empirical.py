@@ -110,7 +110,7 @@ class EmpiricalDensity(_StreamingPass):
         if engine not in ("auto", "numpy", "numba"):
             raise ValueError(f"engine must be 'auto', 'numpy' or 'numba'; got {engine!r}")
         if engine == "numba":
-            if _fused_pass._nb is None:
+            if not _fused_pass.installed():
                 raise ImportError('engine="numba" needs numba: pip install "rftheory[fast]"')
             if self.D > _fused_pass.MAX_D:
                 raise ValueError(f"engine='numba' is for D <= {_fused_pass.MAX_D}; got D = {self.D}")
