@@ -10,6 +10,8 @@ times are medians over repeats. Three parts:
    subsample of the queries, its per-query time extrapolated) and (b) ``sconce-scms``'s ``SCMSLog`` at
    ``eps = 1e-10`` (kernel standard deviation 0.2 = sqrt(h); subsample, extrapolated; skipped when the package
    is missing). All three outputs are judged by ONE checker: ``ridge.residual`` (|P_perp s*| from rftheory).
+   Where numba is installed the density runs the compiled fused pass (``EmpiricalDensity(engine="auto")``,
+   issue 17); the numpy pass is then timed too, interleaved, and the ratio of the two printed.
 2. Residual + frame at m = 4096, n = 10^4, D = 32: useful GFLOP/s of the dominant products against a plain
    matrix multiply of the dominant product's shape, timed in the same run.
 3. Peak memory of projecting many 3-D queries (in a subprocess: tracemalloc peak and max RSS) against the
@@ -136,6 +138,13 @@ def bench_projection(m=10_000, k_base=200, k_sconce=20, repeats=3, blas_threads=
     dens, q, t = circle_workload(m=m)
     X, h = dens.data, float(W_SCHEDULE.h(t))
     out = {"workload": dict(n=dens.n, m=m, D=2, d=1, a=1.0, h=h, tol=TOL)}
+    # the pass behind the density: the compiled fused pass where numba is installed (engine="auto"); then the
+    # numpy pass is timed too, interleaved, for the in-run ratio of the two
+    fused = dens._use_fused()
+    dens_np = EmpiricalDensity(X, W_SCHEDULE, engine="numpy") if fused else None
+    if fused:   # compile (or load numba's cache) outside the timings
+        ridge.project(dens, q[:2], t, 1, tol=TOL)
+    tnp = []
     runs = {("default" if nt is None else str(nt)): dict(times_s=[]) for nt in blas_threads}
     sub = np.linspace(0, m - 1, k_base).astype(int)  # the per-point methods' subsample (evenly spaced)
     tbs, tss, sconce_res = [], [], None
@@ -146,6 +155,10 @@ def bench_projection(m=10_000, k_base=200, k_sconce=20, repeats=3, blas_threads=
                 t0 = time.perf_counter()
                 pr = ridge.project(dens, q, t, 1, tol=TOL)
                 runs["default" if nt is None else str(nt)]["times_s"].append(time.perf_counter() - t0)
+        if fused:
+            t0 = time.perf_counter()
+            ridge.project(dens_np, q, t, 1, tol=TOL)
+            tnp.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         pb, ib, cb = run_baseline(X, q[sub], h)
         tbs.append(time.perf_counter() - t0)
@@ -167,7 +180,12 @@ def bench_projection(m=10_000, k_base=200, k_sconce=20, repeats=3, blas_threads=
         iterations_max=int(pr.iterations.max()), newton_steps_mean=float(pr.newton_steps.mean()),
         observed_order=pr.order, converged_fraction=float(pr.converged.mean()),
         status_counts={ridge.STATUS[int(s)]: int(c) for s, c in zip(*np.unique(pr.status, return_counts=True))},
-        residual_max_converged=float(r_all[pr.converged].max()) if pr.converged.any() else None)
+        residual_max_converged=float(r_all[pr.converged].max()) if pr.converged.any() else None,
+        engine="numba (fused pass)" if fused else "numpy")
+    if fused:
+        out["rftheory"]["numpy_engine_time_s"] = float(np.median(tnp))
+        out["rftheory"]["numpy_engine_times_s"] = tnp
+        out["rftheory"]["fused_over_numpy_speedup"] = float(np.median(tnp)) / out["rftheory"]["time_s"]
     chk_b = shared_residual(dens, pb, t)
     chk_r = shared_residual(dens, pr.points[sub], t)
     per_q = tb / k_base
@@ -351,10 +369,14 @@ def _print_table(res):
     p = res.get("projection")
     if p:
         r, b = p["rftheory"], p["baseline_scms_loop"]
-        rows.append(("W: rftheory project", f"{r['time_s']:.3f} s (BLAS threads {r['blas_threads']})",
+        rows.append((f"W: rftheory project [{r.get('engine', 'numpy')}]",
+                     f"{r['time_s']:.3f} s (BLAS threads {r['blas_threads']})",
                      f"it mean {r['iterations_mean']:.2f} max {r['iterations_max']}",
                      f"conv {r['converged_fraction']:.4f}", f"res<= {r['shared_residual_on_subsample_max']:.1e}",
                      "1"))
+        if "numpy_engine_time_s" in r:
+            rows.append(("W: rftheory project [numpy pass]", f"{r['numpy_engine_time_s']:.3f} s", "", "", "",
+                         f"fused pass {r['fused_over_numpy_speedup']:.2f}x faster"))
         rows.append(("W: per-point SCMS loop", f"{b['time_extrapolated_s']:.2f} s (extrap. from {b['subsample']})",
                      f"it mean {b['iterations_mean']:.2f} max {b['iterations_max']}",
                      f"conv {b['converged_fraction']:.4f}", f"res<= {b['shared_residual_max']:.1e}",

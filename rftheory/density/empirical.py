@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._checks import RngLike, as_data, as_points, per_point_times, single_query
+from . import _fused_pass
 from ._streaming import PosteriorMoments, _StreamingPass, _require_finite
 from .schedules import OU, Schedule, get_schedule
 
@@ -49,6 +50,13 @@ class EmpiricalDensity(_StreamingPass):
         Training points per streaming chunk; memory scales with it, not with n.
     precise : {"auto", True, False}
         Scatter-matrix path: "auto" switches to the per-query centred sum at small h (see module doc).
+    engine : {"auto", "numpy", "numba"}, default "auto"
+        The pass behind :meth:`moments`: "numpy" the streaming pass (matrix products, numpy's exp); "numba" a
+        compiled fused pass (``rftheory.density._fused_pass``: its own exp, all sums centred at the exact mean,
+        so as precise as ``precise=True``; results agree with the numpy pass to round-off, not to the bit),
+        which needs the optional ``numba`` (``pip install "rftheory[fast]"``) and D <= 4; "auto" uses it
+        where numba is installed and D <= 2 (where it is measured faster; ``RFTHEORY_NUMBA=0`` turns it off),
+        the numpy pass otherwise.
 
     Attributes
     ----------
@@ -62,8 +70,10 @@ class EmpiricalDensity(_StreamingPass):
     Raises
     ------
     ValueError
-        If ``data`` is empty, not 2-D or not finite, ``chunk_size`` is not a positive integer or
-        ``precise`` is not one of its values.
+        If ``data`` is empty, not 2-D or not finite, ``chunk_size`` is not a positive integer,
+        ``precise`` or ``engine`` is not one of its values, or ``engine="numba"`` cannot run (D > 4).
+    ImportError
+        If ``engine="numba"`` and numba is not installed.
     TypeError
         If ``data`` is not numeric.
 
@@ -86,7 +96,7 @@ class EmpiricalDensity(_StreamingPass):
     """
 
     def __init__(self, data: ArrayLike, schedule: Schedule | str | None = None, chunk_size: int = 2048,
-                 precise: str | bool = "auto"):
+                 precise: str | bool = "auto", engine: str = "auto"):
         self.data = as_data(data, "data")
         self.data.setflags(write=False)
         self.n, self.D = self.data.shape
@@ -97,6 +107,14 @@ class EmpiricalDensity(_StreamingPass):
         if precise not in ("auto", True, False):
             raise ValueError(f"precise must be 'auto', True or False; got {precise!r}")
         self.precise = precise
+        if engine not in ("auto", "numpy", "numba"):
+            raise ValueError(f"engine must be 'auto', 'numpy' or 'numba'; got {engine!r}")
+        if engine == "numba":
+            if not _fused_pass.installed():
+                raise ImportError('engine="numba" needs numba: pip install "rftheory[fast]"')
+            if self.D > _fused_pass.MAX_D:
+                raise ValueError(f"engine='numba' is for D <= {_fused_pass.MAX_D}; got D = {self.D}")
+        self.engine = engine
         self.center = self.data.mean(axis=0)
         self._xc = self.data - self.center
         self._sq = np.einsum("nd,nd->n", self._xc, self._xc)
@@ -127,6 +145,19 @@ class EmpiricalDensity(_StreamingPass):
         return f"EmpiricalDensity(n={self.n}, D={self.D}, schedule={self.schedule.name})"
 
     # ------------------------------------------------------------------ core pass
+    def _use_fused(self) -> bool:
+        """True if :meth:`_moments` runs the compiled fused pass (``engine``; see the class doc)."""
+        engine = getattr(self, "engine", "auto")
+        if engine == "numba":
+            return True
+        return engine == "auto" and self.D <= _fused_pass.AUTO_MAX_D and _fused_pass.available()
+
+    def _moments(self, x, tt, cov=False, third=False) -> PosteriorMoments:
+        """:meth:`moments` on validated input, by the pass that ``engine`` selects."""
+        if self._use_fused():
+            return _fused_pass.fused_moments(self, x, tt, cov, third)
+        return _StreamingPass._moments(self, x, tt, cov, third)
+
     def moments(self, x: ArrayLike, t: ArrayLike, cov: bool = False, third: bool = False) -> PosteriorMoments:
         """Log-density, posterior mean, score (and covariance if ``cov``) in one streaming pass.
 
