@@ -142,10 +142,40 @@ def escaped(x, data, a: float) -> np.ndarray:
 def draw_ridge(ax, dens: EmpiricalDensity, t: float, label=True):
     """Trace the d = 1 ridge of p_t and draw it (green); return the pieces."""
     pcs = ridge.trace(dens, t, 1)
-    for k, pc in enumerate(pcs):
-        pts = np.vstack([pc.points, pc.points[:1]]) if pc.closed else pc.points
-        ax.plot(pts[:, 0], pts[:, 1], "-", color=RIDGE, lw=1.5, label="ridge of $p_t$" if (label and k == 0) else None)
+    draw_pieces(ax, pieces_arrays(pcs), label)
     return pcs
+
+
+def pieces_arrays(pcs) -> dict:
+    """Traced ridge pieces as arrays (for the figure cache, paper_figures/_stage.py): ``{"p0": points, ...,
+    "closed": (k,) bool}``."""
+    out = {f"p{k}": np.asarray(pc.points, dtype=np.float64) for k, pc in enumerate(pcs)}
+    out["closed"] = np.array([bool(pc.closed) for pc in pcs], dtype=bool)
+    return out
+
+
+def draw_pieces(ax, pieces: dict, label=True) -> None:
+    """Draw ridge pieces given as :func:`pieces_arrays` (green)."""
+    for k, closed in enumerate(np.atleast_1d(pieces["closed"])):
+        pts = pieces[f"p{k}"]
+        pts = np.vstack([pts, pts[:1]]) if closed else pts
+        ax.plot(pts[:, 0], pts[:, 1], "-", color=RIDGE, lw=1.5, label="ridge of $p_t$" if (label and k == 0) else None)
+
+
+def run_parallel(fn, n: int) -> list:
+    """``[fn(0), ..., fn(n - 1)]``, the calls spread over the query-thread pool (rftheory._blas) with BLAS on one
+    thread meanwhile. For a figure's independent parts (each call's arithmetic is that of a serial one, so the
+    results do not depend on the thread count)."""
+    from rftheory._blas import blas_single, run_blocks
+
+    out = [None] * n
+
+    def one(k):
+        out[k] = fn(k)
+
+    with blas_single():
+        run_blocks(one, range(n))
+    return out
 
 
 def draw_training(ax, data, a: float, label=True):
