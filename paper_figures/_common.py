@@ -84,11 +84,12 @@ def code_digest() -> str:
 def reuse_freed_memory() -> bool:
     """Let glibc's malloc keep freed memory for the next allocation (a figure run's process only).
 
-    By default glibc returns a freed block above its (dynamic) thresholds to the kernel, and the next
-    temporary of the same size is page-faulted in again: an RF score evaluation at the papers' size
-    (2000 x 1000 features in blocks of 2 MiB temporaries) spent ~80 % of its time in page faults on this
-    machine (31 ms per call; 6-8 ms with this setting, bits unchanged). Raises the mmap and trim thresholds to
-    1 GiB (``mallopt``); memory stays at the run's peak. Returns whether it was applied (False off glibc)."""
+    By default glibc returns a freed block above its thresholds to the kernel, and the next temporary of the
+    same size is page-faulted in again; it raises the thresholds only once a large mmapped block has been freed.
+    Until then an RF score evaluation at the papers' size (2 MiB temporaries) is dominated by page faults:
+    Heun PF-ODE, 2000 points, p = 1000, 200 steps in a fresh process took 11.5-12.8 CPU-s, 2.3-2.5 with this
+    setting (bits unchanged). Raises the mmap and trim thresholds to 1 GiB (``mallopt``), so memory stays
+    at the run's peak. Returns whether it was applied (False off glibc)."""
     import ctypes
     import ctypes.util
 

@@ -123,3 +123,23 @@ def test_a_figure_from_its_cache_writes_the_same_json(tmp_path, monkeypatch):
     assert registry.main(args) == 0
     assert (tmp_path / "o" / "residual.json").read_bytes() == first
     assert json.loads(first)["3 modes"]["on_ridge_fraction"] > 0
+
+
+def test_a_figures_parallel_parts_give_the_same_bits_on_one_and_two_threads(monkeypatch):
+    """The residual figure's two sets run over the query-thread pool (_hqt.run_parallel): its computed arrays are
+    bit-identical with one thread and with two (each part's arithmetic is that of a serial run)."""
+    from rftheory._blas import set_query_threads
+
+    from paper_figures import hqt5_residual_map as mod
+
+    monkeypatch.setitem(_hqt._CACHE, "dir", None)
+    s = _hqt.sizes(True)
+    outs = []
+    for n in (1, 2):
+        old = set_query_threads(n)
+        try:
+            monkeypatch.setattr(_hqt, "_SAMPLES", {})
+            outs.append(_stage._normal(mod._compute(s, 0)))
+        finally:
+            set_query_threads(old)
+    _same(outs[0], outs[1])
