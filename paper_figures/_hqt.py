@@ -36,8 +36,9 @@ def set_scheduler(scheduler=None) -> None:
 
 
 def set_cache(cache_dir=None, progress: bool = False) -> None:
-    """Cache exact RF moments under ``cache_dir`` (None: in memory only) and show a progress bar while
-    assembling them (a paper-size assembly takes minutes)."""
+    """Cache exact RF moments -- and each figure's computed arrays (paper_figures/_stage.py) -- under
+    ``cache_dir`` (None: in memory only, nothing stored) and show a progress bar while assembling the moments
+    (a paper-size assembly takes minutes)."""
     _CACHE["dir"] = None if cache_dir is None else str(cache_dir)
     _CACHE["progress"] = bool(progress)
 
