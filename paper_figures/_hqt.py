@@ -36,8 +36,9 @@ def set_scheduler(scheduler=None) -> None:
 
 
 def set_cache(cache_dir=None, progress: bool = False) -> None:
-    """Cache exact RF moments under ``cache_dir`` (None: in memory only) and show a progress bar while
-    assembling them (a paper-size assembly takes minutes)."""
+    """Cache exact RF moments -- and each figure's computed arrays (paper_figures/_stage.py) -- under
+    ``cache_dir`` (None: in memory only, nothing stored) and show a progress bar while assembling the moments
+    (a paper-size assembly takes minutes)."""
     _CACHE["dir"] = None if cache_dir is None else str(cache_dir)
     _CACHE["progress"] = bool(progress)
 
@@ -47,6 +48,8 @@ def sizes(quick: bool) -> dict:
 
 
 _MEMO: dict = {}
+_FLOWS: dict = {}
+_SAMPLES: dict = {}
 
 
 def _model_key(data, s: dict, seed: int):
@@ -73,25 +76,50 @@ def train_rf(data, s: dict, seed: int, weight=None, tau=None, init: str = "zero"
     form (exact Gaussian moments, gradient flow); ``init`` "zero" (W(0) = 0) or "random" (W(0) = A/sqrt(p),
     A ~ N(0, 1), as in [HQT]: its part in U's null space stays frozen). Moments via :func:`moments`."""
     w = s["weight"] if weight is None else weight
-    model, (mom,) = moments(data, s, seed, (w,))
-    D = model.D
-    if init == "zero":
-        W0 = np.zeros((D, s["p"]))
-    elif init == "random":
-        W0 = np.random.default_rng([seed, 7]).standard_normal((D, s["p"])) / np.sqrt(s["p"])
-    else:
+    if init not in ("zero", "random"):
         raise ValueError(f"init must be 'zero' or 'random'; got {init!r}")
-    flow = gradient_flow(mom.U, mom.V, W0)
+    model, (mom,) = moments(data, s, seed, (w,))
+    fk = (_model_key(data, s, seed), w, init)
+    flow = _FLOWS.get(fk)
+    if flow is None:                  # one eigendecomposition of U per (model, weight, init), not one per tau
+        D = model.D
+        if init == "zero":
+            W0 = np.zeros((D, s["p"]))
+        else:
+            W0 = np.random.default_rng([seed, 7]).standard_normal((D, s["p"])) / np.sqrt(s["p"])
+        flow = _FLOWS[fk] = gradient_flow(mom.U, mom.V, W0)
     W = flow.predict(s["tau"] if tau is None else tau)
     return model.score_field(W, OU()), model, mom, flow
 
 
 def reverse_samples(field, dens, s: dict, seed: int, record=None, method="em"):
     """Reverse-time samples of ``field`` from exact draws of p_T (Euler-Maruyama by default)."""
+    key = _samples_key(field, dens, s, seed, method)
+    got = _SAMPLES.get(key)
+    if got is not None and (record is None or got[0] == _record_spec(record)):
+        return got[1]                     # the same run (same field, starts, noise); ``final`` is all a None asks
     rng = np.random.default_rng(seed)
     x0 = dens.sample(s["T"], s["samples"], rng)
     grid = geometric_grid(s["T"], s["t_min"], s["steps"])
-    return sample(field, x0, grid, method, rng=rng, record=record)
+    tr = sample(field, x0, grid, method, rng=rng, record=record)
+    _SAMPLES[key] = (_record_spec(record), tr)
+    return tr
+
+
+def _record_spec(record):
+    return None if record is None else tuple(np.atleast_1d(np.asarray(record, dtype=np.float64)).tolist())
+
+
+def _samples_key(field, dens, s: dict, seed: int, method: str):
+    """What a reverse run depends on: the field's model and weights, the data and schedule, sizes, seed."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in (field.W, field.model.W_x, field.model.W_t, field.model.b, dens.data):
+        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    h.update(repr((type(field).__name__, field.model.act.name, field.parametrization, repr(field.schedule),
+                   repr(dens.schedule), s["T"], s["t_min"], s["steps"], s["samples"], seed, method)).encode())
+    return h.hexdigest()
 
 
 #: a sample "escaped" when it is farther than ESCAPE * (R + 3) from the centre of the a_t x_i (R their radius;
@@ -115,10 +143,40 @@ def escaped(x, data, a: float) -> np.ndarray:
 def draw_ridge(ax, dens: EmpiricalDensity, t: float, label=True):
     """Trace the d = 1 ridge of p_t and draw it (green); return the pieces."""
     pcs = ridge.trace(dens, t, 1)
-    for k, pc in enumerate(pcs):
-        pts = np.vstack([pc.points, pc.points[:1]]) if pc.closed else pc.points
-        ax.plot(pts[:, 0], pts[:, 1], "-", color=RIDGE, lw=1.5, label="ridge of $p_t$" if (label and k == 0) else None)
+    draw_pieces(ax, pieces_arrays(pcs), label)
     return pcs
+
+
+def pieces_arrays(pcs) -> dict:
+    """Traced ridge pieces as arrays (for the figure cache, paper_figures/_stage.py): ``{"p0": points, ...,
+    "closed": (k,) bool}``."""
+    out = {f"p{k}": np.asarray(pc.points, dtype=np.float64) for k, pc in enumerate(pcs)}
+    out["closed"] = np.array([bool(pc.closed) for pc in pcs], dtype=bool)
+    return out
+
+
+def draw_pieces(ax, pieces: dict, label=True) -> None:
+    """Draw ridge pieces given as :func:`pieces_arrays` (green)."""
+    for k, closed in enumerate(np.atleast_1d(pieces["closed"])):
+        pts = pieces[f"p{k}"]
+        pts = np.vstack([pts, pts[:1]]) if closed else pts
+        ax.plot(pts[:, 0], pts[:, 1], "-", color=RIDGE, lw=1.5, label="ridge of $p_t$" if (label and k == 0) else None)
+
+
+def run_parallel(fn, n: int) -> list:
+    """``[fn(0), ..., fn(n - 1)]``, the calls spread over the query-thread pool (rftheory._blas) with BLAS on one
+    thread meanwhile. For a figure's independent parts (each call's arithmetic is that of a serial one, so the
+    results do not depend on the thread count)."""
+    from rftheory._blas import blas_single, run_blocks
+
+    out = [None] * n
+
+    def one(k):
+        out[k] = fn(k)
+
+    with blas_single():
+        run_blocks(one, range(n))
+    return out
 
 
 def draw_training(ax, data, a: float, label=True):

@@ -9,6 +9,7 @@ from rftheory.gtv.ensembles import ensemble_histograms, fit_ensemble, gaussian_f
 from rftheory.density.schedules import LinearVP, edm_grid, uniform_grid
 from rftheory.gtv.variance import naive_sampler
 
+from . import _stage
 from ._common import FigureResult, plt, save
 
 NAME = "gtv2"
@@ -62,45 +63,54 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True, g
            "density_q25": np.zeros((len(EPSILONS), len(PS), edges.size - 1)),
            "density_q75": np.zeros((len(EPSILONS), len(PS), edges.size - 1)),
            "density_exact_pfode": np.zeros((len(EPSILONS), edges.size - 1)), "grid": grid, "n_steps": N_STEPS}
-    bar = tqdm(total=len(EPSILONS) * len(PS), disable=not progress, desc=NAME)
+    def compute():
+        bar = tqdm(total=len(EPSILONS) * len(PS), disable=not progress, desc=NAME)
+        for r, eps in enumerate(EPSILONS):
+            feats = gaussian_features(1, 16, 16, (-1.5, 1.5), (eps, 1.0))
+            tg = uniform_grid(1.0, eps, N_STEPS + 1) if grid == "uniform" else edm_grid(1.0, eps, N_STEPS + 1, rho=7.0)
+            a, h = float(sched.a(eps)), float(sched.h(eps))
+            lo, hi = norm.cdf((np.array([0.25, 0.75])[:, None] - a * DATA[:, 0]) / np.sqrt(h)).mean(axis=1)
+            out["gap_exact"][r] = 2 * (hi - lo)
+            ref = naive_sampler(dens, tg, starts, 0.0, rng)[:, 0]
+            out["gap_exact_pfode"][r] = gap_mass(ref)
+            out["density_exact_pfode"][r] = ensemble_histograms(ref[None], edges)[0]
+            for c, P in enumerate(PS):
+                ens = fit_ensemble(feats, DATA, sched, P, N, eps, 1.0, ridge=0.1, rng=rng)
+                xs = pf_ode_ensemble(ens, tg, starts)[..., 0]
+                dens_n = ensemble_histograms(xs, edges)
+                g = gap_mass(xs)
+                out["gap_mean"][r, c] = g.mean()
+                out["gap_se"][r, c] = g.std(ddof=1) / np.sqrt(N)
+                out["density_mean"][r, c] = dens_n.mean(axis=0)
+                q25, q75 = np.quantile(dens_n, [0.25, 0.75], axis=0)
+                out["density_q25"][r, c], out["density_q75"][r, c] = q25, q75
+                bar.update()
+        bar.close()
+        return out
+
+    # the computed arrays through the figure cache (paper_figures/_stage.py): from cache this figure only draws
+    out = _stage.cached(NAME, {"seed": seed, "quick": quick, "grid": grid}, compute)
     for r, eps in enumerate(EPSILONS):
-        feats = gaussian_features(1, 16, 16, (-1.5, 1.5), (eps, 1.0))
-        tg = uniform_grid(1.0, eps, N_STEPS + 1) if grid == "uniform" else edm_grid(1.0, eps, N_STEPS + 1, rho=7.0)
         a, h = float(sched.a(eps)), float(sched.h(eps))
         cdf = norm.cdf((edges[:, None] - a * DATA[:, 0][None, :]) / np.sqrt(h)).mean(axis=1)
         exact = np.diff(cdf) / np.diff(edges)
-        lo, hi = norm.cdf((np.array([0.25, 0.75])[:, None] - a * DATA[:, 0]) / np.sqrt(h)).mean(axis=1)
-        out["gap_exact"][r] = 2 * (hi - lo)
-        ref = naive_sampler(dens, tg, starts, 0.0, rng)[:, 0]
-        out["gap_exact_pfode"][r] = gap_mass(ref)
-        ref_hist = ensemble_histograms(ref[None], edges)[0]
-        out["density_exact_pfode"][r] = ref_hist
+        ref_hist = out["density_exact_pfode"][r]
         for c, P in enumerate(PS):
-            ens = fit_ensemble(feats, DATA, sched, P, N, eps, 1.0, ridge=0.1, rng=rng)
-            xs = pf_ode_ensemble(ens, tg, starts)[..., 0]
-            dens_n = ensemble_histograms(xs, edges)
-            g = gap_mass(xs)
-            out["gap_mean"][r, c] = g.mean()
-            out["gap_se"][r, c] = g.std(ddof=1) / np.sqrt(N)
-            out["density_mean"][r, c] = dens_n.mean(axis=0)
             ax = axes[r, c]
-            q25, q75 = np.quantile(dens_n, [0.25, 0.75], axis=0)
-            out["density_q25"][r, c], out["density_q75"][r, c] = q25, q75
+            q25, q75 = out["density_q25"][r, c], out["density_q75"][r, c]
             ax.fill_between(centres, q25, q75, color="#d62728", alpha=0.25, lw=0, label="ensemble 25-75 %")
             ax.plot(centres, exact, color="k", lw=0.8, label="p(x|eps)")
-            ax.plot(centres, dens_n.mean(axis=0), color="#d62728", lw=1.0, label="ensemble mean")
+            ax.plot(centres, out["density_mean"][r, c], color="#d62728", lw=1.0, label="ensemble mean")
             ax.plot(centres, ref_hist, color="#1f77b4", lw=1.3, ls="--", zorder=5, label="exact-score PF-ODE")
             ax.set_ylim(0, 3.0)  # the peaks at small eps are clipped (they reach 1/(3 sqrt(2 pi h_eps)))
-            ax.text(0.03, 0.95, f"gap {g.mean():.3f}$\\pm${out['gap_se'][r, c]:.3f}", transform=ax.transAxes,
-                    va="top", fontsize=7)
+            ax.text(0.03, 0.95, f"gap {out['gap_mean'][r, c]:.3f}$\\pm${out['gap_se'][r, c]:.3f}",
+                    transform=ax.transAxes, va="top", fontsize=7)
             if r == 0:
                 ax.set_title(f"P = {P} (F/P = {256 / P:g})", fontsize=9)
             if c == 0:
                 ax.set_ylabel(f"eps = {eps:g}\ndensity")
             if r == len(EPSILONS) - 1:
                 ax.set_xlabel("x")
-            bar.update()
-    bar.close()
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", ncol=4, fontsize=8,
                bbox_to_anchor=(0.5, 1.04), frameon=False)
     files = save(fig, out_dir, NAME)

@@ -7,6 +7,7 @@ from rftheory.data.datasets import circle
 from rftheory.gtv.ensembles import fit_ensemble, fourier_features, gaussian_features, pf_ode_ensemble
 from rftheory.density.schedules import LinearVP, edm_grid, uniform_grid
 
+from . import _stage
 from ._common import TRAIN, FigureResult, plt, save
 
 NAME = "gtv3"
@@ -50,24 +51,36 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True, g
            "edges": edges, "density": np.zeros((len(KINDS), len(ROTATIONS), edges.size - 1, edges.size - 1)),
            "near_mass": np.zeros((len(KINDS), len(ROTATIONS))), "finite": True, "grid": grid,
            "fourier_period": float(fourier_period)}
-    bar = tqdm(total=len(KINDS) * len(ROTATIONS), disable=not progress, desc=NAME)
+    def compute():
+        bar = tqdm(total=len(KINDS) * len(ROTATIONS), disable=not progress, desc=NAME)
+        for r, kind in enumerate(KINDS):
+            if kind == "gaussian":
+                feats = gaussian_features(2, 10, 10, (-1.5, 1.5), (EPS, 1.0))
+            else:
+                feats = fourier_features(2, 10, 10, (-1.5, 1.5), (EPS, 1.0), period_factor=fourier_period)
+            for c, th in enumerate(ROTATIONS):
+                X = circle(4, 1.0, offset=th)
+                ens = fit_ensemble(feats, X, sched, P, N, EPS, 1.0, ridge=0.1, rng=rng)
+                starts = rng.standard_normal((N, M, 2)) * np.sqrt(float(sched.h(1.0)))
+                xs = pf_ode_ensemble(ens, tg, starts)
+                out["finite"] = out["finite"] and bool(np.all(np.isfinite(xs)))
+                flat = xs.reshape(-1, 2)
+                H, _, _ = np.histogram2d(flat[:, 0], flat[:, 1], bins=[edges, edges])
+                H = H / (flat.shape[0] * np.diff(edges)[0] ** 2)
+                out["density"][r, c] = H
+                d = np.linalg.norm(flat[:, None, :] - float(sched.a(EPS)) * X[None], axis=-1).min(axis=1)
+                out["near_mass"][r, c] = float(np.mean(d < 0.25))
+                bar.update()
+        bar.close()
+        return out
+
+    # the computed arrays through the figure cache (paper_figures/_stage.py): from cache this figure only draws
+    out = _stage.cached(NAME, {"seed": seed, "quick": quick, "grid": grid, "fourier_period": float(fourier_period)},
+                        compute)
     for r, kind in enumerate(KINDS):
-        if kind == "gaussian":
-            feats = gaussian_features(2, 10, 10, (-1.5, 1.5), (EPS, 1.0))
-        else:
-            feats = fourier_features(2, 10, 10, (-1.5, 1.5), (EPS, 1.0), period_factor=fourier_period)
         for c, th in enumerate(ROTATIONS):
             X = circle(4, 1.0, offset=th)
-            ens = fit_ensemble(feats, X, sched, P, N, EPS, 1.0, ridge=0.1, rng=rng)
-            starts = rng.standard_normal((N, M, 2)) * np.sqrt(float(sched.h(1.0)))
-            xs = pf_ode_ensemble(ens, tg, starts)
-            out["finite"] = out["finite"] and bool(np.all(np.isfinite(xs)))
-            flat = xs.reshape(-1, 2)
-            H, _, _ = np.histogram2d(flat[:, 0], flat[:, 1], bins=[edges, edges])
-            H = H / (flat.shape[0] * np.diff(edges)[0] ** 2)
-            out["density"][r, c] = H
-            d = np.linalg.norm(flat[:, None, :] - float(sched.a(EPS)) * X[None], axis=-1).min(axis=1)
-            out["near_mass"][r, c] = float(np.mean(d < 0.25))
+            H = out["density"][r, c]
             ax = axes[r, c]
             im = ax.imshow(np.log10(H.T + 1e-3), origin="lower", extent=(-1.5, 1.5, -1.5, 1.5), cmap="magma",
                            vmin=-3, vmax=2)
@@ -78,8 +91,6 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True, g
                 ax.set_title(f"rotation {th / np.pi:g} pi", fontsize=9)
             if c == 0:
                 ax.set_ylabel(f"{kind} features")
-            bar.update()
-    bar.close()
     fig.colorbar(im, ax=axes, shrink=0.8, label="log10(density + 1e-3)")
     files = save(fig, out_dir, NAME)
     return FigureResult(NAME, files, out)

@@ -26,7 +26,7 @@ from rftheory.dynamics.sampling import sample
 from rftheory.density.schedules import OU, geometric_grid
 from rftheory.rf.decomposition import irreducible_loss, loss_split
 
-from . import _hqt
+from . import _hqt, _stage
 from ._common import FigureResult, save
 
 NAME = "two_mode"
@@ -50,6 +50,67 @@ def score_error_parts(field, dens, times, n_per_time, rng, per_time=False):
     return (out, np.sqrt(prof)) if per_time else out
 
 
+def _compute(s: dict, taus, times, n_samp: int, seed: int) -> dict:
+    """The numbers behind the figure, per weight: every (weight, tau) job -- loss split, RMS score error, Heun
+    samples -- is independent of the others, so they run over the query-thread pool (rftheory._blas; BLAS on one
+    thread meanwhile); each job's arithmetic is that of a serial run, so the numbers do not depend on it."""
+    from rftheory._blas import blas_single, run_blocks
+
+    X = datasets.modes("two_sym")
+    dens = EmpiricalDensity(X)
+    x0 = dens.sample(s["T"], n_samp, np.random.default_rng(seed + 4))
+    g = geometric_grid(s["T"], s["t_min"], s["steps"])
+    model, moms = _hqt.moments(X, s, seed, WEIGHTS)     # one assembly for the three weights
+    # the fields in order (one eigendecomposition of U per weight, _hqt.train_rf), before the threads start
+    fields = {(w, tau): _hqt.train_rf(X, s, seed, weight=w, tau=tau, init="random")[0]
+              for w in WEIGHTS for tau in taus}
+    jobs = [("exact", None, None)] + [("Ls", w, None) for w in WEIGHTS] + \
+           [("tau", w, tau) for w in WEIGHTS for tau in taus]
+    out = [None] * len(jobs)
+    mom_of = dict(zip(WEIGHTS, moms))
+
+    def run(k):
+        kind, w, tau = jobs[k]
+        if kind == "exact":
+            out[k] = sample(dens, x0, g, "heun").final
+        elif kind == "Ls":
+            out[k] = irreducible_loss(model, X, mom_of[w], OU(), NORMAL, LSTAR_DRAWS,
+                                      np.random.default_rng([seed, 13]), n_gl=s.get("n_gl", 12))
+        else:
+            field = fields[w, tau]
+            out[k] = (field.W, score_error_parts(field, dens, times, 200, np.random.default_rng(seed + 5), True),
+                      sample(field, x0, g, "heun").final)
+
+    with blas_single():
+        run_blocks(run, range(len(jobs)))
+    exact = out[0]
+    Ls_of = dict(zip(WEIGHTS, out[1:1 + len(WEIGHTS)]))
+    res = {}
+    for k, (kind, w, tau) in enumerate(jobs):
+        if kind != "tau":
+            continue
+        rows = res.setdefault(w, {k2: [] for k2 in ("tau", "tau_paper", "loss_normal", "loss_tangent",
+                                                    "score_normal", "score_tangent", "sample_normal",
+                                                    "sample_tangent")})
+        W, ((sn, st), prof), fin = out[k]
+        ls = loss_split(model, W, X, mom_of[w], NORMAL, OU(), n_gl=s.get("n_gl", 12), L_star=Ls_of[w])
+        rows["tau"].append(float(tau))
+        rows["tau_paper"].append(float(tau) * s["p"])
+        rows["loss_normal"].append(ls.normal)
+        rows["loss_tangent"].append(ls.tangent)
+        rows["score_normal"].append(sn)
+        rows["score_tangent"].append(st)
+        rows["sample_normal"].append(float(np.sqrt(np.mean((fin[:, 1] - exact[:, 1]) ** 2))))
+        rows["sample_tangent"].append(float(np.sqrt(np.mean((fin[:, 0] - exact[:, 0]) ** 2))))
+        if tau == taus[-1]:
+            Ls = Ls_of[w]
+            rows.update({"loss_se_normal": Ls.se_normal, "loss_se_tangent": Ls.se_tangent, "L_star": Ls.value,
+                         "L_star_se": Ls.se, "L_star_draws_per_node": LSTAR_DRAWS, "L_inf": ls.loss,
+                         "t_profile_rms_normal_inf": prof[:, 0].tolist(),
+                         "t_profile_rms_tangent_inf": prof[:, 1].tolist()})
+    return res
+
+
 def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -> FigureResult:
     s = _hqt.sizes(quick)
     taus = [1e1, 1e2, 1e3, 1e4, 1e5, np.inf] if quick else [5, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, np.inf]
@@ -57,9 +118,6 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
     dens = EmpiricalDensity(X)
     times = np.geomspace(s["t0"], s["T"], 12)
     n_samp = 200 if quick else 2000
-    x0 = dens.sample(s["T"], n_samp, np.random.default_rng(seed + 4))
-    g = geometric_grid(s["T"], s["t_min"], s["steps"])
-    exact = sample(dens, x0, g, "heun").final
     data = {"measures": {
         "loss_normal/loss_tangent": "paper's: (1/D) int_{t0}^{T} lambda h_t^2 E_{p_t}|P(s_tau - s*)|^2 dt, "
                                     "parts of L(W) - L* (posterior-mean units)",
@@ -69,29 +127,11 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
         "p": s["p"], "K": s["K"], "T": s["T"], "t0": s["t0"], "t_profile_times": times.tolist()}
     fig, axes = plt.subplots(2, 2, figsize=(12, 9))
     colors = dict(zip(WEIGHTS, ("C0", "C1", "C2")))
-    model, moms = _hqt.moments(X, s, seed, WEIGHTS)     # one assembly for the three weights
-    for w, mom in zip(WEIGHTS, moms):
-        Ls = irreducible_loss(model, X, mom, OU(), NORMAL, LSTAR_DRAWS, np.random.default_rng([seed, 13]),
-                              n_gl=s.get("n_gl", 12))
-        rows = {k: [] for k in ("tau", "tau_paper", "loss_normal", "loss_tangent", "score_normal", "score_tangent",
-                                "sample_normal", "sample_tangent")}
-        for tau in taus:
-            field, _, _, flow = _hqt.train_rf(X, s, seed, weight=w, tau=tau, init="random")
-            ls = loss_split(model, field.W, X, mom, NORMAL, OU(), n_gl=s.get("n_gl", 12), L_star=Ls)
-            (sn, st), prof = score_error_parts(field, dens, times, 200, np.random.default_rng(seed + 5), True)
-            fin = sample(field, x0, g, "heun").final
-            rows["tau"].append(float(tau))
-            rows["tau_paper"].append(float(tau) * s["p"])
-            rows["loss_normal"].append(ls.normal)
-            rows["loss_tangent"].append(ls.tangent)
-            rows["score_normal"].append(sn)
-            rows["score_tangent"].append(st)
-            rows["sample_normal"].append(float(np.sqrt(np.mean((fin[:, 1] - exact[:, 1]) ** 2))))
-            rows["sample_tangent"].append(float(np.sqrt(np.mean((fin[:, 0] - exact[:, 0]) ** 2))))
-        rows.update({"loss_se_normal": Ls.se_normal, "loss_se_tangent": Ls.se_tangent, "L_star": Ls.value,
-                     "L_star_se": Ls.se, "L_star_draws_per_node": LSTAR_DRAWS, "L_inf": ls.loss,
-                     "t_profile_rms_normal_inf": prof[:, 0].tolist(), "t_profile_rms_tangent_inf": prof[:, 1].tolist()})
-        data[w] = rows
+    res = _stage.cached(NAME, {"sizes": s, "seed": seed, "taus": taus, "n_samp": n_samp},
+                        lambda: _compute(s, taus, times, n_samp, seed))
+    for w in WEIGHTS:
+        rows = data[w] = res[w]
+        prof = np.stack([rows["t_profile_rms_normal_inf"], rows["t_profile_rms_tangent_inf"]], axis=1)
         finite = [i for i, tv in enumerate(rows["tau"]) if np.isfinite(tv)]
         tf = np.array(rows["tau"])[finite]
         for ax, kind in zip((axes[0, 0], axes[0, 1], axes[1, 1]), ("loss", "score", "sample")):

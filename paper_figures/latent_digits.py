@@ -1,14 +1,18 @@
 """[HQT] latent experiment on real MNIST "1"s: ridge dimension, residual histograms, tube, memorisation."""
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
 
 import numpy as np
 
 from rftheory.apps._latent_measure import BIMODAL_THRESHOLD, GAP_THRESHOLDS
 from rftheory.apps.latent import FULL, PAPER, QUICK, load_latent_data, run_latent
 
-from . import _hqt
+from rftheory._io import json_safe
+
+from . import _hqt, _stage
 from ._common import FigureResult, plt, save
 
 NAME = "latent"
@@ -51,8 +55,8 @@ _STYLE = {("pca", "rf"): ("#1f77b4", "-", "PCA, RF"), ("ae", "rf"): ("#d62728", 
           ("pca", "exact"): ("#1f77b4", ":", "PCA, exact"), ("ae", "exact"): ("#d62728", ":", "AE, exact")}
 
 
-def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -> FigureResult:
-    base = replace(QUICK if quick else FULL, mnist_dir=_MNIST["dir"])
+def _compute(base, seed: int, progress: bool) -> dict:
+    """The four runs (PCA / autoencoder latent x RF / exact score) reduced to what the figure draws and reports."""
     cache = _hqt._CACHE["dir"]
     runs = {}
     for lat in ("pca", "ae"):
@@ -61,6 +65,50 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
         for mod in ("rf", "exact"):
             runs[lat, mod] = run_latent(replace(cfg, model=mod), rng=seed, cache_dir=cache, progress=progress,
                                         data=data)
+    t_far = max(base.dim_times)
+    out = {"n_train": int(runs["pca", "rf"].latent.shape[0])}
+    for (lat, mod), r in runs.items():
+        far = r.dims[t_far]
+        tube = r.at["d*"]["tube"]
+        gm = r.at["paper"]["gap_means"]
+        gvals = [gm[f"{g:g}"]["residual_norm_mean"] for g in GAP_THRESHOLDS]
+        d = {"summary": json.dumps(json_safe(r.summary())), "spectrum": r.dimension.median_spectrum,
+             "share": float(r.dimension.share), "d_star": int(r.d_star), "far_spectrum": far.median_spectrum,
+             "far_d": int(far.d), "times": r.times,
+             "ev_d_star": np.asarray(r.evolution["d_star_norm_median"]),
+             "ev_d_paper": np.asarray(r.evolution["d_paper_norm_median"]),
+             "gap_mean": np.array([np.nan if v is None else v for v in gvals], dtype=np.float64),
+             "gap_none": np.array([v is None for v in gvals]),
+             "gap_count": np.array([gm[f"{g:g}"]["count"] for g in GAP_THRESHOLDS], dtype=np.int64),
+             "eigengap_max": float(np.max(r.at["paper"]["eigengap"])),
+             "memo": np.array([r.memo.fraction, r.memo.ci_low, r.memo.ci_high], dtype=np.float64),
+             "has_tube": tube is not None}
+        for which in ("d*", "paper"):
+            key = "dstar" if which == "d*" else "paper"
+            d[f"rn_{key}"] = r.at[which]["residual_norm"]
+            d[f"d_{key}"] = int(r.at[which]["d"])
+        if tube is not None:
+            d.update(tube_z=tube.z[tube.counted], tube_fraction=float(tube.fraction), tube_se=float(tube.se),
+                     tube_radius=float(tube.radius))
+        if mod == "rf":
+            nshow = min(16, r.samples.shape[0])
+            d["decoded"] = np.clip(r.encoder.decode(r.samples[:nshow]), 0, 1)
+            d["nearest"] = r.images[r.nn_index[:nshow]]
+        out[f"{lat}_{mod}"] = d
+    return out
+
+
+def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -> FigureResult:
+    base = replace(QUICK if quick else FULL, mnist_dir=_MNIST["dir"])
+    # the computed arrays through the figure cache (paper_figures/_stage.py); with --mnist DIR the key holds the
+    # directory and its files' sizes and times
+    src = None
+    if base.mnist_dir is not None:
+        src = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in Path(base.mnist_dir).iterdir()
+                     if f.is_file())
+    cc = _stage.cached(NAME, {"config": asdict(base), "seed": seed, "mnist_files": src},
+                       lambda: _compute(base, seed, progress))
+    runs = {(lat, mod): cc[f"{lat}_{mod}"] for lat in ("pca", "ae") for mod in ("rf", "exact")}
     fig = plt.figure(figsize=(15, 12))
     gs = fig.add_gridspec(4, 3, height_ratios=[1, 1, 0.34, 0.34])
     ax = [fig.add_subplot(gs[i, j]) for i in range(2) for j in range(3)]
@@ -69,24 +117,22 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
     t_far = max(base.dim_times)
     for key, r in runs.items():
         c, ls, lab = _STYLE[key]
-        ax[0].semilogy(k, np.maximum(r.dimension.median_spectrum, 1e-12), ls, color=c, marker=".", ms=3,
-                       label=f"{lab}: d* = {r.d_star} (share {r.dimension.share:.2f})")
-        far = r.dims[t_far]
-        ax[0].semilogy(k, np.maximum(far.median_spectrum, 1e-12), ls, color=c, marker="^", ms=3, alpha=0.45,
-                       label=f"  at t = {t_far:g}: d = {far.d}")
+        ax[0].semilogy(k, np.maximum(r["spectrum"], 1e-12), ls, color=c, marker=".", ms=3,
+                       label=f"{lab}: d* = {r['d_star']} (share {r['share']:.2f})")
+        ax[0].semilogy(k, np.maximum(r["far_spectrum"], 1e-12), ls, color=c, marker="^", ms=3, alpha=0.45,
+                       label=f"  at t = {t_far:g}: d = {r['far_d']}")
     ax[0].axhline(0.5, color="k", ls="--", lw=0.8)
     ax[0].set(title=f"(a) Hessian spectrum at t = {base.t_min:g} (dots), {t_far:g} (triangles)",
               xlabel="k", ylabel=r"median $r_k = 1 + h_t\lambda_k$ (floored at 1e-12)")
     ax[0].legend(fontsize=6.5, ncol=2)
-    for i, (which, d_lab) in enumerate((("d*", "d*"), ("paper", f"d = {base.d_paper}"))):
+    for i, (which, d_lab) in enumerate((("dstar", "d*"), ("paper", f"d = {base.d_paper}"))):
         a = ax[1 + i]
         for key, r in runs.items():
             c, ls, lab = _STYLE[key]
-            m = r.at[which]
-            rn = m["residual_norm"]
+            rn = r[f"rn_{which}"]
             bc = f"{_bc(rn):.2f}"
             a.hist(rn, bins=25, range=(0, 1), histtype="step", color=c, ls=ls, lw=1.4,
-                   label=f"{lab} (d={m['d']}): mean {rn.mean():.2f}, med {np.median(rn):.2f}, "
+                   label=f"{lab} (d={r[f'd_{which}']}): mean {rn.mean():.2f}, med {np.median(rn):.2f}, "
                          f"<0.5: {np.sum(rn < 0.5)}/{rn.size}, BC {bc}")
         a.plot([], [], " ", label="paper (d = 25): mean 0.527, med 0.409, <0.5: 1422/2000, bimodal")
         a.set(title=f"({'bc'[i]}) max-normalised residual at {d_lab}, t = {base.t_min:g}",
@@ -96,13 +142,11 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
     radii = {}
     for key, r in runs.items():
         c, ls, lab = _STYLE[key]
-        tube = r.at["d*"]["tube"]
-        if tube is None:
+        if not r["has_tube"]:
             continue
-        z = tube.z[tube.counted]
-        ax[3].hist(np.log10(z), bins=30, histtype="step", color=c, ls=ls, lw=1.4,
-                   label=f"{lab}: {tube.fraction:.2f} +- {tube.se:.2f} inside")
-        radii[r.d_star] = tube.radius
+        ax[3].hist(np.log10(r["tube_z"]), bins=30, histtype="step", color=c, ls=ls, lw=1.4,
+                   label=f"{lab}: {r['tube_fraction']:.2f} +- {r['tube_se']:.2f} inside")
+        radii[r["d_star"]] = r["tube_radius"]
     for d, rad in radii.items():
         ax[3].axvline(np.log10(rad), color="k", ls="--", lw=0.8,
                       label=f"{100 * base.tube_level:.0f}% radius of chi_{{{Kd - d}}}")
@@ -111,9 +155,8 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
     ax[3].legend(fontsize=7)
     for key, r in runs.items():
         c, ls, lab = _STYLE[key]
-        ev = r.evolution
-        ax[4].semilogx(r.times, ev["d_star_norm_median"], ls, color=c, marker="o", ms=3, label=f"{lab}, d*")
-        ax[4].semilogx(r.times, ev["d_paper_norm_median"], ls, color=c, marker="s", ms=3, alpha=0.5,
+        ax[4].semilogx(r["times"], r["ev_d_star"], ls, color=c, marker="o", ms=3, label=f"{lab}, d*")
+        ax[4].semilogx(r["times"], r["ev_d_paper"], ls, color=c, marker="s", ms=3, alpha=0.5,
                        label=f"{lab}, d = {base.d_paper}")
     ax[4].invert_xaxis()
     ax[4].set(title="(e) residual over reverse time (median)", xlabel="t (reverse time runs left to right)",
@@ -123,20 +166,17 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
     wdt = 0.2
     for j, (key, r) in enumerate(runs.items()):
         c, ls, lab = _STYLE[key]
-        gm = r.at["paper"]["gap_means"]
-        vals = [gm[f"{g:g}"]["residual_norm_mean"] for g in GAP_THRESHOLDS]
+        vals = [None if none else float(v) for v, none in zip(r["gap_mean"], r["gap_none"])]
         xs = np.arange(len(labels)) + (j - 1.5) * wdt
         ax[5].bar(xs, [np.nan if v is None else v for v in vals], wdt, color=c,
                   alpha=1.0 if key[1] == "rf" else 0.45, label=lab)
-        for xx, g in zip(xs, GAP_THRESHOLDS):
-            n = gm[f"{g:g}"]["count"]
-            v = gm[f"{g:g}"]["residual_norm_mean"]
+        for xx, n, v in zip(xs, r["gap_count"], vals):
             if n == 0:
                 continue
             ax[5].text(xx, (v or 0) + 0.02, str(n), ha="center", fontsize=6, rotation=90)
     ax[5].set_xticks(np.arange(len(labels)), labels)
-    if all(r.at["paper"]["gap_means"][f"{GAP_THRESHOLDS[0]:g}"]["count"] == 0 for r in runs.values()):
-        gmax = max(float(np.max(r.at["paper"]["eigengap"])) for r in runs.values())
+    if all(r["gap_count"][0] == 0 for r in runs.values()):
+        gmax = max(r["eigengap_max"] for r in runs.values())
         ax[5].text(0.5, 0.55, f"no sample has an eigengap above {GAP_THRESHOLDS[0]:g}\n(largest: {gmax:.2g}, "
                    f"against |lambda| ~ 1/h = {1 / float(_h(base.t_min)):.0f})", transform=ax[5].transAxes,
                    ha="center", fontsize=9)
@@ -147,23 +187,19 @@ def render(out_dir, quick: bool = False, seed: int = 0, progress: bool = True) -
     for row, lat in enumerate(("pca", "ae")):
         r = runs[lat, "rf"]
         axi = fig.add_subplot(gs[2 + row, :])
-        nshow = min(16, r.samples.shape[0])
-        dec = np.clip(r.encoder.decode(r.samples[:nshow]), 0, 1)
-        axi.imshow(_mosaic(dec, r.images[r.nn_index[:nshow]]), cmap="gray_r", vmin=0, vmax=1,
-                   interpolation="nearest")
+        axi.imshow(_mosaic(r["decoded"], r["nearest"]), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
         axi.set_axis_off()
-        m = r.memo
-        ex = runs[lat, "exact"].memo
+        m = r["memo"]
+        ex = runs[lat, "exact"]["memo"]
         axi.set_title(f"{_STYLE[lat, 'rf'][2]}: decoded samples (top) and nearest training images (bottom); "
-                      f"memorised {m.fraction:.2f} [{m.ci_low:.2f}, {m.ci_high:.2f}] (exact score: "
-                      f"{ex.fraction:.2f} [{ex.ci_low:.2f}, {ex.ci_high:.2f}])", fontsize=9)
-    n_train = runs["pca", "rf"].latent.shape[0]
-    fig.suptitle(f"{TITLE}\n{n_train} training images, {base.n_samples} samples"
+                      f"memorised {m[0]:.2f} [{m[1]:.2f}, {m[2]:.2f}] (exact score: "
+                      f"{ex[0]:.2f} [{ex[1]:.2f}, {ex[2]:.2f}])", fontsize=9)
+    fig.suptitle(f"{TITLE}\n{cc['n_train']} training images, {base.n_samples} samples"
                  f"{' (quick profile)' if quick else ''}", fontsize=11)
     fig.tight_layout()
     files = save(fig, out_dir, NAME)
     data = {"paper": PAPER, "bimodality_threshold": BIMODAL_THRESHOLD,
-            "runs": {f"{lat}_{mod}": r.summary() for (lat, mod), r in runs.items()}}
+            "runs": {f"{lat}_{mod}": json.loads(r["summary"]) for (lat, mod), r in runs.items()}}
     return FigureResult(NAME, files, data)
 
 

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._common import render_set
+from ._common import render_set, reuse_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,8 @@ def main(args) -> int:
         return 2
     out = Path(args.out)
     from . import _hqt
+
+    reuse_freed_memory()
 
     cache = None if getattr(args, "no_cache", False) else Path(getattr(args, "cache", None) or out / "cache")
     _hqt.set_cache(cache, progress=not args.no_progress)
