@@ -37,9 +37,13 @@ _SEP = "|"
 
 
 def stage_key(name: str, settings: dict) -> str:
-    """Hex SHA-256 of the figure ``name``, its ``settings`` (JSON, sorted keys; non-JSON values by repr), FORMAT
-    and the code hash."""
-    blob = json.dumps({"name": name, "format": FORMAT, "code": _code(), "settings": settings},
+    """Hex SHA-256 of the figure ``name``, its ``settings`` (JSON, sorted keys; non-JSON values by repr), FORMAT,
+    the code hash and the posterior-pass engine (numba or numpy)."""
+    from rftheory.density import _fused_pass
+
+    # the density's posterior pass (compiled where numba is installed) changes results at round-off: part of the key
+    engine = "numba" if _fused_pass.available() else "numpy"
+    blob = json.dumps({"name": name, "format": FORMAT, "code": _code(), "settings": settings, "engine": engine},
                       sort_keys=True, default=repr)
     return hashlib.sha256(blob.encode()).hexdigest()
 

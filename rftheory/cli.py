@@ -116,8 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--quick", action="store_true", help="reduced sizes (minutes on 2 cores)")
     f.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     f.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    f.add_argument("--cache", metavar="DIR", help="cache exact RF moments here (default: OUT/cache)")
-    f.add_argument("--no-cache", action="store_true", help="recompute RF moments; write no cache")
+    f.add_argument("--cache", metavar="DIR",
+                   help="cache exact RF moments and the figures' computed arrays here (default: OUT/cache)")
+    f.add_argument("--no-cache", action="store_true", help="recompute RF moments and figure arrays; write no cache")
     f.add_argument("--list", action="store_true", help="list the figures and exit")
     f.add_argument("--paper", metavar="NAME", choices=("hqt", "gtv"),
                    help="print each reproduced number of paper NAME (hqt, gtv): the paper's value, ours (from "
