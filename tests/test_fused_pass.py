@@ -112,6 +112,27 @@ def test_projection_same_ridge_as_the_numpy_pass():
     assert np.all(np.linalg.norm(pf.points - pn.points, axis=1) <= 10 * 1e-10 / pn.beta)
 
 
+def test_frame_of_many_queries_and_the_one_point_path_run_on_the_compiled_pass():
+    """Two callers that ask more of the pass than the moments: the frame of more than _EIGH_BLOCK queries asks
+    the numpy pass to decompose in its blocks (``eigh=True``), which the compiled pass leaves to the frame; the
+    one-point projection steps outside the batch path, and must still give the batch path's bits. The frame
+    matches the numpy engine's to round-off (eigenvalues 1e-9 relative to the largest |lambda|: the moments'
+    tolerance above times lambda's 1/h scale), and the point projected alone is bit-identical to the same point
+    projected in a batch on the same engine (each query of the compiled pass is computed alone)."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(400, 2)) * [1.0, 0.2]
+    dn, df = _pair(X)
+    x = rng.normal(size=(300, 2))                       # > _EIGH_BLOCK = 256 queries
+    fn, ff = ridge.frame(dn, x, 0.2, 1), ridge.frame(df, x, 0.2, 1)
+    scale = np.max(np.abs(fn.eigenvalues), axis=1, keepdims=True)
+    assert np.all(np.abs(ff.eigenvalues - fn.eigenvalues) <= 1e-9 * scale)
+    q = rng.normal(size=(3, 2))
+    batch = ridge.project(df, q, 0.2, 1)
+    for i in range(3):
+        one = ridge.project(df, q[i], 0.2, 1)
+        assert np.array_equal(one.points[0], batch.points[i]), i
+
+
 def test_engine_choice_and_errors(monkeypatch):
     X = np.random.default_rng(1).normal(size=(50, 2))
     assert EmpiricalDensity(X)._use_fused()                         # auto, D = 2, numba installed

@@ -152,11 +152,15 @@ class EmpiricalDensity(_StreamingPass):
             return True
         return engine == "auto" and self.D <= _fused_pass.AUTO_MAX_D and _fused_pass.available()
 
-    def _moments(self, x, tt, cov=False, third=False) -> PosteriorMoments:
-        """:meth:`moments` on validated input, by the pass that ``engine`` selects."""
+    def _moments(self, x, tt, cov=False, third=False, eigh=False) -> PosteriorMoments:
+        """:meth:`moments` on validated input, by the pass that ``engine`` selects. ``eigh`` asks the numpy pass
+        to decompose the covariances in its query blocks (``_StreamingPass._moments``); the fused pass leaves
+        ``_eigh`` None, and the caller decomposes them."""
         if self._use_fused():
-            return _fused_pass.fused_moments(self, x, tt, cov, third)
-        return _StreamingPass._moments(self, x, tt, cov, third)
+            out = _fused_pass.fused_moments(self, x, tt, cov, third)
+            out._eigh = None
+            return out
+        return _StreamingPass._moments(self, x, tt, cov, third, eigh)
 
     def moments(self, x: ArrayLike, t: ArrayLike, cov: bool = False, third: bool = False) -> PosteriorMoments:
         """Log-density, posterior mean, score (and covariance if ``cov``) in one streaming pass.
