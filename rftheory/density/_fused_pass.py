@@ -353,3 +353,42 @@ def fused_moments(dens, x, tt, cov=False, third=False):
             _require_finite(K3, "the posterior third moment", tt, h, dens._radius)
     return PosteriorMoments(t=tt, a=a, h=h, log_density=lp, mean=mean, score=score, cov=C if cov else None,
                             nearest=idx, max_weight=1.0 / W, third=K3 if third else None)
+
+
+def fused_one(dens, x1, a, h, third, fixed=None):
+    """One query of :func:`fused_moments` with its per-call work hoisted (the one-point projection calls it once
+    per step; x1 (1, D) validated, a and h (1,) its schedule values): ``(score (D,), cov (D, D), third (D, D, D)
+    or None)``, the same bits as :func:`fused_moments`' row for that query (the same kernel on the same inputs:
+    each query is computed alone). None where the general call is needed (subnormal h_t, or a result that is
+    not finite, which that call refuses by name). ``fixed``, a dict kept by a caller whose a and h do not change
+    between calls, holds the scratch and the factors computed from them alone."""
+    from ._streaming import _H_MIN
+
+    f = fixed.get("fused") if fixed is not None else None
+    if f is None:
+        _compile()
+        if float(h[0]) < _H_MIN:
+            return None
+        if dens.__dict__.get("_nsq_half") is None:
+            dens._nsq_half = np.ascontiguousarray(-0.5 * dens._sq)
+            dens._xcT = np.ascontiguousarray(dens._xc.T)
+        n, D = dens.n, dens.D
+        f = (a[:, None] * dens.center[None, :], np.empty(n), np.empty(n), np.empty((D, n)), np.empty(1),
+             np.empty(1, dtype=np.int64), np.empty(1), np.empty((0, D, D, D)))
+        if fixed is not None:
+            fixed["fused"] = f
+    a_center, buf, tb, Z, lw, idx, W, no_k3 = f
+    D = x1.shape[1]
+    xq = x1 - a_center
+    mu = np.empty((1, D))
+    C = np.empty((1, D, D))
+    K3 = np.empty((1, D, D, D)) if third else no_k3
+    _pass(dens._xcT, dens._nsq_half, xq, a, h, True, bool(third), buf, tb, Z, lw, mu, C, K3, idx, W)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        score = (a[:, None] * mu - xq) / h[:, None]
+    total = float(np.add.reduce(score, axis=None)) + float(np.add.reduce(C, axis=None)) + float(lw[0])
+    if third:
+        total += float(np.add.reduce(K3, axis=None))
+    if not math.isfinite(total):
+        return None
+    return score[0], C[0], (K3[0] if third else None)

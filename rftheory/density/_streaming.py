@@ -232,17 +232,14 @@ class _StreamingPass:
     def _moments_one(self, x1, a, h, third, fixed=None):
         """The fast-path moments of :meth:`_moments` for one query (x1 (1, D), a and h (1,) its schedule values)
         when the data fit one chunk and the fused fast path applies (D <= 4, no precise sums, no two-pass third
-        moment, not the compiled engine): ``(score (D,), cov (D, D), third (D, D, D) or None)``, the same arithmetic as the pass for
+        moment): ``(score (D,), cov (D, D), third (D, D, D) or None)``, the same arithmetic as the pass for
         that query (issue 17: the one-point projection calls it once per step). None where the general pass
         is needed (precise or two-pass sums, a non-finite result to refuse by name). ``fixed``, a dict kept by a
         caller whose a and h do not change between calls, holds the factors computed from them alone."""
         D, n = self.D, self.n
         f = fixed.get("one") if fixed is not None else None
         if f is None:
-            # not where the compiled pass runs (EmpiricalDensity engine): the general call then takes it, so the
-            # one-point path keeps the batch path's bits
-            fused_engine = getattr(self, "_use_fused", lambda: False)()
-            ok = not (fused_engine or n > self.chunk_size or D > _FUSED_THIRD_MAX_D or self.precise is True or
+            ok = not (n > self.chunk_size or D > _FUSED_THIRD_MAX_D or self.precise is True or
                       float(h[0]) < _H_MIN or self._use_precise(a, h))
             f = (ok, a[:, None] * self.center[None, :], (a / h)[:, None], a * a / h, self._aug[:n].T)
             if fixed is not None:

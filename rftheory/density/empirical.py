@@ -162,6 +162,13 @@ class EmpiricalDensity(_StreamingPass):
             return out
         return _StreamingPass._moments(self, x, tt, cov, third, eigh)
 
+    def _moments_one(self, x1, a, h, third, fixed=None):
+        """``_StreamingPass._moments_one`` (the one-point projection's per-step moments) by the pass that
+        ``engine`` selects, so that a point projected alone keeps the bits it has in a batch."""
+        if self._use_fused():
+            return _fused_pass.fused_one(self, x1, a, h, third, fixed)
+        return _StreamingPass._moments_one(self, x1, a, h, third, fixed)
+
     def moments(self, x: ArrayLike, t: ArrayLike, cov: bool = False, third: bool = False) -> PosteriorMoments:
         """Log-density, posterior mean, score (and covariance if ``cov``) in one streaming pass.
 
