@@ -169,9 +169,9 @@ class MehlerPairs:
 
         alpha, scale : (B, p); weight : (B, nw).
 
-        Per order, the terms ``X_k = scale d_k`` (elementwise) are computed in fixed column chunks of ``_COLS``
-        units on the pool, then the tiles' products; neither split depends on ``threads``, so neither do the
-        bits."""
+        The terms ``X_k = scale d_k`` (elementwise) are computed in fixed column chunks of ``_COLS`` units on
+        the pool, order k + 1's together with order k's tile products (two buffers); neither split depends on
+        ``threads``, and each entry's arithmetic is the same whichever thread does it, so neither do the bits."""
         alpha = np.asarray(alpha, dtype=np.float64)
         S = np.asarray(scale, dtype=np.float64)
         w = np.asarray(weight, dtype=np.float64)
@@ -182,36 +182,40 @@ class MehlerPairs:
         Sp = S[:, self.perm]
         chunks = [(c, min(c + _COLS, p)) for c in range(0, p, _COLS)]
         terms = [hermite_terms(alpha[:, self.perm[c0:c1]], self.N) for c0, c1 in chunks]
-        X = np.empty((B, p))                                                # permuted units
-        XW = np.empty((nw, B, p))
+        Xs = np.empty((2, B, p))                                            # permuted units; order k in Xs[k % 2]
+        XWs = np.empty((2, nw, B, p))
         wc = [np.ascontiguousarray(w[:, i, None]) for i in range(nw)]
 
-        def terms_chunk(i):
+        def terms_chunk(i, k):
             c0, c1 = chunks[i]
+            X = Xs[k % 2]
             np.multiply(Sp[:, c0:c1], next(terms[i]), out=X[:, c0:c1])
             for j in range(nw):
-                np.multiply(X[:, c0:c1], wc[j], out=XW[j, :, c0:c1])
+                np.multiply(X[:, c0:c1], wc[j], out=XWs[k % 2, j, :, c0:c1])
+
+        def tile(t, k):
+            a0, a1, b0, b1, _ = t
+            X, XW = Xs[k % 2], XWs[k % 2]
+            R0 = self.R0[a0:a1, b0:b1]
+            P = pw[a0:a1, b0:b1]
+            mask = self.DL[a0:a1, b0:b1] * k
+            mask += R0
+            if k == 0:
+                mask.fill(1.0)
+            else:
+                mask *= P
+                P *= R0                                                     # rho_0^k for the next order
+            for i in range(nw):
+                M = XW[i, :, a0:a1].T @ X[:, b0:b1]
+                M *= mask
+                acc[i, a0:a1, b0:b1] += M
 
         with blas_single(), _Pool(threads) as pool:
+            pool.map(lambda i: terms_chunk(i, 0), range(len(chunks)))
             for k in range(self.N + 1):
-                pool.map(terms_chunk, range(len(chunks)))
-
-                def tile(t, k=k):
-                    a0, a1, b0, b1, _ = t
-                    R0 = self.R0[a0:a1, b0:b1]
-                    P = pw[a0:a1, b0:b1]
-                    mask = self.DL[a0:a1, b0:b1] * k
-                    mask += R0
-                    if k == 0:
-                        mask.fill(1.0)
-                    else:
-                        mask *= P
-                        P *= R0                                             # rho_0^k for the next order
-                    for i in range(nw):
-                        M = XW[i, :, a0:a1].T @ X[:, b0:b1]
-                        M *= mask
-                        acc[i, a0:a1, b0:b1] += M
-                pool.map(tile, [t for t in self.tiles if t[4] >= k])
+                jobs = [(terms_chunk, (i, k + 1)) for i in range(len(chunks))] if k < self.N else []
+                jobs += [(tile, (t, k)) for t in self.tiles if t[4] >= k]
+                pool.map(lambda job: job[0](*job[1]), jobs)
         out = acc[:, self.lo, self.hi].T                                    # (P, nw)
         if self.quad is not None:
             jf, kf = self.jj[self.far], self.kk[self.far]
