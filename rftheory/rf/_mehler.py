@@ -45,7 +45,8 @@ RHO_C = 0.9              # |rho| above which a pair also gets the quadrature fro
 TOL = 1e-15              # truncation bound of the series, in units of s_j s_k per step
 _CRAMER = 1.086435
 _TILE = 64               # rows and columns of U per tile of the series' products
-_COLS = 128              # units per chunk of the series' elementwise terms (run on the pool)
+_COLS = 128              # units per chunk of the series' elementwise terms (run on the pool; a multiple of _TILE)
+_GROUPS = 6              # tasks per order of the series' tile products (fixed; fewer, larger tasks)
 _BLOCK = 64              # pairs per block of the far-pair quadrature
 _E_FLOOR = -700.0        # exponents below are raised to it: exp(-700) = 1e-304 (negligible), not an underflow
 # far-pair quadrature: (Gauss-Legendre nodes n, widest panel in atanh r on which n nodes keep the error below
@@ -179,23 +180,27 @@ class MehlerPairs:
         B = alpha.shape[0]
         acc = np.zeros((nw, p, p))
         pw = np.ones((p, p))                      # rho_0^(k-1) on the tiles
-        Sp = S[:, self.perm]
         chunks = [(c, min(c + _COLS, p)) for c in range(0, p, _COLS)]
+        Sp = [np.ascontiguousarray(S[:, self.perm[c0:c1]]) for c0, c1 in chunks]
         terms = [hermite_terms(alpha[:, self.perm[c0:c1]], self.N) for c0, c1 in chunks]
-        Xs = np.empty((2, B, p))                                            # permuted units; order k in Xs[k % 2]
-        XWs = np.empty((2, nw, B, p))
+        # order k's terms in Xs[k % 2][chunk] (B, chunk width), weighted XWs[k % 2][chunk][i]: contiguous per
+        # chunk (strided writes into one (B, p) array cost 2.7x); a tile's columns lie in one chunk
+        Xs = [[np.empty((B, c1 - c0)) for c0, c1 in chunks] for _ in range(2)]
+        XWs = [[np.empty((nw, B, c1 - c0)) for c0, c1 in chunks] for _ in range(2)]
         wc = [np.ascontiguousarray(w[:, i, None]) for i in range(nw)]
 
-        def terms_chunk(i, k):
-            c0, c1 = chunks[i]
-            X = Xs[k % 2]
-            np.multiply(Sp[:, c0:c1], next(terms[i]), out=X[:, c0:c1])
+        def terms_chunk(c, k):
+            X = Xs[k % 2][c]
+            np.multiply(Sp[c], next(terms[c]), out=X)
             for j in range(nw):
-                np.multiply(X[:, c0:c1], wc[j], out=XWs[k % 2, j, :, c0:c1])
+                np.multiply(X, wc[j], out=XWs[k % 2][c][j])
 
         def tile(t, k):
             a0, a1, b0, b1, _ = t
-            X, XW = Xs[k % 2], XWs[k % 2]
+            ca, cb = a0 // _COLS, b0 // _COLS
+            a0c, b0c = a0 - ca * _COLS, b0 - cb * _COLS
+            X = Xs[k % 2][cb][:, b0c:b0c + b1 - b0]
+            XW = XWs[k % 2][ca][:, :, a0c:a0c + a1 - a0]
             R0 = self.R0[a0:a1, b0:b1]
             P = pw[a0:a1, b0:b1]
             mask = self.DL[a0:a1, b0:b1] * k
@@ -206,15 +211,20 @@ class MehlerPairs:
                 mask *= P
                 P *= R0                                                     # rho_0^k for the next order
             for i in range(nw):
-                M = XW[i, :, a0:a1].T @ X[:, b0:b1]
+                M = XW[i].T @ X
                 M *= mask
                 acc[i, a0:a1, b0:b1] += M
+
+        def tiles(ts, k):
+            for t in ts:
+                tile(t, k)
 
         with blas_single(), _Pool(threads) as pool:
             pool.map(lambda i: terms_chunk(i, 0), range(len(chunks)))
             for k in range(self.N + 1):
                 jobs = [(terms_chunk, (i, k + 1)) for i in range(len(chunks))] if k < self.N else []
-                jobs += [(tile, (t, k)) for t in self.tiles if t[4] >= k]
+                live = [t for t in self.tiles if t[4] >= k]
+                jobs += [(tiles, (live[g::_GROUPS], k)) for g in range(min(_GROUPS, len(live)))]
                 pool.map(lambda job: job[0](*job[1]), jobs)
         out = acc[:, self.lo, self.hi].T                                    # (P, nw)
         if self.quad is not None:
