@@ -87,3 +87,55 @@ def test_mixed_node_counts_and_rho_one_stay_finite():
     ref = _bvn.relu_pair_std(A[jj], A[kk], rho)
     gg = _bvn.relu_g(A[jj]) * _bvn.relu_g(A[kk])
     assert np.all(np.isfinite(got)) and np.max(np.abs(got - ref) / (1 + gg)) <= 1e-14
+
+
+_FAR_CASE: dict = {}
+
+
+def _far_error(monkeypatch_panels=None):
+    """Max |far-pair quadrature - reference| (s_j s_k = 1) per (a, b, rho): a, b on a grid of [-38, 10] (0.4
+    apart in [-8, 8]); widths of the integral in atanh r from 0.005 to 17 (rho up to 1 - 1e-15), both signs,
+    including widths just below each panel rule's limit. Reference: the same quadrature with 20 nodes on
+    panels <= 0.5 wide (converged to round-off: 16 nodes hold 5e-16 on panels 1.52 wide), computed once."""
+    g = np.concatenate([[-38.0, -20, -12], np.linspace(-8, 8, 41), [10.0]])
+    a, b = (x.ravel() for x in np.meshgrid(g, g))
+    s0 = np.arctanh(_mehler.RHO_C)
+    widths = np.concatenate([np.geomspace(0.005, 17.0, 23), [0.999 * h for _, h in _mehler._PANELS]])
+    rho = np.tanh(s0 + widths)
+    rho = np.concatenate([rho, -rho])
+    R = rho.size
+    alpha = np.empty((a.size, 2 * R))
+    alpha[:, 0::2], alpha[:, 1::2] = a[:, None], b[:, None]
+    jf, kf = np.arange(0, 2 * R, 2), np.arange(1, 2 * R, 2)
+    r0 = np.clip(rho, -_mehler.RHO_C, _mehler.RHO_C)
+    S, w = np.ones_like(alpha), np.eye(a.size)                    # one output column per (a, b)
+
+    def run(panels):
+        old = _mehler._PANELS
+        _mehler._PANELS = panels
+        try:
+            return _mehler._ShiftedQuadrature(rho, r0).weighted_sum(alpha, S, w, jf, kf, 32, 1)
+        finally:
+            _mehler._PANELS = old
+    if "ref" not in _FAR_CASE:
+        _FAR_CASE["ref"] = run(((20, 0.5),))
+    ref = _FAR_CASE["ref"]
+    got = run(_mehler._PANELS if monkeypatch_panels is None else monkeypatch_panels)
+    return float(np.max(np.abs(got - ref)))
+
+
+def test_far_quadrature_holds_its_bound():
+    """The far-pair rule (fewest nodes keeping 5e-16, measured on a finer grid) holds 1e-15 = TOL, the series'
+    truncation bound; the rule before (10 nodes on panels up to 1 wide: 2.4e-14) and limits 1.3x too wide fail."""
+    assert _far_error() <= 1e-15
+    assert _far_error(((10, 1.0),)) > 1e-15
+    assert _far_error(tuple((n, 1.3 * h) for n, h in _mehler._PANELS)) > 1e-15
+
+
+def test_far_panels_pick_the_fewest_nodes():
+    npan, ngl = _mehler.far_panels(np.array([0.01, 0.3, 1.0, 1.1, 5.0]))
+    assert list(ngl[:2]) == [3, 7] and npan[0] == npan[1] == 1
+    for wd, k, n in zip([0.01, 0.3, 1.0, 1.1, 5.0], npan, ngl):
+        h = dict(_mehler._PANELS)[n]
+        assert k == max(1, int(np.ceil(wd / h)))
+        assert k * n == min(n2 * max(1, int(np.ceil(wd / h2))) for n2, h2 in _mehler._PANELS)

@@ -21,7 +21,9 @@ The series is used for every pair, expanded about ``rho_0 = clip(rho, -rho_c, rh
 so ``mask_k = rho_0^k + (rho - rho_0) k rho_0^(k-1)`` (the two first terms are the series and its derivative
 at rho_0), and only the pairs with ``|rho| > rho_c`` need the last integral: a composite Gauss-Legendre rule in
 ``theta = asin r`` with panels uniform in ``atanh r`` from ``rho_0`` to ``rho`` (as in rf/_bvn.py's kernel:
-``phi2 dr = exp(-E) dtheta / (2 pi)``, one exp per (pair, node, step)).
+``phi2 dr = exp(-E) dtheta / (2 pi)``, one exp per (pair, node, step)); per pair, the panel count and the
+nodes per panel (3 to 16) are the cheapest rule of ``_PANELS`` that holds 5e-16 s_j s_k (:func:`far_panels`;
+3.9 nodes per pair at the papers' size, 15 % fewer than 10 nodes on panels <= 1 wide, which erred by 2.4e-14).
 
 Truncation: the series stops at the order N where the tail bound
 ``sum_{k > N} (rho_c^k + (1 - rho_c) k rho_c^(k-1)) K^2 / (2 pi k (k - 1))`` is below ``tol`` (default 1e-15):
@@ -32,7 +34,9 @@ scale, and its entries are sums of such terms). The terms are evaluated by the f
 round-off is ~1e-16 s_j s_k per pair.
 
 Everything is computed in fixed tiles of rows of U (and fixed batches of steps in the quadrature), so the bits
-do not depend on the number of threads; the products run on one BLAS thread (rftheory._blas.blas_single).
+do not depend on the number of threads; the products run on one BLAS thread (rftheory._blas.blas_single), the
+tiles of an order in ``_GROUPS`` fixed tasks on the Python threads, together with the next order's elementwise
+terms (fixed column chunks): one task per tile had left the second core mostly idle (dispatch, GIL hand-offs).
 """
 from __future__ import annotations
 
@@ -45,10 +49,37 @@ RHO_C = 0.9              # |rho| above which a pair also gets the quadrature fro
 TOL = 1e-15              # truncation bound of the series, in units of s_j s_k per step
 _CRAMER = 1.086435
 _TILE = 64               # rows and columns of U per tile of the series' products
+_COLS = 128              # units per chunk of the series' elementwise terms (run on the pool; a multiple of _TILE)
+_GROUPS = 6              # tasks per order of the series' tile products (fixed; fewer, larger tasks)
 _BLOCK = 64              # pairs per block of the far-pair quadrature
-_DS = 1.0                # panel width in atanh r of the far-pair quadrature ...
 _E_FLOOR = -700.0        # exponents below are raised to it: exp(-700) = 1e-304 (negligible), not an underflow
-_NGL = 10               # ... and its Gauss-Legendre nodes per panel (2.7e-15 of the scale on the test grid)
+# far-pair quadrature: (Gauss-Legendre nodes n, widest panel in atanh r on which n nodes keep the error below
+# 5e-16 s_j s_k): measured against 4x the panels with 24 nodes each, for a, b on a grid of [-38, 12] (0.167
+# apart in [-8, 8]), 1 and 2 panels after rho_0 = 0.9 (tests/test_mehler.py re-checks it on a coarser grid).
+# The rule before (10 nodes on panels up to 1 wide) erred by up to 2.4e-14 on that grid.
+_PANELS = ((3, 0.035), (4, 0.10), (5, 0.20), (6, 0.29), (7, 0.39), (8, 0.52), (9, 0.70), (10, 0.77),
+           (11, 0.85), (12, 1.03), (13, 1.14), (14, 1.25), (15, 1.38), (16, 1.52))
+
+
+def far_panels(width):
+    """Panels and nodes per panel of the far-pair quadrature over ``width`` (in atanh r, array): of the rules
+    in ``_PANELS`` (n nodes on ``ceil(width / h_max)`` equal panels), the one with the fewest nodes.
+
+    Returns
+    -------
+    npan, ngl : numpy.ndarray of int
+    """
+    width = np.asarray(width, dtype=np.float64)
+    best = np.full(width.shape, np.iinfo(np.int64).max, dtype=np.int64)
+    npan = np.ones(width.shape, dtype=np.int64)
+    ngl = np.zeros(width.shape, dtype=np.int64)
+    for n, h in _PANELS:
+        k = np.maximum(1, np.ceil(width / h)).astype(np.int64)
+        better = n * k < best
+        best = np.where(better, n * k, best)
+        npan = np.where(better, k, npan)
+        ngl = np.where(better, n, ngl)
+    return npan, ngl
 
 
 def n_orders(rho_c: float = RHO_C, tol: float = TOL, shift: float | None = None) -> int:
@@ -141,34 +172,64 @@ class MehlerPairs:
     def weighted_sum(self, alpha, scale, weight, batch: int = 32, threads: int = 1):
         """``sum_b weight[b] scale[b, j] scale[b, k] G(alpha[b, j], alpha[b, k]; rho_jk)`` for the pairs (P, nw).
 
-        alpha, scale : (B, p); weight : (B, nw)."""
+        alpha, scale : (B, p); weight : (B, nw).
+
+        The terms ``X_k = scale d_k`` (elementwise) are computed in fixed column chunks of ``_COLS`` units on
+        the pool, order k + 1's together with order k's tile products (two buffers); neither split depends on
+        ``threads``, and each entry's arithmetic is the same whichever thread does it, so neither do the bits."""
         alpha = np.asarray(alpha, dtype=np.float64)
         S = np.asarray(scale, dtype=np.float64)
         w = np.asarray(weight, dtype=np.float64)
         p, nw = self.p, w.shape[1]
+        B = alpha.shape[0]
         acc = np.zeros((nw, p, p))
         pw = np.ones((p, p))                      # rho_0^(k-1) on the tiles
-        with blas_single(), _Pool(threads) as pool:
-            for k, d in enumerate(hermite_terms(alpha[:, self.perm], self.N)):
-                X = S[:, self.perm] * d                                     # (B, p), permuted units
-                XW = [X * w[:, i, None] for i in range(nw)]
+        chunks = [(c, min(c + _COLS, p)) for c in range(0, p, _COLS)]
+        Sp = [np.ascontiguousarray(S[:, self.perm[c0:c1]]) for c0, c1 in chunks]
+        terms = [hermite_terms(alpha[:, self.perm[c0:c1]], self.N) for c0, c1 in chunks]
+        # order k's terms in Xs[k % 2][chunk] (B, chunk width), weighted XWs[k % 2][chunk][i]: contiguous per
+        # chunk (strided writes into one (B, p) array cost 2.7x); a tile's columns lie in one chunk
+        Xs = [[np.empty((B, c1 - c0)) for c0, c1 in chunks] for _ in range(2)]
+        XWs = [[np.empty((nw, B, c1 - c0)) for c0, c1 in chunks] for _ in range(2)]
+        wc = [np.ascontiguousarray(w[:, i, None]) for i in range(nw)]
 
-                def tile(t, k=k, X=X, XW=XW):
-                    a0, a1, b0, b1, _ = t
-                    R0 = self.R0[a0:a1, b0:b1]
-                    P = pw[a0:a1, b0:b1]
-                    mask = self.DL[a0:a1, b0:b1] * k
-                    mask += R0
-                    if k == 0:
-                        mask.fill(1.0)
-                    else:
-                        mask *= P
-                        P *= R0                                             # rho_0^k for the next order
-                    for i in range(nw):
-                        M = XW[i][:, a0:a1].T @ X[:, b0:b1]
-                        M *= mask
-                        acc[i, a0:a1, b0:b1] += M
-                pool.map(tile, [t for t in self.tiles if t[4] >= k])
+        def terms_chunk(c, k):
+            X = Xs[k % 2][c]
+            np.multiply(Sp[c], next(terms[c]), out=X)
+            for j in range(nw):
+                np.multiply(X, wc[j], out=XWs[k % 2][c][j])
+
+        def tile(t, k):
+            a0, a1, b0, b1, _ = t
+            ca, cb = a0 // _COLS, b0 // _COLS
+            a0c, b0c = a0 - ca * _COLS, b0 - cb * _COLS
+            X = Xs[k % 2][cb][:, b0c:b0c + b1 - b0]
+            XW = XWs[k % 2][ca][:, :, a0c:a0c + a1 - a0]
+            R0 = self.R0[a0:a1, b0:b1]
+            P = pw[a0:a1, b0:b1]
+            mask = self.DL[a0:a1, b0:b1] * k
+            mask += R0
+            if k == 0:
+                mask.fill(1.0)
+            else:
+                mask *= P
+                P *= R0                                                     # rho_0^k for the next order
+            for i in range(nw):
+                M = XW[i].T @ X
+                M *= mask
+                acc[i, a0:a1, b0:b1] += M
+
+        def tiles(ts, k):
+            for t in ts:
+                tile(t, k)
+
+        with blas_single(), _Pool(threads) as pool:
+            pool.map(lambda i: terms_chunk(i, 0), range(len(chunks)))
+            for k in range(self.N + 1):
+                jobs = [(terms_chunk, (i, k + 1)) for i in range(len(chunks))] if k < self.N else []
+                live = [t for t in self.tiles if t[4] >= k]
+                jobs += [(tiles, (live[g::_GROUPS], k)) for g in range(min(_GROUPS, len(live)))]
+                pool.map(lambda job: job[0](*job[1]), jobs)
         out = acc[:, self.lo, self.hi].T                                    # (P, nw)
         if self.quad is not None:
             jf, kf = self.jj[self.far], self.kk[self.far]
@@ -205,43 +266,54 @@ class _Pool:
 class _ShiftedQuadrature:
     """``int_{rho_0}^{rho} (rho - r) phi2(a, b; r) dr`` for fixed (rho, rho_0), |rho| > |rho_0|, same sign.
 
-    Composite Gauss-Legendre in theta = asin r (``_NGL`` nodes per panel), panels uniform in atanh r and no
-    wider than ``_DS``; the per-pair constants are hoisted and stored pair-major in blocks of ``_BLOCK`` pairs
-    sorted by node count, so a batch of steps costs per block one small matmul for the exponents, one exp and
-    one matmul for the node sum."""
+    Composite Gauss-Legendre in theta = asin r, panels uniform in atanh r, their number and nodes chosen per
+    pair by :func:`far_panels` (error <= 5e-16 s_j s_k, measured); the per-pair constants are hoisted and stored pair-major in blocks of ``_BLOCK`` pairs sorted by node count, so a batch
+    of steps costs per block one small matmul for the exponents, one exp and one matmul for the node sum."""
 
     def __init__(self, rho, rho0):
         self.sgn = np.where(rho >= 0, 1.0, -1.0)
         s0 = np.arctanh(np.abs(rho0))
         s1 = np.arctanh(np.minimum(np.abs(rho), 1 - 1e-16))
-        npan = np.maximum(1, np.ceil((s1 - s0) / _DS)).astype(np.int64)
-        order = np.argsort(-npan, kind="stable")
-        self.order = order
-        x0, w0 = np.polynomial.legendre.leggauss(_NGL)
+        npan, ngl = far_panels(s1 - s0)
+        L = npan * ngl                                                          # nodes of each pair
         P = rho.size
+        # every pair's nodes, flat (pair-major): sin and cos of the node's theta and its weight
+        off = np.zeros(P + 1, dtype=np.int64)
+        np.cumsum(L, out=off[1:])
+        rr, cc, ww = (np.empty(int(off[-1])) for _ in range(3))
+        for n in np.unique(ngl):
+            g = np.nonzero(ngl == n)[0]
+            x0, w0 = np.polynomial.legendre.leggauss(int(n))
+            npk = int(npan[g].max())
+            kk = np.arange(npk + 1)[None, :]                                  # panel edges 0..npk
+            nb = npan[g, None]
+            ed = s0[g, None] + (s1[g, None] - s0[g, None]) * np.minimum(kk, nb) / nb
+            th = np.where(kk >= nb, np.arcsin(np.abs(rho[g]))[:, None], np.arcsin(np.tanh(ed)))
+            th = self.sgn[g, None] * th
+            h = np.diff(th, axis=1)                                              # (m, npk); 0 past a pair's panels
+            t = ((th[:, :-1] + th[:, 1:]) / 2)[:, :, None] + (h / 2)[:, :, None] * x0[None, None, :]
+            wt = (h / 2)[:, :, None] * w0[None, None, :]
+            keep = np.repeat(kk[:, :-1] < nb, int(n), axis=1)                  # nodes of a pair's own panels
+            dst = (off[g, None] + np.arange(npk * int(n))[None, :])[keep]
+            rr[dst] = np.sin(t).reshape(g.size, -1)[keep]
+            cc[dst] = np.cos(t).reshape(g.size, -1)[keep]
+            ww[dst] = (wt.reshape(g.size, -1) * (rho[g, None] - np.sin(t).reshape(g.size, -1)))[keep] / (2 * np.pi)
+        order = np.argsort(-L, kind="stable")
+        self.order = order
         self.blocks = []
         for c0 in range(0, P, _BLOCK):
             idx = order[c0:c0 + _BLOCK]
-            npk = int(npan[idx].max())
-            L = npk * _NGL
-            kk = np.arange(npk + 1)[None, :]                                  # panel edges 0..npk
-            nb = npan[idx, None]
-            ed = s0[idx, None] + (s1[idx, None] - s0[idx, None]) * np.minimum(kk, nb) / nb
-            th = np.where(kk >= nb, np.arcsin(np.abs(rho[idx]))[:, None], np.arcsin(np.tanh(ed)))
-            th = self.sgn[idx, None] * th
-            h = np.diff(th, axis=1)                                              # (m, npk); 0 past a pair's panels
-            t = ((th[:, :-1] + th[:, 1:]) / 2)[:, :, None] + (h / 2)[:, :, None] * x0[None, None, :]
-            r, c = np.sin(t).reshape(idx.size, L), np.cos(t).reshape(idx.size, L)
-            pad = np.repeat(kk[:, :-1] >= nb, _NGL, axis=1)                      # nodes past a pair's panels
-            c = np.where(pad, 1.0, c)
-            C = np.empty((idx.size, L, 2))
-            C[:, :, 0] = -1.0 / (2.0 * c * c)
-            C[:, :, 1] = -1.0 / (1.0 + np.abs(r))
-            C[pad] = 0.0                                                          # exp(0) times weight 0
-            W = (((h / 2)[:, :, None] * w0[None, None, :]).reshape(idx.size, L)
-                 * (rho[idx, None] - r) / (2 * np.pi))[:, None, :]                # weight 0 on padded panels
+            Lb = int(L[idx].max())
+            pos = np.arange(Lb)[None, :]
+            own = pos < L[idx, None]                                              # False: padding
+            src = (off[idx, None] + pos)[own]
+            C = np.zeros((idx.size, Lb, 2))                                       # padding: exp(0) times weight 0
+            C[own, 0] = -1.0 / (2.0 * cc[src] * cc[src])
+            C[own, 1] = -1.0 / (1.0 + np.abs(rr[src]))
+            W = np.zeros((idx.size, 1, Lb))
+            W[:, 0, :][own] = ww[src]
             self.blocks.append((c0, c0 + idx.size, C, W))
-        self.n_nodes = int(np.sum(npan)) * _NGL
+        self.n_nodes = int(off[-1])
 
     def weighted_sum(self, alpha, S, w, jf, kf, batch, threads):
         """``sum_b w[b] S[b, j] S[b, k] int(...)`` for the far pairs (jf, kf) (Pf, nw)."""
