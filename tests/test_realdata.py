@@ -225,8 +225,14 @@ def test_autoencoder_layers_determinism_and_error(ones):
     # standardised codes: centred, unit mean variance (round-off of one mean and one variance)
     assert np.abs(Z.mean(axis=0)).max() < 1e-12 and abs(Z.var(axis=0, ddof=1).mean() - 1) < 1e-12
     # encoder and decoder are the fitted regressor's layers: decode(encode(x)) is its prediction, to round-off
-    net = MLPRegressor(hidden_layer_sizes=(32, 8, 32), activation="tanh", max_iter=100, tol=1e-6,
-                       random_state=ae.info["seed"]).fit(X, X)
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():   # the 100-epoch budget is the stated size, as in AutoencoderLatent.fit
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        net = MLPRegressor(hidden_layer_sizes=(32, 8, 32), activation="tanh", max_iter=100, tol=1e-6,
+                           random_state=ae.info["seed"]).fit(X, X)
     np.testing.assert_allclose(ae.decode(ae.encode(X)), net.predict(X), rtol=0, atol=1e-12)
     # deterministic given the seed; another seed gives another fit
     again = AutoencoderLatent.fit(X, K=8, hidden=32, rng=3, max_iter=100)

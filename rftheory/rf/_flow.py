@@ -268,8 +268,9 @@ def gd(U: ArrayLike, V: ArrayLike, W0: ArrayLike, eta: float, steps: int, record
             out[k] = W.copy()
         if k == steps:
             break
-        G = W @ U - V
-        g = float(np.linalg.norm(G))
+        with np.errstate(over="ignore", invalid="ignore"):   # a diverged norm is inf: refused just below
+            G = W @ U - V
+            g = float(np.linalg.norm(G))
         g0 = g if g0 is None else g0
         if not np.isfinite(g) or g > 2.0 * g0:
             lam = float(np.linalg.eigvalsh(U)[-1])
