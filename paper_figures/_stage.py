@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rftheory._io import array_digest, atomic_path, remove_stale_temps
+from rftheory._io import array_digest, atomic_path, read_npz, remove_stale_temps
 
 from . import _hqt
 from ._common import code_digest
@@ -110,12 +110,7 @@ def load_stage(path, key: str):
     if not path.exists():
         return None
     try:
-        with open(path, "rb") as fh:
-            npz = np.load(fh, allow_pickle=False)
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise ValueError("not an .npz archive")
-            with npz:
-                z = {k: npz[k] for k in npz.files}
+        z = read_npz(path)
         stored = z.pop("__sha256__", None)
         if str(z.get("__key__")) != key:
             raise ValueError("it belongs to another key")

@@ -119,6 +119,18 @@ def file_digest(path) -> str:
     return hsh.hexdigest()
 
 
+def read_npz(path) -> dict:
+    """Every array of the ``.npz`` file at ``path``, read whole (no pickles). The file is opened here, not by
+    ``np.load``: np.load leaks its own handle when the zip is truncated. Raises ``ValueError`` if the file is
+    not an ``.npz`` archive (and whatever numpy raises on a damaged one); callers discard such entries."""
+    with open(path, "rb") as fh:
+        npz = np.load(fh, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise ValueError("not an .npz archive")
+        with npz:
+            return {k: npz[k] for k in npz.files}
+
+
 def array_digest(arrays: dict) -> str:
     """Hex SHA-256 of a dict of arrays: every entry's name, dtype, shape and bytes, in name order."""
     hsh = hashlib.sha256()

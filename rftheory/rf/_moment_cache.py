@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import array_digest, atomic_path, remove_stale_temps
+from .._io import array_digest, atomic_path, read_npz, remove_stale_temps
 from ._moment_types import FORMAT, PARAMETRIZATIONS, WEIGHTS, Moments, QuadratureReport
 
 __all__ = ["cache_key", "cache_path", "clean_cache_dir", "load_moments", "save_moments"]
@@ -158,13 +158,7 @@ def load_moments(path, key: str, p: int | None = None, D: int | None = None) -> 
     if not path.exists():
         return None
     try:
-        # the file is opened here, not by np.load: np.load leaks its own handle when the zip is truncated
-        with open(path, "rb") as fh:
-            npz = np.load(fh, allow_pickle=False)
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise ValueError("not an .npz archive")
-            with npz:
-                z = {k: npz[k] for k in npz.files}
+        z = read_npz(path)
         _validate(z, key, p, D)
         rep = None
         if "rep_rule" in z:
