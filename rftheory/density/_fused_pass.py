@@ -303,7 +303,7 @@ def exp_le0(x: np.ndarray) -> np.ndarray:
 def fused_moments(dens, x, tt, cov=False, third=False):
     """:meth:`EmpiricalDensity._moments` by the compiled pass (validated input; D <= MAX_D)."""
     from .._blas import run_blocks
-    from ._streaming import PosteriorMoments, _H_MIN, _require_finite
+    from ._streaming import PosteriorMoments, _H_MIN, _refuse_non_finite, _require_finite
 
     _compile()
     m, D = x.shape
@@ -338,19 +338,7 @@ def fused_moments(dens, x, tt, cov=False, third=False):
               - np.log(dens.n) - 0.5 * D * np.log(2.0 * np.pi * h))
         mean = mu + dens.center[None, :]
         score = (a[:, None] * mu - xq) / h[:, None]
-    total = float(np.add.reduce(lp)) + float(np.add.reduce(score, axis=None))
-    if cov:
-        total += float(np.add.reduce(C, axis=None))
-    if third:
-        total += float(np.add.reduce(K3, axis=None))
-    if not math.isfinite(total):
-        if not math.isfinite(float(np.add.reduce(lp))):
-            _require_finite(np.where(lp == -np.inf, 0.0, lp)[:, None], "log p_t", tt, h, dens._radius)
-        _require_finite(score, "the score", tt, h, dens._radius)
-        if cov:
-            _require_finite(C, "the posterior covariance", tt, h, dens._radius)
-        if third:
-            _require_finite(K3, "the posterior third moment", tt, h, dens._radius)
+    _refuse_non_finite(lp, score, C if cov else None, K3 if third else None, tt, h, dens._radius)
     return PosteriorMoments(t=tt, a=a, h=h, log_density=lp, mean=mean, score=score, cov=C if cov else None,
                             nearest=idx, max_weight=1.0 / W, third=K3 if third else None)
 

@@ -141,6 +141,27 @@ def _query_blocks(m: int, qc: int) -> list:
     return [slice(int(edges[i]), int(edges[i + 1])) for i in range(nb)]
 
 
+def _refuse_non_finite(lp, score, cov, k3, tt, h, radius) -> None:
+    """Refuse by name a pass's result that is not finite (``cov``, ``k3`` None where not computed). ``log p``
+    may be -inf where p_t underflows (a query far from the data): log_density() refuses that, while the score
+    there is finite and usable; NaN is refused everywhere. A finite total proves every entry finite; else each
+    is checked by name. Shared by the numpy pass and the compiled one (``_fused_pass``)."""
+    total = float(np.add.reduce(lp)) + float(np.add.reduce(score, axis=None))
+    if cov is not None:
+        total += float(np.add.reduce(cov, axis=None))
+    if k3 is not None:
+        total += float(np.add.reduce(k3, axis=None))
+    if math.isfinite(total):
+        return
+    if not _all_finite(lp):
+        _require_finite(np.where(lp == -np.inf, 0.0, lp)[:, None], "log p_t", tt, h, radius)
+    _require_finite(score, "the score", tt, h, radius)
+    if cov is not None:
+        _require_finite(cov, "the posterior covariance", tt, h, radius)
+    if k3 is not None:
+        _require_finite(k3, "the posterior third moment", tt, h, radius)
+
+
 class _StreamingPass:
     """The streaming pass of :class:`EmpiricalDensity` on validated input (x (m, D) finite float64, tt (m,)
     in the schedule's domain); the class provides ``schedule``, ``data`` and the centred data columns."""
@@ -209,21 +230,7 @@ class _StreamingPass:
                     out_k3[ie] = self._third_cumulant(x[ie], tt[ie])
         mean = out_mu + self.center[None, :]
         score = (a[:, None] * out_mu - xq) / h[:, None]
-        # log p may be -inf where p_t underflows (a query far from the data): log_density() refuses that,
-        # while the score there is finite and usable; NaN is refused everywhere
-        total = float(np.add.reduce(out_lp)) + float(np.add.reduce(score, axis=None))
-        if cov:
-            total += float(np.add.reduce(out_cov, axis=None))
-        if third:
-            total += float(np.add.reduce(out_k3, axis=None))
-        if not math.isfinite(total):   # a finite total proves every entry finite; else check each by name
-            if not _all_finite(out_lp):
-                _require_finite(np.where(out_lp == -np.inf, 0.0, out_lp)[:, None], "log p_t", tt, h, self._radius)
-            _require_finite(score, "the score", tt, h, self._radius)
-            if cov:
-                _require_finite(out_cov, "the posterior covariance", tt, h, self._radius)
-            if third:
-                _require_finite(out_k3, "the posterior third moment", tt, h, self._radius)
+        _refuse_non_finite(out_lp, score, out_cov if cov else None, out_k3 if third else None, tt, h, self._radius)
         out = PosteriorMoments(t=tt, a=a, h=h, log_density=out_lp, mean=mean, score=score,
                                cov=out_cov, nearest=out_idx, max_weight=out_wmax, third=out_k3)
         out._eigh = eig if m > qc else None

@@ -96,15 +96,21 @@ def population(feats, sched, t_panels, z_panels, t_range=(T_MIN, T_MAX), ridge=R
         return _population(feats, sched, t_panels, z_panels, t_range, ridge, metric, geometric, data)
 
 
-def _population(feats, sched, t_panels, z_panels, t_range, ridge, metric, geometric, data):
-    F = feats.F
-    nodes = lambda: _nodes(feats, sched, data, t_range, t_panels, z_panels, geometric)  # noqa: E731
+def normal_equations(nodes, F, ridge):
+    """``(A0, A, W_inf)`` from one pass over the quadrature blocks ``nodes()`` (:func:`_nodes`): the population
+    Gram ``A0 = E[lam phi phi^T]``, ``A = A0 + ridge I`` and the population fit ``W_inf = A^{-1} E[lam x0 phi]``."""
     A0, B = np.zeros((F, F)), np.zeros(F)
     for x0, w, lam, ph in nodes():
         A0 += (ph * (w * lam)[:, None]).T @ ph
         B += x0 * ((w * lam) @ ph)
     A = A0 + ridge * np.eye(F)
-    W = np.linalg.solve(A, B)
+    return A0, A, np.linalg.solve(A, B)
+
+
+def _population(feats, sched, t_panels, z_panels, t_range, ridge, metric, geometric, data):
+    F = feats.F
+    nodes = lambda: _nodes(feats, sched, data, t_range, t_panels, z_panels, geometric)  # noqa: E731
+    A0, A, W = normal_equations(nodes, F, ridge)
     Ai = np.linalg.inv(A)
     M = Ai @ (A0 if metric is None else metric) @ Ai
     m = ridge * W                                   # E[lam r phi] = ridge W_inf

@@ -41,7 +41,7 @@ from rftheory.density.schedules import LinearVP
 
 from ..protocol import Comparison
 from ..stats import DEFAULT_ALPHA, critical_value
-from .v3 import _nodes, population, var_pd2
+from .v3 import _nodes, normal_equations, population, var_pd2
 
 NAME = "V4"
 TITLE = "first-order sandwich / V-kernel vs measured ensemble score covariance (asymptotic in F/P)"
@@ -75,13 +75,7 @@ def score_variances(feats, sched, ph, c, t_panels, z_panels):
     (``S = Cov(lam r phi^T)``; the quadrature of :func:`verification.checks.v3.population`)."""
     with blas_single():
         nodes = lambda: _nodes(feats, sched, DATA, (EPS_T, 1.0), t_panels, z_panels, True)  # noqa: E731
-        F = feats.F
-        A0, B = np.zeros((F, F)), np.zeros(F)
-        for x0, w, lam, p in nodes():
-            A0 += (p * (w * lam)[:, None]).T @ p
-            B += x0 * ((w * lam) @ p)
-        A = A0 + RIDGE * np.eye(F)
-        W = np.linalg.solve(A, B)
+        _, A, W = normal_equations(nodes, feats.F, RIDGE)
         m = RIDGE * W                                   # E[lam r phi] = ridge W_inf
         S = -np.outer(m, m)
         for x0, w, lam, p in nodes():
