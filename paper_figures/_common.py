@@ -88,8 +88,9 @@ def reuse_freed_memory() -> bool:
     same size is page-faulted in again; it raises the thresholds only once a large mmapped block has been freed.
     Until then an RF score evaluation at the papers' size (2 MiB temporaries) is dominated by page faults:
     Heun PF-ODE, 2000 points, p = 1000, 200 steps in a fresh process took 11.5-12.8 CPU-s, 2.3-2.5 with this
-    setting (bits unchanged). Raises the mmap and trim thresholds to 1 GiB (``mallopt``), so memory stays
-    at the run's peak. Returns whether it was applied (False off glibc)."""
+    setting (bits unchanged). Raises the trim threshold to 1 GiB and the mmap threshold as far as glibc allows
+    (``mallopt``: 1 GiB is refused on 64-bit glibc, whose limit is 32 MiB, and 32 MiB is then set), so memory
+    stays at the run's peak. Returns whether it was applied (False off glibc)."""
     import ctypes
     import ctypes.util
 
