@@ -47,8 +47,15 @@ def sizes(quick: bool) -> dict:
     return dict(SIZES["quick" if quick else "full"])
 
 
+#: the loss weights of the two-mode figure (hqt3); the phase figure (hqt2) trains on the same two modes and asks
+#: for its moments with all of them, so that the two figures share one assembly (weights added to an assembly
+#: cost one p x p sum per node; a second assembly costs a whole pass over the time nodes)
+TWO_MODE_WEIGHTS = ("1", "1/h", "1/h2")
+
 _MEMO: dict = {}
 _FLOWS: dict = {}
+#: exact assemblies run in this process, per model key (a model assembled twice is wasted work: tested)
+ASSEMBLIES: dict = {}
 _SAMPLES: dict = {}
 
 
@@ -68,6 +75,7 @@ def moments(data, s: dict, seed: int, weights):
         got = model.moments(data, OU(), t0=s["t0"], weight=tuple(todo), n_gl=s.get("n_gl", 12),
                             cache_dir=_CACHE["dir"], progress=_CACHE["progress"], scheduler=_CACHE["scheduler"])
         _MEMO.update({(mk, w): m for w, m in zip(todo, got)})
+        ASSEMBLIES[mk] = ASSEMBLIES.get(mk, 0) + 1
     return model, [_MEMO[(mk, w)] for w in weights]
 
 

@@ -39,6 +39,7 @@ def _compute(s: dict, seed: int, n_traj: int, n_rec: int, n_rec2: int, progress:
     g = geometric_grid(s["T"], s["t_min"], s["steps"])
     X2 = datasets.modes("two_sym")
     d2 = EmpiricalDensity(X2)
+    _hqt.moments(X2, s, seed, _hqt.TWO_MODE_WEIGHTS)   # the two-mode figure's assembly, shared (not a second)
     f2, *_ = _hqt.train_rf(X2, s, seed)
     x2 = d2.sample(s["T"], n_traj, np.random.default_rng(seed + 3))
     runs = [(field, x0, n_rec), (dens, x0, n_rec), (f2, x2, n_rec2)]

@@ -32,7 +32,7 @@ from ._common import FigureResult, save
 NAME = "two_mode"
 TITLE = "two-mode normal/tangential errors vs training time, per loss weight: loss-level split and RMS score error"
 CAPTION = __doc__
-WEIGHTS = ("1", "1/h", "1/h2")
+WEIGHTS = _hqt.TWO_MODE_WEIGHTS
 NORMAL = np.array([[0.0], [1.0]])        # the ridge normal of two modes on the x-axis, exactly (P2)
 LSTAR_DRAWS = 400
 
