@@ -21,10 +21,9 @@ step is the frame-frozen quasi-Newton step (linear convergence). The minimal-nor
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, special
 
 from numpy.typing import ArrayLike
 
@@ -37,14 +36,15 @@ from ._ridge_frame import (_EIGH_BLOCK, Frame, _dim, _eigh_blocks, _frame_at, _f
                            _require_field, _row_norms, _score_hessian, _times)
 from ._ridge_newton import _newton_step, _project_batch, _step_size  # noqa: F401
 from ._ridge_one import _Fallback, project_one as _project_one
+# the projection's result type and the closed-form reference ridges: private modules beside this one, re-exported
+from ._ridge_refs import affine_hull, blurred_circle_radius
+from ._ridge_result import STATUS, Projection
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Frame", "Projection", "frame", "residual", "decompose", "project", "distance", "trace",
            "blurred_circle_radius", "affine_hull", "STATUS"]
 
-_EPS = np.finfo(np.float64).eps
-STATUS = {0: "converged", 1: "max_iter", 2: "not_regular", 3: "diverged"}
 
 
 def frame(field, x: ArrayLike, t: ArrayLike, d: int) -> Frame:
@@ -192,73 +192,6 @@ def decompose(v: ArrayLike, field, x: ArrayLike, t: ArrayLike, d: int) -> tuple[
         raise ValueError(f"v must have shape {fr.score.shape}; got {v.shape}")
     vn = fr.project_normal(v)
     return vn, v - vn
-
-
-@dataclass
-class Projection:
-    """Result of :func:`project` for m points.
-
-    Attributes
-    ----------
-    points : numpy.ndarray, shape (m, D)
-        Projected points (the last iterate where not converged; never NaN).
-    converged : numpy.ndarray of bool, shape (m,)
-    status : numpy.ndarray of int, shape (m,)
-        Codes of ``STATUS``: 0 converged, 1 max_iter, 2 not_regular, 3 diverged (``status_names``).
-    iterations : numpy.ndarray of int, shape (m,)
-        Iterations used.
-    residual : numpy.ndarray, shape (m,)
-        Final ``|P_perp s|`` (1/length).
-    beta, eigengap : numpy.ndarray, shape (m,)
-        Final normal curvature and eigengap (1/length^2).
-    newton_steps : numpy.ndarray of int, shape (m,)
-        How many of the iterations were Newton steps.
-    order : float
-        Observed convergence order of the Newton phase (median over points; NaN if unmeasured).
-    tol : numpy.ndarray, shape (m,)
-        The tolerance applied (after the round-off floor).
-    """
-
-    points: np.ndarray
-    converged: np.ndarray
-    status: np.ndarray
-    iterations: np.ndarray
-    residual: np.ndarray
-    beta: np.ndarray
-    eigengap: np.ndarray
-    newton_steps: np.ndarray
-    order: float = float("nan")
-    tol: np.ndarray = dc_field(default_factory=lambda: np.zeros(0))
-
-    __repr__ = short_repr
-
-    def __str__(self):
-        counts = ", ".join(f"{STATUS[c]} {int(np.sum(self.status == c))}" for c in sorted(STATUS)
-                           if np.any(self.status == c))
-        return (f"Projection of {self.points.shape[0]} points in D = {self.points.shape[1]}: {counts}; "
-                f"max residual {np.max(self.residual, initial=0.0):.3g}")
-
-    @property
-    def status_names(self):
-        """(m,) the status codes as names (``STATUS``)."""
-        return np.array([STATUS[int(c)] for c in self.status])
-
-    def to_frame(self):
-        """One row per point: points_k, status (name), converged, iterations, newton_steps, residual, beta,
-        eigengap.
-
-        Returns
-        -------
-        pandas.DataFrame
-
-        Raises
-        ------
-        ImportError
-            If pandas (an optional dependency: ``pip install "rftheory[frames]"``) is not installed.
-        """
-        return _table({"points": self.points, "status": self.status_names, "converged": self.converged,
-                       "iterations": self.iterations, "newton_steps": self.newton_steps,
-                       "residual": self.residual, "beta": self.beta, "eigengap": self.eigengap}, "point")
 
 
 def project(field, x: ArrayLike, t: ArrayLike, d: int, tol: float = 1e-10, max_iter: int = 200, newton: bool = True,
@@ -414,74 +347,7 @@ def distance(field, x: ArrayLike, t: ArrayLike, d: int, **kw) -> tuple[np.ndarra
 
 
 # ----------------------------------------------------------------------------- oracles
-def blurred_circle_radius(h: float, a: float = 1.0, rho: float = 1.0) -> float:
-    """P3: radius of the 1-D ridge of a uniform circle blurred to (a, h) (docs/theory.md §2).
-
-    Parameters
-    ----------
-    h : float
-        Noise variance h_t (> 0, length^2).
-    a : float, default 1.0
-        Signal scale a_t (> 0).
-    rho : float, default 1.0
-        Radius of the circle (> 0, length).
-
-    Returns
-    -------
-    float
-        The positive root r of ``r = a rho I_1(a rho r/h)/I_0(a rho r/h)`` (length); NaN when
-        ``a^2 rho^2/(2h) <= 1`` (the ridge has collapsed to the centre).
-
-    Raises
-    ------
-    ValueError
-        If h, a or rho is not positive.
-    """
-    if not (h > 0 and a > 0 and rho > 0):
-        raise ValueError("h, a and rho must be positive")
-    k = a * rho / h
-    if a * a * rho * rho / (2 * h) <= 1.0:
-        return float("nan")
-
-    def f(r):  # ratio of scaled Bessel functions: no overflow at large arguments
-        return r - a * rho * special.i1e(k * r) / special.i0e(k * r)
-
-    lo = 1e-300
-    # f(r) < 0 just above 0 when the slope a rho k/2 of the ratio exceeds 1; f(a rho) > 0
-    r_small = min(a * rho, 1e-6 * h / (a * rho))
-    lo = r_small if f(r_small) < 0 else lo
-    return float(optimize.brentq(f, lo, a * rho, xtol=1e-15, rtol=4 * _EPS, maxiter=500))
-
-
-def affine_hull(data, rtol: float = 1e-10):
-    """P2 geometry of a training set: its affine hull and the common normal component (docs/theory.md §2).
-
-    Parameters
-    ----------
-    data : array_like, shape (n, D)
-        Training set.
-    rtol : float, default 1e-10
-        Singular values above ``rtol`` times the largest span the hull.
-
-    Returns
-    -------
-    origin : numpy.ndarray, shape (D,)
-        The data mean.
-    basis : numpy.ndarray, shape (D, k)
-        Orthonormal basis of the hull's direction space.
-    normal_basis : numpy.ndarray, shape (D, D - k)
-        Orthonormal basis of its complement N.
-    c : numpy.ndarray, shape (D - k,)
-        The common N-component of every x_i (coordinates in ``normal_basis``).
-    """
-    X = np.asarray(data, dtype=np.float64)
-    origin = X.mean(axis=0)
-    u, sv, vt = np.linalg.svd(X - origin, full_matrices=True)
-    k = int(np.sum(sv > rtol * max(sv.max() if sv.size else 0.0, _EPS))) if sv.size else 0
-    basis = vt[:k].T
-    normal = vt[k:].T
-    c = normal.T @ origin
-    return origin, basis, normal, c
+# (P2/P3: blurred_circle_radius and affine_hull, in _ridge_refs.py, imported above)
 
 
 # ----------------------------------------------------------------------------- tracing (d = 1)
