@@ -145,3 +145,19 @@ def test_route_dense_switches_at_the_cost_models_threshold(factor, dense):
     q = np.zeros((1, D))
     assert np.count_nonzero(np.sum((data - q) ** 2, axis=1) <= r2 + 1e-6) == k
     assert _cut_plan.route_dense(data, q, r2)[0] == dense
+
+
+def test_sparse_high_dimensional_data_is_not_sent_dense_by_a_small_subsample():
+    """Isotropic data in D = 32: each query keeps a point or two, but a small subsample's nearest point is far
+    beyond the cut width, and its count within that larger radius over-estimates the kept count up to a
+    hundredfold. The early stages must not decide there (their nearest-point gate); the route is truncated."""
+    rng = np.random.default_rng(0)
+    n, D, t = 20_000, 32, 3e-2
+    X = rng.standard_normal((n, D))
+    full = EmpiricalDensity(X)
+    x = full.sample(t, 200, rng)
+    a, h = float(full.schedule.a(t)), float(full.schedule.h(t))
+    r2 = 2 * h * np.log(n / 1e-12) / a ** 2
+    kept = np.array([idx.size for idx in _cut_plan.brute_cut(X, 0.5 * np.einsum("nd,nd->n", X, X), x / a, r2)])
+    assert np.median(kept) <= 2 and kept.max() < _cut_plan.kept_threshold(n, D) / 2
+    assert not _cut_plan.route_dense(X, x / a, r2).any()

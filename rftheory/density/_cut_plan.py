@@ -13,13 +13,16 @@ brute force at D ~ 32), which gives the exact count before any per-query work.
 
 The route is chosen before any search, from the kept count counted on fixed strided subsamples of the data, in
 stages of growing size (``STAGES``, :func:`route_dense`): 128 points, then 512, then ``SUBSAMPLE``. A stage sends to
-the dense pass every query that is clearly dense there (its count is at least ``PILOT_MIN`` and scales to the stage's
-margin times the threshold or more: in high dimension a small subsample's nearest point is much farther than the
-data's, and its count a loose over-estimate); only the others go on to the next stage, and the last stage's
-estimate decides. A subsample's nearest point is no nearer than the data's (>= d_0), so its radius is the larger
-and every count errs towards dense -- and an error towards dense costs at most the dense time, never more. A batch
-that is clearly dense thus pays one product with 128 points (``128 / n`` of the dense pass's product; 0.13 % at
-n = 1e5) before the dense pass, which is then the very call ``EmpiricalDensity.moments`` makes. Either route is
+the dense pass every query that is clearly dense there: its count is at least ``PILOT_MIN``, scales to the stage's
+margin times the threshold or more, and the subsample's nearest point lies within the cut width (squared distance
+``<= r2 = 2 h_t L / a_t^2``), so that the counted ball (radius^2 ``d_sub^2 + r2 <= 2 r2``) is at most sqrt(2) times
+the kept one (``d_0^2 + r2 >= r2``) in radius. Where the subsample's nearest point is farther -- sparse data, or
+high intrinsic dimension, where a small subsample's count can over-estimate the kept one a hundredfold -- only the
+later stages decide. The others go on to the next stage, and the last stage's estimate decides. A subsample's
+nearest point is no nearer than the data's (>= d_0), so its radius is the larger and every count errs towards
+dense -- and an error towards dense costs at most the dense time, never more. A batch that is clearly dense thus
+pays one product with 128 points (``128 / n`` of the dense pass's product; 0.13 % at n = 1e5) before the dense
+pass, which is then the very call ``EmpiricalDensity.moments`` makes. Either route is
 within the truncation's stated bounds (dense is exact), so the choice changes only the time, and the result by at
 most those bounds.
 """
@@ -70,11 +73,16 @@ def subsample(data: np.ndarray, size: int) -> tuple:
     return sub, 0.5 * np.einsum("nd,nd->n", sub, sub)
 
 
-def _count(q, sub, r2) -> np.ndarray:
-    """Per query, the subsample points inside the cut radius measured from the subsample's own nearest point."""
+def _count(q, sub, r2, nearest: bool = False):
+    """Per query, the subsample points inside the cut radius measured from the subsample's own nearest point;
+    with ``nearest`` also that nearest point's squared distance (from the same product, floored at 0)."""
     e, slack = _half_gap(q, sub[0], sub[1])
-    inside = e <= (e.min(axis=1) + 0.5 * r2 + slack)[:, None]
-    return np.count_nonzero(inside, axis=1)
+    emin = e.min(axis=1)
+    inside = e <= (emin + 0.5 * r2 + slack)[:, None]
+    c = np.count_nonzero(inside, axis=1)
+    if not nearest:
+        return c
+    return c, np.maximum(2.0 * emin + np.einsum("md,md->m", q, q), 0.0)
 
 
 def estimate_kept(data: np.ndarray, q: np.ndarray, r2: float, sub=None) -> np.ndarray:
@@ -100,12 +108,13 @@ def route_dense(data: np.ndarray, q: np.ndarray, r2: float, subs=None) -> np.nda
         if size not in subs:
             subs[size] = subsample(data, size)
         sub = subs[size]
-        c = _count(q[rest] if rest.size < m else q, sub, r2)
-        est = c * (n / sub[0].shape[0])
         if margin is None:  # the last stage: its estimate decides
-            dense[rest] = est >= thr
+            dense[rest] = _count(q[rest] if rest.size < m else q, sub, r2) * (n / sub[0].shape[0]) >= thr
             break
-        clear = (c >= PILOT_MIN) & (est >= margin * thr)
+        c, d2 = _count(q[rest] if rest.size < m else q, sub, r2, nearest=True)
+        # clear: a real count, scaled to margin x the threshold, and a nearest subsample point within the cut
+        # width (then the counted ball is at most sqrt(2) x the kept one in radius; see the module docstring)
+        clear = (c >= PILOT_MIN) & (c * (n / sub[0].shape[0]) >= margin * thr) & (d2 <= r2)
         dense[rest[clear]] = True
         rest = rest[~clear]
         if not rest.size:
