@@ -56,33 +56,35 @@ def prefer_dense(kept, n: int, D: int) -> np.ndarray:
     return np.asarray(kept, dtype=np.float64) >= kept_threshold(n, D)
 
 
-def _half_gap(q, Y, yy_half):
+def _half_gap(q, Y, yy_half, qq=None, yy_max=None):
     """``|y|^2/2 - q.y`` (m, k): the squared distance less |q|^2, halved (one product and one pass); and the
-    per-query slack ``1e-12 (|q|^2 + max |y|^2)`` that covers its rounding (absolute error below ~1e-15 of that)."""
+    per-query slack ``1e-12 (|q|^2 + max |y|^2)`` that covers its rounding (absolute error below ~1e-15 of that).
+    ``qq`` (|q|^2 per query) and ``yy_max`` (max |y|^2 / 2) may be passed when known."""
     with blas_single():  # inner dimension D: memory-bound, and BLAS threads only add waiting (rftheory._blas)
         e = q @ Y.T
     np.subtract(yy_half[None, :], e, out=e)
-    slack = 1e-12 * (np.einsum("md,md->m", q, q) + 2.0 * yy_half.max()) + 1e-300
+    qq = np.einsum("md,md->m", q, q) if qq is None else qq
+    slack = 1e-12 * (qq + 2.0 * (yy_half.max() if yy_max is None else yy_max)) + 1e-300
     return e, slack
 
 
 def subsample(data: np.ndarray, size: int) -> tuple:
-    """The fixed strided subsample of ``min(n, size)`` points and their halved squared norms."""
+    """The fixed strided subsample of ``min(n, size)`` points, their halved squared norms and the largest of them."""
     n = data.shape[0]
     sub = data[np.linspace(0, n - 1, min(n, size)).astype(np.int64)]
-    return sub, 0.5 * np.einsum("nd,nd->n", sub, sub)
+    yy_half = 0.5 * np.einsum("nd,nd->n", sub, sub)
+    return sub, yy_half, float(yy_half.max())
 
 
-def _count(q, sub, r2, nearest: bool = False):
+def _count(q, sub, r2, qq=None):
     """Per query, the subsample points inside the cut radius measured from the subsample's own nearest point;
-    with ``nearest`` also that nearest point's squared distance (from the same product, floored at 0)."""
-    e, slack = _half_gap(q, sub[0], sub[1])
+    with ``qq`` (|q|^2 per query) also that nearest point's squared distance (from the same product, floored at 0)."""
+    e, slack = _half_gap(q, sub[0], sub[1], qq, sub[2])
     emin = e.min(axis=1)
-    inside = e <= (emin + 0.5 * r2 + slack)[:, None]
-    c = np.count_nonzero(inside, axis=1)
-    if not nearest:
+    c = np.count_nonzero(e <= (emin + 0.5 * r2 + slack)[:, None], axis=1)
+    if qq is None:
         return c
-    return c, np.maximum(2.0 * emin + np.einsum("md,md->m", q, q), 0.0)
+    return c, np.maximum(2.0 * emin + qq, 0.0)
 
 
 def estimate_kept(data: np.ndarray, q: np.ndarray, r2: float, sub=None) -> np.ndarray:
@@ -104,14 +106,16 @@ def route_dense(data: np.ndarray, q: np.ndarray, r2: float, subs=None) -> np.nda
     subs = {} if subs is None else subs
     dense = np.zeros(m, dtype=bool)
     rest = np.arange(m)
+    qq = np.einsum("md,md->m", q, q)
     for size, margin in STAGES:
         if size not in subs:
             subs[size] = subsample(data, size)
         sub = subs[size]
+        qr, qqr = (q, qq) if rest.size == m else (q[rest], qq[rest])
+        c, d2 = _count(qr, sub, r2, qqr)
         if margin is None:  # the last stage: its estimate decides
-            dense[rest] = _count(q[rest] if rest.size < m else q, sub, r2) * (n / sub[0].shape[0]) >= thr
+            dense[rest] = c * (n / sub[0].shape[0]) >= thr
             break
-        c, d2 = _count(q[rest] if rest.size < m else q, sub, r2, nearest=True)
         # clear: a real count, scaled to margin x the threshold, and a nearest subsample point within the cut
         # width (then the counted ball is at most sqrt(2) x the kept one in radius; see the module docstring)
         clear = (c >= PILOT_MIN) & (c * (n / sub[0].shape[0]) >= margin * thr) & (d2 <= r2)
