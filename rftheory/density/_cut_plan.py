@@ -38,7 +38,10 @@ SUBSAMPLE = 2048
 # margin x the threshold is clearly dense; the last stage (margin None) decides the rest
 STAGES = ((128, 4.0), (512, 1.5), (SUBSAMPLE, None))
 PILOT_MIN = 8  # a count, not a noisy 1 or 2
-# costs in units of one (query, point) of the dense batched pass (bench/bench_truncated.py, D = 32, loaded 2-core)
+# costs in units of one (query, point) of the dense batched pass (bench/bench_truncated.py, D = 32, loaded 2-core).
+# That unit is the dense pass at its fastest (~13 ns, near-plane data at t >= 3e-3); at other geometries and times
+# the dense pass costs 20-33 ns per (query, point) (measured, process time, n = 2e4), and the search below was
+# measured at 0.12-0.3 units, so the model errs towards dense: a truncation it picks does pay
 OVERHEAD = 1500.0  # per query, the truncated loop's fixed Python work
 PER_KEPT = 12.0  # per kept point: gather and elementwise passes over (kept, D) arrays
 SEARCH_BRUTE = 0.7  # per data point, the blocked product that finds the kept set when D > TREE_MAX_D
