@@ -22,9 +22,8 @@ later stages decide. The others go on to the next stage, and the last stage's es
 nearest point is no nearer than the data's (>= d_0), so its radius is the larger and every count errs towards
 dense -- and an error towards dense costs at most the dense time, never more. A batch that is clearly dense thus
 pays one product with 128 points (``128 / n`` of the dense pass's product; 0.13 % at n = 1e5) before the dense
-pass, which is then the very call ``EmpiricalDensity.moments`` makes. Either route is
-within the truncation's stated bounds (dense is exact), so the choice changes only the time, and the result by at
-most those bounds.
+pass, which is then the very call ``EmpiricalDensity.moments`` makes. Either route is within the truncation's
+stated bounds (dense is exact), so the choice changes only the time, and the result by at most those bounds.
 """
 from __future__ import annotations
 
@@ -35,7 +34,8 @@ from .._blas import blas_single
 TREE_MAX_D = 8
 SUBSAMPLE = 2048
 # (subsample size, margin): a query whose count in a stage's subsample is at least PILOT_MIN and scales to at least
-# margin x the threshold is clearly dense; the last stage (margin None) decides the rest
+# margin x the threshold, with the subsample's nearest point within the cut width, is clearly dense; the last stage
+# (margin None) decides the rest
 STAGES = ((128, 4.0), (512, 1.5), (SUBSAMPLE, None))
 PILOT_MIN = 8  # a count, not a noisy 1 or 2
 # costs in units of one (query, point) of the dense batched pass (bench/bench_truncated.py, D = 32, loaded 2-core).
