@@ -16,7 +16,8 @@ stages of growing size (``STAGES``, :func:`route_dense`): 128 points, then 512, 
 the dense pass every query that is clearly dense there: its count is at least ``PILOT_MIN``, scales to the stage's
 margin times the threshold or more, and the subsample's nearest point lies within the cut width (squared distance
 ``<= r2 = 2 h_t L / a_t^2``), so that the counted ball (radius^2 ``d_sub^2 + r2 <= 2 r2``) is at most sqrt(2) times
-the kept one (``d_0^2 + r2 >= r2``) in radius. Where the subsample's nearest point is farther -- sparse data, or
+the kept one (``d_0^2 + r2 >= r2``) in radius, and for data of intrinsic dimension 2 its count at most twice the
+kept one, hence the margin 2 at 512 points (4 at 128, where the counts are noisier). Where the subsample's nearest point is farther -- sparse data, or
 high intrinsic dimension, where a small subsample's count can over-estimate the kept one a hundredfold -- only the
 later stages decide. The others go on to the next stage, and the last stage's estimate decides. A subsample's
 nearest point is no nearer than the data's (>= d_0), so its radius is the larger and every count errs towards
@@ -36,7 +37,7 @@ SUBSAMPLE = 2048
 # (subsample size, margin): a query whose count in a stage's subsample is at least PILOT_MIN and scales to at least
 # margin x the threshold, with the subsample's nearest point within the cut width, is clearly dense; the last stage
 # (margin None) decides the rest
-STAGES = ((128, 4.0), (512, 1.5), (SUBSAMPLE, None))
+STAGES = ((128, 4.0), (512, 2.0), (SUBSAMPLE, None))
 PILOT_MIN = 8  # a count, not a noisy 1 or 2
 # costs in units of one (query, point) of the dense batched pass (bench/bench_truncated.py, D = 32, loaded 2-core).
 # That unit is the dense pass at its fastest (~13 ns, near-plane data at t >= 3e-3); at other geometries and times
