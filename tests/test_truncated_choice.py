@@ -50,6 +50,42 @@ def test_per_query_choice_stays_within_the_bounds(D):
     np.testing.assert_array_equal(A.nearest[kept == X.shape[0]], B.nearest[kept == X.shape[0]])
 
 
+def _square_and_cluster_queries(X, n_cluster, t, rng, n_sample=60, n_square=40):
+    """Samples of p_t (nearly all at the cluster) and queries near the square's points."""
+    full = EmpiricalDensity(X)
+    a, h = float(full.schedule.a(t)), float(full.schedule.h(t))
+    D = X.shape[1]
+    near_square = a * X[n_cluster:n_cluster + n_square] + np.sqrt(h) * rng.standard_normal((n_square, D))
+    return np.concatenate([full.sample(t, n_sample, rng), near_square])
+
+
+def _misrouted(tr, k_true, x, t):
+    """Queries routed against the cost model by a clear margin: dense where the exact kept count ``k_true`` is at
+    most half the threshold, truncated where it is at least four times the threshold."""
+    dense = tr.kept(x, t) == tr.n
+    thr = _cut_plan.kept_threshold(tr.n, tr.D)
+    return int(np.count_nonzero(dense & (k_true <= thr / 2)) + np.count_nonzero(~dense & (k_true >= 4 * thr)))
+
+
+def test_the_route_is_dense_where_nearly_all_is_kept_and_truncated_where_little_is(monkeypatch):
+    rng = np.random.default_rng(1)
+    X = _mixed_data(32, rng, 19000, 1000)
+    tr = TruncatedDensity(X, rtol=1e-12)
+    x = _square_and_cluster_queries(X, 19000, 1e-3, rng)
+    # the exact kept counts: always truncated, the search finds the exact kept set
+    k_true = TruncatedDensity(X, rtol=1e-12, choice="truncated").kept(x, 1e-3)
+    thr = _cut_plan.kept_threshold(tr.n, tr.D)
+    assert np.sum(k_true <= thr / 2) >= 30 and np.sum(k_true >= 4 * thr) >= 30  # both kinds of query present
+    assert _misrouted(tr, k_true, x, 1e-3) == 0
+    # a wrong route is detected: everything dense, everything truncated, or the two swapped
+    for wrong in (lambda d, q, r2, subs=None: np.ones(q.shape[0], dtype=bool),
+                  lambda d, q, r2, subs=None: np.zeros(q.shape[0], dtype=bool),
+                  lambda d, q, r2, subs=None, f=_cut_plan.route_dense: ~f(d, q, r2, subs)):
+        with monkeypatch.context() as mp:
+            mp.setattr(_cut_plan, "route_dense", wrong)
+            assert _misrouted(TruncatedDensity(X, rtol=1e-12), k_true, x, 1e-3) >= 30
+
+
 def test_the_choice_follows_the_cost_model():
     rng = np.random.default_rng(1)
     X = _mixed_data(32, rng, 19000, 1000)
@@ -57,10 +93,71 @@ def test_the_choice_follows_the_cost_model():
     x = EmpiricalDensity(X).sample(1e-3, 100, rng)
     a, h = float(tr.schedule.a(1e-3)), float(tr.schedule.h(1e-3))
     r2 = 2 * h * np.log(tr.n / tr.rtol) / a ** 2
-    est = _cut_plan.estimate_kept(X, x / a, r2)
     kept = tr.kept(x, 1e-3)
     dense = kept == tr.n
-    np.testing.assert_array_equal(dense, _cut_plan.prefer_dense(est, tr.n, 32))
+    np.testing.assert_array_equal(dense, _cut_plan.route_dense(X, x / a, r2))
+    # the staged route sends dense at least every query the full-subsample estimate sends dense
+    assert np.all(dense[_cut_plan.prefer_dense(_cut_plan.estimate_kept(X, x / a, r2), tr.n, 32)])
     assert dense.any() and not dense.all()
     # a time at which the radius covers the whole data set goes dense without any search
     assert np.all(tr.kept(x, 50.0) == tr.n)
+
+
+def test_routed_dense_queries_have_the_dense_bits():
+    """Queries sent to the dense pass get EmpiricalDensity's results bit for bit: a batch that is all dense is the
+    dense call itself; in a mixed batch (one time, or per-query times) the dense queries are one dense call of
+    their own. (EmpiricalDensity's bits for a query can depend on its batch by an ulp -- the products' shapes --
+    so the mixed case is compared with the dense call on the same sub-batch.)"""
+    rng = np.random.default_rng(2)
+    X = _mixed_data(32, rng, 19000, 1000)
+    full, tr = EmpiricalDensity(X), TruncatedDensity(X, rtol=1e-12)
+    x = _square_and_cluster_queries(X, 19000, 1e-3, rng, n_sample=30, n_square=20)
+    tt = np.where(np.arange(len(x)) % 2 == 0, 1e-3, 2e-3)
+    for t in (1e-3, tt):
+        B = tr.moments(x, t)
+        dense = tr.kept(x, t) == tr.n
+        assert dense.sum() >= 20 and (~dense).sum() >= 10
+        A = full.moments(x[dense], t if np.ndim(t) == 0 else t[dense])
+        for name in ("log_density", "mean", "score", "nearest", "max_weight"):
+            np.testing.assert_array_equal(getattr(B, name)[dense], getattr(A, name), err_msg=name)
+    xd = x[tr.kept(x, 1e-3) == tr.n]
+    A, B = full.moments(xd, 1e-3, cov=True), tr.moments(xd, 1e-3, cov=True)
+    assert np.all(tr.kept(xd, 1e-3) == tr.n)
+    for name in ("log_density", "mean", "score", "cov", "nearest", "max_weight"):
+        np.testing.assert_array_equal(getattr(B, name), getattr(A, name), err_msg=name)
+
+
+@pytest.mark.parametrize("factor, dense", [(0.8, False), (1.25, True), (0.05, False), (6.0, True)])
+def test_route_dense_switches_at_the_cost_models_threshold(factor, dense):
+    """Data with ``factor x threshold`` points at the query itself and the rest far outside the cut radius, spread
+    evenly over the index (a golden-ratio sequence, so that every strided subsample counts them to within a few):
+    the kept count is exactly that number, and the route is dense just above the threshold and truncated just
+    below it. (The first stages send only clear cases dense; 1.25 x and 0.8 x are left to the last one.)"""
+    n, D = 20_000, 32
+    thr = _cut_plan.kept_threshold(n, D)
+    k = int(round(factor * thr))
+    near = np.argsort(np.mod(np.arange(n) * (np.sqrt(5) - 1) / 2, 1.0))[:k]  # k indices spread evenly
+    data = np.zeros((n, D))
+    data[:, 0] = 10.0  # far: squared distance 100 against a cut radius^2 of 0.15
+    data[near] = 0.0
+    data[:, 1] = np.linspace(0, 1e-3, n)  # distinct points; negligible against the radius
+    r2 = 0.15
+    q = np.zeros((1, D))
+    assert np.count_nonzero(np.sum((data - q) ** 2, axis=1) <= r2 + 1e-6) == k
+    assert _cut_plan.route_dense(data, q, r2)[0] == dense
+
+
+def test_sparse_high_dimensional_data_is_not_sent_dense_by_a_small_subsample():
+    """Isotropic data in D = 32: each query keeps a point or two, but a small subsample's nearest point is far
+    beyond the cut width, and its count within that larger radius over-estimates the kept count up to a
+    hundredfold. The early stages must not decide there (their nearest-point gate); the route is truncated."""
+    rng = np.random.default_rng(0)
+    n, D, t = 20_000, 32, 3e-2
+    X = rng.standard_normal((n, D))
+    full = EmpiricalDensity(X)
+    x = full.sample(t, 200, rng)
+    a, h = float(full.schedule.a(t)), float(full.schedule.h(t))
+    r2 = 2 * h * np.log(n / 1e-12) / a ** 2
+    kept = np.array([idx.size for idx in _cut_plan.brute_cut(X, 0.5 * np.einsum("nd,nd->n", X, X), x / a, r2)])
+    assert np.median(kept) <= 2 and kept.max() < _cut_plan.kept_threshold(n, D) / 2
+    assert not _cut_plan.route_dense(X, x / a, r2).any()

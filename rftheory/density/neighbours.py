@@ -27,6 +27,7 @@ from scipy.spatial import cKDTree
 
 from numpy.typing import ArrayLike
 
+from .._blas import blas_single
 from .._checks import as_data, as_points, per_point_times, single_query
 from . import _cut_plan
 from .empirical import EmpiricalDensity, PosteriorMoments
@@ -55,7 +56,9 @@ class TruncatedDensity:
     choice : {"auto", "truncated"}, default "auto"
         "auto": each query goes to the truncated sum or to the dense pass over all n points (exact),
         whichever a cheap estimate of its kept count says is faster (``rftheory.density._cut_plan``), so that
-        truncation never loses to the dense evaluation; "truncated": always the truncated sum.
+        truncation never loses to the dense evaluation; "truncated": always the truncated sum. The queries sent
+        to the dense pass get :class:`EmpiricalDensity`'s results bit for bit: a batch that is all dense is the
+        dense call itself, and in a mixed batch they are one dense call of their own.
 
     Raises
     ------
@@ -96,7 +99,9 @@ class TruncatedDensity:
         if r2 >= self.R * self.R:  # the radius covers the whole data set: every point is kept
             return [None] * m, np.ones(m, dtype=bool)
         q = x / a
-        dense = _cut_plan.prefer_dense(_cut_plan.estimate_kept(self.data, q, r2), self.n, self.D)
+        if getattr(self, "_subs", None) is None:
+            self._subs = {}
+        dense = _cut_plan.route_dense(self.data, q, r2, self._subs)
         nbrs: list = [None] * m
         rest = np.flatnonzero(~dense)
         if rest.size:
@@ -109,6 +114,12 @@ class TruncatedDensity:
             for j, idx in zip(rest, found):
                 nbrs[j] = idx
         return nbrs, dense
+
+    def _dense_pass(self) -> EmpiricalDensity:
+        """The dense density over the same data and schedule (built on first use)."""
+        if getattr(self, "_dense", None) is None:
+            self._dense = EmpiricalDensity(self.data, self.schedule)
+        return self._dense
 
     def moments(self, x, t, cov: bool = False, third: bool = False) -> PosteriorMoments:
         """Posterior moments over the kept neighbours, as :meth:`EmpiricalDensity.moments` (within :meth:`error_bounds`).
@@ -134,34 +145,50 @@ class TruncatedDensity:
             On a bad ``x`` or ``t`` (the message names the argument).
         """
         x = as_points(x, self.D, "x")
+        tt = per_point_times(t, x.shape[0], self.schedule, "t")
+        # one BLAS-thread switch for the whole call: the routing's products, the dense pass (which would make
+        # the same switch itself; nested entries cost a counter) and the truncated loop's small products
+        with blas_single():
+            return self._routed_moments(x, tt, cov or third, third)
+
+    def _routed_moments(self, x, tt, cov, third) -> PosteriorMoments:
+        """:meth:`moments` on validated input: route each query, then the dense pass and the truncated sums."""
         m = x.shape[0]
-        tt = per_point_times(t, m, self.schedule, "t")
         a_all, h_all = self.schedule._a(tt), self.schedule._h(tt)
+        # route every query first (per distinct time); the dense ones then go to the dense pass as one call
+        dense = np.zeros(m, dtype=bool)
+        plans = []
+        groups = [np.arange(m)] if m and tt[0] == tt[-1] and np.all(tt == tt[0]) else \
+            [np.flatnonzero(tt == tv) for tv in np.unique(tt)]
+        for sel in groups:
+            a, h = float(a_all[sel[0]]), float(h_all[sel[0]])
+            nbrs, dense_sel = self._plan(x if sel.size == m else x[sel], a, h)
+            dense[sel] = dense_sel
+            plans.append((sel, a, h, nbrs, dense_sel))
+        if m and dense.all():  # exactly the dense call: the same arrays, blocks and bits as EmpiricalDensity's
+            self._last_kept = np.full(m, self.n, dtype=np.int64)
+            return self._dense_pass()._moments(x, tt, cov, third)
         lp = np.empty(m)
         mean = np.empty((m, self.D))
-        cov = cov or third
+        score = np.empty((m, self.D))
         C = np.empty((m, self.D, self.D)) if cov else None
         K3 = np.empty((m, self.D, self.D, self.D)) if third else None
         nearest = np.empty(m, dtype=np.int64)
         wmax = np.empty(m)
         self._last_kept = np.empty(m, dtype=np.int64)
-        for tv in np.unique(tt):
-            sel = np.flatnonzero(tt == tv)
-            a, h = float(a_all[sel[0]]), float(h_all[sel[0]])
-            nbrs, dense = self._plan(x[sel], a, h)
-            if dense.any():  # these queries are cheaper over all n points (exact)
-                ds = sel[dense]
-                if getattr(self, "_dense", None) is None:
-                    self._dense = EmpiricalDensity(self.data, self.schedule)
-                dm = self._dense.moments(x[ds], tv, cov=cov, third=third)
-                lp[ds], mean[ds], nearest[ds], wmax[ds] = dm.log_density, dm.mean, dm.nearest, dm.max_weight
-                if cov:
-                    C[ds] = dm.cov
-                if third:
-                    K3[ds] = dm.third
-                self._last_kept[ds] = self.n
+        ds = np.flatnonzero(dense)
+        if ds.size:  # these queries are cheaper over all n points (exact; a query's bits do not depend on its batch)
+            dm = self._dense_pass()._moments(x[ds], tt[ds], cov, third)
+            lp[ds], mean[ds], score[ds], nearest[ds], wmax[ds] = (dm.log_density, dm.mean, dm.score, dm.nearest,
+                                                                  dm.max_weight)
+            if cov:
+                C[ds] = dm.cov
+            if third:
+                K3[ds] = dm.third
+            self._last_kept[ds] = self.n
+        for sel, a, h, nbrs, dense_sel in plans:
             for j, q in enumerate(sel):
-                if dense[j]:
+                if dense_sel[j]:
                     continue
                 idx = np.asarray(nbrs[j], dtype=np.int64)
                 self._last_kept[q] = idx.size
@@ -183,7 +210,8 @@ class TruncatedDensity:
                     C[q] = (Z * w[:, None]).T @ Z
                 if third:
                     K3[q] = np.einsum("k,ki,kj,kl->ijl", w, Z, Z, Z, optimize=True)
-        score = (a_all[:, None] * mean - x) / h_all[:, None]
+        tr = np.flatnonzero(~dense)
+        score[tr] = (a_all[tr, None] * mean[tr] - x[tr]) / h_all[tr, None]
         return PosteriorMoments(t=tt, a=a_all, h=h_all, log_density=lp, mean=mean, score=score, cov=C,
                                 nearest=nearest, max_weight=wmax, third=K3)
 
