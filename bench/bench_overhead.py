@@ -12,7 +12,8 @@ shared machine hits both sides of a ratio alike):
 2. One-point ``ridge.project`` (d = 1, tol 1e-10; median over single queries each projected alone) against the
    per-point cost inside one batch of 10^4 queries (2000 with ``--quick``). Target: <= 20x. Also timed in the
    same rounds: the batch core on each single point (what one-point calls ran before the one-point path;
-   bit-identical results), reported as the one-point path's speedup.
+   bit-identical results), reported as the one-point path's speedup. The density's engine is reported: with
+   numba installed the compiled pass (``engine="auto"`` at D = 2); ``RFTHEORY_NUMBA=0`` times the numpy pass.
 """
 from __future__ import annotations
 
@@ -93,6 +94,7 @@ def bench_one_point(m=10_000, k_single=40, rounds=3):
         ratios.append(one / per)
     r = float(np.median(ratios))
     return {"workload": f"one-point project vs per point in a batch of {m} (W, d = 1, tol 1e-10)",
+            "engine": "numba (compiled pass)" if dens._use_fused() else "numpy",
             "one_point_ms": 1e3 * float(np.median(t_one)), "per_point_in_batch_us": 1e6 * float(np.median(t_per)),
             "ratio": r, "round_ratios": ratios, "batch_converged": float(pr.converged.mean()),
             "batch_core_one_point_ms": 1e3 * float(np.median(t_core)),

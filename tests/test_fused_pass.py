@@ -113,9 +113,10 @@ def test_projection_same_ridge_as_the_numpy_pass():
 
 
 def test_frame_of_many_queries_and_the_one_point_path_run_on_the_compiled_pass():
-    """Two callers that ask more of the pass than the moments: the frame of more than _EIGH_BLOCK queries asks
-    the numpy pass to decompose in its blocks (``eigh=True``), which the compiled pass leaves to the frame; the
-    one-point projection steps outside the batch path, and must still give the batch path's bits. The frame
+    """Two callers that ask more of the pass than the moments: the frame of more than _EIGH_BLOCK queries (at
+    D = 2 decomposed after either pass by the closed form of ``_eigh_small``; from D = 3 on the numpy pass
+    decomposes in its blocks, ``eigh=True``, which the compiled pass leaves to the frame); the one-point
+    projection steps outside the batch path, and must still give the batch path's bits. The frame
     matches the numpy engine's to round-off (eigenvalues 1e-9 relative to the largest |lambda|: the moments'
     tolerance above times lambda's 1/h scale), and the point projected alone is bit-identical to the same point
     projected in a batch on the same engine (each query of the compiled pass is computed alone)."""

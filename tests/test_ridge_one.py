@@ -127,3 +127,34 @@ def test_one_point_refusals_are_the_batch_paths():
             ridge.project(dens, x, t, 1)
         with pytest.raises(_ridge_one._Fallback):
             _ridge_one.project_one(dens, x[None], np.full(1, t), 1, 1e-10, 200, True, 0.0, None)
+
+
+@pytest.mark.parametrize("D, d, engine, kw", [(2, 1, "numpy", {}), (2, 1, "numba", {}), (1, 0, "numpy", {}),
+                                              (1, 0, "numba", {}), (2, 1, "numpy", {"newton": False, "tol": 1e-8}),
+                                              (2, 1, "numpy", {"step": 0.01, "tol": 1e-9})])
+def test_float_path_at_small_D_is_the_batch_iteration_bit_for_bit(D, d, engine, kw, monkeypatch):
+    # D <= 2 with one normal direction runs on Python floats (_project_small) against the batch's written-out
+    # products and closed-form eigh: the same bits, on both engines (the numpy pass and the compiled one), and
+    # that path is the one taken
+    if engine == "numba":
+        pytest.importorskip("numba")
+    rng = np.random.default_rng(7 + 10 * D + d)
+    if D == 2:
+        X = _noisy_circle(2, 300, rng)
+    else:   # three clusters on the line: modes
+        X = np.concatenate([rng.normal(-1.0, 0.1, 100), rng.normal(0.2, 0.1, 100), rng.normal(1.5, 0.2, 100)])[:, None]
+    dens = EmpiricalDensity(X, VE(sigma_min=0.01, sigma_max=0.2), engine=engine)
+    t = 0.7
+    q = dens.data[rng.integers(0, 300, 20)] + 0.15 * rng.normal(size=(20, D))
+    small = []
+    real = _ridge_one._project_small
+    monkeypatch.setattr(_ridge_one, "_project_small", lambda *a, **k: (small.append(1), real(*a, **k))[1])
+    for i in range(q.shape[0]):
+        one = ridge.project(dens, q[i], t, d, **kw)
+        ref, order = _batch_core(dens, q[i], t, d, **kw)
+        for k in FIELDS:
+            np.testing.assert_array_equal(getattr(one, k), ref[k], err_msg=k)
+        assert one.order == order or (np.isnan(one.order) and np.isnan(order))
+        if not kw:
+            assert one.converged[0]
+    assert len(small) == q.shape[0]

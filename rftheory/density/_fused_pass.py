@@ -372,11 +372,13 @@ def fused_one(dens, x1, a, h, third, fixed=None):
     C = np.empty((1, D, D))
     K3 = np.empty((1, D, D, D)) if third else no_k3
     _pass(dens._xcT, dens._nsq_half, xq, a, h, True, bool(third), buf, tb, Z, lw, mu, C, K3, idx, W)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        score = (a[:, None] * mu - xq) / h[:, None]
-    total = float(np.add.reduce(score, axis=None)) + float(np.add.reduce(C, axis=None)) + float(lw[0])
+    # fused_moments' (a mu - xq) / h on Python floats: the same IEEE operations, so the same bits, without
+    # numpy's per-call cost on (1, D) arrays (an overflow gives inf, as numpy's, and is caught just below)
+    af, hf = float(a[0]), float(h[0])
+    sl = [(af * m_ - q_) / hf for m_, q_ in zip(mu[0].tolist(), xq[0].tolist())]
+    total = sum(sl) + sum(C.ravel().tolist()) + float(lw[0])
     if third:
-        total += float(np.add.reduce(K3, axis=None))
+        total += sum(K3.ravel().tolist())
     if not math.isfinite(total):
         return None
-    return score[0], C[0], (K3[0] if third else None)
+    return np.array(sl), C[0], (K3[0] if third else None)

@@ -19,8 +19,54 @@ def _step_size(field, t, m):
     return np.broadcast_to(np.asarray(sch.h(t), dtype=np.float64), (m,)).copy()
 
 
+def _one_normal_small(D, d):
+    """True where the iteration's small products are written out (D <= 2, one normal direction): the
+    one-point path (``_ridge_one``) computes the same formulas on Python floats, so its bits are these."""
+    return D <= 2 and D - d == 1
+
+
+def _normal_coords_small(fr):
+    """``g = E^T s`` (m, 1) for :func:`_one_normal_small` (written out: E_0 s_0 + E_1 s_1)."""
+    E, s = fr.normal[:, :, 0], fr.score
+    g = E[:, 0] * s[:, 0]
+    if E.shape[1] == 2:
+        g = g + E[:, 1] * s[:, 1]
+    return g[:, None]
+
+
+def _newton_step_small(fr, dH, g):
+    """:func:`_newton_step_impl` for :func:`_one_normal_small`, written out (the same formulas and the same
+    power-of-two scaling; no einsum or matmul, whose kernels may fuse multiply-adds)."""
+    lam = fr.eigenvalues
+    E = fr.normal[:, :, 0]
+    lamN = lam[:, -1]
+    J = lamN[:, None] * E                              # (m, D): lambda_N E^T
+    if dH is not None and fr.d > 0:                   # D = 2, d = 1
+        T, s = fr.tangent[:, :, 0], fr.score
+        c = T[:, 0] * s[:, 0] + T[:, 1] * s[:, 1]      # tangential score coordinate
+        P = T[:, 0, None, None] * dH[:, 0] + T[:, 1, None, None] * dH[:, 1]    # P[b, k] = sum_a T_a dH_abk
+        B = P[:, 0, :] * E[:, 0, None] + P[:, 1, :] * E[:, 1, None]            # B_k = v_T^T dH_k v_N
+        den = lamN - lam[:, 0]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            G = c[:, None] * (B / den[:, None])
+        J = J + np.where(np.isfinite(G), G, 0.0)
+    amax = np.max(np.abs(J), axis=1)
+    _, ex = np.frexp(np.where(np.isfinite(amax) & (amax > 0), amax, 1.0))
+    sc = np.ldexp(1.0, -ex)
+    J = J * sc[:, None]
+    gs = g[:, 0] * sc
+    JJ = J[:, 0] * J[:, 0]
+    if J.shape[1] == 2:
+        JJ = JJ + J[:, 1] * J[:, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.where(JJ != 0, -gs / JJ, 0.0)          # J = 0: the minimal-norm step of 0 = g is 0
+    return J * y[:, None]
+
+
 def _newton_step(fr, dH, g):
     """Minimal-norm Newton step for E^T s = 0 with the frame-turning term (see module doc)."""
+    if _one_normal_small(fr.vectors.shape[1], fr.d):
+        return _newton_step_small(fr, dH, g)
     with _blas_single():  # batched products and solves of small matrices
         return _newton_step_impl(fr, dH, g)
 
@@ -89,6 +135,7 @@ def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step, want_
     active = np.arange(m)
     third = bool(has_dH and d > 0)
     c_floor = 64 * _EPS * np.sqrt(D)      # the round-off floor's constant (the same bits as written out in line)
+    small = _one_normal_small(D, d)       # the small products written out (the one-point path's bits)
     for it in range(max_iter + 1):
         na = active.size
         if na == 0:
@@ -101,7 +148,7 @@ def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step, want_
         sub = (lambda mask: mask) if full else (lambda mask: active[mask])
         xa, ta = x[ix], t[ix]
         fr = _frame_at(field, xa, ta, d, third=third)
-        g = np.einsum("mdk,md->mk", fr.normal, fr.score)
+        g = _normal_coords_small(fr) if small else np.einsum("mdk,md->mk", fr.normal, fr.score)
         r = _row_norms(g)
         floor = c_floor * (1.0 + np.abs(xa).max(axis=1)) * np.abs(fr.eigenvalues[:, -1])
         tol_eff[ix] = np.maximum(tol, floor)
@@ -150,7 +197,8 @@ def _project_batch(field, x0, t, d, tol, max_iter, newton, beta_min, step, want_
         if not keep.any():   # no point takes a step (all converged, stopped, or undone): nothing to compute
             active = active[failed] if any_failed else active[:0]
             continue
-        scms = h[ix][:, None] * np.einsum("mdk,mk->md", fr.normal, g)   # h P_perp s (g = E^T s)
+        # h P_perp s (g = E^T s)
+        scms = h[ix][:, None] * (fr.normal[:, :, 0] * g if small else np.einsum("mdk,mk->md", fr.normal, g))
         if newton:
             dH = None
             if third:  # G (frame turning) is used only for d > 0

@@ -7,6 +7,11 @@ evaluation, so the point found is the batch path's to round-off (tests/test_ridg
 Any case outside the plain one (a field other than an EmpiricalDensity, ``(a/h)^k`` or a residual that
 overflows float64, a non-finite frame) raises ``_Fallback`` before the first step, or at the step where it
 appears; the caller then runs the batch path from the start, which handles (or refuses by name) those cases.
+At D <= 2 with one normal direction (the plain ridge of the plane, the modes of the line) the iteration runs
+on Python floats (:func:`_project_small`): the batch path writes those products out as the same formulas
+(``_ridge_newton._one_normal_small``) and both take the closed-form eigh of ``_eigh_small``, so the bits are
+the same; per step that is the moments' pass and a few microseconds of arithmetic.
+
 Private: the public face is ``ridge.project``."""
 from __future__ import annotations
 
@@ -15,7 +20,9 @@ import math
 import numpy as np
 
 from ..density.empirical import EmpiricalDensity
+from ._eigh_small import eigh2, eigh_small
 from ._ridge_frame import _EPS
+from ._ridge_newton import _one_normal_small
 
 _NAN = float("nan")
 _INF = float("inf")
@@ -37,7 +44,11 @@ def _frame_one(field, x1, tt, d, third, ah):
         s, cov, k3 = mom.score[0], mom.cov[0], (mom.third[0] if third else None)
     else:
         s, cov, k3 = one
-    mu, vec = np.linalg.eigh(cov)
+    if cov.shape[0] <= 2:   # the batch path's closed form (``_eigh_blocks``), the same bits
+        mu, vec = eigh_small(cov[None])
+        mu, vec = mu[0], vec[0]
+    else:
+        mu, vec = np.linalg.eigh(cov)
     mu = mu[::-1]
     lam = c2 * mu - 1.0 / h[0]
     mul = mu.tolist()
@@ -84,10 +95,10 @@ def project_one(field, x0, t, d, tol, max_iter, newton, beta_min, step):
     if not isinstance(field, EmpiricalDensity):
         raise _Fallback
     D = x0.shape[1]
+    if _one_normal_small(D, d):
+        return _project_small(field, x0, t, d, tol, max_iter, newton, beta_min, step)
     x = x0[0].copy()
-    h = float(field.schedule._h(t)[0]) if step is None else float(np.float64(step) if np.ndim(step) == 0
-                                                                    else np.asarray(step)[0])
-    third = bool(newton and d > 0)
+    h, third, a, hh, c2, c3, ah = _setup(field, x0, t, d, newton, step)
     status, iters, nsteps = 1, 0, 0
     res, beta, gap = _INF, _NAN, _NAN
     tol_eff = tol
@@ -99,13 +110,6 @@ def project_one(field, x0, t, d, tol, max_iter, newton, beta_min, step):
     hist = (_NAN, _NAN, _NAN)
     orders = []
     c_floor = 64 * _EPS * math.sqrt(D)
-    a, hh = field.schedule._a(t), field.schedule._h(t)   # fixed over the iteration (one t)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):     # checked just below
-        c2 = float((a * a / (hh * hh))[0])
-        c3 = float(((a / hh) ** 3)[0]) if third else 1.0
-    if not (math.isfinite(c2) and math.isfinite(c3)):
-        raise _Fallback   # (a/h)^k overflows float64: the batch path's nested products
-    ah = (a, hh, c2, c3, {})
     x1 = np.empty((1, D))
     for it in range(max_iter + 1):
         x1[0] = x
@@ -157,6 +161,158 @@ def project_one(field, x0, t, d, tol, max_iter, newton, beta_min, step):
         iters += 1
         x = x + (dn if use_n else scms)
     out = dict(points=x[None].copy(), converged=np.array([status == 0]), status=np.array([status], dtype=np.int64),
+               iterations=np.array([iters], dtype=np.int64), residual=np.array([res]), beta=np.array([beta]),
+               eigengap=np.array([gap]), newton_steps=np.array([nsteps], dtype=np.int64), tol=np.array([tol_eff]))
+    return out, orders
+
+
+def _setup(field, x0, t, d, newton, step):
+    """The per-call constants of both loops: ``(h, third, a, hh, c2, c3, ah)``: h the SCMS step length, a and
+    hh the schedule's (1,) arrays at t, c2 = a^2/h^2 and c3 = (a/h)^3 as floats, ``ah`` the frame's tuple."""
+    h = float(field.schedule._h(t)[0]) if step is None else float(np.float64(step) if np.ndim(step) == 0
+                                                                    else np.asarray(step)[0])
+    third = bool(newton and d > 0)
+    a, hh = field.schedule._a(t), field.schedule._h(t)   # fixed over the iteration (one t)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):     # checked just below
+        c2 = float((a * a / (hh * hh))[0])
+        c3 = float(((a / hh) ** 3)[0]) if third else 1.0
+    if not (math.isfinite(c2) and math.isfinite(c3)):
+        raise _Fallback   # (a/h)^k overflows float64: the batch path's nested products
+    return h, third, a, hh, c2, c3, (a, hh, c2, c3, {})
+
+
+def _frame_small(field, x1, tt, d, third, ah):
+    """:func:`_frame_one` on Python floats at D <= 2 with d = D - 1: ``(lam_T, lam_N, T, E, s, beta, gap,
+    floor, dH)`` with T, E the tangent and normal vectors (tuples; T None at D = 1), s the score (list),
+    dH the flat (D^3,) list or None. The batch frame's formulas (``_frame_at``, ``eigh_small``)."""
+    a, h, c2, c3, fixed = ah
+    one = field._moments_one(x1, a, h, third, fixed)
+    if one is None:
+        mom = field._moments(x1, tt, cov=True, third=third)
+        s, cov, k3 = mom.score[0], mom.cov[0], (mom.third[0] if third else None)
+    else:
+        s, cov, k3 = one
+    s = s.tolist()
+    cv = cov.tolist()
+    ih = 1.0 / float(h[0])
+    if len(s) == 2:
+        mu_lo, mu_hi, cs, sn = eigh2(cv[0][0], cv[1][0], cv[1][1])
+        lam_t = c2 * mu_hi - ih
+        lam_n = c2 * mu_lo - ih
+        T, E = (cs, sn), (-sn, cs)
+        gap = c2 * (mu_hi - mu_lo)
+        floor = c2 * (8 * _EPS * max(abs(mu_hi), abs(mu_lo)))
+    else:
+        mu = cv[0][0]
+        lam_t, lam_n = None, c2 * mu - ih
+        T, E = None, (1.0,)
+        gap = _INF
+        floor = c2 * (8 * _EPS * max(abs(mu), abs(mu)))
+    if not math.isfinite(lam_n + (lam_t if lam_t is not None else 0.0) + sum(s)):
+        raise _Fallback   # the batch path refuses it by name
+    dH = [c3 * v for v in k3.ravel().tolist()] if third else None
+    return lam_t, lam_n, T, E, s, -lam_n, gap, floor, dH
+
+
+def _newton_small(lam_t, lam_n, T, E, s, dH, g):
+    """``_ridge_newton._newton_step_small`` for one point on Python floats (the same formulas, same order)."""
+    J = [lam_n * e for e in E]
+    if dH is not None and T is not None:          # D = 2, d = 1: the frame-turning term
+        T0, T1 = T
+        c = T0 * s[0] + T1 * s[1]
+        P00 = T0 * dH[0] + T1 * dH[4]             # P[b, k] = T_0 dH[0, b, k] + T_1 dH[1, b, k]
+        P01 = T0 * dH[1] + T1 * dH[5]
+        P10 = T0 * dH[2] + T1 * dH[6]
+        P11 = T0 * dH[3] + T1 * dH[7]
+        B = (P00 * E[0] + P10 * E[1], P01 * E[0] + P11 * E[1])
+        den = lam_n - lam_t
+        for k in range(2):
+            # den = 0: B/den is +-inf or NaN in the batch, never finite: G = 0 there
+            G = c * (B[k] / den) if den != 0 else _INF
+            J[k] = J[k] + (G if math.isfinite(G) else 0.0)
+    amax = max(abs(v) for v in J)
+    ok = all(math.isfinite(v) for v in J) and amax > 0
+    _, ex = math.frexp(amax if ok else 1.0)
+    sc = math.ldexp(1.0, -ex)
+    J = [v * sc for v in J]
+    gs = g * sc
+    JJ = J[0] * J[0]
+    if len(J) == 2:
+        JJ = JJ + J[1] * J[1]
+    y = -gs / JJ if JJ != 0 else 0.0
+    return [v * y for v in J]
+
+
+def _project_small(field, x0, t, d, tol, max_iter, newton, beta_min, step):
+    """:func:`project_one` at D <= 2 with one normal direction, on Python floats (see the module doc)."""
+    D = x0.shape[1]
+    x = x0[0].tolist()
+    h, third, a, hh, c2, c3, ah = _setup(field, x0, t, d, newton, step)
+    status, iters, nsteps = 1, 0, 0
+    res, beta, gap = _INF, _NAN, _NAN
+    tol_eff = tol
+    trust = math.sqrt(h)
+    prev_x = x
+    prev_r = _INF
+    prev_scms = [0.0] * D
+    was_newton = False
+    hist = (_NAN, _NAN, _NAN)
+    orders = []
+    c_floor = 64 * _EPS * math.sqrt(D)
+    x1 = np.empty((1, D))
+    isf = math.isfinite
+    for it in range(max_iter + 1):
+        x1[0] = x
+        lam_t, lam_n, T, E, s, fb, fg, ffloor, dH = _frame_small(field, x1, t, d, third, ah)
+        g = E[0] * s[0]
+        if D == 2:
+            g = g + E[1] * s[1]
+        r = math.sqrt(g * g)
+        if not isf(r):
+            raise _Fallback   # |g|^2 overflows (t ~ 1e-300): the batch path's scaled norm
+        floor = c_floor * (1.0 + max(abs(v) for v in x)) * abs(lam_n)
+        tol_eff = tol if tol >= floor else floor
+        failed = was_newton and not (r < prev_r)
+        if was_newton and not failed:
+            trust *= 2.0
+        if failed:   # the Newton step did not reduce the residual: back, SCMS step, smaller trust
+            trust /= 4.0
+            x = [p + q for p, q in zip(prev_x, prev_scms)]
+            was_newton = False
+            hist = (_NAN, _NAN, _NAN)
+            iters += 1
+            if it == max_iter:
+                break
+            continue
+        res, beta, gap = r, fb, fg
+        done = r <= tol_eff
+        regular = (fb > beta_min) and (fg > beta_min) and not (fg <= 64 * ffloor)
+        bad = not isf(r) or not all(isf(v) for v in x)
+        if done:
+            status = 0 if regular else 2
+        if bad:
+            status = 3
+        if done or bad or it == max_iter:
+            break
+        scms = [h * (e * g) for e in E]
+        use_n = False
+        if newton:
+            dn = _newton_small(lam_t, lam_n, T, E, s, dH, g)
+            use_n = (regular and all(isf(v) for v in dn)
+                     and math.sqrt(sum(v * v for v in dn) if D == 1 else dn[0] * dn[0] + dn[1] * dn[1]) <= trust)
+        hist = (hist[1], hist[2], r) if use_n else (_NAN, _NAN, _NAN)
+        h0, h1, h2 = hist
+        if isf(h0) and isf(h1) and isf(h2) and h2 < h1 < h0 and h2 > 1e3 * tol_eff:
+            q = math.log(h2 / h1) / math.log(h1 / h0)
+            if isf(q):
+                orders.append(q)
+        prev_x, prev_r, prev_scms = x, r, scms
+        was_newton = use_n
+        nsteps += use_n
+        iters += 1
+        step_ = dn if use_n else scms
+        x = [p + q for p, q in zip(x, step_)]
+    out = dict(points=np.array([x]), converged=np.array([status == 0]), status=np.array([status], dtype=np.int64),
                iterations=np.array([iters], dtype=np.int64), residual=np.array([res]), beta=np.array([beta]),
                eigengap=np.array([gap]), newton_steps=np.array([nsteps], dtype=np.int64), tol=np.array([tol_eff]))
     return out, orders
