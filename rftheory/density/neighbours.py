@@ -57,8 +57,9 @@ class TruncatedDensity:
         "auto": each query goes to the truncated sum or to the dense pass over all n points (exact),
         whichever a cheap estimate of its kept count says is faster (``rftheory.density._cut_plan``), so that
         truncation never loses to the dense evaluation; "truncated": always the truncated sum. The queries sent
-        to the dense pass get :class:`EmpiricalDensity`'s results bit for bit: a batch that is all dense is the
-        dense call itself, and in a mixed batch they are one dense call of their own.
+        to the dense pass get :class:`EmpiricalDensity`'s results: a batch that is all dense is the dense call
+        itself (the same bits), and in a mixed batch they are one dense call of their own (the bits of that
+        sub-batch; the products may round a query's last bit differently in another batch).
 
     Raises
     ------
@@ -177,7 +178,7 @@ class TruncatedDensity:
         wmax = np.empty(m)
         self._last_kept = np.empty(m, dtype=np.int64)
         ds = np.flatnonzero(dense)
-        if ds.size:  # these queries are cheaper over all n points (exact; a query's bits do not depend on its batch)
+        if ds.size:  # these queries are cheaper over all n points (exact: EmpiricalDensity's call on them)
             dm = self._dense_pass()._moments(x[ds], tt[ds], cov, third)
             lp[ds], mean[ds], score[ds], nearest[ds], wmax[ds] = (dm.log_density, dm.mean, dm.score, dm.nearest,
                                                                   dm.max_weight)
