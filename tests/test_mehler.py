@@ -5,10 +5,6 @@ Tolerance: the series' truncation bound (TOL = 1e-15 per unit s_j s_k) plus roun
 ``g(a) g(b)`` (the k = 0 term; every other term is <= 0.19 in absolute value): ``1e-14 (1 + g(a) g(b))``,
 on a grid of a, b in [-38, 10] and rho up to +-1 (observed <= 2.2e-14 at g g = 18, i.e. 1.2e-15 of the scale).
 Power: half the series' orders, or a 1e-9 relative error in the far-pair quadrature's weights, fail it.
-
-The far-pair quadrature has two exponentials (``exp``): numpy's (libm) and the compiled one of
-density/_fused_pass.py (numba, within 1 ulp of libm's; the default where numba is installed). Both are held to
-the same bounds.
 """
 import numpy as np
 import pytest
@@ -19,10 +15,7 @@ A = np.array([-38, -10, -6, -3, -1, -0.3, 0, 0.5, 1, 3, 6, 10.0])
 RHOS = [0.0, 0.3, 0.8, 0.9, 0.95, 0.999, 1 - 1e-6, 1.0]
 
 
-EXPS = ["numpy", "numba"]
-
-
-def _worst(rhos, exp="numpy"):
+def _worst(rhos):
     p = A.size
     jj, kk = np.triu_indices(p, 1)
     gg = _bvn.relu_g(A[jj]) * _bvn.relu_g(A[kk])
@@ -30,15 +23,14 @@ def _worst(rhos, exp="numpy"):
     for r in rhos:
         for sg in (1, -1):
             rho = np.full(jj.size, sg * r)
-            got = _mehler.MehlerPairs(rho, p, exp=exp).weighted_sum(A[None, :], np.ones((1, p)), np.ones((1, 1)))[:, 0]
+            got = _mehler.MehlerPairs(rho, p).weighted_sum(A[None, :], np.ones((1, p)), np.ones((1, 1)))[:, 0]
             ref = _bvn.relu_pair_std(A[jj], A[kk], rho)
             worst = max(worst, float(np.max(np.abs(got - ref) / (1 + gg))))
     return worst
 
 
-@pytest.mark.parametrize("exp", EXPS)
-def test_series_matches_precise_pair_moment(exp):
-    assert _worst(RHOS, exp) <= 1e-14
+def test_series_matches_precise_pair_moment():
+    assert _worst(RHOS) <= 1e-14
 
 
 def test_half_the_orders_fails(monkeypatch):
@@ -100,7 +92,7 @@ def test_mixed_node_counts_and_rho_one_stay_finite():
 _FAR_CASE: dict = {}
 
 
-def _far_error(monkeypatch_panels=None, exp="numpy"):
+def _far_error(monkeypatch_panels=None):
     """Max |far-pair quadrature - reference| (s_j s_k = 1) per (a, b, rho): a, b on a grid of [-38, 10] (0.4
     apart in [-8, 8]); widths of the integral in atanh r from 0.005 to 17 (rho up to 1 - 1e-15), both signs,
     including widths just below each panel rule's limit. Reference: the same quadrature with 20 nodes on
@@ -118,26 +110,24 @@ def _far_error(monkeypatch_panels=None, exp="numpy"):
     r0 = np.clip(rho, -_mehler.RHO_C, _mehler.RHO_C)
     S, w = np.ones_like(alpha), np.eye(a.size)                    # one output column per (a, b)
 
-    def run(panels, exp="numpy"):
+    def run(panels):
         old = _mehler._PANELS
         _mehler._PANELS = panels
         try:
-            return _mehler._ShiftedQuadrature(rho, r0, exp).weighted_sum(alpha, S, w, jf, kf, 32, 1)
+            return _mehler._ShiftedQuadrature(rho, r0).weighted_sum(alpha, S, w, jf, kf, 32, 1)
         finally:
             _mehler._PANELS = old
     if "ref" not in _FAR_CASE:
         _FAR_CASE["ref"] = run(((20, 0.5),))
     ref = _FAR_CASE["ref"]
-    got = run(_mehler._PANELS if monkeypatch_panels is None else monkeypatch_panels, exp)
+    got = run(_mehler._PANELS if monkeypatch_panels is None else monkeypatch_panels)
     return float(np.max(np.abs(got - ref)))
 
 
-@pytest.mark.parametrize("exp", EXPS)
-def test_far_quadrature_holds_its_bound(exp):
+def test_far_quadrature_holds_its_bound():
     """The far-pair rule (fewest nodes keeping 5e-16, measured on a finer grid) holds 1e-15 = TOL, the series'
-    truncation bound, with either exponential (the reference uses numpy's); the rule before (10 nodes on panels up
-    to 1 wide: 2.4e-14) and limits 1.3x too wide fail."""
-    assert _far_error(exp=exp) <= 1e-15
+    truncation bound; the rule before (10 nodes on panels up to 1 wide: 2.4e-14) and limits 1.3x too wide fail."""
+    assert _far_error() <= 1e-15
     assert _far_error(((10, 1.0),)) > 1e-15
     assert _far_error(tuple((n, 1.3 * h) for n, h in _mehler._PANELS)) > 1e-15
 
@@ -149,62 +139,3 @@ def test_far_panels_pick_the_fewest_nodes():
         h = dict(_mehler._PANELS)[n]
         assert k == max(1, int(np.ceil(wd / h)))
         assert k * n == min(n2 * max(1, int(np.ceil(wd / h2))) for n2, h2 in _mehler._PANELS)
-
-
-def _far_case(seed=5, p=200, B=48):
-    rng = np.random.default_rng(seed)
-    W = rng.standard_normal((p, 2))
-    u = W / np.linalg.norm(W, axis=1)[:, None]
-    jj, kk = np.triu_indices(p, 1)
-    rho = np.clip((u[jj] * u[kk]).sum(1), -1, 1)
-    alpha, S, w = rng.standard_normal((B, p)) * 3, rng.uniform(0.5, 2, (B, p)), rng.uniform(0.1, 1, (B, 2))
-    return rho, p, W, alpha, S, w
-
-
-def _far_sums(mp, alpha, S, w, threads=1):
-    return mp.quad.weighted_sum(alpha, S, w, mp.jj[mp.far], mp.kk[mp.far], 16, threads)
-
-
-_BOUND = 4 * np.finfo(float).eps
-
-
-def test_compiled_exp_agrees_with_numpy_at_round_off_and_keeps_its_bits():
-    """The two exponentials give the far-pair sums to within round-off. Every term of a pair has the sign of rho
-    (weights ``(rho - r) w``, r between rho_0 and rho), and the arithmetic after the exp is the same, so an
-    entry moves by at most the exp's 1 ulp (eps relative) plus half an ulp at each of the ~6 roundings after it:
-    bound 4 eps of each entry (observed 1.9 eps). The whole pair sum (series + far part) then agrees to the same
-    relative bound. The compiled path's bits do not depend on the thread count."""
-    rho, p, W, alpha, S, w = _far_case()
-    mp = {e: _mehler.MehlerPairs(rho, p, perm=_mehler.unit_order(W), exp=e) for e in EXPS}
-    assert mp["numpy"].far.size > 100
-    ref, got = (_far_sums(mp[e], alpha, S, w) for e in EXPS)
-    assert not np.array_equal(got, ref)                 # the compiled exp is the one used
-    assert np.all(np.abs(got - ref) <= _BOUND * np.abs(ref))
-    assert np.array_equal(_far_sums(mp["numba"], alpha, S, w, threads=2), got)
-    tot = {e: mp[e].weighted_sum(alpha, S, w, batch=16, threads=2) for e in EXPS}
-    assert np.all(np.abs(tot["numba"] - tot["numpy"]) <= _BOUND * np.abs(tot["numpy"]))
-
-
-def test_compiled_exp_break_is_caught(monkeypatch):
-    """Power of the bound above: the compiled exp times (1 + 1e-14) fails it."""
-    from rftheory.density import _fused_pass
-    rho, p, W, alpha, S, w = _far_case()
-    ref = _far_sums(_mehler.MehlerPairs(rho, p, exp="numpy"), alpha, S, w)
-    mp = _mehler.MehlerPairs(rho, p, exp="numba")
-    orig = _fused_pass._exp_rows
-
-    def off(buf, tb, M):
-        orig(buf, tb, M)
-        buf *= 1 + 1e-14
-    monkeypatch.setattr(_fused_pass, "_exp_rows", off)
-    got = _far_sums(mp, alpha, S, w)
-    assert not np.all(np.abs(got - ref) <= _BOUND * np.abs(ref))
-
-
-def test_exp_engine_is_checked_and_follows_the_switch(monkeypatch):
-    with pytest.raises(ValueError, match="exp must be"):
-        _mehler.MehlerPairs(np.array([0.95]), 2, exp="fast")
-    monkeypatch.setenv("RFTHEORY_NUMBA", "0")
-    assert _mehler.exp_engine() == "numpy"
-    monkeypatch.setenv("RFTHEORY_NUMBA", "1")
-    assert _mehler.exp_engine() == "numba"       # numba is in the test extra

@@ -53,7 +53,7 @@ class ExactSpec:
     """
 
     def __init__(self, act, Wx, Wt, b, K, T_emb, embedding, data, nodes, a_all, h_all, wq, parametrization,
-                 batch, block_steps=BLOCK_STEPS, exp=None):
+                 batch, block_steps=BLOCK_STEPS):
         self.act, self.Wx, self.Wt, self.b = act, Wx, Wt, b
         self.K, self.T_emb, self.embedding = K, T_emb, embedding
         self.data, self.nodes, self.a_all, self.h_all, self.wq = data, nodes, a_all, h_all, wq
@@ -63,9 +63,6 @@ class ExactSpec:
         per = max(1, -(-int(block_steps) // self.batch))
         self.block_steps = per * self.batch
         self.n_steps = nodes.size * data.shape[0]
-        # the far-pair quadrature's exponential, fixed here (by the client) so that every block, in-process or on a
-        # dask worker, uses the same one (a worker without numba then fails by name instead of mixing bits)
-        self.exp = _mehler.exp_engine() if exp is None else exp
         self.token = uuid.uuid4().hex
 
     def blocks(self) -> list:
@@ -84,7 +81,7 @@ class _Context:
         rho = np.clip((Wx[self.jj] * Wx[self.kk]).sum(1) / (self.norms[self.jj] * self.norms[self.kk]), -1.0, 1.0)
         self.mehler = None
         if spec.relu and RELU_PAIRS == "mehler":   # the series (GEMMs) for all pairs + a quadrature where |rho| > rho_c
-            self.mehler = _mehler.MehlerPairs(rho, p, perm=_mehler.unit_order(Wx), exp=spec.exp)
+            self.mehler = _mehler.MehlerPairs(rho, p, perm=_mehler.unit_order(Wx))
         else:
             self.kern = spec.act.pair_kernel(rho)
         self.relu = spec.relu

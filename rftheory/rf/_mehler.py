@@ -24,10 +24,6 @@ at rho_0), and only the pairs with ``|rho| > rho_c`` need the last integral: a c
 ``phi2 dr = exp(-E) dtheta / (2 pi)``, one exp per (pair, node, step)); per pair, the panel count and the
 nodes per panel (3 to 16) are the cheapest rule of ``_PANELS`` that holds 5e-16 s_j s_k (:func:`far_panels`;
 3.9 nodes per pair at the papers' size, 15 % fewer than 10 nodes on panels <= 1 wide, which erred by 2.4e-14).
-Its exponential (``exp``, fixed per assembly by the client: :func:`exp_engine`) is numpy's, or -- where numba is
-installed (extra ``fast``) -- the compiled one of density/_fused_pass.py (within 1 ulp of libm's, ~5x faster on
-AVX2, where numpy's float64 exp is scalar libm): the far pairs' sums then differ at round-off (<= 4 eps relative,
-tests/test_mehler.py), and the moment cache keys the two apart.
 
 Truncation: the series stops at the order N where the tail bound
 ``sum_{k > N} (rho_c^k + (1 - rho_c) k rho_c^(k-1)) K^2 / (2 pi k (k - 1))`` is below ``tol`` (default 1e-15):
@@ -47,7 +43,6 @@ from __future__ import annotations
 import numpy as np
 
 from .._blas import blas_single
-from ..density import _fused_pass
 from ._bvn import norm_cdf, relu_g
 
 RHO_C = 0.9              # |rho| above which a pair also gets the quadrature from rho_0 = +-RHO_C
@@ -116,15 +111,6 @@ def hermite_terms(alpha, N: int):
             hm, h = h, (a * h - np.sqrt(n) * hm) / np.sqrt(n + 1.0)
 
 
-EXPS = ("numpy", "numba")
-
-
-def exp_engine() -> str:
-    """The far-pair quadrature's exponential by default: "numba" (the compiled exp of density/_fused_pass.py,
-    within 1 ulp of libm's) where numba is installed and not turned off (``RFTHEORY_NUMBA=0``), else "numpy"."""
-    return "numba" if _fused_pass.available() else "numpy"
-
-
 def unit_order(Wx):
     """An order of the units in which pairs of large |rho| sit near the diagonal: by the angle (mod pi) of their
     directions projected on the two leading right singular vectors of the unit directions (in D = 2, the angle
@@ -152,7 +138,7 @@ class MehlerPairs:
         bound, a good one skips more high orders.
     """
 
-    def __init__(self, rho, p: int, rho_c: float = RHO_C, tol: float = TOL, perm=None, exp: str = "numpy"):
+    def __init__(self, rho, p: int, rho_c: float = RHO_C, tol: float = TOL, perm=None):
         rho = np.asarray(rho, dtype=np.float64)
         self.p = p = int(p)
         self.jj, self.kk = np.triu_indices(p, k=1)
@@ -181,7 +167,7 @@ class MehlerPairs:
         self.N = max(t[4] for t in self.tiles) if self.tiles else 0
         far = np.nonzero(np.abs(rho) > rho_c)[0]
         self.far = far
-        self.quad = _ShiftedQuadrature(rho[far], r0[far], exp) if far.size else None
+        self.quad = _ShiftedQuadrature(rho[far], r0[far]) if far.size else None
 
     def weighted_sum(self, alpha, scale, weight, batch: int = 32, threads: int = 1):
         """``sum_b weight[b] scale[b, j] scale[b, k] G(alpha[b, j], alpha[b, k]; rho_jk)`` for the pairs (P, nw).
@@ -284,14 +270,7 @@ class _ShiftedQuadrature:
     pair by :func:`far_panels` (error <= 5e-16 s_j s_k, measured); the per-pair constants are hoisted and stored pair-major in blocks of ``_BLOCK`` pairs sorted by node count, so a batch
     of steps costs per block one small matmul for the exponents, one exp and one matmul for the node sum."""
 
-    def __init__(self, rho, rho0, exp: str = "numpy"):
-        if exp not in EXPS:
-            raise ValueError(f"exp must be one of {EXPS}; got {exp!r}")
-        if exp == "numba":
-            if not _fused_pass.installed():
-                raise ValueError("exp='numba' needs numba (pip install \"rftheory[fast]\")")
-            _fused_pass._compile()
-        self.exp = exp
+    def __init__(self, rho, rho0):
         self.sgn = np.where(rho >= 0, 1.0, -1.0)
         s0 = np.arctanh(np.abs(rho0))
         s1 = np.arctanh(np.minimum(np.abs(rho), 1 - 1e-16))
@@ -346,13 +325,10 @@ class _ShiftedQuadrature:
         ST = np.ascontiguousarray(S.T)
         steps = [(b, min(b + batch, B)) for b in range(0, B, batch)]
 
-        fast = self.exp == "numba"
-
         def blk(item):
             c0, c1, C, W = item
             j, k, s = jo[c0:c1], ko[c0:c1], sg[c0:c1, None]
             res = np.zeros((c1 - c0, w.shape[1]))
-            tb = np.empty(C.shape[0] * C.shape[1] * min(batch, B)) if fast else None   # the compiled exp's scratch
             for b0, b1 in steps:
                 a, bb = AT[j, b0:b1], AT[k, b0:b1]
                 X = np.empty((c1 - c0, 2, b1 - b0))
@@ -361,11 +337,7 @@ class _ShiftedQuadrature:
                 np.multiply(a * bb, s, out=X[:, 1, :])
                 E = np.matmul(C, X)
                 np.maximum(E, _E_FLOOR, out=E)                         # libm's exp is ~5x slower where it underflows
-                if fast:                 # the compiled exp (1 ulp from libm's, 4-5x faster on AVX2): in place
-                    flat = E.reshape(-1)
-                    _fused_pass._exp_rows(flat, tb[:flat.size], 0.0)
-                else:
-                    np.exp(E, out=E)
+                np.exp(E, out=E)
                 val = np.matmul(W, E)[:, 0, :]                        # (m, steps)
                 val *= ST[j, b0:b1]
                 val *= ST[k, b0:b1]

@@ -25,7 +25,6 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._checks import RngLike, as_data, as_generator, as_points, check_positive_int, check_real
-from . import _mehler
 from .features import EMBEDDING_ORDERS, fourier_embedding, get_activation
 from .moments import (PARAMETRIZATIONS, WEIGHTS, Moments, QuadratureReport, TimeRule, assemble, cache_key, cache_path,
                       clean_cache_dir, load_moments, save_moments)
@@ -245,8 +244,6 @@ class RandomFeatureModel:
                     settings.update(time_rule=time_rule, n_intervals=int(n_intervals))
                 if self.embedding != "concat":
                     settings["embedding"] = self.embedding
-                if self.act.name == "relu" and _mehler.exp_engine() == "numba":   # other bits (round-off)
-                    settings["far_exp"] = "numba"
                 key = cache_key(self, data, settings)
                 keys[w] = (key, cache_path(cache_dir, key))
                 out[w] = load_moments(keys[w][1], key, p=self.p, D=self.D)
