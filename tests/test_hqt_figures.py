@@ -34,7 +34,14 @@ def test_ridge_figure(out):
     assert d["tube_fraction"][-1] >= 0.5
 
 
+#: the exact assemblies counted before the phase figure rendered (other test modules may have emptied the
+#: in-process memo before, so only what this module's figures assemble from here on is judged)
+_BEFORE_PHASES: dict = {}
+
+
 def test_phase_figure(out):
+    from paper_figures import _hqt
+    _BEFORE_PHASES.update(_hqt.ASSEMBLIES, _ran=True)
     res = registry.figures()["phases"].render(out, quick=True, progress=False)
     _files_ok(res)
     d = res.data
@@ -80,10 +87,13 @@ def test_two_mode_figure(out):
     # the ordering the RMS measure reverses: loss-level tangential floor grows with the weight's small-t emphasis
     assert res.data["1"]["loss_tangent"][-1] < res.data["1/h2"]["loss_tangent"][-1]
     assert res.data["1"]["score_tangent"][-1] > res.data["1/h2"]["score_tangent"][-1]
-    # no model was assembled twice in this process: the phase figure (rendered before, on the same two modes)
-    # asked for all three weights, so this figure found its moments in the memo (issue 17: one pass saved)
+    # no model was assembled twice since the phase figure started: it (on the same two modes) asked for all three
+    # weights, so this figure found its moments in the memo (issue 17: one pass saved). Power: without that
+    # request two_sym is assembled by both figures and this fails (when the phase test ran first, as in order).
     from paper_figures import _hqt
-    assert _hqt.ASSEMBLIES and max(_hqt.ASSEMBLIES.values()) == 1, _hqt.ASSEMBLIES
+    if _BEFORE_PHASES.get("_ran"):
+        again = {k: n - _BEFORE_PHASES.get(k, 0) for k, n in _hqt.ASSEMBLIES.items()}
+        assert max(again.values(), default=0) <= 1, again
 
 
 def test_structured_figure(out):
