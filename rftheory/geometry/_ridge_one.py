@@ -32,18 +32,43 @@ class _Fallback(Exception):
     """The one-point path does not handle this case: run the batch path."""
 
 
+def _moments_at(field, x1, tt, third, ah):
+    """``(score (D,), cov (D, D), third (D, D, D) or None)`` of one point: the one-query pass, else the general
+    pass (precise sums, two-pass third moment, or a refusal by name). Both frames' first step."""
+    a, h, _, _, fixed = ah
+    one = field._moments_one(x1, a, h, third, fixed)
+    if one is not None:
+        return one
+    mom = field._moments(x1, tt, cov=True, third=third)
+    return mom.score[0], mom.cov[0], (mom.third[0] if third else None)
+
+
+def _note_order(hist, tol_eff, orders) -> None:
+    """Append the observed convergence order of the last three Newton residuals ``hist`` to ``orders`` where
+    they decrease and stay above round-off (the batch path's rule)."""
+    h0, h1, h2 = hist
+    if (math.isfinite(h0) and math.isfinite(h1) and math.isfinite(h2) and h2 < h1 < h0
+            and h2 > 1e3 * tol_eff):
+        q = math.log(h2 / h1) / math.log(h1 / h0)
+        if math.isfinite(q):
+            orders.append(q)
+
+
+def _result(point, status, iters, res, beta, gap, nsteps, tol_eff) -> dict:
+    """The one-point result as ``_project_batch``'s arrays (m = 1); ``point`` a (D,) array or list."""
+    return dict(points=np.array([point], dtype=np.float64), converged=np.array([status == 0]),
+                status=np.array([status], dtype=np.int64), iterations=np.array([iters], dtype=np.int64),
+                residual=np.array([res]), beta=np.array([beta]), eigengap=np.array([gap]),
+                newton_steps=np.array([nsteps], dtype=np.int64), tol=np.array([tol_eff]))
+
+
 def _frame_one(field, x1, tt, d, third, ah):
     """``_frame_at`` for one point of an EmpiricalDensity: (lam (D,), vec (D, D) descending, score (D,),
     beta, gap, gap_floor, dH (D, D, D) or None), the same arithmetic as the batched frame. ``ah`` is
     ``(a, h, c2, c3, fixed)`` at tt (fixed over the iteration): a, h (1,) arrays, c2 = a^2/h^2 and
     c3 = (a/h)^3 as floats (checked finite by the caller), ``fixed`` the moments' per-t factors."""
-    a, h, c2, c3, fixed = ah
-    one = field._moments_one(x1, a, h, third, fixed)
-    if one is None:     # the general pass (precise sums, two-pass third moment, or a refusal by name)
-        mom = field._moments(x1, tt, cov=True, third=third)
-        s, cov, k3 = mom.score[0], mom.cov[0], (mom.third[0] if third else None)
-    else:
-        s, cov, k3 = one
+    _, h, c2, c3, _ = ah
+    s, cov, k3 = _moments_at(field, x1, tt, third, ah)
     if cov.shape[0] <= 2:   # the batch path's closed form (``_eigh_blocks``), the same bits
         mu, vec = eigh_small(cov[None])
         mu, vec = mu[0], vec[0]
@@ -98,7 +123,7 @@ def project_one(field, x0, t, d, tol, max_iter, newton, beta_min, step):
     if _one_normal_small(D, d):
         return _project_small(field, x0, t, d, tol, max_iter, newton, beta_min, step)
     x = x0[0].copy()
-    h, third, a, hh, c2, c3, ah = _setup(field, x0, t, d, newton, step)
+    h, third, ah = _setup(field, x0, t, d, newton, step)
     status, iters, nsteps = 1, 0, 0
     res, beta, gap = _INF, _NAN, _NAN
     tol_eff = tol
@@ -149,26 +174,19 @@ def project_one(field, x0, t, d, tol, max_iter, newton, beta_min, step):
             dn = _newton_one(lam, vec, s, dH, g, d)
             use_n = regular and bool(np.isfinite(dn).all()) and math.sqrt(float(np.add.reduce(dn * dn))) <= trust
         hist = (hist[1], hist[2], r) if use_n else (_NAN, _NAN, _NAN)
-        h0, h1, h2 = hist
-        if (math.isfinite(h0) and math.isfinite(h1) and math.isfinite(h2) and h2 < h1 < h0
-                and h2 > 1e3 * tol_eff):
-            q = math.log(h2 / h1) / math.log(h1 / h0)
-            if math.isfinite(q):
-                orders.append(q)
+        _note_order(hist, tol_eff, orders)
         prev_x, prev_r, prev_scms = x, r, scms
         was_newton = use_n
         nsteps += use_n
         iters += 1
         x = x + (dn if use_n else scms)
-    out = dict(points=x[None].copy(), converged=np.array([status == 0]), status=np.array([status], dtype=np.int64),
-               iterations=np.array([iters], dtype=np.int64), residual=np.array([res]), beta=np.array([beta]),
-               eigengap=np.array([gap]), newton_steps=np.array([nsteps], dtype=np.int64), tol=np.array([tol_eff]))
-    return out, orders
+    return _result(x, status, iters, res, beta, gap, nsteps, tol_eff), orders
 
 
 def _setup(field, x0, t, d, newton, step):
-    """The per-call constants of both loops: ``(h, third, a, hh, c2, c3, ah)``: h the SCMS step length, a and
-    hh the schedule's (1,) arrays at t, c2 = a^2/h^2 and c3 = (a/h)^3 as floats, ``ah`` the frame's tuple."""
+    """The per-call constants of both loops: ``(h, third, ah)``: h the SCMS step length, third whether the
+    Newton steps need the third moment, ``ah = (a, hh, c2, c3, {})`` the frames' tuple (a, hh the schedule's
+    (1,) arrays at t, c2 = a^2/h^2 and c3 = (a/h)^3 as floats, checked finite here)."""
     h = float(field.schedule._h(t)[0]) if step is None else float(np.float64(step) if np.ndim(step) == 0
                                                                     else np.asarray(step)[0])
     third = bool(newton and d > 0)
@@ -178,20 +196,15 @@ def _setup(field, x0, t, d, newton, step):
         c3 = float(((a / hh) ** 3)[0]) if third else 1.0
     if not (math.isfinite(c2) and math.isfinite(c3)):
         raise _Fallback   # (a/h)^k overflows float64: the batch path's nested products
-    return h, third, a, hh, c2, c3, (a, hh, c2, c3, {})
+    return h, third, (a, hh, c2, c3, {})
 
 
 def _frame_small(field, x1, tt, d, third, ah):
     """:func:`_frame_one` on Python floats at D <= 2 with d = D - 1: ``(lam_T, lam_N, T, E, s, beta, gap,
     floor, dH)`` with T, E the tangent and normal vectors (tuples; T None at D = 1), s the score (list),
     dH the flat (D^3,) list or None. The batch frame's formulas (``_frame_at``, ``eigh_small``)."""
-    a, h, c2, c3, fixed = ah
-    one = field._moments_one(x1, a, h, third, fixed)
-    if one is None:
-        mom = field._moments(x1, tt, cov=True, third=third)
-        s, cov, k3 = mom.score[0], mom.cov[0], (mom.third[0] if third else None)
-    else:
-        s, cov, k3 = one
+    _, h, c2, c3, _ = ah
+    s, cov, k3 = _moments_at(field, x1, tt, third, ah)
     s = s.tolist()
     cv = cov.tolist()
     ih = 1.0 / float(h[0])
@@ -207,7 +220,7 @@ def _frame_small(field, x1, tt, d, third, ah):
         lam_t, lam_n = None, c2 * mu - ih
         T, E = None, (1.0,)
         gap = _INF
-        floor = c2 * (8 * _EPS * max(abs(mu), abs(mu)))
+        floor = c2 * (8 * _EPS * abs(mu))
     if not math.isfinite(lam_n + (lam_t if lam_t is not None else 0.0) + sum(s)):
         raise _Fallback   # the batch path refuses it by name
     dH = [c3 * v for v in k3.ravel().tolist()] if third else None
@@ -247,7 +260,7 @@ def _project_small(field, x0, t, d, tol, max_iter, newton, beta_min, step):
     """:func:`project_one` at D <= 2 with one normal direction, on Python floats (see the module doc)."""
     D = x0.shape[1]
     x = x0[0].tolist()
-    h, third, a, hh, c2, c3, ah = _setup(field, x0, t, d, newton, step)
+    h, third, ah = _setup(field, x0, t, d, newton, step)
     status, iters, nsteps = 1, 0, 0
     res, beta, gap = _INF, _NAN, _NAN
     tol_eff = tol
@@ -301,18 +314,11 @@ def _project_small(field, x0, t, d, tol, max_iter, newton, beta_min, step):
             use_n = (regular and all(isf(v) for v in dn)
                      and math.sqrt(sum(v * v for v in dn) if D == 1 else dn[0] * dn[0] + dn[1] * dn[1]) <= trust)
         hist = (hist[1], hist[2], r) if use_n else (_NAN, _NAN, _NAN)
-        h0, h1, h2 = hist
-        if isf(h0) and isf(h1) and isf(h2) and h2 < h1 < h0 and h2 > 1e3 * tol_eff:
-            q = math.log(h2 / h1) / math.log(h1 / h0)
-            if isf(q):
-                orders.append(q)
+        _note_order(hist, tol_eff, orders)
         prev_x, prev_r, prev_scms = x, r, scms
         was_newton = use_n
         nsteps += use_n
         iters += 1
         step_ = dn if use_n else scms
         x = [p + q for p, q in zip(x, step_)]
-    out = dict(points=np.array([x]), converged=np.array([status == 0]), status=np.array([status], dtype=np.int64),
-               iterations=np.array([iters], dtype=np.int64), residual=np.array([res]), beta=np.array([beta]),
-               eigengap=np.array([gap]), newton_steps=np.array([nsteps], dtype=np.int64), tol=np.array([tol_eff]))
-    return out, orders
+    return _result(x, status, iters, res, beta, gap, nsteps, tol_eff), orders
