@@ -116,10 +116,10 @@ def route_dense(data: np.ndarray, q: np.ndarray, r2: float, subs=None) -> np.nda
             subs[size] = subsample(data, size)
         sub = subs[size]
         qr, qqr = (q, qq) if rest.size == m else (q[rest], qq[rest])
-        c, d2 = _count(qr, sub, r2, qqr)
-        if margin is None:  # the last stage: its estimate decides
-            dense[rest] = c * (n / sub[0].shape[0]) >= thr
+        if margin is None:  # the last stage: the single estimate decides (as estimate_kept + prefer_dense)
+            dense[rest] = prefer_dense(estimate_kept(data, qr, r2, sub), n, D)
             break
+        c, d2 = _count(qr, sub, r2, qqr)
         # clear: a real count, scaled to margin x the threshold, and a nearest subsample point within the cut
         # width (then the counted ball is at most sqrt(2) x the kept one in radius; see the module docstring)
         clear = (c >= PILOT_MIN) & (c * (n / sub[0].shape[0]) >= margin * thr) & (d2 <= r2)

@@ -81,6 +81,8 @@ class TruncatedDensity:
         self._tree = cKDTree(self.data)
         diam = np.ptp(self.data, axis=0)
         self.R = float(np.linalg.norm(diam))  # bounds the distance between any two training points
+        self._subs: dict = {}   # the routing's subsamples (rftheory.density._cut_plan.route_dense), built on first use
+        self._dense = None      # the dense density, built on first use (_dense_pass)
 
     def _neighbours(self, x, a, h):
         """Per query: indices of the kept points (list of arrays)."""
@@ -100,8 +102,6 @@ class TruncatedDensity:
         if r2 >= self.R * self.R:  # the radius covers the whole data set: every point is kept
             return [None] * m, np.ones(m, dtype=bool)
         q = x / a
-        if getattr(self, "_subs", None) is None:
-            self._subs = {}
         dense = _cut_plan.route_dense(self.data, q, r2, self._subs)
         nbrs: list = [None] * m
         rest = np.flatnonzero(~dense)
@@ -118,7 +118,7 @@ class TruncatedDensity:
 
     def _dense_pass(self) -> EmpiricalDensity:
         """The dense density over the same data and schedule (built on first use)."""
-        if getattr(self, "_dense", None) is None:
+        if self._dense is None:
             self._dense = EmpiricalDensity(self.data, self.schedule)
         return self._dense
 
