@@ -246,3 +246,21 @@ def test_sgd_mean_is_gd_for_other_parametrizations_weights_and_time_sampling(par
     mo = m.moments(X, weight=other, parametrization=param, report=False, **kw)
     wrong = gd(mo.U, mo.V, W0, eta, k)
     assert np.any(np.abs(judged.mean(0) - wrong) > z * se)
+
+
+def test_pair_engine_is_in_the_cache_key(tmp_path, monkeypatch):
+    """The compiled pair sums (numba) and numpy's differ at round-off, so an entry made by one engine is never
+    read as the other's; their U agree to a few eps of its scale (the far-pair quadrature's exponential and node
+    order; tests/test_mehler.py bounds each pair)."""
+    from rftheory.density import _fused_pass
+
+    if not _fused_pass.installed():
+        pytest.skip("numba is not installed")
+    m = RandomFeatureModel(2, 40, 3, 2.0, rng=3)
+    kw = dict(t0=1e-2, weight="1", n_gl=4, report=False, cache_dir=tmp_path)
+    got = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("RFTHEORY_NUMBA", flag)
+        got[flag] = m.moments(X2, **kw).U
+    assert len(list(tmp_path.glob("moments-*.npz"))) == 2
+    assert np.max(np.abs(got["0"] - got["1"])) <= 1e-14 * np.max(np.abs(got["0"]))

@@ -33,16 +33,20 @@ scale, and its entries are sums of such terms). The terms are evaluated by the f
 ``phi(a) He_n(a) / sqrt(n!)`` (stable: the dominant solution), each at most ~0.43 in absolute value, so
 round-off is ~1e-16 s_j s_k per pair.
 
-Everything is computed in fixed tiles of rows of U (and fixed batches of steps in the quadrature), so the bits
-do not depend on the number of threads; the products run on one BLAS thread (rftheory._blas.blas_single), the
-tiles of an order in ``_GROUPS`` fixed tasks on the Python threads, together with the next order's elementwise
-terms (fixed column chunks): one task per tile had left the second core mostly idle (dispatch, GIL hand-offs).
+Everything is computed in fixed pieces, so the bits do not depend on the number of threads: the terms for
+``_ORDERS`` orders at a time in fixed column chunks, the products per row of 64-unit tiles and run of adjacent
+tiles that still need the order (one GEMM each on one BLAS thread, rftheory._blas.blas_single; GEMMs of 64 x B x
+run instead of 64 x B x 64: fewer calls, and the masked update is one compiled pass where numba runs), rows of
+tiles split in ``_GROUPS`` fixed tasks balanced by their work, the next group of orders' terms computed beside
+this group's products (two buffers). The far pairs' quadrature runs per pair by the compiled kernel of
+rf/_mehler_kernels.py where numba runs (5x the numpy path; its bits differ at round-off), else in numpy.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .._blas import blas_single
+from . import _mehler_kernels as _kernels
 from ._bvn import norm_cdf, relu_g
 
 RHO_C = 0.9              # |rho| above which a pair also gets the quadrature from rho_0 = +-RHO_C
@@ -50,7 +54,8 @@ TOL = 1e-15              # truncation bound of the series, in units of s_j s_k p
 _CRAMER = 1.086435
 _TILE = 64               # rows and columns of U per tile of the series' products
 _COLS = 128              # units per chunk of the series' elementwise terms (run on the pool; a multiple of _TILE)
-_GROUPS = 6              # tasks per order of the series' tile products (fixed; fewer, larger tasks)
+_GROUPS = 6              # tasks per group of orders of the series' products (fixed; rows of tiles balanced)
+_ORDERS = 8              # orders per group: terms computed for a group at once (one pool round per group)
 _BLOCK = 64              # pairs per block of the far-pair quadrature
 _E_FLOOR = -700.0        # exponents below are raised to it: exp(-700) = 1e-304 (negligible), not an underflow
 # far-pair quadrature: (Gauss-Legendre nodes n, widest panel in atanh r on which n nodes keep the error below
@@ -165,6 +170,30 @@ class MehlerPairs:
                 n = n_orders(float(R.max()), tol, float(dl.max()))
                 self.tiles.append((a, min(a + _TILE, p), b, min(b + _TILE, p), n))
         self.N = max(t[4] for t in self.tiles) if self.tiles else 0
+        # per row of tiles: (a0, a1, runs) with runs[k] the runs (b0, b1) of adjacent tiles that order k needs
+        self._runs = []
+        work = []
+        for a in range(0, p, _TILE):
+            row = [t for t in self.tiles if t[0] == a]
+            runs = []
+            for k in range(self.N + 1):
+                rk = []
+                for t in row:
+                    if t[4] >= k:
+                        if rk and rk[-1][1] == t[2]:
+                            rk[-1] = (rk[-1][0], t[3])
+                        else:
+                            rk.append((t[2], t[3]))
+                runs.append(tuple(rk))
+            self._runs.append((a, min(a + _TILE, p), runs))
+            work.append(sum((t[1] - t[0]) * (t[3] - t[2]) * (t[4] + 1) for t in row))
+        # rows of tiles to the _GROUPS tasks, largest first to the least loaded (fixed by the problem alone)
+        self._tasks = [[] for _ in range(_GROUPS)]
+        load = [0] * _GROUPS
+        for r in sorted(range(len(work)), key=lambda r: -work[r]):
+            g = load.index(min(load))
+            self._tasks[g].append(r)
+            load[g] += work[r]
         far = np.nonzero(np.abs(rho) > rho_c)[0]
         self.far = far
         self.quad = _ShiftedQuadrature(rho[far], r0[far]) if far.size else None
@@ -174,61 +203,56 @@ class MehlerPairs:
 
         alpha, scale : (B, p); weight : (B, nw).
 
-        The terms ``X_k = scale d_k`` (elementwise) are computed in fixed column chunks of ``_COLS`` units on
-        the pool, order k + 1's together with order k's tile products (two buffers); neither split depends on
-        ``threads``, and each entry's arithmetic is the same whichever thread does it, so neither do the bits."""
+        The terms ``X_k = scale d_k`` (elementwise, stored unit-major (p, B)) are computed for ``_ORDERS``
+        orders at a time in fixed column chunks of ``_COLS`` units, the next group of orders together with this
+        group's products (two buffers). A product is one GEMM per row of tiles and run of adjacent live tiles
+        (``_runs``), ``(X_k w)[rows]^T X_k[run]``, masked and added by :func:`_mehler_kernels.mask_add`; the rows
+        of tiles are split in ``_GROUPS`` fixed tasks. No split depends on ``threads``, and each entry's arithmetic
+        is the same whichever thread does it, so neither do the bits."""
         alpha = np.asarray(alpha, dtype=np.float64)
         S = np.asarray(scale, dtype=np.float64)
         w = np.asarray(weight, dtype=np.float64)
-        p, nw = self.p, w.shape[1]
+        p, nw, N = self.p, w.shape[1], self.N
         B = alpha.shape[0]
         acc = np.zeros((nw, p, p))
         pw = np.ones((p, p))                      # rho_0^(k-1) on the tiles
+        AP = np.ascontiguousarray(alpha[:, self.perm].T)                    # (p, B), permuted units
+        SP = np.ascontiguousarray(S[:, self.perm].T)
+        wT = np.ascontiguousarray(w.T)                                      # (nw, B)
         chunks = [(c, min(c + _COLS, p)) for c in range(0, p, _COLS)]
-        Sp = [np.ascontiguousarray(S[:, self.perm[c0:c1]]) for c0, c1 in chunks]
-        terms = [hermite_terms(alpha[:, self.perm[c0:c1]], self.N) for c0, c1 in chunks]
-        # order k's terms in Xs[k % 2][chunk] (B, chunk width), weighted XWs[k % 2][chunk][i]: contiguous per
-        # chunk (strided writes into one (B, p) array cost 2.7x); a tile's columns lie in one chunk
-        Xs = [[np.empty((B, c1 - c0)) for c0, c1 in chunks] for _ in range(2)]
-        XWs = [[np.empty((nw, B, c1 - c0)) for c0, c1 in chunks] for _ in range(2)]
-        wc = [np.ascontiguousarray(w[:, i, None]) for i in range(nw)]
+        terms = [hermite_terms(AP[c0:c1], N) for c0, c1 in chunks]
+        G = min(_ORDERS, N + 1)
+        XT = [np.empty((G, p, B)) for _ in range(2)]                       # orders g G .. g G + G - 1
+        XWT = [np.empty((G, nw, p, B)) for _ in range(2)]
+        Ms = [np.empty((nw, _TILE * p)) for _ in range(_GROUPS)]           # a task's GEMM outputs
+        groups = range(-(-(N + 1) // G))
 
-        def terms_chunk(c, k):
-            X = Xs[k % 2][c]
-            np.multiply(Sp[c], next(terms[c]), out=X)
-            for j in range(nw):
-                np.multiply(X, wc[j], out=XWs[k % 2][c][j])
+        def terms_chunk(c, g):
+            c0, c1 = chunks[c]
+            X, XW = XT[g % 2], XWT[g % 2]
+            for kk in range(min(G, N + 1 - g * G)):
+                np.multiply(SP[c0:c1], next(terms[c]), out=X[kk, c0:c1])
+                for i in range(nw):
+                    np.multiply(X[kk, c0:c1], wT[i], out=XW[kk, i, c0:c1])
 
-        def tile(t, k):
-            a0, a1, b0, b1, _ = t
-            ca, cb = a0 // _COLS, b0 // _COLS
-            a0c, b0c = a0 - ca * _COLS, b0 - cb * _COLS
-            X = Xs[k % 2][cb][:, b0c:b0c + b1 - b0]
-            XW = XWs[k % 2][ca][:, :, a0c:a0c + a1 - a0]
-            R0 = self.R0[a0:a1, b0:b1]
-            P = pw[a0:a1, b0:b1]
-            mask = self.DL[a0:a1, b0:b1] * k
-            mask += R0
-            if k == 0:
-                mask.fill(1.0)
-            else:
-                mask *= P
-                P *= R0                                                     # rho_0^k for the next order
-            for i in range(nw):
-                M = XW[i].T @ X
-                M *= mask
-                acc[i, a0:a1, b0:b1] += M
-
-        def tiles(ts, k):
-            for t in ts:
-                tile(t, k)
+        def products(task, g):
+            M = Ms[task]
+            for kk in range(min(G, N + 1 - g * G)):
+                k = g * G + kk
+                X, XW = XT[g % 2][kk], XWT[g % 2][kk]
+                for r in self._tasks[task]:
+                    a0, a1, runs = self._runs[r]
+                    for b0, b1 in runs[k]:
+                        Mr = M[:, :(a1 - a0) * (b1 - b0)].reshape(nw, a1 - a0, b1 - b0)
+                        for i in range(nw):
+                            np.matmul(XW[i, a0:a1], X[b0:b1].T, out=Mr[i])
+                        _kernels.mask_add(Mr, self.R0, self.DL, pw, acc, a0, b0, k)
 
         with blas_single(), _Pool(threads) as pool:
-            pool.map(lambda i: terms_chunk(i, 0), range(len(chunks)))
-            for k in range(self.N + 1):
-                jobs = [(terms_chunk, (i, k + 1)) for i in range(len(chunks))] if k < self.N else []
-                live = [t for t in self.tiles if t[4] >= k]
-                jobs += [(tiles, (live[g::_GROUPS], k)) for g in range(min(_GROUPS, len(live)))]
+            pool.map(lambda c: terms_chunk(c, 0), range(len(chunks)))
+            for g in groups:
+                jobs = [(terms_chunk, (c, g + 1)) for c in range(len(chunks))] if g + 1 < len(groups) else []
+                jobs += [(products, (task, g)) for task in range(_GROUPS)]
                 pool.map(lambda job: job[0](*job[1]), jobs)
         out = acc[:, self.lo, self.hi].T                                    # (P, nw)
         if self.quad is not None:
@@ -298,6 +322,7 @@ class _ShiftedQuadrature:
             rr[dst] = np.sin(t).reshape(g.size, -1)[keep]
             cc[dst] = np.cos(t).reshape(g.size, -1)[keep]
             ww[dst] = (wt.reshape(g.size, -1) * (rho[g, None] - np.sin(t).reshape(g.size, -1)))[keep] / (2 * np.pi)
+        self.off, self.c1, self.c2, self.wn = off, -1.0 / (2.0 * cc * cc), -1.0 / (1.0 + np.abs(rr)), ww
         order = np.argsort(-L, kind="stable")
         self.order = order
         self.blocks = []
@@ -316,7 +341,12 @@ class _ShiftedQuadrature:
         self.n_nodes = int(off[-1])
 
     def weighted_sum(self, alpha, S, w, jf, kf, batch, threads):
-        """``sum_b w[b] S[b, j] S[b, k] int(...)`` for the far pairs (jf, kf) (Pf, nw)."""
+        """``sum_b w[b] S[b, j] S[b, k] int(...)`` for the far pairs (jf, kf) (Pf, nw): by the compiled kernel
+        (rf/_mehler_kernels.py) where numba runs, else in numpy (batches of ``batch`` steps)."""
+        if _kernels.available():
+            with blas_single(), _Pool(threads) as pool:
+                return _kernels.far_sums(jf, kf, self.sgn, self.off, self.c1, self.c2, self.wn, alpha.T, S.T, w,
+                                         pool)
         jo, ko = jf[self.order], kf[self.order]
         sg = self.sgn[self.order]
         B = alpha.shape[0]

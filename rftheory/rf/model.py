@@ -30,6 +30,7 @@ from .moments import (PARAMETRIZATIONS, WEIGHTS, Moments, QuadratureReport, Time
                       clean_cache_dir, load_moments, save_moments)
 from ..density.schedules import OU, get_schedule
 from ._flow import GradientFlow, gd, gradient_flow, loss  # re-exported: the loss and its minimisation from U, V
+from ._mehler_kernels import engine as pair_engine
 
 __all__ = ["RandomFeatureModel", "GradientFlow", "gradient_flow", "gd", "sgd", "RFScoreField", "loss"]
 
@@ -244,6 +245,8 @@ class RandomFeatureModel:
                     settings.update(time_rule=time_rule, n_intervals=int(n_intervals))
                 if self.embedding != "concat":
                     settings["embedding"] = self.embedding
+                if self.act.name == "relu" and pair_engine() == "numba":
+                    settings["pair_engine"] = "numba"    # its bits differ at round-off (rf/_mehler_kernels.py)
                 key = cache_key(self, data, settings)
                 keys[w] = (key, cache_path(cache_dir, key))
                 out[w] = load_moments(keys[w][1], key, p=self.p, D=self.D)
