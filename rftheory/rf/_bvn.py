@@ -60,6 +60,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import erfc
 
+from ._relu_tails import tails
+
 __all__ = ["norm_cdf", "norm_pdf", "bvn_cdf", "relu_g", "relu_second_std", "relu_pair_std", "relu_pair_kernel"]
 
 _SQ2 = np.sqrt(2.0)
@@ -187,21 +189,16 @@ def _rho_integral(a, b, lo, hi, rho, weighted: bool):
     return out / (2.0 * np.pi)
 
 
-def _tail_int(k: int, x):
-    """T_k(x) = int_0^inf y^k exp(-x y - y^2/2) dy for x >= 0 (windowed composite Gauss-Legendre)."""
-    Y = np.sqrt(x * x + 2 * _WINDOW) - x
-    return _composite(lambda y, i: y**k * np.exp(-x[i, None] * y - 0.5 * y * y), np.zeros_like(x), Y, 1.0)
-
-
 def relu_g(alpha):
-    """``g(a) = E[(a + x)+] = a Phi(a) + phi(a)``; for a < -1 as ``phi(a) T_1(-a)`` (no cancellation)."""
+    """``g(a) = E[(a + x)+] = a Phi(a) + phi(a)``; for a < -1 as ``phi(a) T_1(-a)`` (no cancellation;
+    rf/_relu_tails.py)."""
     a = np.asarray(alpha, dtype=np.float64)
     flat = a.ravel()
     out = np.empty_like(flat)
     p = flat >= -1.0
     out[p] = flat[p] * norm_cdf(flat[p]) + norm_pdf(flat[p])
     q = ~p
-    out[q] = norm_pdf(flat[q]) * _tail_int(1, -flat[q])
+    out[q] = norm_pdf(flat[q]) * tails(-flat[q])[0]
     return out.reshape(a.shape)
 
 
@@ -213,7 +210,7 @@ def relu_second_std(alpha):
     p = flat >= -1.0
     out[p] = (flat[p] ** 2 + 1) * norm_cdf(flat[p]) + flat[p] * norm_pdf(flat[p])
     q = ~p
-    out[q] = norm_pdf(flat[q]) * _tail_int(2, -flat[q])
+    out[q] = norm_pdf(flat[q]) * tails(-flat[q])[1]
     return out.reshape(a.shape)
 
 

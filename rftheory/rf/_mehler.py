@@ -94,7 +94,9 @@ def n_orders(rho_c: float = RHO_C, tol: float = TOL, shift: float | None = None)
         raise ValueError(f"rho_c must lie in [0, 1); got {rho_c!r}")
     shift = 1 - rho_c if shift is None else shift
     c = _CRAMER**2 / (2 * np.pi)
-    k = np.arange(2, 100000, dtype=np.float64)
+    # orders past kmax add < rho_c^kmax < tol e^-50 to every tail: dropped (this runs once per tile)
+    kmax = 200 if rho_c == 0 else int(min(100000.0, 200 + (50 - np.log(tol)) / -np.log(rho_c)))
+    k = np.arange(2, kmax, dtype=np.float64)
     term = (rho_c**k + shift * k * rho_c ** (k - 1)) * c / (k * (k - 1))
     tail = np.cumsum(term[::-1])[::-1]               # tail[i] = sum over orders >= k[i]
     ok = np.nonzero(tail <= tol)[0]
