@@ -16,6 +16,7 @@ import numpy as np
 
 from .._blas import blas_single as _blas_single, run_blocks as _run_blocks
 from .._results import frame as _table, short_repr
+from . import _fused_exp
 from ._partial_eigh import top_eigh
 from ._posterior_sums import central_third, centred_scatter, shift_plan, shift_third
 
@@ -361,13 +362,17 @@ class _StreamingPass:
         nc = self.chunk_size
         ar = np.arange(q)
         i2, j2 = self._pairs
+        fast_exp = getattr(self, "engine", "auto") == "auto" and _fused_exp.available(D)
         for n0 in range(0, self.n, nc):
             Xb = X[n0:n0 + nc]
             e = self._logits(xq, a, h, n0, Xb)
-            jb = np.argmax(e, axis=1)
-            Mb = e[ar, jb]
-            e -= Mb[:, None]
-            np.exp(e, out=e)
+            if fast_exp:   # the row maxima and exp(e - M) in one compiled sweep (``_fused_exp``)
+                jb, Mb = _fused_exp.max_exp(e)
+            else:
+                jb = np.argmax(e, axis=1)
+                Mb = e[ar, jb]
+                e -= Mb[:, None]
+                np.exp(e, out=e)
             xbar, F = self._chunk_features(n0, Xb.shape[0], want_cov, want_k3, cache)
             S = e @ F
             Wb = S[:, 0]
