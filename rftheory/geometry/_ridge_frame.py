@@ -214,6 +214,11 @@ class Frame:
         Round-off level of the eigengap (below it the frame is undetermined).
     dH : numpy.ndarray, shape (m, D, D, D), or None
         dH/dx when computed in the same pass (projection only).
+
+    Notes
+    -----
+    The frame of :func:`residual` (an EmpiricalDensity at D >= 24, d + 1 <= D // 8) computes its eigen-fields on
+    first access (a subclass; ``isinstance(fr, Frame)`` holds): then they carry the bits of :func:`frame`.
     """
 
     eigenvalues: np.ndarray
