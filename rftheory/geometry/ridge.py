@@ -146,7 +146,7 @@ def residual(field, x: ArrayLike, t: ArrayLike, d: int, beta_min: float = 0.0) -
 
     Notes
     -----
-    For an :class:`rftheory.EmpiricalDensity` with D >= 24 and d + 1 <= D // 8 only the d + 1 largest
+    For an :class:`rftheory.EmpiricalDensity` with D >= 24 and d + 1 <= max(2, D // 12) only the d + 1 largest
     eigenpairs of the posterior covariance are computed (LAPACK ``dsyevr`` by index; issue 17):
     ``residual = |s - V V^T s|`` with V the d tangent vectors, and the flags from ``lambda_d``,
     ``lambda_{d+1}``; these agree with the full decomposition's to round-off. ``frame`` is then computed on
