@@ -31,10 +31,10 @@ def _rows_py(e, tb, jb, Mb):
     for i in range(q):
         r = e[i]
         M = _fused_pass._max(r)
-        z = 0.0
-        for j in range(n):     # NaN if any logit is NaN or infinite (x * 0)
-            z += r[j] * 0.0
-        if not math.isfinite(M) or z != z:
+        bad = 0
+        for j in range(n):     # any logit NaN or infinite (an integer OR: the loop vectorises)
+            bad |= np.int64(not (abs(r[j]) < math.inf))
+        if bad or not math.isfinite(M):
             jb[i] = -1
             continue
         j = 0
