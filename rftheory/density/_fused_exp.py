@@ -45,12 +45,15 @@ def _rows_py(e, tb, jb, Mb):
         _fused_pass._exp_rows(r, tb, M)
 
 
-def _kernel():
+def kernel():
+    """The compiled sweep (numba imported and the kernel compiled or loaded from its cache on the first call)."""
     if _STATE["kernel"] is None:
         import numba as nb
 
         _fused_pass._compile()   # binds the module's _max and _exp_rows to their compiled versions first
-        _STATE["kernel"] = nb.njit(nogil=True, cache=True)(_rows_py)
+        k = nb.njit(nogil=True, cache=True)(_rows_py)
+        k(np.zeros((1, 1)), np.empty(1), np.empty(1, dtype=np.int64), np.empty(1))   # compiles it now
+        _STATE["kernel"] = k
     return _STATE["kernel"]
 
 
@@ -66,7 +69,7 @@ def max_exp(e):
     q, n = e.shape
     jb = np.empty(q, dtype=np.int64)
     Mb = np.empty(q)
-    _kernel()(e, np.empty(n), jb, Mb)
+    kernel()(e, np.empty(n), jb, Mb)
     bad = np.flatnonzero(jb < 0)
     if bad.size:   # NaN or infinite logits: the numpy pass's operations (its result, refused after the pass)
         eb = e[bad]

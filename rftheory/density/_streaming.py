@@ -199,6 +199,8 @@ class _StreamingPass:
         # count; several query blocks run instead on parallel Python threads (numpy releases the GIL; the
         # exp, argmax and small products parallelise too, not only the GEMMs). Tiny products (below
         # OpenBLAS's own threading threshold) skip the switch: they run on one thread anyway.
+        if m > qc and getattr(self, "engine", "auto") == "auto" and _fused_exp.available(D):
+            _fused_exp.kernel()   # compiled (or loaded) here, not in racing query threads
         with _blas_single() if m * self.n * ncols > _TINY_WORK else contextlib.nullcontext():
             if m <= qc:  # one query block (small m): the pass's results are the outputs, no copies
                 res = self._pass(xq, a, h, cov, fused, None)
