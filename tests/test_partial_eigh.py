@@ -192,3 +192,16 @@ def test_lazy_frame_pickles_replaces_and_keeps_other_paths():
     assert type(ridge.residual(dens, x, t, 2).frame) is ridge.Frame
     dens3 = EmpiricalDensity(np.random.default_rng(1).normal(size=(50, 3)))
     assert type(ridge.residual(dens3, np.zeros((2, 3)), 0.3, 1).frame) is ridge.Frame
+
+
+def test_lazy_frame_read_from_two_threads_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    dens, x, t = _workload(24)   # (small: an eigh from a user thread runs with the default BLAS threads, slow here)
+    fr = ridge.frame(dens, x, t, 1)
+    for _ in range(3):
+        res = ridge.residual(dens, x, t, 1)
+        with ThreadPoolExecutor(2) as ex:
+            got = list(ex.map(lambda k: getattr(res.frame, k), ["vectors", "normal", "eigenvalues", "beta"]))
+        assert all(np.array_equal(g, getattr(fr, k)) for g, k in zip(got, ["vectors", "normal", "eigenvalues",
+                                                                           "beta"]))

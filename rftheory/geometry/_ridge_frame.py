@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -344,11 +345,20 @@ def _full_frame(src):
     return _frame_of_moments(mom, _eigh_blocks(mom.cov), d, False)
 
 
+_LAZY_LOCK = threading.Lock()
+
+
 def _lazy_field(name):
     def get(self):
-        full = self.__dict__.get("_full")
+        d = self.__dict__
+        full = d.get("_full")
         if full is None:
-            full = self.__dict__["_full"] = _full_frame(self.__dict__.pop("_src"))
+            # one completion at a time: a second reading thread waits for the first one's result (two eighs
+            # at once from user threads meet OpenBLAS's thread contention, see rftheory._blas)
+            with _LAZY_LOCK:
+                full = d.get("_full")
+                if full is None:
+                    full = d["_full"] = _full_frame(d.pop("_src"))
         return getattr(full, name)
 
     def put(self, value):
