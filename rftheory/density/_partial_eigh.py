@@ -5,8 +5,9 @@ tridiagonal reduction stays; the QR sweeps and the back-transformation of all D 
 
 ``dsyevr`` is reached through the function pointer that ``scipy.linalg.cython_lapack`` exports (scipy's own
 LAPACK; a public Cython interface) and called by :mod:`ctypes`, which releases the GIL for the duration of each
-call: the query threads that run this beside the other query blocks' products then run in parallel (scipy's
-``scipy.linalg.lapack.dsyevr`` holds the GIL, so two threads decomposing at once gave no speed-up; measured).
+call, so a query thread decomposing its block does not stop the other query threads' Python steps (scipy's
+``scipy.linalg.lapack.dsyevr`` wrapper holds the GIL for the whole call; the other thread then waits for the
+GIL at its next numpy call, up to the 5 ms switch interval).
 Where the pointer cannot be had, the scipy wrapper is used (same routine and arguments: the same bits, on one
 thread at a time).
 
