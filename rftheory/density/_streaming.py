@@ -16,6 +16,8 @@ import numpy as np
 
 from .._blas import blas_single as _blas_single, run_blocks as _run_blocks
 from .._results import frame as _table, short_repr
+from . import _fused_exp
+from ._partial_eigh import top_eigh
 from ._posterior_sums import central_third, centred_scatter, shift_plan, shift_third
 
 # precise scatter when a^2 R^2 / h exceeds this (cancellation error eps * ratio <= ~2e-12 relative)
@@ -172,7 +174,8 @@ class _StreamingPass:
         ``eigh`` (with cov, issue 17): where the queries run in several blocks, each block also decomposes its
         covariances (``np.linalg.eigh``, one matrix at a time whatever the block: the same bits) on the query
         thread that computed them, so the decompositions overlap the other blocks' products; the result
-        then carries ``_eigh`` = (eigenvalues ascending (m, D), vectors (m, D, D)), else ``_eigh`` is None."""
+        then carries ``_eigh`` = (eigenvalues ascending (m, D), vectors (m, D, D)), else ``_eigh`` is None. An
+        integer ``eigh`` = k asks for the k largest pairs only (``_partial_eigh.top_eigh``: (m, k), (m, D, k))."""
         m = x.shape[0]
         a = self.schedule._a(tt)
         h = self.schedule._h(tt)
@@ -196,6 +199,8 @@ class _StreamingPass:
         # count; several query blocks run instead on parallel Python threads (numpy releases the GIL; the
         # exp, argmax and small products parallelise too, not only the GEMMs). Tiny products (below
         # OpenBLAS's own threading threshold) skip the switch: they run on one thread anyway.
+        if m > qc and getattr(self, "engine", "auto") == "auto" and _fused_exp.available(D):
+            _fused_exp.kernel()   # compiled (or loaded) here, not in racing query threads
         with _blas_single() if m * self.n * ncols > _TINY_WORK else contextlib.nullcontext():
             if m <= qc:  # one query block (small m): the pass's results are the outputs, no copies
                 res = self._pass(xq, a, h, cov, fused, None)
@@ -210,7 +215,8 @@ class _StreamingPass:
                 out_k3 = np.empty((m, D, D, D)) if third else None
                 out_idx = np.empty(m, dtype=np.int64)
                 out_wmax = np.empty(m)
-                eig = (np.empty((m, D)), np.empty((m, D, D))) if eigh and cov else None
+                top = None if eigh is True else int(eigh)   # k largest pairs only, or the full decomposition
+                eig = ((np.empty((m, top or D)), np.empty((m, D, top or D)), top) if eigh and cov else None)
                 # the chunks' moment columns are built once per call when they fit the cache budget
                 cache = {} if self.n * ncols * 8 <= _FEATURE_CACHE_BYTES else None
                 # the blocks are fixed by the memory budget, never by the thread count: same bits for any
@@ -233,7 +239,7 @@ class _StreamingPass:
         _refuse_non_finite(out_lp, score, out_cov if cov else None, out_k3 if third else None, tt, h, self._radius)
         out = PosteriorMoments(t=tt, a=a, h=h, log_density=out_lp, mean=mean, score=score,
                                cov=out_cov, nearest=out_idx, max_weight=out_wmax, third=out_k3)
-        out._eigh = eig if m > qc else None
+        out._eigh = eig[:2] if m > qc and eig is not None else None
         return out
 
     def _moments_one(self, x1, a, h, third, fixed=None):
@@ -295,7 +301,7 @@ class _StreamingPass:
         if cov:
             out_cov[sl] = c_
             if eig is not None:   # this block's decompositions, on this query thread (one BLAS thread: see _moments)
-                eig[0][sl], eig[1][sl] = np.linalg.eigh(c_)
+                eig[0][sl], eig[1][sl] = np.linalg.eigh(c_) if eig[2] is None else top_eigh(c_, eig[2])
         if fused:
             out_k3[sl] = central_third(res[6], out_mu[sl], c_, self._triples, self._triple_index)
 
@@ -358,13 +364,17 @@ class _StreamingPass:
         nc = self.chunk_size
         ar = np.arange(q)
         i2, j2 = self._pairs
+        fast_exp = getattr(self, "engine", "auto") == "auto" and _fused_exp.available(D)
         for n0 in range(0, self.n, nc):
             Xb = X[n0:n0 + nc]
             e = self._logits(xq, a, h, n0, Xb)
-            jb = np.argmax(e, axis=1)
-            Mb = e[ar, jb]
-            e -= Mb[:, None]
-            np.exp(e, out=e)
+            if fast_exp:   # the row maxima and exp(e - M) in one compiled sweep (``_fused_exp``)
+                jb, Mb = _fused_exp.max_exp(e)
+            else:
+                jb = np.argmax(e, axis=1)
+                Mb = e[ar, jb]
+                e -= Mb[:, None]
+                np.exp(e, out=e)
             xbar, F = self._chunk_features(n0, Xb.shape[0], want_cov, want_k3, cache)
             S = e @ F
             Wb = S[:, 0]

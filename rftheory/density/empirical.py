@@ -56,7 +56,8 @@ class EmpiricalDensity(_StreamingPass):
         so as precise as ``precise=True``; results agree with the numpy pass to round-off, not to the bit),
         which needs the optional ``numba`` (``pip install "rftheory[fast]"``) and D <= 4; "auto" uses it
         where numba is installed and D <= 2 (where it is measured faster; ``RFTHEORY_NUMBA=0`` turns it off),
-        the numpy pass otherwise.
+        the numpy pass otherwise, whose weights from D = 5 on then come from one compiled sweep per row (the
+        maximum and the same exp, ``rftheory.density._fused_exp``; within one ulp of numpy's exp per weight).
 
     Attributes
     ----------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,7 @@ import numpy as np
 from .._checks import per_point_times
 from .._blas import blas_single as _blas_single, query_threads as _query_threads, run_blocks as _run_blocks
 from .._results import short_repr
+from ..density._partial_eigh import top_eigh
 from ..density.empirical import EmpiricalDensity
 from ._eigh_small import eigh_small
 
@@ -60,32 +62,38 @@ def _frame_at(field, x, t, d, third=False):
                 mom = field._moments(x, t, cov=True, third=third)
         else:
             mom = field.moments(x, t, cov=True, third=True) if third else field.moments(x, t, cov=True)
-        mu, vec = _eigh_blocks(mom.cov) if eig is None else eig
-        mu = mu[:, ::-1]
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):     # checked just below
-            c2 = mom.a * mom.a / (mom.h * mom.h)
-            c3 = (mom.a / mom.h) ** 3 if third else None
-        if math.isfinite(float(np.add.reduce(c2))):
-            quiet = contextlib.nullcontext()
-        else:
-            c2 = c3 = None   # (a/h)^k overflows for some query: _times_a_over_h's nested products there
-            # and where even those overflow (t ~ 1e-300 between modes) the frame is refused by name just
-            # below: no floating-point warning before that refusal
-            quiet = np.errstate(over="ignore", invalid="ignore")
-        with quiet:
-            lam = _times_a_over_h(mom, mu, 2, c2) - 1.0 / mom.h[:, None]
-            gap = _times_a_over_h(mom, mu[:, d - 1] - mu[:, d], 2, c2) if d > 0 else None
-            # 8 eps max(|mu_1|, |mu_D|): the larger of the end eigenvalues' magnitudes (exact, no gather)
-            floor = _times_a_over_h(mom, 8 * _EPS * np.maximum(np.abs(mu[:, 0]), np.abs(mu[:, -1])), 2, c2)
-            fr = _frame_from(mom.score, None, d, lam=lam, vec=vec[:, :, ::-1], gap=gap, floor=floor)
-            if third:  # derivative of P1: dH_ij/dx_k = (a^3/h^3) kappa3_ijk
-                fr.dH = _times_a_over_h(mom, mom.third, 3, c3 if c3 is not None and
-                                        math.isfinite(float(np.add.reduce(c3))) else None)
-        _require_finite_frame(fr, mom.t, mom.h)
-        return fr
+        return _frame_of_moments(mom, _eigh_blocks(mom.cov) if eig is None else eig, d, third)
     s, H = _score_hessian(field, x, t)
     fr = _frame_from(s, H, d)
     _require_finite_frame(fr, np.broadcast_to(np.asarray(t, dtype=np.float64), (s.shape[0],)), None)
+    return fr
+
+
+def _frame_of_moments(mom, eig, d, third):
+    """The frame from an EmpiricalDensity's moments (with ``cov``; ``third``: with ``third``) and the full
+    eigendecomposition ``eig`` of ``mom.cov`` (eigenvalues ascending, vectors as columns)."""
+    mu, vec = eig
+    mu = mu[:, ::-1]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):     # checked just below
+        c2 = mom.a * mom.a / (mom.h * mom.h)
+        c3 = (mom.a / mom.h) ** 3 if third else None
+    if math.isfinite(float(np.add.reduce(c2))):
+        quiet = contextlib.nullcontext()
+    else:
+        c2 = c3 = None   # (a/h)^k overflows for some query: _times_a_over_h's nested products there
+        # and where even those overflow (t ~ 1e-300 between modes) the frame is refused by name just
+        # below: no floating-point warning before that refusal
+        quiet = np.errstate(over="ignore", invalid="ignore")
+    with quiet:
+        lam = _times_a_over_h(mom, mu, 2, c2) - 1.0 / mom.h[:, None]
+        gap = _times_a_over_h(mom, mu[:, d - 1] - mu[:, d], 2, c2) if d > 0 else None
+        # 8 eps max(|mu_1|, |mu_D|): the larger of the end eigenvalues' magnitudes (exact, no gather)
+        floor = _times_a_over_h(mom, 8 * _EPS * np.maximum(np.abs(mu[:, 0]), np.abs(mu[:, -1])), 2, c2)
+        fr = _frame_from(mom.score, None, d, lam=lam, vec=vec[:, :, ::-1], gap=gap, floor=floor)
+        if third:  # derivative of P1: dH_ij/dx_k = (a^3/h^3) kappa3_ijk
+            fr.dH = _times_a_over_h(mom, mom.third, 3, c3 if c3 is not None and
+                                    math.isfinite(float(np.add.reduce(c3))) else None)
+    _require_finite_frame(fr, mom.t, mom.h)
     return fr
 
 
@@ -165,9 +173,14 @@ def _row_norms(g):
 
 def _require_finite_frame(fr, tt, h):
     """ValueError if the frame holds NaN/inf: the Hessian is not representable in float64 there."""
-    if math.isfinite(float(np.add.reduce(fr.eigenvalues, axis=None)) + float(np.add.reduce(fr.score, axis=None))):
+    _require_finite_values(fr.eigenvalues, fr.score, tt, h)
+
+
+def _require_finite_values(lam, score, tt, h):
+    """:func:`_require_finite_frame` on eigenvalues (m, k) and scores (m, D)."""
+    if math.isfinite(float(np.add.reduce(lam, axis=None)) + float(np.add.reduce(score, axis=None))):
         return      # one reduction each proves every entry finite (an overflowing sum is checked below)
-    bad = ~(np.all(np.isfinite(fr.eigenvalues), axis=1) & np.all(np.isfinite(fr.score), axis=1))
+    bad = ~(np.all(np.isfinite(lam), axis=1) & np.all(np.isfinite(score), axis=1))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         hs = f" (h_t = {h[i]:.3g})" if h is not None else ""
@@ -202,6 +215,11 @@ class Frame:
         Round-off level of the eigengap (below it the frame is undetermined).
     dH : numpy.ndarray, shape (m, D, D, D), or None
         dH/dx when computed in the same pass (projection only).
+
+    Notes
+    -----
+    The frame of :func:`residual` (an EmpiricalDensity at D >= 24, d + 1 <= max(2, D // 12)) computes its eigen-fields on
+    first access (a subclass; ``isinstance(fr, Frame)`` holds): then they carry the bits of :func:`frame`.
     """
 
     eigenvalues: np.ndarray
@@ -259,3 +277,118 @@ def _frame_from(s, H, d, lam=None, vec=None, gap=None, floor=None):
         floor = 8 * _EPS * np.abs(lam).max(axis=1)
     return Frame(eigenvalues=lam, vectors=vec, normal=vec[:, :, d:], tangent=vec[:, :, :d], beta=beta,
                  eigengap=gap, score=s, d=d, gap_floor=floor)
+
+
+# ----------------------------------------------------------------------------- the residual's partial frame
+# ridge.residual needs only the tangent vectors and lambda_d, lambda_{d+1}: the top k = d + 1 eigenpairs (LAPACK
+# dsyevr by index, ``density._partial_eigh``). Time against the full batched eigh (one thread, loaded machine,
+# 200 matrices): D = 24: 0.50 (k = 1), 0.68 (k = 2), 0.88 (k = 3); D = 32: 0.54, 0.55, 0.89 (k = 3), 0.87 (k = 4);
+# D = 48: 0.41 (k = 2), 0.62 (k = 4), 0.79 (k = 6); D = 64: 0.36 (k = 2), 0.51 (k = 4), 0.68 (k = 6); D = 16:
+# 0.94 (k = 2). So from D = 24 on with k <= max(2, D // 12): at least ~1/3 of the eigh's time saved
+_PARTIAL_MIN_D = 24
+
+
+def _partial_applies(field, x, d) -> bool:
+    D = x.shape[1]
+    return isinstance(field, EmpiricalDensity) and D >= _PARTIAL_MIN_D and d + 1 <= max(2, D // 12)
+
+
+def _top_blocks(C, k):
+    """:func:`top_eigh` of a stack on one BLAS thread, in the fixed blocks of ``_eigh_blocks`` on the query
+    threads (each matrix alone: the bits do not depend on the blocks or the thread count)."""
+    m = C.shape[0]
+    with _blas_single():
+        if m <= _EIGH_BLOCK or _query_threads() < 2:
+            return top_eigh(C, k)
+        w = np.empty((m, k))
+        v = np.empty((m, C.shape[-1], k))
+
+        def one(sl):
+            w[sl], v[sl] = top_eigh(C[sl], k)
+
+        _run_blocks(one, [slice(i, min(m, i + _EIGH_BLOCK)) for i in range(0, m, _EIGH_BLOCK)])
+        return w, v
+
+
+def _residual_partial(field, x, t, d):
+    """``(r, beta, eigengap, frame)`` of :func:`rftheory.geometry.ridge.residual` for an EmpiricalDensity
+    (validated x, t): from the top d + 1 eigenpairs of the posterior covariance, ``r = |s - V V^T s|`` with V
+    the d tangent vectors; beta and the eigengap by the frame's formulas from those eigenvalues. They agree
+    with the full frame's to round-off (``tests/test_partial_eigh.py``). ``frame`` is a :class:`_LazyFrame`
+    of the same moments: its fields, computed on first access, carry the bits of :func:`_frame_at`."""
+    k = d + 1
+    if x.shape[0] > _EIGH_BLOCK:   # the blocks' threads decompose their own covariances (as _frame_at)
+        with _blas_single():
+            mom = field._moments(x, t, cov=True, eigh=k)
+        eig = mom._eigh
+    else:
+        mom, eig = field._moments(x, t, cov=True), None
+    mu, vec = _top_blocks(mom.cov, k) if eig is None else eig
+    mu, vec = mu[:, ::-1], vec[:, :, ::-1]            # descending: mu[:, j] is mu_{j+1}
+    c2 = _a_over_h_power(mom, 2)
+    c2 = c2 if math.isfinite(float(np.add.reduce(c2))) else None
+    with np.errstate(over="ignore", invalid="ignore"):   # (a/h)^2 mu beyond float64: refused by name below
+        lam = _times_a_over_h(mom, mu, 2, c2) - 1.0 / mom.h[:, None]
+        gap = _times_a_over_h(mom, mu[:, d - 1] - mu[:, d], 2, c2) if d > 0 else np.full(x.shape[0], np.inf)
+    _require_finite_values(lam, mom.score, mom.t, mom.h)
+    s = mom.score
+    if d:
+        V = vec[:, :, :d]
+        g = s - np.einsum("mdk,mk->md", V, np.einsum("mdk,md->mk", V, s))
+    else:
+        g = s
+    return _row_norms(g), -lam[:, d], gap, _LazyFrame._of(mom, d)
+
+
+def _full_frame(src):
+    mom, d = src
+    return _frame_of_moments(mom, _eigh_blocks(mom.cov), d, False)
+
+
+_LAZY_LOCK = threading.Lock()
+
+
+def _lazy_field(name):
+    def get(self):
+        d = self.__dict__
+        full = d.get("_full")
+        if full is None:
+            # one completion at a time: a second reading thread waits for the first one's result (two eighs
+            # at once from user threads meet OpenBLAS's thread contention, see rftheory._blas)
+            with _LAZY_LOCK:
+                full = d.get("_full")
+                if full is None:
+                    full = d["_full"] = _full_frame(d.pop("_src"))
+        return getattr(full, name)
+
+    def put(self, value):
+        if "_src" in self.__dict__:
+            get(self)   # complete first: an assignment replaces one field of the full frame
+        # (no source: the dataclass __init__, e.g. dataclasses.replace, fills a plain frame field by field)
+        setattr(self.__dict__.setdefault("_full", object.__new__(Frame)), name, value)
+
+    return property(get, put, doc=f"``{name}`` of the full frame, computed on first access (see :class:`Frame`).")
+
+
+class _LazyFrame(Frame):
+    """A :class:`Frame` (``ridge.residual``'s) whose eigendecomposition is computed on first access of any of
+    its fields but ``score``, ``d`` and ``dH`` (None): then every field carries the bits of :func:`frame` on the
+    same input, since the same moments go through the same code. A residual alone never pays for it."""
+
+    eigenvalues = _lazy_field("eigenvalues")
+    vectors = _lazy_field("vectors")
+    normal = _lazy_field("normal")
+    tangent = _lazy_field("tangent")
+    beta = _lazy_field("beta")
+    eigengap = _lazy_field("eigengap")
+    gap_floor = _lazy_field("gap_floor")
+
+    @classmethod
+    def _of(cls, mom, d):
+        fr = object.__new__(cls)
+        fr.__dict__.update(score=mom.score, d=d, dH=None, _src=(mom, d))
+        return fr
+
+    def __getstate__(self):   # a pickle holds the full frame, not the moments it comes from
+        self.eigenvalues  # noqa: B018 - completes the frame
+        return dict(self.__dict__)

@@ -33,7 +33,8 @@ from .._results import frame as _table, short_repr
 # the frame and the projection core live in private modules beside this one (one job each); their private
 # names are re-exported for the modules and tests that reach them through ``ridge``
 from ._ridge_frame import (_EIGH_BLOCK, Frame, _dim, _eigh_blocks, _frame_at, _frame_from,  # noqa: F401
-                           _require_field, _row_norms, _score_hessian, _times)
+                           _partial_applies, _require_field, _residual_partial, _row_norms, _score_hessian,
+                           _times)
 from ._ridge_newton import _newton_step, _project_batch, _step_size  # noqa: F401
 from ._ridge_one import _Fallback, project_one as _project_one
 # the projection's result type and the closed-form reference ridges: private modules beside this one, re-exported
@@ -142,16 +143,32 @@ def residual(field, x: ArrayLike, t: ArrayLike, d: int, beta_min: float = 0.0) -
     ValueError
         If x has the wrong shape or is not finite, d is outside [0, D), or t is outside the schedule's
         domain.
+
+    Notes
+    -----
+    For an :class:`rftheory.EmpiricalDensity` with D >= 24 and d + 1 <= max(2, D // 12) only the d + 1 largest
+    eigenpairs of the posterior covariance are computed (LAPACK ``dsyevr`` by index; issue 17):
+    ``residual = |s - V V^T s|`` with V the d tangent vectors, and the flags from ``lambda_d``,
+    ``lambda_{d+1}``; these agree with the full decomposition's to round-off. ``frame`` is then computed on
+    first access of its eigen-fields (the moments are kept), bit for bit the :func:`frame` of the same input.
     """
     beta_min = check_real(beta_min, "beta_min")
-    fr = frame(field, x, t, d)
-    g = np.einsum("mdk,md->mk", fr.normal, fr.score)
-    r = _row_norms(g)
+    _require_field(field)
+    D = _dim(field, x)
+    d = check_ridge_dim(d, D)
+    x = as_points(x, D, "x")
+    tt = _times(field, t, x.shape[0])
+    if _partial_applies(field, x, d):   # only the top d + 1 eigenpairs; the frame is computed when read
+        r, beta, gap, fr = _residual_partial(field, x, tt, d)
+    else:
+        fr = _frame_at(field, x, tt, d)
+        r = _row_norms(np.einsum("mdk,md->mk", fr.normal, fr.score))
+        beta, gap = fr.beta, fr.eigengap
     if not np.all(np.isfinite(r)):
         i = int(np.flatnonzero(~np.isfinite(r))[0])
         raise ValueError(f"the ridge residual at query x[{i}] is not representable in float64 (t too small or "
                          "data too large for this scale)")
-    return Residual(residual=r, curvature_ok=fr.beta > 0, regular=fr.regular(beta_min), frame=fr)
+    return Residual(residual=r, curvature_ok=beta > 0, regular=(beta > beta_min) & (gap > beta_min), frame=fr)
 
 
 def decompose(v: ArrayLike, field, x: ArrayLike, t: ArrayLike, d: int) -> tuple[np.ndarray, np.ndarray]:
