@@ -264,3 +264,20 @@ def test_pair_engine_is_in_the_cache_key(tmp_path, monkeypatch):
         got[flag] = m.moments(X2, **kw).U
     assert len(list(tmp_path.glob("moments-*.npz"))) == 2
     assert np.max(np.abs(got["0"] - got["1"])) <= 1e-14 * np.max(np.abs(got["0"]))
+
+
+@pytest.mark.parametrize("activation", ["relu", "cos"])
+def test_features_equal_the_plain_formula_bit_for_bit(activation):
+    """``features(x, t)`` (one time broadcast, ReLU in place; several times gathered) has the bits of the plain
+    ``act(x W_x^T + (W_t phi(t) + b)[row of t])`` (each distinct time's row embedded once, as the model does),
+    for one time and for one time per row. Power: C[0] x (1 + 1e-15), or the ReLU clipping at 1e-300 instead of
+    0, fails it."""
+    from rftheory.rf.features import fourier_embedding
+
+    m = RandomFeatureModel(2, 50, 4, 2.0, activation=activation, rng=7)
+    x = np.random.default_rng(8).normal(size=(40, 2)) * 2
+    for t in (0.3, np.linspace(0.1, 1.5, 40)):
+        tu = np.atleast_1d(np.asarray(t, dtype=np.float64))          # distinct times, each embedded once
+        C = fourier_embedding(tu, m.K, m.T, m.embedding) @ m.W_t.T + m.b[None, :]
+        ref = m.act(x @ m.W_x.T + (C[0] if tu.size == 1 else C))
+        assert np.array_equal(m.features(x, t), ref)

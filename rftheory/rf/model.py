@@ -140,7 +140,12 @@ class RandomFeatureModel:
 
     def _features(self, x, C, inv):
         pre = x @ self.W_x.T
-        pre += C[inv]
+        if C.shape[0] == 1:          # one time for all rows (a sampler's step): broadcast, not a gathered copy
+            pre += C[0]
+        else:
+            pre += C[inv]
+        if self.act.name == "relu":  # in place: the same values as act(pre), without a new (m, p) array
+            return np.maximum(pre, 0.0, out=pre)
         return self.act(pre)
 
     def moments(self, data: ArrayLike, schedule=None, t0=1e-3, weight="1", method="exact",
