@@ -208,9 +208,10 @@ class MehlerPairs:
         The terms ``X_k = scale d_k`` (elementwise, stored unit-major (p, B)) are computed for ``_ORDERS``
         orders at a time in fixed column chunks of ``_COLS`` units, the next group of orders together with this
         group's products (two buffers). A product is one GEMM per row of tiles and run of adjacent live tiles
-        (``_runs``), ``(X_k w)[rows]^T X_k[run]``, masked and added by :func:`_mehler_kernels.mask_add`; the rows
-        of tiles are split in ``_GROUPS`` fixed tasks. No split depends on ``threads``, and each entry's arithmetic
-        is the same whichever thread does it, so neither do the bits."""
+        (``_runs``), ``(X_k w)[rows]^T X_k[run]``, masked and added by the update of
+        :func:`_mehler_kernels.mask_adder`; the rows of tiles are split in ``_GROUPS`` fixed tasks. No split
+        depends on ``threads``, and each entry's arithmetic is the same whichever thread does it, so neither do
+        the bits."""
         alpha = np.asarray(alpha, dtype=np.float64)
         S = np.asarray(scale, dtype=np.float64)
         w = np.asarray(weight, dtype=np.float64)
@@ -237,6 +238,8 @@ class MehlerPairs:
                 for i in range(nw):
                     np.multiply(X[kk, c0:c1], wT[i], out=XW[kk, i, c0:c1])
 
+        mask_add = _kernels.mask_adder()                                   # the engine, once per call
+
         def products(task, g):
             M = Ms[task]
             for kk in range(min(G, N + 1 - g * G)):
@@ -248,7 +251,7 @@ class MehlerPairs:
                         Mr = M[:, :(a1 - a0) * (b1 - b0)].reshape(nw, a1 - a0, b1 - b0)
                         for i in range(nw):
                             np.matmul(XW[i, a0:a1], X[b0:b1].T, out=Mr[i])
-                        _kernels.mask_add(Mr, self.R0, self.DL, pw, acc, a0, b0, k)
+                        mask_add(Mr, self.R0, self.DL, pw, acc, a0, b0, k)
 
         with blas_single(), _Pool(threads) as pool:
             pool.map(lambda c: terms_chunk(c, 0), range(len(chunks)))

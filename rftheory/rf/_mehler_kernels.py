@@ -73,16 +73,18 @@ def _far_py(q0, q1, jf, kf, sg, off, c1, c2, wn, AT, ST, w, out):
 
 
 _far = _far_py
+_mask_add = None      # compiled _mask_add_py (set by _compile)
 
 
 def _compile() -> None:
-    global _far
+    global _far, _mask_add
     if _STATE["compiled"]:
         return
     import numba as nb
 
     _fp._compile()
     _far = nb.njit(nogil=True, cache=True, fastmath={"contract"})(_far_py)
+    _mask_add = nb.njit(nogil=True, cache=True)(_mask_add_py)     # no contraction: numpy's bits
     _STATE["compiled"] = True
 
 
@@ -138,18 +140,11 @@ def _mask_add_np(M, R0, DL, P, acc, a0, b0, k):
     acc[:, rs, cs] += M
 
 
-_mask_add_nb = None
-
-
-def mask_add(M, R0, DL, P, acc, a0, b0, k):
-    """The series' masked update of one run of tiles (:func:`_mask_add_py`): compiled where numba runs, else numpy
-    (the same operations, so the same bits)."""
-    global _mask_add_nb
+def mask_adder():
+    """The series' masked update of one run of tiles, ``fn(M, R0, DL, P, acc, a0, b0, k)`` (:func:`_mask_add_py`):
+    compiled where numba runs, else numpy (the same operations, so the same bits). Resolved once per pair sum,
+    not per call."""
     if available():
-        if _mask_add_nb is None:
-            import numba as nb
-
-            _mask_add_nb = nb.njit(nogil=True, cache=True)(_mask_add_py)
-        _mask_add_nb(M, R0, DL, P, acc, a0, b0, int(k))
-    else:
-        _mask_add_np(M, R0, DL, P, acc, a0, b0, k)
+        _compile()
+        return _mask_add
+    return _mask_add_np
