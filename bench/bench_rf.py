@@ -15,6 +15,8 @@ Ratios are against baselines measured in the same run; nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import time
 
 import numpy as np
@@ -106,23 +108,18 @@ def _with_pairs(kind, fn):
         _exact.RELU_PAIRS = orig
 
 
+@contextlib.contextmanager
 def _engine_env(flag):
     """RFTHEORY_NUMBA set to ``flag`` for the duration (the exact assembly's pair-sum engine)."""
-    import contextlib
-    import os
-
-    @contextlib.contextmanager
-    def ctx():
-        old = os.environ.get("RFTHEORY_NUMBA")
-        os.environ["RFTHEORY_NUMBA"] = flag
-        try:
-            yield
-        finally:
-            if old is None:
-                del os.environ["RFTHEORY_NUMBA"]
-            else:
-                os.environ["RFTHEORY_NUMBA"] = old
-    return ctx()
+    old = os.environ.get("RFTHEORY_NUMBA")
+    os.environ["RFTHEORY_NUMBA"] = flag
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["RFTHEORY_NUMBA"]
+        else:
+            os.environ["RFTHEORY_NUMBA"] = old
 
 
 def bench_paper_size(quick: bool, full: bool):
