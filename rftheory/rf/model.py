@@ -135,7 +135,10 @@ class RandomFeatureModel:
     def _time_rows(self, tt):
         """``W_t phi(t) + b`` once per distinct time (a sampler passes one t for all points), and the index of
         each point's row."""
-        tu, inv = np.unique(tt, return_inverse=True)
+        if tt.size and tt.min() == tt.max():       # one time (a sampler's step): what unique gives, without a sort
+            tu, inv = tt[:1], np.zeros(tt.size, dtype=np.intp)
+        else:
+            tu, inv = np.unique(tt, return_inverse=True)
         return fourier_embedding(tu, self.K, self.T, self.embedding) @ self.W_t.T + self.b[None, :], inv.reshape(-1)
 
     def _features(self, x, C, inv):
