@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args(argv)
     from rftheory.density.schedules import OU
-    from rftheory.rf import _bvn
+    from rftheory.rf import _relu_pair_kernel as _kern
     from rftheory.rf.model import RandomFeatureModel
     from rftheory.rf.moments import assemble, time_rule
 
@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     m = RandomFeatureModel(2, p, K, T, activation="relu", rng=0)
     nodes, wts = time_rule(1e-3, T, K, T, 8, 2.0)
     sl = np.linspace(0, nodes.size - 1, 8).astype(int)
-    orig_ws, orig_std = _bvn._ReluPairKernel.weighted_sum, _bvn.relu_pair_std
+    orig_ws, orig_std = _kern._ReluPairKernel.weighted_sum, _kern.relu_pair_std
     count = [0]
 
     def counting_std(x, y, r):
@@ -42,10 +42,10 @@ def main(argv=None) -> int:
     times = {False: [], True: []}
     U = {}
     try:
-        _bvn.relu_pair_std = counting_std
+        _kern.relu_pair_std = counting_std
         for _ in range(a.rounds):
             for route in (False, True):
-                _bvn._ReluPairKernel.weighted_sum = (
+                _kern._ReluPairKernel.weighted_sum = (
                     lambda self, *args, _r=route, **kw: orig_ws(self, *args, route=_r, **kw))
                 count[0] = 0
                 t0 = time.perf_counter()
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
                 times[route].append(time.perf_counter() - t0)
                 routed = count[0]
     finally:
-        _bvn._ReluPairKernel.weighted_sum, _bvn.relu_pair_std = orig_ws, orig_std
+        _kern._ReluPairKernel.weighted_sum, _kern.relu_pair_std = orig_ws, orig_std
     terms = sl.size * X3.shape[0] * p * (p - 1) // 2
     off, on = float(np.median(times[False])), float(np.median(times[True]))
     normal = np.abs(U[True]) > 2.3e-308

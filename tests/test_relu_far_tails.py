@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from rftheory.rf import _bvn
-from rftheory.rf._bvn import relu_pair_kernel, relu_pair_std
+from rftheory.rf._bvn import relu_pair_std
+from rftheory.rf._relu_pair_kernel import _ReluPairKernel, relu_pair_kernel
 
 from .mp_reference import relu_pair_ref
 
@@ -45,7 +46,7 @@ def _kernel_values(points):
 
 def test_far_tails_relative_accuracy_vs_mpmath(far_refs):
     assert np.all(far_refs > 2.3e-308), "the grid must hold normal floats"
-    assert np.all(_bvn._ReluPairKernel.flagged(*(np.array(v) for v in zip(*FAR))))
+    assert np.all(_ReluPairKernel.flagged(*(np.array(v) for v in zip(*FAR))))
     std, called = _kernel_values(FAR)
     rel = np.abs(std - far_refs) / far_refs
     assert rel.max() <= REL, rel
@@ -106,7 +107,7 @@ def test_mean_moments_random_far_region_vs_mpmath(which):
 
 
 def test_without_routing_the_far_tails_fail(far_refs, monkeypatch):
-    monkeypatch.setattr(_bvn._ReluPairKernel, "flagged",
+    monkeypatch.setattr(_ReluPairKernel, "flagged",
                         staticmethod(lambda a, b, rho: np.zeros(np.broadcast(a, b, rho).shape, dtype=bool)))
     std, _ = _kernel_values(FAR)
     rel = np.abs(std - far_refs) / far_refs
@@ -120,7 +121,7 @@ RHO_GRID = np.array([-1.0, -0.9999, -0.99, -0.95, -0.8, -0.3, 0.0, 0.05, 0.3, 0.
 def _unflagged_grid():
     av = np.arange(-10.0, 10.01, 0.5)          # down to -10: a looser flag (-7.5) fails here (1.4e-11)
     A, B, R = (x.ravel() for x in np.meshgrid(av, av, RHO_GRID, indexing="ij"))
-    keep = ~_bvn._ReluPairKernel.flagged(A, B, R)
+    keep = ~_ReluPairKernel.flagged(A, B, R)
     return A[keep], B[keep], R[keep]
 
 
@@ -161,7 +162,7 @@ def test_weighted_sum_equals_std_where_unflagged():
     ws = k.weighted_sum(jj, kk, alpha, np.ones((B, p)), np.eye(B))                 # (P, B)
     for bb in range(B):
         ref = relu_pair_std(alpha[bb, jj], alpha[bb, kk], rho)
-        keep = ~_bvn._ReluPairKernel.flagged(alpha[bb, jj], alpha[bb, kk], rho)
+        keep = ~_ReluPairKernel.flagged(alpha[bb, jj], alpha[bb, kk], rho)
         assert keep.sum() > 10
         assert np.max(np.abs(ws[keep, bb] - ref[keep]) / ref[keep]) <= 1e-13 * 10
 

@@ -1,7 +1,7 @@
 """U assembly (``_ReluPairKernel.weighted_sum``) in the far tails (issue 16): the fast quadrature is only
 absolutely accurate on far-tail terms (min(a, b) < -6, or cancelling terms with rho < 0 and a + b < 1), so a U
 entry made of such terms can be wrong by 1e-8 .. 1e+1 relative; ``weighted_sum`` routes the terms that could
-spoil their entry to ``relu_pair_std`` when called with ``route=True`` (module docstring of rf/_bvn.py,
+spoil their entry to ``relu_pair_std`` when called with ``route=True`` (module docstring of rf/_relu_pair_kernel.py,
 "Routing"; not the default, since it doubles U's assembly at the papers' size). Judged here against the
 scalar accurate path summed, ``sum_b w_b s_j s_k relu_pair_std(...)``, at 1e-12 relative per entry (the routed
 terms are relu_pair_std itself; the rest hold 1e-13 each, and the entry sum adds round-off).
@@ -14,8 +14,9 @@ test fails as well (test_routing_thresholds_have_power).
 import numpy as np
 import pytest
 
-from rftheory.rf import _bvn
-from rftheory.rf._bvn import relu_pair_kernel, relu_pair_std
+from rftheory.rf import _relu_pair_kernel
+from rftheory.rf._bvn import relu_pair_std
+from rftheory.rf._relu_pair_kernel import relu_pair_kernel
 
 REL = 1e-12
 # (a, b, rho) about which the B steps of each pair scatter by +-0.5: every step of the pair is in the far tail
@@ -67,7 +68,7 @@ def test_far_entries_need_routing():
 
 @pytest.mark.parametrize("name,value", [("_U_REL", 1e300), ("_R_CANCEL", 1e300)])
 def test_routing_thresholds_have_power(monkeypatch, name, value):
-    monkeypatch.setattr(_bvn, name, value)
+    monkeypatch.setattr(_relu_pair_kernel, name, value)
     jj, kk, rho, alpha, S, w = _far_setup()
     ref = _scalar_sum(jj, kk, rho, alpha, S, w)
     got = relu_pair_kernel(rho).weighted_sum(jj, kk, alpha, S, w, route=True)

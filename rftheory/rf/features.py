@@ -7,8 +7,8 @@ For ``u ~ N(mu_u, s_u^2)``, ``v ~ N(mu_v, s_v^2)`` with correlation ``rho`` ever
     pair(mu_u, s_u, mu_v, s_v, rho)   E[sigma(u) sigma(v)]
     pair_kernel(rho)                  the same for fixed per-pair correlations, constants hoisted
 
-ReLU: closed forms in :mod:`rftheory.rf._bvn` (bivariate normal CDF, ``relu_pair_std``, the hoisted
-``relu_pair_kernel``), re-exported here.
+ReLU: closed forms in :mod:`rftheory.rf._bvn` (bivariate normal CDF, ``relu_pair_std``) and the hoisted
+``relu_pair_kernel`` (:mod:`rftheory.rf._relu_pair_kernel`), re-exported here.
 
 cos: ``E[cos u] = cos(mu) e^{-s^2/2}``; pairs by the sum formula. erf: ``E[erf u] = erf(mu/sqrt(1 + 2 s^2))``;
 pairs exactly through Phi2 (``erf(u) = 2 P(xi < sqrt2 u) - 1`` with an independent standard normal xi),
@@ -21,8 +21,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import erf
 
-from ._bvn import (_check_rho, bvn_cdf, norm_cdf, norm_pdf, relu_g, relu_pair_kernel,  # noqa: F401 (re-exports)
+from ._bvn import (_check_rho, bvn_cdf, norm_cdf, norm_pdf, relu_g,  # noqa: F401 (re-exports)
                    relu_pair_std, relu_second_std)
+from ._relu_pair_kernel import relu_pair_kernel  # noqa: F401 (re-export)
 
 __all__ = [
     "Activation",
