@@ -9,7 +9,11 @@ The kept set of a query q = x / a_t is every training point within ``d_0^2 + 2 h
 
 So the dense pass is no slower from the kept count :func:`kept_threshold` on. The search: in low dimension
 (``D <= TREE_MAX_D``) a k-d tree; above it one matrix product per block of queries (k-d trees are slower than
-brute force at D ~ 32), which gives the exact count before any per-query work.
+brute force at D ~ 32), which gives the exact count before any per-query work. That product costs
+``SEARCH_BRUTE n`` per searching query plus ``SEARCH_FIXED n`` once (a pass over all the data, however few
+queries search: one or two searching queries cost more than their dense share), so above TREE_MAX_D the queries
+chosen for truncation are truncated only if together they save more than that fixed part
+(:func:`group_saving`); otherwise the whole batch goes dense.
 
 The route is chosen before any search, from the kept count counted on fixed strided subsamples of the data, in
 stages of growing size (``STAGES``, :func:`route_dense`): 128 points, then 512, then ``SUBSAMPLE``. A stage sends to
@@ -45,7 +49,10 @@ PILOT_MIN = 8  # a count, not a noisy 1 or 2
 # measured at 0.12-0.3 units, so the model errs towards dense: a truncation it picks does pay
 OVERHEAD = 1500.0  # per query, the truncated loop's fixed Python work
 PER_KEPT = 12.0  # per kept point: gather and elementwise passes over (kept, D) arrays
-SEARCH_BRUTE = 0.7  # per data point, the blocked product that finds the kept set when D > TREE_MAX_D
+SEARCH_BRUTE = 0.7  # per data point and query, the blocked product that finds the kept set when D > TREE_MAX_D ...
+SEARCH_FIXED = 2.5  # ... plus this per data point once per batch: a pass over all the data however few queries search
+                    # (measured, process time, n = 2e4 and 1e5, D = 32: 1.4-2.2 dense queries for 1-2 searching queries,
+                    # 3.5-4.8 for 4, 4.3-6.5 for 8, 0.5-0.66 per query for 32-120; the model's 2.5 + 0.7 r errs high)
 _BLOCK_BYTES = 64 * 2**20
 
 
@@ -53,6 +60,13 @@ def kept_threshold(n: int, D: int) -> float:
     """The kept count from which the dense pass is expected to be no slower than search plus truncated loop."""
     search = SEARCH_BRUTE * n if D > TREE_MAX_D else 0.0
     return (n - search - OVERHEAD) / PER_KEPT
+
+
+def group_saving(kept, n: int) -> float:
+    """What truncating queries of estimated kept counts ``kept`` saves against the dense pass, in dense units, before
+    the search's fixed part (``SEARCH_FIXED n``, paid once per batch when D > TREE_MAX_D)."""
+    kept = np.asarray(kept, dtype=np.float64)
+    return float(np.sum(n * (1.0 - SEARCH_BRUTE) - OVERHEAD - PER_KEPT * kept))
 
 
 def prefer_dense(kept, n: int, D: int) -> np.ndarray:
@@ -116,8 +130,13 @@ def route_dense(data: np.ndarray, q: np.ndarray, r2: float, subs=None) -> np.nda
             subs[size] = subsample(data, size)
         sub = subs[size]
         qr, qqr = (q, qq) if rest.size == m else (q[rest], qq[rest])
-        if margin is None:  # the last stage: the single estimate decides (as estimate_kept + prefer_dense)
-            dense[rest] = prefer_dense(estimate_kept(data, qr, r2, sub), n, D)
+        if margin is None:  # the last stage: the single estimate decides (as estimate_kept + prefer_dense) ...
+            est = estimate_kept(data, qr, r2, sub)
+            dense[rest] = prefer_dense(est, n, D)
+            # ... and, where the search is a pass over all the data, only if the truncated queries together save
+            # more than that pass's fixed part; else the whole batch is dense (the very dense call)
+            if D > TREE_MAX_D and group_saving(est[~dense[rest]], n) <= SEARCH_FIXED * n:
+                dense[:] = True
             break
         c, d2 = _count(qr, sub, r2, qqr)
         # clear: a real count, scaled to margin x the threshold, and a nearest subsample point within the cut
