@@ -75,3 +75,16 @@ def test_other_cases_keep_the_numpy_path():
     mc = RandomFeatureModel(2, 60, 4, 4.0, activation="cos", rng=1)
     assert not _field_kernel.applies(mc, 1)
     assert np.array_equal(mc.score_field(W3[:2]).output(x3[:, :2], 0.5), mc.features(x3[:, :2], 0.5) @ W3[:2].T)
+
+
+@pytest.mark.parametrize("activation", ["relu", "cos"])
+def test_the_last_time_row_is_reused_only_for_its_time(activation):
+    """A field keeps the embedded row of its last one-time call (a sampler asks each step's end time again): calls
+    at t1, t2, t2, t1 and per-point times give the bits of a fresh field's calls. Power: reusing the row whatever
+    the time (tried: the t2 after t1 then differs)."""
+    model = RandomFeatureModel(2, 80, 4, 4.0, activation=activation, rng=5)
+    W = np.random.default_rng(6).normal(size=(2, 80))
+    x = np.random.default_rng(7).normal(size=(33, 2))
+    field = model.score_field(W)
+    for t in (0.2, 0.9, 0.9, 0.2, np.linspace(0.1, 1.0, 33), 0.9):
+        assert np.array_equal(field.score(x, t), model.score_field(W).score(x, t))
