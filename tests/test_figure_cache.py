@@ -110,6 +110,7 @@ def test_a_figure_from_its_cache_writes_the_same_json(tmp_path, monkeypatch):
 
     monkeypatch.setattr(_hqt, "_CACHE", dict(_hqt._CACHE))
     monkeypatch.setattr(_hqt, "_MEMO", {})
+    monkeypatch.setattr(_hqt, "_POINT_MEMO", {})
     monkeypatch.setattr(_hqt, "_SAMPLES", {})
     args = Namespace(only=["residual"], out=str(tmp_path / "o"), quick=True, seed=0, no_progress=True, list=False,
                      cache=None, no_cache=False)

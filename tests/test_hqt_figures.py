@@ -87,9 +87,10 @@ def test_two_mode_figure(out):
     # the ordering the RMS measure reverses: loss-level tangential floor grows with the weight's small-t emphasis
     assert res.data["1"]["loss_tangent"][-1] < res.data["1/h2"]["loss_tangent"][-1]
     assert res.data["1"]["score_tangent"][-1] > res.data["1/h2"]["score_tangent"][-1]
-    # no model was assembled twice since the phase figure started: it (on the same two modes) asked for all three
-    # weights, so this figure found its moments in the memo (issue 17: one pass saved). Power: without that
-    # request two_sym is assembled by both figures and this fails (when the phase test ran first, as in order).
+    # no point was assembled twice since the phase figure started: it (on the same two modes) asked for all three
+    # weights, so this figure found its points' moments in the memo (issue 17: one pass saved). Power: with the
+    # point memo emptied between the two figures, both assemble (+-3, 0) and this fails (when the phase test ran
+    # first, as in order).
     from paper_figures import _hqt
     if _BEFORE_PHASES.get("_ran"):
         again = {k: n - _BEFORE_PHASES.get(k, 0) for k, n in _hqt.ASSEMBLIES.items()}
@@ -106,8 +107,8 @@ def test_structured_figure(out):
 
 
 def test_figure_moments_come_from_the_disk_cache(tmp_path, monkeypatch):
-    """`rftheory figures` caches the exact RF moments under OUT/cache: a second process (here: the in-memory
-    cache cleared) reads them instead of assembling, and trains the same field."""
+    """`rftheory figures` caches the exact RF moments under OUT/cache, one entry per training point: a second
+    process (here: the in-memory caches cleared) reads them instead of assembling, and trains the same field."""
     import rftheory.rf.model as rfm
     from paper_figures import _hqt
 
@@ -116,9 +117,13 @@ def test_figure_moments_come_from_the_disk_cache(tmp_path, monkeypatch):
     x = np.array([[0.3, -0.2], [1.0, 0.5]])
     monkeypatch.setitem(_hqt._CACHE, "dir", str(tmp_path))
     monkeypatch.setattr(_hqt, "_MEMO", {})
+    monkeypatch.setattr(_hqt, "_POINT_MEMO", {})
+    monkeypatch.setattr(_hqt, "_FLOWS", {})
     first = _hqt.train_rf(X, s, seed=11)[0].score(x, 0.5)
-    assert len(list(tmp_path.glob("moments-*.npz"))) == 1
+    assert len(list(tmp_path.glob("moments-*.npz"))) == 2
     _hqt._MEMO.clear()
+    _hqt._POINT_MEMO.clear()
+    _hqt._FLOWS.clear()
 
     def boom(*a, **k):
         raise AssertionError("assembled although cached on disk")
@@ -157,3 +162,32 @@ def test_escaped_samples_are_flagged():
     assert _hqt.escaped(x, X, 1.0).tolist() == [False, False, True, True, True]
     z = np.random.default_rng(0).standard_normal((100_000, 2))
     assert not _hqt.escaped(z, X, np.exp(-40.0)).any()
+
+
+def test_a_sets_moments_are_the_average_of_its_points_and_shared_points_are_assembled_once(monkeypatch):
+    """The figures assemble each distinct training point once (paper_figures/_hqt.moments) and average: U, V, c0
+    equal one assembly of the whole set up to the round-off of summing its N = n x n_nodes (point, node) steps in
+    another order, N eps max|U| (observed ~1e-15 relative); the report's differences bound the set's own. A second
+    set sharing three of its four points assembles only the new one. Power: dividing by n + 1, or dropping a
+    point's part, fails the first check (tried)."""
+    from paper_figures import _hqt
+    from rftheory import datasets
+    from rftheory.density.schedules import OU
+
+    for name in ("_MEMO", "_POINT_MEMO", "_FLOWS", "ASSEMBLIES"):
+        monkeypatch.setattr(_hqt, name, {})
+    monkeypatch.setitem(_hqt._CACHE, "dir", None)
+    s = {**_hqt.sizes(True), "p": 40, "K": 2, "T": 2.0}
+    X3 = datasets.modes("three")
+    model, (m3,) = _hqt.moments(X3, s, 3, ("1/h",))
+    joint = model.moments(X3, OU(), t0=s["t0"], weight="1/h", n_gl=s["n_gl"])
+    N = X3.shape[0] * joint.n_time_nodes
+    eps = np.finfo(float).eps
+    assert np.abs(m3.U - joint.U).max() <= N * eps * np.abs(joint.U).max()
+    assert np.abs(m3.V - joint.V).max() <= N * eps * np.abs(joint.V).max()
+    assert abs(m3.c0 - joint.c0) <= N * eps * abs(joint.c0)
+    assert m3.report.rel_diff_U >= joint.report.rel_diff_U * (1 - 1e-9)
+    assert m3.report.rel_diff_V >= joint.report.rel_diff_V * (1 - 1e-9)
+    assert len(_hqt.ASSEMBLIES) == 3 and set(_hqt.ASSEMBLIES.values()) == {1}
+    _hqt.moments(datasets.modes("square"), s, 3, ("1/h",))       # (0,0), (5,0), (0,5) shared; (5,5) new
+    assert len(_hqt.ASSEMBLIES) == 4 and set(_hqt.ASSEMBLIES.values()) == {1}
