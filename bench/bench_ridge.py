@@ -16,7 +16,9 @@ times are medians over repeats. Three parts:
    matrix multiply of the dominant product's shape, timed in the same run; and, in the same rounds, the
    residual as computed before issue 17's partial-eigh and compiled-weights levers (the levers' gain). Each
    timing starts after a pause (``SETTLE_S``) that lets the GEMM's spinning OpenBLAS threads sleep; with two
-   threads the residual timed right after the GEMM (the measurement before session 18) is printed beside it.
+   threads the residual timed right after the GEMM (the measurement before session 18) is printed beside it,
+   and so is the residual's fraction of the same product cut into its own query blocks and data chunks on
+   one BLAS thread each (``blocked_gemm``: the ceiling of the threading policy, not the row's baseline).
 3. Peak memory of projecting many 3-D queries (in a subprocess: tracemalloc peak and max RSS) against the
    size of the input and output arrays.
 """
@@ -256,6 +258,33 @@ def _settle(seconds=SETTLE_S):
         time.sleep(seconds)
 
 
+def blocked_gemm(A, B, dens, D):
+    """``A @ B`` cut as the residual's pass cuts its moment product: the queries in the pass's blocks (memory budget
+    ``_streaming._BLOCK_BYTES``, ``_streaming._query_blocks``) on the query threads with one BLAS thread each,
+    the data in chunks of ``dens.chunk_size`` summed per block. Not the row's baseline: the ceiling of the
+    threading policy (one-BLAS-thread products, so that the bits do not depend on the thread count), printed
+    beside it (issue 17, session 18)."""
+    from rftheory._blas import blas_single, run_blocks
+    from rftheory.density import _streaming
+
+    m, n = A.shape
+    nc = min(dens.chunk_size, n)
+    ncols = B.shape[1]
+    per_q = (nc + 2 * ncols + D * D) * 8          # as _StreamingPass._moments with cov
+    qc = int(max(1, min(m, _streaming._BLOCK_BYTES // per_q)))
+    out = np.empty((m, ncols))
+
+    def block(sl):
+        acc = A[sl, :nc] @ B[:nc]
+        for n0 in range(nc, n, nc):
+            acc += A[sl, n0:n0 + nc] @ B[n0:n0 + nc]
+        out[sl] = acc
+
+    with blas_single():
+        run_blocks(block, _streaming._query_blocks(m, qc))
+    return out
+
+
 def bench_flops(m=4096, n=10_000, D=32, repeats=3, blas_threads=(None, 1), settle=SETTLE_S):
     """Part 2. Useful flops: the logits product 2 m n (D+1) plus the moment product 2 m n K,
     K = 1 + D + D(D+1)/2 (weights, first moments, unique second moments); exp, eigh and O(m D^2) work are not
@@ -281,7 +310,7 @@ def bench_flops(m=4096, n=10_000, D=32, repeats=3, blas_threads=(None, 1), settl
     out = dict(m=m, n=n, D=D, K=K, useful_gflop=flops / 1e9, max_weight_median=float(np.median(mom.max_weight)),
                settle_s=settle, by_blas_threads={})
     keys = ["default" if nt is None else str(nt) for nt in blas_threads]
-    runs = {k: dict(mm=[], res=[], old=[], fr_old=[], res_now=[]) for k in keys}
+    runs = {k: dict(mm=[], res=[], old=[], fr_old=[], res_now=[], blk=[]) for k in keys}
     with _blas_limit(blas_threads[0]), _query_threads(blas_threads[0]):   # untimed: compile, build, start
         res = ridge.residual(dens, x, t, 1)
         r_old = residual_before_levers(dens_np, x, t)
@@ -310,6 +339,10 @@ def bench_flops(m=4096, n=10_000, D=32, repeats=3, blas_threads=(None, 1), settl
                 r_old = residual_before_levers(dens_np, x, t)
                 rr["old"].append(time.perf_counter() - t0)
                 rr["fr_old"].append(rr["mm"][-1] / rr["old"][-1] * share)
+                _settle(settle)
+                t0 = time.perf_counter()
+                blocked_gemm(A, B, dens, D)
+                rr["blk"].append(time.perf_counter() - t0)
     for key in keys:
         rr = runs[key]
         ts_mm, ts_res, ts_old = rr["mm"], rr["res"], rr["old"]
@@ -321,6 +354,9 @@ def bench_flops(m=4096, n=10_000, D=32, repeats=3, blas_threads=(None, 1), settl
         o["before_levers_time_s"] = float(np.median(ts_old))
         o["before_levers_fraction_of_matmul"] = float(np.median(rr["fr_old"]))
         o["levers_speedup"] = float(np.median(np.array(ts_old) / np.array(ts_res)))
+        o["blocked_gemm_time_s"] = float(np.median(rr["blk"]))
+        o["blocked_gemm_gflops"] = 2.0 * m * n * K / o["blocked_gemm_time_s"] / 1e9
+        o["fraction_of_blocked_gemm"] = float(np.median([rr["blk"][i] / ts_res[i] * share for i in range(repeats)]))
         if rr["res_now"]:
             o["fraction_of_matmul_right_after_gemm"] = float(np.median(rr["res_now"]))
             o["fractions_right_after_gemm_per_round"] = rr["res_now"]
@@ -467,7 +503,8 @@ def _print_table(res):
             rows.append((f"  {k_} thread(s): residual {o_['fraction_of_matmul']:.0%} of the GEMM",
                          f"before the levers {o_['before_levers_fraction_of_matmul']:.0%}",
                          f"levers {o_['levers_speedup']:.2f}x",
-                         "" if now is None else f"timed right after the GEMM {now:.0%}", "",
+                         "" if now is None else f"timed right after the GEMM {now:.0%}",
+                         f"blocked GEMM {o_['blocked_gemm_gflops']:.1f} GFLOP/s: residual {o_['fraction_of_blocked_gemm']:.0%} of it",
                          f"|r - r_before| <= {o_['max_residual_difference_vs_before']:.1e}"))
     mm = res.get("memory")
     if mm:
