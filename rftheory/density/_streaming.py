@@ -16,7 +16,7 @@ import numpy as np
 
 from .._blas import blas_single as _blas_single, run_blocks as _run_blocks
 from .._results import frame as _table, short_repr
-from . import _columns, _fused_exp
+from . import _columns, _fused_exp, _fused_merge
 from ._partial_eigh import top_eigh
 from ._posterior_sums import central_third, centred_scatter, shift_plan, shift_third
 
@@ -197,6 +197,7 @@ class _StreamingPass:
         # OpenBLAS's own threading threshold) skip the switch: they run on one thread anyway.
         if m > qc and getattr(self, "engine", "auto") == "auto" and _fused_exp.available(D):
             _fused_exp.kernel()   # compiled (or loaded) here, not in racing query threads
+            _fused_merge.kernels()
         with _blas_single() if m * self.n * ncols > _TINY_WORK else contextlib.nullcontext():
             if m <= qc:  # one query block (small m): the pass's results are the outputs, no copies
                 res = self._pass(xq, a, h, cov, fused, None)
@@ -341,6 +342,8 @@ class _StreamingPass:
         ar = np.arange(q)
         i2, j2 = self._pairs
         fast_exp = getattr(self, "engine", "auto") == "auto" and _fused_exp.available(D)
+        # the packed scatter and its merge in compiled sweeps, numpy's bits (``_fused_merge``)
+        scatter, merge = _fused_merge.kernels() if fast_exp and want_cov else (None, None)
         for n0 in range(0, self.n, nc):
             Xb = X[n0:n0 + nc]
             e = self._logits(xq, a, h, n0, Xb)
@@ -360,10 +363,14 @@ class _StreamingPass:
                 # the scatter is carried packed, as its unique entries i <= j (half the memory traffic of
                 # the full matrices); the symmetric matrix is formed once at the end
                 # S_ij - (W dm_i) dm_j, in place in one (q, pairs) buffer (the same products, the same bits)
-                Cb = np.take(dm, i2, axis=1)
-                Cb *= Wb[:, None]
-                Cb *= np.take(dm, j2, axis=1)
-                np.subtract(S[:, 1 + D:1 + D + i2.size], Cb, out=Cb)
+                if scatter is not None:
+                    Cb = np.empty((q, i2.size))
+                    scatter(S, 1 + D, dm, Wb, i2, j2, Cb)
+                else:
+                    Cb = np.take(dm, i2, axis=1)
+                    Cb *= Wb[:, None]
+                    Cb *= np.take(dm, j2, axis=1)
+                    np.subtract(S[:, 1 + D:1 + D + i2.size], Cb, out=Cb)
                 # per query: the centred (precise) sum where the chunk's posterior is nearly one-hot
                 # (mass off its top point < 1e-2: the covariance is small against R^2 and the one-product
                 # form would lose its relative precision) or where h is small; one product otherwise
@@ -390,7 +397,9 @@ class _StreamingPass:
             Wt = Wa + Wbn
             delta = mub - mu
             mu = mu + delta * (Wbn / Wt)[:, None]
-            if want_cov:
+            if merge is not None:
+                merge(C, Cb, fa, fb, delta, Wa * Wbn / Wt, i2, j2)
+            elif want_cov:
                 # C fa + Cb fb + ((Wa Wb / W) delta_i) delta_j, in place (C and Cb are this pass's own
                 # buffers; the same operations in the same order as the expression, so the same bits)
                 C *= fa[:, None]
