@@ -14,7 +14,11 @@ times are medians over repeats. Three parts:
    issue 17); the numpy pass is then timed too, interleaved, and the ratio of the two printed.
 2. Residual + frame at m = 4096, n = 10^4, D = 32: useful GFLOP/s of the dominant products against a plain
    matrix multiply of the dominant product's shape, timed in the same run; and, in the same rounds, the
-   residual as computed before issue 17's partial-eigh and compiled-weights levers (the levers' gain).
+   residual as computed before issue 17's partial-eigh and compiled-weights levers (the levers' gain). Each
+   timing starts after a pause (``SETTLE_S``) that lets the GEMM's spinning OpenBLAS threads sleep; with two
+   threads the residual timed right after the GEMM (the measurement before session 18) is printed beside it,
+   and so is the residual's fraction of the same product cut into its own query blocks and data chunks on
+   one BLAS thread each (``blocked_gemm``: the ceiling of the threading policy, not the row's baseline).
 3. Peak memory of projecting many 3-D queries (in a subprocess: tracemalloc peak and max RSS) against the
    size of the input and output arrays.
 """
@@ -34,6 +38,9 @@ import numpy as np
 
 from rftheory import EmpiricalDensity, ridge
 from rftheory.density.schedules import VE
+
+from ._ridge_flops import (SETTLE_S, _blas_limit, _query_threads, _settle, bench_flops,  # noqa: F401 - part 2
+                           blocked_gemm, flop_workload, residual_before_levers)
 
 # W: VE with sigma(1) = 0.2, so a = 1 and h = 0.04 at t = 1
 W_SCHEDULE = VE(sigma_min=0.01, sigma_max=0.2)
@@ -108,30 +115,6 @@ def _median_time(fn, repeats):
         out = fn()
         ts.append(time.perf_counter() - t0)
     return float(np.median(ts)), ts, out
-
-
-def _query_threads(n_threads):
-    """rftheory's query-parallel threads set to n_threads for the duration (None: leave the default)."""
-    from rftheory import _blas
-
-    @contextlib.contextmanager
-    def ctx():
-        old = _blas.set_query_threads(int(n_threads)) if n_threads else None
-        try:
-            yield
-        finally:
-            if old is not None:
-                _blas.set_query_threads(old)
-
-    return ctx()
-
-
-def _blas_limit(n_threads):
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        return contextlib.nullcontext()
-    return threadpool_limits(n_threads) if n_threads else contextlib.nullcontext()
 
 
 def bench_projection(m=10_000, k_base=200, k_sconce=20, repeats=3, blas_threads=(None, 1), log=print):
@@ -222,75 +205,6 @@ def bench_projection(m=10_000, k_base=200, k_sconce=20, repeats=3, blas_threads=
             out["ratio_vs_sconce"] = per_s * m / out["rftheory"]["time_s"]
             out["sconce_target"] = ">= 300x (issue 17)"
             out["sconce_meets_target"] = "yes" if out["ratio_vs_sconce"] >= 300 else "no"
-    return out
-
-
-# ----------------------------------------------------------------------------- part 2: GFLOP/s
-def flop_workload(m=4096, n=10_000, D=32, seed=2):
-    """Data N(0, I_D); queries drawn from p_t at OU t = 1 (a = e^-1, h = 1 - e^-2)."""
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, D))
-    dens = EmpiricalDensity(X)
-    t = 1.0
-    x = dens.sample(t, m, rng)
-    return dens, x, t
-
-
-def residual_before_levers(dens_numpy, x, t, d=1):
-    """The residual as computed before issue 17's session-18 levers, for an in-run comparison: numpy's exp
-    (``engine="numpy"``) and the full frame (every eigenpair, ``ridge.frame``), then ``|E^T s|``."""
-    fr = ridge.frame(dens_numpy, x, t, d)
-    return np.linalg.norm(np.einsum("mdk,md->mk", fr.normal, fr.score), axis=1)
-
-
-def bench_flops(m=4096, n=10_000, D=32, repeats=3, blas_threads=(None, 1)):
-    """Part 2. Useful flops: the logits product 2 m n (D+1) plus the moment product 2 m n K,
-    K = 1 + D + D(D+1)/2 (weights, first moments, unique second moments); exp, eigh and O(m D^2) work are not
-    counted. The reference is ``A @ B`` with A (m, n), B (n, K): the dominant product's own shape. Timed in
-    the same rounds: :func:`residual_before_levers` (numpy's exp, the full eigendecomposition), whose ratio
-    to the residual is the levers' gain (``ridge.residual`` uses the top d+1 eigenpairs, and with numba the
-    compiled weights sweep)."""
-    dens, x, t = flop_workload(m, n, D)
-    dens_np = EmpiricalDensity(dens.data, engine="numpy")
-    K = 1 + D + D * (D + 1) // 2
-    flops = 2.0 * m * n * (D + 1) + 2.0 * m * n * K
-    rng = np.random.default_rng(3)
-    A, B = rng.random((m, n)), rng.random((n, K))
-    mom = dens.moments(x[:64], t)
-    out = dict(m=m, n=n, D=D, K=K, useful_gflop=flops / 1e9, max_weight_median=float(np.median(mom.max_weight)),
-               by_blas_threads={})
-    for nt in blas_threads:
-        ts_mm, ts_res, ts_old, fr_old = [], [], [], []
-        with _blas_limit(nt), _query_threads(nt):  # the GEMM on nt BLAS threads, rftheory on nt query threads
-            for _ in range(repeats):  # interleaved, so all see the same load
-                t0 = time.perf_counter()
-                A @ B
-                ts_mm.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                res = ridge.residual(dens, x, t, 1)
-                ts_res.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                r_old = residual_before_levers(dens_np, x, t)
-                ts_old.append(time.perf_counter() - t0)
-                fr_old.append(ts_mm[-1] / ts_old[-1] * (flops / (2.0 * m * n * K)))
-        tm, tr = float(np.median(ts_mm)), float(np.median(ts_res))
-        o = dict(residual_frame_time_s=tr, residual_frame_gflops=flops / tr / 1e9, matmul_time_s=tm,
-                 matmul_gflops=2.0 * m * n * K / tm / 1e9, regular_fraction=float(res.regular.mean()))
-        o["fraction_of_matmul"] = o["residual_frame_gflops"] / o["matmul_gflops"]
-        o["fractions_per_round"] = [ts_mm[i] / ts_res[i] * (flops / (2.0 * m * n * K)) for i in range(repeats)]
-        o["before_levers_time_s"] = float(np.median(ts_old))
-        o["before_levers_fraction_of_matmul"] = float(np.median(fr_old))
-        o["levers_speedup"] = float(np.median(np.array(ts_old) / np.array(ts_res)))
-        # the two residuals agree to round-off (|s| ~ 1e1 here)
-        o["max_residual_difference_vs_before"] = float(np.max(np.abs(res.residual - r_old)))
-        out["by_blas_threads"]["default" if nt is None else str(nt)] = o
-    best = max(out["by_blas_threads"], key=lambda k_: out["by_blas_threads"][k_]["residual_frame_gflops"])
-    out.update(out["by_blas_threads"][best], blas_threads=best)
-    two = out["by_blas_threads"].get("2")
-    if two:
-        out["fraction_of_matmul_2_threads"] = two["fraction_of_matmul"]
-        out["target"] = ">= 60% of the same-shape GEMM on 2 threads (issue 17)"
-        out["meets target"] = "yes" if two["fraction_of_matmul"] >= 0.6 else "no"
     return out
 
 
@@ -420,9 +334,12 @@ def _print_table(res):
                      f"{100 * f.get('fraction_of_matmul_2_threads', f['fraction_of_matmul']):.0f}% on 2 threads "
                      f"(target >= 60%: {f.get('meets target', 'n/a')})"))
         for k_, o_ in f["by_blas_threads"].items():
+            now = o_.get("fraction_of_matmul_right_after_gemm")
             rows.append((f"  {k_} thread(s): residual {o_['fraction_of_matmul']:.0%} of the GEMM",
                          f"before the levers {o_['before_levers_fraction_of_matmul']:.0%}",
-                         f"levers {o_['levers_speedup']:.2f}x", "", "",
+                         f"levers {o_['levers_speedup']:.2f}x",
+                         "" if now is None else f"timed right after the GEMM {now:.0%}",
+                         f"blocked GEMM {o_['blocked_gemm_gflops']:.1f} GFLOP/s: residual {o_['fraction_of_blocked_gemm']:.0%} of it",
                          f"|r - r_before| <= {o_['max_residual_difference_vs_before']:.1e}"))
     mm = res.get("memory")
     if mm:

@@ -28,3 +28,15 @@ def test_bench_main_smallest_mode_writes_json(tmp_path):
     assert res["useful_gflop"] > 0 and 0 < res["fraction_of_matmul"]
     assert br.main(["--quick", "--skip", "projection,flops,memory", "--out", str(out)]) == 0
     assert out.exists()
+
+
+def test_blocked_gemm_is_the_product(monkeypatch):
+    # the bench's blocked reference product (query blocks x data chunks) is A @ B, to round-off
+    from rftheory.density import _streaming
+
+    monkeypatch.setattr(_streaming, "_BLOCK_BYTES", 2**16)   # several query blocks
+    rng = np.random.default_rng(0)
+    dens = br.EmpiricalDensity(rng.normal(size=(700, 3)), chunk_size=256)
+    A, B = rng.random((90, 700)), rng.random((700, 10))
+    got, ref = br.blocked_gemm(A, B, dens, 3), A @ B
+    assert np.max(np.abs(got - ref)) <= 64 * np.finfo(float).eps * np.max(np.abs(A).sum(1)[:, None] * np.abs(B).max(0))

@@ -16,7 +16,7 @@ import numpy as np
 
 from .._blas import blas_single as _blas_single, run_blocks as _run_blocks
 from .._results import frame as _table, short_repr
-from . import _fused_exp
+from . import _columns, _fused_exp, _fused_merge
 from ._partial_eigh import top_eigh
 from ._posterior_sums import central_third, centred_scatter, shift_plan, shift_third
 
@@ -24,10 +24,6 @@ from ._posterior_sums import central_third, centred_scatter, shift_plan, shift_t
 _PRECISE_RATIO = 1.0e4
 # bytes allowed for the largest temporary of one (query chunk, data chunk) block
 _BLOCK_BYTES = 8 * 2**20
-# moment columns of all chunks are kept for the duration of one moments() call up to this size
-_FEATURE_CACHE_BYTES = 256 * 2**20
-# ... and kept on the density object across calls up to this total
-_FEATURE_KEEP_BYTES = 64 * 2**20
 # the third moment comes from the same pass (one product with the data's cubes) up to this dimension
 _FUSED_THIRD_MAX_D = 4
 # m * n * columns below which the moment product of one call skips the one-BLAS-thread switch: OpenBLAS runs
@@ -201,6 +197,7 @@ class _StreamingPass:
         # OpenBLAS's own threading threshold) skip the switch: they run on one thread anyway.
         if m > qc and getattr(self, "engine", "auto") == "auto" and _fused_exp.available(D):
             _fused_exp.kernel()   # compiled (or loaded) here, not in racing query threads
+            _fused_merge.kernels()
         with _blas_single() if m * self.n * ncols > _TINY_WORK else contextlib.nullcontext():
             if m <= qc:  # one query block (small m): the pass's results are the outputs, no copies
                 res = self._pass(xq, a, h, cov, fused, None)
@@ -218,7 +215,8 @@ class _StreamingPass:
                 top = None if eigh is True else int(eigh)   # k largest pairs only, or the full decomposition
                 eig = ((np.empty((m, top or D)), np.empty((m, D, top or D)), top) if eigh and cov else None)
                 # the chunks' moment columns are built once per call when they fit the cache budget
-                cache = {} if self.n * ncols * 8 <= _FEATURE_CACHE_BYTES else None
+                cache = {} if self.n * ncols * 8 <= _columns.FEATURE_CACHE_BYTES else None
+                _columns.prepare(self, cov, fused, cache)   # built once, before the blocks (not by two at once)
                 # the blocks are fixed by the memory budget, never by the thread count: same bits for any
                 # number of threads (tests/test_threads.py)
                 _run_blocks(lambda sl: self._block(out_lp, out_mu, out_cov, out_k3, out_idx, out_wmax, sl, xq, a,
@@ -312,30 +310,9 @@ class _StreamingPass:
 
     def _chunk_features(self, n0, nc, want_cov, want_k3, cache=None):
         """Columns ``[1, y, y_i y_j (i <= j), y_i y_j y_k (i <= j <= k)]`` of a data chunk, y = x - chunk mean:
-        one matrix product of the weights with them gives every weighted sum of the fast path at once."""
-        key = (n0, nc, want_cov, want_k3)
-        if key in self._feat_cache:
-            return self._feat_cache[key]
-        if cache is not None and n0 in cache:
-            return cache[n0]
-        Xb = self._xc[n0:n0 + nc]
-        xbar = Xb.mean(axis=0)
-        Y = Xb - xbar
-        cols = [np.ones((Y.shape[0], 1)), Y]
-        if want_cov:
-            i2, j2 = self._pairs
-            cols.append(Y[:, i2] * Y[:, j2])
-        if want_k3:
-            i3, j3, k3 = self._triples
-            cols.append(Y[:, i3] * Y[:, j3] * Y[:, k3])
-        out = xbar, np.concatenate(cols, axis=1)
-        nb = out[1].nbytes
-        if self._feat_bytes + nb <= _FEATURE_KEEP_BYTES:  # kept on the object (read-only data)
-            self._feat_cache[key] = out
-            self._feat_bytes += nb
-        elif cache is not None:
-            cache[n0] = out
-        return out
+        one matrix product of the weights with them gives every weighted sum of the fast path at once
+        (``_columns``: built once, kept on the object or in the call's ``cache``)."""
+        return _columns.lookup(self, n0, nc, want_cov, want_k3, cache)
 
     def _shift_plan(self, n0, xbar):
         """``shift_plan`` of the chunk starting at n0 (origin: its mean xbar), kept on the object (D <= 4: small)."""
@@ -365,6 +342,8 @@ class _StreamingPass:
         ar = np.arange(q)
         i2, j2 = self._pairs
         fast_exp = getattr(self, "engine", "auto") == "auto" and _fused_exp.available(D)
+        # the packed scatter and its merge in compiled sweeps, numpy's bits (``_fused_merge``)
+        scatter, merge = _fused_merge.kernels() if fast_exp and want_cov else (None, None)
         for n0 in range(0, self.n, nc):
             Xb = X[n0:n0 + nc]
             e = self._logits(xq, a, h, n0, Xb)
@@ -384,10 +363,14 @@ class _StreamingPass:
                 # the scatter is carried packed, as its unique entries i <= j (half the memory traffic of
                 # the full matrices); the symmetric matrix is formed once at the end
                 # S_ij - (W dm_i) dm_j, in place in one (q, pairs) buffer (the same products, the same bits)
-                Cb = np.take(dm, i2, axis=1)
-                Cb *= Wb[:, None]
-                Cb *= np.take(dm, j2, axis=1)
-                np.subtract(S[:, 1 + D:1 + D + i2.size], Cb, out=Cb)
+                if scatter is not None:
+                    Cb = np.empty((q, i2.size))
+                    scatter(S, 1 + D, dm, Wb, i2, j2, Cb)
+                else:
+                    Cb = np.take(dm, i2, axis=1)
+                    Cb *= Wb[:, None]
+                    Cb *= np.take(dm, j2, axis=1)
+                    np.subtract(S[:, 1 + D:1 + D + i2.size], Cb, out=Cb)
                 # per query: the centred (precise) sum where the chunk's posterior is nearly one-hot
                 # (mass off its top point < 1e-2: the covariance is small against R^2 and the one-product
                 # form would lose its relative precision) or where h is small; one product otherwise
@@ -414,7 +397,9 @@ class _StreamingPass:
             Wt = Wa + Wbn
             delta = mub - mu
             mu = mu + delta * (Wbn / Wt)[:, None]
-            if want_cov:
+            if merge is not None:
+                merge(C, Cb, fa, fb, delta, Wa * Wbn / Wt, i2, j2)
+            elif want_cov:
                 # C fa + Cb fb + ((Wa Wb / W) delta_i) delta_j, in place (C and Cb are this pass's own
                 # buffers; the same operations in the same order as the expression, so the same bits)
                 C *= fa[:, None]
