@@ -68,7 +68,7 @@ def _model_key(data, s: dict, seed: int):
             s.get("n_gl", 12), seed)
 
 
-def average_moments(parts, units=None):
+def average_moments(parts):
     """The Moments of a data set from its points' (``parts``, one per training point, in order): U, V and c0 are
     averages over the points (R1), summed in order. The quadrature report, where every part has one on the same
     units, bounds the set's relative differences by the triangle inequality, ``sum_i r_i |U_i| / |sum_i U_i|``
