@@ -66,9 +66,10 @@ _PANELS = ((3, 0.035), (4, 0.10), (5, 0.20), (6, 0.29), (7, 0.39), (8, 0.52), (9
            (11, 0.85), (12, 1.03), (13, 1.14), (14, 1.25), (15, 1.38), (16, 1.52))
 
 
-def far_panels(width):
+def far_panels(width, panels=None):
     """Panels and nodes per panel of the far-pair quadrature over ``width`` (in atanh r, array): of the rules
-    in ``_PANELS`` (n nodes on ``ceil(width / h_max)`` equal panels), the one with the fewest nodes.
+    in ``panels`` (default ``_PANELS``; n nodes on ``ceil(width / h_max)`` equal panels), the one with the
+    fewest nodes.
 
     Returns
     -------
@@ -78,7 +79,7 @@ def far_panels(width):
     best = np.full(width.shape, np.iinfo(np.int64).max, dtype=np.int64)
     npan = np.ones(width.shape, dtype=np.int64)
     ngl = np.zeros(width.shape, dtype=np.int64)
-    for n, h in _PANELS:
+    for n, h in (_PANELS if panels is None else panels):
         k = np.maximum(1, np.ceil(width / h)).astype(np.int64)
         better = n * k < best
         best = np.where(better, n * k, best)
@@ -296,14 +297,16 @@ class _ShiftedQuadrature:
     """``int_{rho_0}^{rho} (rho - r) phi2(a, b; r) dr`` for fixed (rho, rho_0), |rho| > |rho_0|, same sign.
 
     Composite Gauss-Legendre in theta = asin r, panels uniform in atanh r, their number and nodes chosen per
-    pair by :func:`far_panels` (error <= 5e-16 s_j s_k, measured); the per-pair constants are hoisted and stored pair-major in blocks of ``_BLOCK`` pairs sorted by node count, so a batch
-    of steps costs per block one small matmul for the exponents, one exp and one matmul for the node sum."""
+    pair by :func:`far_panels` (error <= 5e-16 s_j s_k, measured; ``panels`` replaces ``_PANELS``, for
+    bench/calibrate_far_panels.py); the per-pair constants are hoisted and stored pair-major in blocks of
+    ``_BLOCK`` pairs sorted by node count, so a batch of steps costs per block one small matmul for the
+    exponents, one exp and one matmul for the node sum."""
 
-    def __init__(self, rho, rho0):
+    def __init__(self, rho, rho0, panels=None):
         self.sgn = np.where(rho >= 0, 1.0, -1.0)
         s0 = np.arctanh(np.abs(rho0))
         s1 = np.arctanh(np.minimum(np.abs(rho), 1 - 1e-16))
-        npan, ngl = far_panels(s1 - s0)
+        npan, ngl = far_panels(s1 - s0, panels)
         L = npan * ngl                                                          # nodes of each pair
         P = rho.size
         # every pair's nodes, flat (pair-major): sin and cos of the node's theta and its weight
