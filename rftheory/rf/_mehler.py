@@ -22,8 +22,16 @@ so ``mask_k = rho_0^k + (rho - rho_0) k rho_0^(k-1)`` (the two first terms are t
 at rho_0), and only the pairs with ``|rho| > rho_c`` need the last integral: a composite Gauss-Legendre rule in
 ``theta = asin r`` with panels uniform in ``atanh r`` from ``rho_0`` to ``rho`` (as in rf/_bvn.py's kernel:
 ``phi2 dr = exp(-E) dtheta / (2 pi)``, one exp per (pair, node, step)); per pair, the panel count and the
-nodes per panel (3 to 16) are the cheapest rule of ``_PANELS`` that holds 5e-16 s_j s_k (:func:`far_panels`;
-3.9 nodes per pair at the papers' size, 15 % fewer than 10 nodes on panels <= 1 wide, which erred by 2.4e-14).
+nodes per panel (3 to 16) are the cheapest rule of ``_PANELS`` that holds 5e-16 s_j s_k (:func:`far_panels`).
+
+The cutoff ``RHO_C = 0.8`` trades the series' orders against far pairs. At the papers' size (p = 1000, D = 2,
+499,500 pairs) it gives N = 126 orders (260 at 0.9) and 204,955 far pairs (41 %; 143,241 at 0.9) with 13.9
+nodes each (2.84 M nodes per step against 1.95 M). Measured on the assembly's own blocks (3 blocks, 3 and 5
+interleaved rounds on a loaded machine, session 18): 0.87 and 0.90 of the CPU at 0.9 (0.85: 0.93 and 0.87).
+U moves by ~1.5e-15 of its scale, the method's round-off floor: expansions about 0.9 and 0.5 with tol = 1e-18
+and converged far quadratures differ from each other by 1.3e-15 there. The panel table is calibrated at
+rho_0 = RHO_C (a rule's error depends on where its panels start): with another ``rho_c`` the far pairs' 5e-16
+is not measured (the rules calibrated at 0.9 err 1.5e-15 at 0.8).
 
 Truncation: the series stops at the order N where the tail bound
 ``sum_{k > N} (rho_c^k + (1 - rho_c) k rho_c^(k-1)) K^2 / (2 pi k (k - 1))`` is below ``tol`` (default 1e-15):
@@ -49,7 +57,8 @@ from .._blas import blas_single
 from . import _mehler_kernels as _kernels
 from ._bvn import norm_cdf, relu_g
 
-RHO_C = 0.9              # |rho| above which a pair also gets the quadrature from rho_0 = +-RHO_C
+RHO_C = 0.8              # |rho| above which a pair also gets the quadrature from rho_0 = +-RHO_C (_PANELS is
+                         # calibrated there; the moment cache's key holds it when it is not 0.9: rf/model.py)
 TOL = 1e-15              # truncation bound of the series, in units of s_j s_k per step
 _CRAMER = 1.086435
 _TILE = 64               # rows and columns of U per tile of the series' products
@@ -59,11 +68,14 @@ _ORDERS = 8              # orders per group: terms computed for a group at once 
 _BLOCK = 64              # pairs per block of the far-pair quadrature
 _E_FLOOR = -700.0        # exponents below are raised to it: exp(-700) = 1e-304 (negligible), not an underflow
 # far-pair quadrature: (Gauss-Legendre nodes n, widest panel in atanh r on which n nodes keep the error below
-# 5e-16 s_j s_k): measured against 4x the panels with 24 nodes each, for a, b on a grid of [-38, 12] (0.167
-# apart in [-8, 8]), 1 and 2 panels after rho_0 = 0.9 (tests/test_mehler.py re-checks it on a coarser grid).
-# The rule before (10 nodes on panels up to 1 wide) erred by up to 2.4e-14 on that grid.
-_PANELS = ((3, 0.035), (4, 0.10), (5, 0.20), (6, 0.29), (7, 0.39), (8, 0.52), (9, 0.70), (10, 0.77),
-           (11, 0.85), (12, 1.03), (13, 1.14), (14, 1.25), (15, 1.38), (16, 1.52))
+# 5e-16 s_j s_k), measured at rho_0 = RHO_C = 0.8 by `python -m bench.calibrate_far_panels --rho0 0.8`: against
+# 4x the panels with 24 nodes each (itself within 5e-18 of 8x), for a, b on a grid of [-38, 12] (0.167 apart in
+# [-8, 8]), both signs of rho, over 1 and 2 panels after rho_0; geometric scan of h then bisection to 0.2 %,
+# rounded down to 2-3 digits. The table as used (cheapest rule per width) errs <= 4.6e-16 on widths 0.005 to 17
+# (tests/test_mehler.py re-checks it on a coarser grid). At rho_0 = 0.9 the script gives h 0-10 % above those of
+# the table calibrated there before (with RHO_C = 0.9), which errs 1.7e-15 at rho_0 = 0.8.
+_PANELS = ((3, 0.032), (4, 0.092), (5, 0.18), (6, 0.29), (7, 0.40), (8, 0.53), (9, 0.64), (10, 0.77),
+           (11, 0.89), (12, 1.02), (13, 1.14), (14, 1.23), (15, 1.33), (16, 1.44))
 
 
 def far_panels(width, panels=None):
@@ -88,9 +100,10 @@ def far_panels(width, panels=None):
     return npan, ngl
 
 
-def n_orders(rho_c: float = RHO_C, tol: float = TOL, shift: float | None = None) -> int:
-    """The last order N of the series for pairs with |rho_0| <= rho_c and |rho - rho_0| <= shift (default
-    1 - rho_c): the module docstring's tail bound is <= tol."""
+def n_orders(rho_c: float | None = None, tol: float = TOL, shift: float | None = None) -> int:
+    """The last order N of the series for pairs with |rho_0| <= rho_c (default ``RHO_C``) and
+    |rho - rho_0| <= shift (default 1 - rho_c): the module docstring's tail bound is <= tol."""
+    rho_c = RHO_C if rho_c is None else rho_c
     if not 0 <= rho_c < 1:
         raise ValueError(f"rho_c must lie in [0, 1); got {rho_c!r}")
     shift = 1 - rho_c if shift is None else shift
@@ -140,14 +153,16 @@ class MehlerPairs:
         Correlations of the pairs (jj, kk) = ``numpy.triu_indices(p, 1)``.
     p : int
     rho_c, tol : float
-        Expansion cutoff and truncation bound (module docstring).
+        Expansion cutoff (default ``RHO_C``, read at the call; ``_PANELS`` is calibrated there) and truncation
+        bound (module docstring).
     perm : numpy.ndarray of int, optional
         An order of the units for the tiles (:func:`unit_order`); any order gives the same pair values to the
         bound, a good one skips more high orders.
     """
 
-    def __init__(self, rho, p: int, rho_c: float = RHO_C, tol: float = TOL, perm=None):
+    def __init__(self, rho, p: int, rho_c: float | None = None, tol: float = TOL, perm=None):
         rho = np.asarray(rho, dtype=np.float64)
+        rho_c = RHO_C if rho_c is None else rho_c
         self.p = p = int(p)
         self.jj, self.kk = np.triu_indices(p, k=1)
         self.rho_c = float(rho_c)
