@@ -21,7 +21,7 @@ Measured (session 18, full grid; "nodes/far pair" at the papers' size, where 143
 |---|---|---|---|
 | 0.9 | 0.035, 0.1, 0.2, 0.31, 0.55, 0.81, 1.04, 1.52 | 4.8e-16 | 13.35 (the table of before: 13.58) |
 | 0.85 | 0.033, 0.096, 0.19, 0.3, 0.53, 0.77, 1.04, 1.46 | 4.9e-16 | 13.68 |
-| 0.8 | 0.032, 0.092, 0.18, 0.29, 0.53, 0.77, 1.02, 1.44 | 4.6e-16 | 13.88 (rf/_mehler.py's table) |
+| 0.8 | 0.032, 0.092, 0.18, 0.29, 0.53, 0.77, 1.02, 1.44 | 4.6e-16 | 13.88 (rf/_mehler.py's table for 0.8) |
 | 0.75 | 0.031, 0.091, 0.18, 0.29, 0.53, 0.76, 1.0, 1.42 | 4.6e-16 | 14.08 |
 
 The table calibrated before at 0.9 (same h as this script's for n = 3, 4, 5, 9, 12-16, 3-10 % narrower for 6, 7, 8,
@@ -152,14 +152,15 @@ def calibrate(rho0, tol=5e-16, step=0.167, nodes=NODES):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="calibrate_far_panels", description=__doc__.splitlines()[0])
-    ap.add_argument("--rho0", type=float, default=None, help="expansion cutoff (default rf._mehler.RHO_C)")
+    ap.add_argument("--rho0", type=float, default=None, help="expansion cutoff (default: the engine's, "
+                    "rf._mehler.cutoff())")
     ap.add_argument("--tol", type=float, default=5e-16)
     ap.add_argument("--quick", action="store_true", help="a, b 0.4 apart in [-8, 8] (0.167 otherwise)")
     ap.add_argument("--compare", action="store_true", help="print rf._mehler._PANELS beside the new table")
     args = ap.parse_args(argv)
     from rftheory.rf import _mehler
 
-    rho0 = _mehler.RHO_C if args.rho0 is None else args.rho0
+    rho0 = _mehler.cutoff() if args.rho0 is None else args.rho0
     t0 = time.perf_counter()
     raw, conv, case = calibrate(rho0, args.tol, 0.4 if args.quick else 0.167)
     panels = tuple((n, round_down(h)) for n, h in raw.items())
@@ -170,10 +171,11 @@ def main(argv=None) -> int:
     mean, nfar, ntot = nodes_per_far_pair(rho0, panels)
     out["papers' size: far pairs, nodes per far pair"] = [nfar, round(mean, 3)]
     if args.compare:
-        cur = dict(_mehler._PANELS)
-        out["h: rf._mehler._PANELS (current) / new"] = {n: [cur.get(n), h] for n, h in panels}
-        out["current table at this rho0: max error on widths 0.005..17"] = check_table(case, rho0, _mehler._PANELS)
-        out["current table: nodes per far pair"] = round(nodes_per_far_pair(rho0, _mehler._PANELS)[0], 3)
+        table = _mehler.panel_rules(rho0)
+        cur = dict(table)
+        out["h: rf._mehler.panel_rules(rho0) (current) / new"] = {n: [cur.get(n), h] for n, h in panels}
+        out["current table at this rho0: max error on widths 0.005..17"] = check_table(case, rho0, table)
+        out["current table: nodes per far pair"] = round(nodes_per_far_pair(rho0, table)[0], 3)
     out["seconds"] = round(time.perf_counter() - t0, 1)
     print("{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in out.items()) + "\n}")
     return 0

@@ -253,8 +253,8 @@ class RandomFeatureModel:
                     settings["embedding"] = self.embedding
                 if self.act.name == "relu" and pair_engine() == "numba":
                     settings["pair_engine"] = "numba"    # its bits differ at round-off (rf/_mehler_kernels.py)
-                if self.act.name == "relu" and _mehler.RHO_C != 0.9:
-                    settings["rho_c"] = _mehler.RHO_C    # U moves at round-off with it (rf/_mehler.py)
+                if self.act.name == "relu" and _mehler.cutoff() != 0.9:
+                    settings["rho_c"] = _mehler.cutoff()  # U moves at round-off with it (rf/_mehler.py)
                 key = cache_key(self, data, settings)
                 keys[w] = (key, cache_path(cache_dir, key))
                 out[w] = load_moments(keys[w][1], key, p=self.p, D=self.D)
