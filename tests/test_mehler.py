@@ -3,7 +3,8 @@ relative ~1e-13, an independent expansion: Price's theorem about rho_0 = 0 or -1
 
 Tolerance: the series' truncation bound (TOL = 1e-15 per unit s_j s_k) plus round-off of its largest term
 ``g(a) g(b)`` (the k = 0 term; every other term is <= 0.19 in absolute value): ``1e-14 (1 + g(a) g(b))``,
-on a grid of a, b in [-38, 10] and rho up to +-1 (observed <= 2.2e-14 at g g = 18, i.e. 1.2e-15 of the scale).
+on a grid of a, b in [-38, 10] and rho up to +-1 (observed: <= 1.5e-15 (1 + g g) at the cutoff 0.8 (numba);
+at 0.9 (numpy), <= 2.2e-14 at g g = 18).
 Power: half the series' orders, or a 1e-9 relative error in the far-pair quadrature's weights, fail it.
 
 Every test of a pair sum runs on both engines (``engine``): numpy, and the compiled kernels of
@@ -113,51 +114,99 @@ _FAR_CASE: dict = {}
 def _far_error(monkeypatch_panels=None):
     """Max |far-pair quadrature - reference| (s_j s_k = 1) per (a, b, rho): a, b on a grid of [-38, 10] (0.4
     apart in [-8, 8]); widths of the integral in atanh r from 0.005 to 17 (rho up to 1 - 1e-15), both signs,
-    including widths just below each panel rule's limit. Reference: the same quadrature with 20 nodes on
-    panels <= 0.5 wide (converged to round-off: 16 nodes hold 5e-16 on panels 1.52 wide), computed once."""
+    including widths just below each panel rule's limit (of every table), after rho_0 = the engine's cutoff.
+    Reference: the same quadrature with 20 nodes on panels <= 0.5 wide (converged to round-off: 16 nodes hold
+    5e-16 on panels 1.52 wide), computed once per engine."""
     g = np.concatenate([[-38.0, -20, -12], np.linspace(-8, 8, 41), [10.0]])
     a, b = (x.ravel() for x in np.meshgrid(g, g))
-    s0 = np.arctanh(_mehler.RHO_C)
-    widths = np.concatenate([np.geomspace(0.005, 17.0, 23), [0.999 * h for _, h in _mehler._PANELS]])
+    rc = _mehler.cutoff()
+    s0 = np.arctanh(rc)
+    limits = [0.999 * h for t in _mehler._PANELS.values() for _, h in t]
+    widths = np.concatenate([np.geomspace(0.005, 17.0, 23), limits])
     rho = np.tanh(s0 + widths)
     rho = np.concatenate([rho, -rho])
     R = rho.size
     alpha = np.empty((a.size, 2 * R))
     alpha[:, 0::2], alpha[:, 1::2] = a[:, None], b[:, None]
     jf, kf = np.arange(0, 2 * R, 2), np.arange(1, 2 * R, 2)
-    r0 = np.clip(rho, -_mehler.RHO_C, _mehler.RHO_C)
+    r0 = np.clip(rho, -rc, rc)
     S, w = np.ones_like(alpha), np.eye(a.size)                    # one output column per (a, b)
 
     def run(panels):
-        old = _mehler._PANELS
-        _mehler._PANELS = panels
-        try:
-            return _mehler._ShiftedQuadrature(rho, r0).weighted_sum(alpha, S, w, jf, kf, 32, 1)
-        finally:
-            _mehler._PANELS = old
+        return _mehler._ShiftedQuadrature(rho, r0, panels).weighted_sum(alpha, S, w, jf, kf, 32, 1)
     eng = _mehler_kernels.engine()
     if eng not in _FAR_CASE:
         _FAR_CASE[eng] = run(((20, 0.5),))
     ref = _FAR_CASE[eng]
-    got = run(_mehler._PANELS if monkeypatch_panels is None else monkeypatch_panels)
+    got = run(None if monkeypatch_panels is None else monkeypatch_panels)           # None: the engine's table
     return float(np.max(np.abs(got - ref)))
 
 
 def test_far_quadrature_holds_its_bound(engine):
-    """The far-pair rule (fewest nodes keeping 5e-16, measured on a finer grid) holds 1e-15 = TOL, the series'
-    truncation bound; the rule before (10 nodes on panels up to 1 wide: 2.4e-14) and limits 1.3x too wide fail."""
+    """The far-pair rule of the engine's cutoff (fewest nodes keeping 5e-16 at that rho_0, measured on a finer
+    grid) holds 1e-15 = TOL, the series' truncation bound; 10 nodes on panels up to 1 wide (the rule of session
+    16), limits 1.3x too wide, and (at 0.8) the table calibrated at rho_0 = 0.9 fail (1.5e-15)."""
+    rc = _mehler.cutoff()
+    table = _mehler.panel_rules(rc)
+    assert table == _mehler._PANELS[rc]
     assert _far_error() <= 1e-15
     assert _far_error(((10, 1.0),)) > 1e-15
-    assert _far_error(tuple((n, 1.3 * h) for n, h in _mehler._PANELS)) > 1e-15
+    assert _far_error(tuple((n, 1.3 * h) for n, h in table)) > 1e-15
+    if rc < 0.9:
+        assert _far_error(_mehler._PANELS[0.9]) > 1e-15
+
+
+@pytest.mark.slow
+def test_panel_table_is_the_calibration():
+    """Each table of ``_PANELS`` is what bench/calibrate_far_panels.py measures at its rho_0 (~1 min each): each h
+    at most the widest width holding 5e-16 there, and within 10 % of it (2-3 digits, rounded down; 0.9's table
+    is 3-10 % narrower than the script for n = 6, 7, 8, 10, 11)."""
+    from bench import calibrate_far_panels as cal
+
+    for rc, table in _mehler._PANELS.items():
+        raw, conv, _ = cal.calibrate(rc)
+        assert conv <= 1e-17                                              # the reference is converged
+        for n, h in table:
+            assert raw[n] * 0.9 <= h <= raw[n], (rc, n, h, raw[n])
+
+
+def test_rho_c_is_in_the_cache_key(tmp_path, monkeypatch):
+    """U moves at round-off with the cutoff (series orders, far pairs), so an entry made at another cutoff is
+    never read as this one's (at 0.9 the key has no ``rho_c``: entries made before session 18 stay valid). Power:
+    without the key's ``rho_c`` all runs share one file."""
+    from rftheory.rf.model import RandomFeatureModel
+
+    m = RandomFeatureModel(2, 40, 3, 2.0, rng=3)
+    X = np.array([[0.0, 0.0], [2.0, 1.0]])
+    kw = dict(t0=1e-2, weight="1", n_gl=4, report=False, cache_dir=tmp_path)
+    now = 0.8
+    U = {}
+    for rc in (0.9, now, 0.9):                    # the third run reads the first's entry
+        monkeypatch.setattr(_mehler, "cutoff", lambda: rc)
+        U[rc] = m.moments(X, **kw).U
+    assert len(list(tmp_path.glob("moments-*.npz"))) == 2
+    assert not np.array_equal(U[0.9], U[now])
+    assert np.max(np.abs(U[0.9] - U[now])) <= 1e-14 * np.max(np.abs(U[0.9]))
 
 
 def test_far_panels_pick_the_fewest_nodes():
-    npan, ngl = _mehler.far_panels(np.array([0.01, 0.3, 1.0, 1.1, 5.0]))
-    assert list(ngl[:2]) == [3, 7] and npan[0] == npan[1] == 1
-    for wd, k, n in zip([0.01, 0.3, 1.0, 1.1, 5.0], npan, ngl):
-        h = dict(_mehler._PANELS)[n]
-        assert k == max(1, int(np.ceil(wd / h)))
-        assert k * n == min(n2 * max(1, int(np.ceil(wd / h2))) for n2, h2 in _mehler._PANELS)
+    for table in _mehler._PANELS.values():
+        npan, ngl = _mehler.far_panels(np.array([0.01, 0.3, 1.0, 1.1, 5.0]), table)
+        assert list(ngl[:2]) == [3, 7] and npan[0] == npan[1] == 1
+        for wd, k, n in zip([0.01, 0.3, 1.0, 1.1, 5.0], npan, ngl):
+            h = dict(table)[n]
+            assert k == max(1, int(np.ceil(wd / h)))
+            assert k * n == min(n2 * max(1, int(np.ceil(wd / h2))) for n2, h2 in table)
+
+
+def test_cutoff_per_engine_and_its_table(engine):
+    """0.8 with the compiled far kernel, 0.9 with numpy (rf/_mehler.py: numpy's far path costs ~5x per node);
+    a cutoff without a table takes the largest calibrated one below it, else the smallest."""
+    assert _mehler.cutoff() == {"numba": 0.8, "numpy": 0.9}[engine]
+    assert _mehler.MehlerPairs(np.array([0.85]), 2).far.size == (engine == "numba")
+    assert _mehler.panel_rules(0.85) is _mehler._PANELS[0.8]
+    assert _mehler.panel_rules(0.95) is _mehler._PANELS[0.9]
+    assert _mehler.panel_rules(0.5) is _mehler._PANELS[0.8]
 
 
 def _random_case(p=200, B=48, seed=5):
@@ -188,11 +237,12 @@ def test_engines_agree_to_round_off(monkeypatch):
         pytest.skip("numba is not installed")
     W, rho, alpha, S, w = _random_case()
     p = W.shape[0]
-    near = np.clip(rho, -0.85, 0.85)                                          # no far pair
-    a, b = _both_engines(monkeypatch, lambda: _mehler.MehlerPairs(near, p, perm=_mehler.unit_order(W))
+    rc = 0.8                                      # one cutoff for both engines (each has its own by default)
+    near = np.clip(rho, -rc, rc)                                              # no far pair
+    a, b = _both_engines(monkeypatch, lambda: _mehler.MehlerPairs(near, p, rc, perm=_mehler.unit_order(W))
                          .weighted_sum(alpha, S, w))
     assert np.array_equal(a, b)
-    mp = _mehler.MehlerPairs(rho, p, perm=_mehler.unit_order(W))
+    mp = _mehler.MehlerPairs(rho, p, rc, perm=_mehler.unit_order(W))
     assert mp.quad.n_nodes <= 48 * mp.far.size
     a, b = _both_engines(monkeypatch, lambda: mp.weighted_sum(alpha, S, w))
     far = mp.far

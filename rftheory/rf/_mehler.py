@@ -22,8 +22,21 @@ so ``mask_k = rho_0^k + (rho - rho_0) k rho_0^(k-1)`` (the two first terms are t
 at rho_0), and only the pairs with ``|rho| > rho_c`` need the last integral: a composite Gauss-Legendre rule in
 ``theta = asin r`` with panels uniform in ``atanh r`` from ``rho_0`` to ``rho`` (as in rf/_bvn.py's kernel:
 ``phi2 dr = exp(-E) dtheta / (2 pi)``, one exp per (pair, node, step)); per pair, the panel count and the
-nodes per panel (3 to 16) are the cheapest rule of ``_PANELS`` that holds 5e-16 s_j s_k (:func:`far_panels`;
-3.9 nodes per pair at the papers' size, 15 % fewer than 10 nodes on panels <= 1 wide, which erred by 2.4e-14).
+nodes per panel (3 to 16) are the cheapest rule of ``_PANELS`` that holds 5e-16 s_j s_k (:func:`far_panels`).
+
+The cutoff (:func:`cutoff`: ``RHO_C`` per engine) trades the series' orders against far pairs. At the papers'
+size (p = 1000, D = 2, 499,500 pairs) 0.8 gives N = 126 orders (260 at 0.9) and 204,955 far pairs (41 %;
+143,241 at 0.9) with 13.9 nodes each (2.84 M nodes per step against 1.95 M). Measured (loaded machine,
+interleaved rounds, session 18): with the compiled far kernel, whole papers'-size assemblies at 0.8 take 0.86
+of the CPU at 0.9 (70.4 vs 84.7 CPU-s, wall 38.2 vs 46.7 s; medians of 3; max |dU| / max |U| = 4.3e-16), the
+assembly's own blocks 0.87 and 0.90 (0.85: 0.93 and 0.87); but with the numpy engine, whose far path costs ~5x
+per node, the blocks take 1.12x: so 0.8 with numba, 0.9 with numpy (the numpy engine's bits and cache keys are
+those of before). U moves by up to ~1.5e-15 of its scale between cutoffs, the method's round-off floor:
+expansions about 0.9 and 0.5 with tol = 1e-18 and converged far quadratures differ from each other by 1.3e-15
+on one block. Each cutoff has its panel table, calibrated at rho_0 = that cutoff (a rule's error depends on
+where its panels start: the rules calibrated at 0.9 err 1.5e-15 at 0.8); another ``rho_c`` takes the table of
+the largest calibrated cutoff below it (the rules hold more as rho_0 grows), or the smallest one (not measured
+there).
 
 Truncation: the series stops at the order N where the tail bound
 ``sum_{k > N} (rho_c^k + (1 - rho_c) k rho_c^(k-1)) K^2 / (2 pi k (k - 1))`` is below ``tol`` (default 1e-15):
@@ -49,7 +62,8 @@ from .._blas import blas_single
 from . import _mehler_kernels as _kernels
 from ._bvn import norm_cdf, relu_g
 
-RHO_C = 0.9              # |rho| above which a pair also gets the quadrature from rho_0 = +-RHO_C
+RHO_C = {"numba": 0.8, "numpy": 0.9}   # per pair-sum engine, |rho| above which a pair also gets the quadrature
+                         # from rho_0 = +-RHO_C (:func:`cutoff`; the moment cache's key holds it when it is not 0.9)
 TOL = 1e-15              # truncation bound of the series, in units of s_j s_k per step
 _CRAMER = 1.086435
 _TILE = 64               # rows and columns of U per tile of the series' products
@@ -58,17 +72,38 @@ _GROUPS = 6              # tasks per group of orders of the series' products (fi
 _ORDERS = 8              # orders per group: terms computed for a group at once (one pool round per group)
 _BLOCK = 64              # pairs per block of the far-pair quadrature
 _E_FLOOR = -700.0        # exponents below are raised to it: exp(-700) = 1e-304 (negligible), not an underflow
-# far-pair quadrature: (Gauss-Legendre nodes n, widest panel in atanh r on which n nodes keep the error below
-# 5e-16 s_j s_k): measured against 4x the panels with 24 nodes each, for a, b on a grid of [-38, 12] (0.167
-# apart in [-8, 8]), 1 and 2 panels after rho_0 = 0.9 (tests/test_mehler.py re-checks it on a coarser grid).
-# The rule before (10 nodes on panels up to 1 wide) erred by up to 2.4e-14 on that grid.
-_PANELS = ((3, 0.035), (4, 0.10), (5, 0.20), (6, 0.29), (7, 0.39), (8, 0.52), (9, 0.70), (10, 0.77),
-           (11, 0.85), (12, 1.03), (13, 1.14), (14, 1.25), (15, 1.38), (16, 1.52))
+# far-pair quadrature, per cutoff rho_0: (Gauss-Legendre nodes n, widest panel in atanh r on which n nodes keep
+# the error below 5e-16 s_j s_k). 0.8: measured by `python -m bench.calibrate_far_panels --rho0 0.8` against
+# 4x the panels with 24 nodes each (itself within 5e-18 of 8x), for a, b on a grid of [-38, 12] (0.167 apart in
+# [-8, 8]), both signs of rho, over 1 and 2 panels after rho_0; geometric scan of h then bisection to 0.2 %,
+# rounded down to 2-3 digits; the table as used (cheapest rule per width) errs <= 4.6e-16 on widths 0.005 to 17
+# (5.9e-16 on the test's grid, 0.4 apart: points the 0.167 grid misses; the bound the test holds is 1e-15).
+# 0.9: the table of session 17 (measured the same way; the script gives h 0-10 % wider, kept for the numpy
+# engine's bits). tests/test_mehler.py re-checks both on a coarser grid, and (slow) against the script.
+_PANELS = {
+    0.8: ((3, 0.032), (4, 0.092), (5, 0.18), (6, 0.29), (7, 0.40), (8, 0.53), (9, 0.64), (10, 0.77),
+          (11, 0.89), (12, 1.02), (13, 1.14), (14, 1.23), (15, 1.33), (16, 1.44)),
+    0.9: ((3, 0.035), (4, 0.10), (5, 0.20), (6, 0.29), (7, 0.39), (8, 0.52), (9, 0.70), (10, 0.77),
+          (11, 0.85), (12, 1.03), (13, 1.14), (14, 1.25), (15, 1.38), (16, 1.52)),
+}
 
 
-def far_panels(width):
+def cutoff() -> float:
+    """``RHO_C`` of the pair-sum engine that runs (rf/_mehler_kernels.engine)."""
+    return RHO_C[_kernels.engine()]
+
+
+def panel_rules(rho_c: float):
+    """The far-pair panel table for the cutoff ``rho_c``: its own, else that of the largest calibrated cutoff
+    below it, else the smallest (module docstring)."""
+    below = [c for c in _PANELS if c <= rho_c]
+    return _PANELS[max(below) if below else min(_PANELS)]
+
+
+def far_panels(width, panels=None):
     """Panels and nodes per panel of the far-pair quadrature over ``width`` (in atanh r, array): of the rules
-    in ``_PANELS`` (n nodes on ``ceil(width / h_max)`` equal panels), the one with the fewest nodes.
+    in ``panels`` (default the table of :func:`cutoff`; n nodes on ``ceil(width / h_max)`` equal panels), the
+    one with the fewest nodes.
 
     Returns
     -------
@@ -78,7 +113,7 @@ def far_panels(width):
     best = np.full(width.shape, np.iinfo(np.int64).max, dtype=np.int64)
     npan = np.ones(width.shape, dtype=np.int64)
     ngl = np.zeros(width.shape, dtype=np.int64)
-    for n, h in _PANELS:
+    for n, h in (panel_rules(cutoff()) if panels is None else panels):
         k = np.maximum(1, np.ceil(width / h)).astype(np.int64)
         better = n * k < best
         best = np.where(better, n * k, best)
@@ -87,9 +122,10 @@ def far_panels(width):
     return npan, ngl
 
 
-def n_orders(rho_c: float = RHO_C, tol: float = TOL, shift: float | None = None) -> int:
-    """The last order N of the series for pairs with |rho_0| <= rho_c and |rho - rho_0| <= shift (default
-    1 - rho_c): the module docstring's tail bound is <= tol."""
+def n_orders(rho_c: float | None = None, tol: float = TOL, shift: float | None = None) -> int:
+    """The last order N of the series for pairs with |rho_0| <= rho_c (default :func:`cutoff`) and
+    |rho - rho_0| <= shift (default 1 - rho_c): the module docstring's tail bound is <= tol."""
+    rho_c = cutoff() if rho_c is None else rho_c
     if not 0 <= rho_c < 1:
         raise ValueError(f"rho_c must lie in [0, 1); got {rho_c!r}")
     shift = 1 - rho_c if shift is None else shift
@@ -139,14 +175,16 @@ class MehlerPairs:
         Correlations of the pairs (jj, kk) = ``numpy.triu_indices(p, 1)``.
     p : int
     rho_c, tol : float
-        Expansion cutoff and truncation bound (module docstring).
+        Expansion cutoff (default :func:`cutoff`, the engine's ``RHO_C``; the far pairs take its panel table,
+        :func:`panel_rules`) and truncation bound (module docstring).
     perm : numpy.ndarray of int, optional
         An order of the units for the tiles (:func:`unit_order`); any order gives the same pair values to the
         bound, a good one skips more high orders.
     """
 
-    def __init__(self, rho, p: int, rho_c: float = RHO_C, tol: float = TOL, perm=None):
+    def __init__(self, rho, p: int, rho_c: float | None = None, tol: float = TOL, perm=None):
         rho = np.asarray(rho, dtype=np.float64)
+        rho_c = cutoff() if rho_c is None else rho_c
         self.p = p = int(p)
         self.jj, self.kk = np.triu_indices(p, k=1)
         self.rho_c = float(rho_c)
@@ -198,7 +236,7 @@ class MehlerPairs:
             load[g] += work[r]
         far = np.nonzero(np.abs(rho) > rho_c)[0]
         self.far = far
-        self.quad = _ShiftedQuadrature(rho[far], r0[far]) if far.size else None
+        self.quad = _ShiftedQuadrature(rho[far], r0[far], panel_rules(rho_c)) if far.size else None
 
     def weighted_sum(self, alpha, scale, weight, batch: int = 32, threads: int = 1):
         """``sum_b weight[b] scale[b, j] scale[b, k] G(alpha[b, j], alpha[b, k]; rho_jk)`` for the pairs (P, nw).
@@ -296,14 +334,16 @@ class _ShiftedQuadrature:
     """``int_{rho_0}^{rho} (rho - r) phi2(a, b; r) dr`` for fixed (rho, rho_0), |rho| > |rho_0|, same sign.
 
     Composite Gauss-Legendre in theta = asin r, panels uniform in atanh r, their number and nodes chosen per
-    pair by :func:`far_panels` (error <= 5e-16 s_j s_k, measured); the per-pair constants are hoisted and stored pair-major in blocks of ``_BLOCK`` pairs sorted by node count, so a batch
-    of steps costs per block one small matmul for the exponents, one exp and one matmul for the node sum."""
+    pair by :func:`far_panels` from ``panels`` (default the table of :func:`cutoff`; error <= 5e-16 s_j s_k at
+    its rho_0, measured); the per-pair constants are hoisted and stored pair-major in blocks of
+    ``_BLOCK`` pairs sorted by node count, so a batch of steps costs per block one small matmul for the
+    exponents, one exp and one matmul for the node sum."""
 
-    def __init__(self, rho, rho0):
+    def __init__(self, rho, rho0, panels=None):
         self.sgn = np.where(rho >= 0, 1.0, -1.0)
         s0 = np.arctanh(np.abs(rho0))
         s1 = np.arctanh(np.minimum(np.abs(rho), 1 - 1e-16))
-        npan, ngl = far_panels(s1 - s0)
+        npan, ngl = far_panels(s1 - s0, panels)
         L = npan * ngl                                                          # nodes of each pair
         P = rho.size
         # every pair's nodes, flat (pair-major): sin and cos of the node's theta and its weight

@@ -30,6 +30,7 @@ from .moments import (PARAMETRIZATIONS, WEIGHTS, Moments, QuadratureReport, Time
                       clean_cache_dir, load_moments, save_moments)
 from ..density.schedules import OU, get_schedule
 from ._flow import GradientFlow, gd, gradient_flow, loss  # re-exported: the loss and its minimisation from U, V
+from . import _mehler
 from ._mehler_kernels import engine as pair_engine
 
 __all__ = ["RandomFeatureModel", "GradientFlow", "gradient_flow", "gd", "sgd", "RFScoreField", "loss"]
@@ -255,6 +256,8 @@ class RandomFeatureModel:
                     settings["embedding"] = self.embedding
                 if self.act.name == "relu" and pair_engine() == "numba":
                     settings["pair_engine"] = "numba"    # its bits differ at round-off (rf/_mehler_kernels.py)
+                if self.act.name == "relu" and _mehler.cutoff() != 0.9:
+                    settings["rho_c"] = _mehler.cutoff()  # U moves at round-off with it (rf/_mehler.py)
                 key = cache_key(self, data, settings)
                 keys[w] = (key, cache_path(cache_dir, key))
                 out[w] = load_moments(keys[w][1], key, p=self.p, D=self.D)
