@@ -82,12 +82,12 @@ def _count_moment_flops():
     count = {"pairs": 0, "flops": 0}
     inner = EmpiricalDensity._moments
 
-    def counted(self, x, tt, cov=False, third=False):
+    def counted(self, x, tt, cov=False, third=False, eigh=False):
         q, Dq = np.atleast_2d(x).shape
         cols = 1 + Dq + (Dq * (Dq + 1) // 2 if cov or third else 0) + (Dq * (Dq + 1) * (Dq + 2) // 6 if third else 0)
         count["pairs"] += q * self.n
         count["flops"] += q * self.n * (2 * Dq + 2 * cols)
-        return inner(self, x, tt, cov, third)
+        return inner(self, x, tt, cov, third, eigh)
 
     EmpiricalDensity._moments = counted
     return count
