@@ -20,7 +20,7 @@ The series is used for every pair, expanded about ``rho_0 = clip(rho, -rho_c, rh
 
 so ``mask_k = rho_0^k + (rho - rho_0) k rho_0^(k-1)`` (the two first terms are the series and its derivative
 at rho_0), and only the pairs with ``|rho| > rho_c`` need the last integral: a composite Gauss-Legendre rule in
-``theta = asin r`` with panels uniform in ``atanh r`` from ``rho_0`` to ``rho`` (as in rf/_bvn.py's kernel:
+``theta = asin r`` with panels uniform in ``atanh r`` from ``rho_0`` to ``rho`` (as in rf/_relu_pair_kernel.py:
 ``phi2 dr = exp(-E) dtheta / (2 pi)``, one exp per (pair, node, step)); per pair, the panel count and the
 nodes per panel (3 to 16) are the cheapest rule of ``_PANELS`` that holds 5e-16 s_j s_k (:func:`far_panels`).
 
