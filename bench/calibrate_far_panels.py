@@ -1,7 +1,7 @@
-"""Calibrate the far-pair panel rules of rf/_mehler.py (``_PANELS``) for one expansion cutoff rho_0.
+"""Calibrate the far-pair panel rules of rf/_mehler_far.py (``_PANELS``) for one expansion cutoff rho_0.
 
 A pair with |rho| > rho_c gets ``int_{rho_0}^{rho} (rho - r) phi2(a, b; r) dr`` (rho_0 = +-rho_c) by Gauss-Legendre
-in theta = asin r on panels uniform in atanh r (rf/_mehler.py, ``_ShiftedQuadrature``). For each node count n
+in theta = asin r on panels uniform in atanh r (rf/_mehler_far.py, ``_ShiftedQuadrature``). For each node count n
 this finds the widest panel h (in atanh r) on which n nodes keep the absolute error (s_j s_k = 1) below ``--tol``
 (default 5e-16) on a grid of (a, b): a, b in [-38, 12], 0.167 apart in [-8, 8] (0.4 with ``--quick``), both signs
 of rho, the integral over 1 and 2 panels after rho_0. The reference is the same quadrature with 4x the panels and
@@ -10,7 +10,7 @@ of rho, the integral over 1 and 2 panels after rho_0. The reference is the same 
 Search: h grows geometrically (x 1.08) from 0.005 until the first failure, then bisection between the last pass
 and that failure to 0.2 % (so h is the widest width below which every scanned width passes, not just any
 crossing of an error that may oscillate in h). The table printed keeps 2-3 significant digits, rounded down.
-Then the table is checked as rf/_mehler.py uses it (:func:`rf._mehler.far_panels` picks the cheapest rule per
+Then the table is checked as rf/_mehler.py uses it (:func:`rf._mehler_far.far_panels` picks the cheapest rule per
 width) on widths from 0.005 to 17 and just below each rule's limit, against 20 nodes on panels <= 0.5 wide, and
 the nodes per far pair at the papers' size (p = 1000 units, D = 2, rng 0) are counted.
 
@@ -21,14 +21,14 @@ Measured (session 18, full grid; "nodes/far pair" at the papers' size, where 143
 |---|---|---|---|
 | 0.9 | 0.035, 0.1, 0.2, 0.31, 0.55, 0.81, 1.04, 1.52 | 4.8e-16 | 13.35 (the table of before: 13.58) |
 | 0.85 | 0.033, 0.096, 0.19, 0.3, 0.53, 0.77, 1.04, 1.46 | 4.9e-16 | 13.68 |
-| 0.8 | 0.032, 0.092, 0.18, 0.29, 0.53, 0.77, 1.02, 1.44 | 4.6e-16 | 13.88 (rf/_mehler.py's table for 0.8) |
+| 0.8 | 0.032, 0.092, 0.18, 0.29, 0.53, 0.77, 1.02, 1.44 | 4.6e-16 | 13.88 (rf/_mehler_far.py's table for 0.8) |
 | 0.75 | 0.031, 0.091, 0.18, 0.29, 0.53, 0.76, 1.0, 1.42 | 4.6e-16 | 14.08 |
 
 The table calibrated before at 0.9 (same h as this script's for n = 3, 4, 5, 9, 12-16, 3-10 % narrower for 6, 7, 8,
 10, 11) errs 1.7e-15 at rho_0 = 0.8, 1.3e-15 at 0.85: a rule's error grows as its panels start at smaller rho_0.
 
 Usage: ``PYTHONPATH=$PWD python -m bench.calibrate_far_panels [--rho0 0.8] [--quick] [--compare]``
-(``--compare``: print the table in rf/_mehler.py beside the new one). Runs in ~1 min (``--quick`` ~15 s).
+(``--compare``: print the table in rf/_mehler_far.py beside the new one). Runs in ~1 min (``--quick`` ~15 s).
 Not a benchmark (it is not named ``bench_*``, so ``rftheory bench`` does not run it).
 """
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Case:
         self.size = a.size
 
     def values(self, quad, chunk=4096):
-        """(pairs, grid) integrals by the nodes of ``quad`` (a rf._mehler._ShiftedQuadrature)."""
+        """(pairs, grid) integrals by the nodes of ``quad`` (a rf._mehler_far._ShiftedQuadrature)."""
         out = np.empty((quad.sgn.size, self.size))
         for q in range(quad.sgn.size):
             sl = slice(quad.off[q], quad.off[q + 1])
@@ -72,12 +72,12 @@ class Case:
 
 
 def _quad(rho0, widths, panels):
-    from rftheory.rf import _mehler
+    from rftheory.rf import _mehler_far
 
     s0 = np.arctanh(rho0)
     rho = np.tanh(s0 + np.asarray(widths, dtype=np.float64))
     rho = np.concatenate([rho, -rho])
-    return _mehler._ShiftedQuadrature(rho, np.sign(rho) * rho0, panels=panels)
+    return _mehler_far._ShiftedQuadrature(rho, np.sign(rho) * rho0, panels=panels)
 
 
 def rule_error(case, rho0, n, h, refs):
@@ -126,7 +126,7 @@ def check_table(case, rho0, panels):
 
 def nodes_per_far_pair(rho0, panels, p=1000):
     """Mean nodes per far pair (|rho| > rho0) of the papers' model (p units, D = 2, rng 0)."""
-    from rftheory.rf import _mehler
+    from rftheory.rf import _mehler_far
     from rftheory.rf.model import RandomFeatureModel
 
     W = RandomFeatureModel(2, p, 128, 40.0, activation="relu", rng=0).W_x
@@ -135,7 +135,7 @@ def nodes_per_far_pair(rho0, panels, p=1000):
     rho = np.clip((u[jj] * u[kk]).sum(1), -1, 1)
     far = np.abs(rho) > rho0
     s1 = np.arctanh(np.minimum(np.abs(rho[far]), 1 - 1e-16))
-    npan, ngl = _mehler.far_panels(s1 - np.arctanh(rho0), panels)
+    npan, ngl = _mehler_far.far_panels(s1 - np.arctanh(rho0), panels)
     return float(np.mean(npan * ngl)), int(far.sum()), int(np.sum(npan * ngl))
 
 
@@ -156,9 +156,9 @@ def main(argv=None) -> int:
                     "rf._mehler.cutoff())")
     ap.add_argument("--tol", type=float, default=5e-16)
     ap.add_argument("--quick", action="store_true", help="a, b 0.4 apart in [-8, 8] (0.167 otherwise)")
-    ap.add_argument("--compare", action="store_true", help="print rf._mehler._PANELS beside the new table")
+    ap.add_argument("--compare", action="store_true", help="print rf._mehler_far._PANELS beside the new table")
     args = ap.parse_args(argv)
-    from rftheory.rf import _mehler
+    from rftheory.rf import _mehler, _mehler_far
 
     rho0 = _mehler.cutoff() if args.rho0 is None else args.rho0
     t0 = time.perf_counter()
@@ -171,9 +171,9 @@ def main(argv=None) -> int:
     mean, nfar, ntot = nodes_per_far_pair(rho0, panels)
     out["papers' size: far pairs, nodes per far pair"] = [nfar, round(mean, 3)]
     if args.compare:
-        table = _mehler.panel_rules(rho0)
+        table = _mehler_far.panel_rules(rho0)
         cur = dict(table)
-        out["h: rf._mehler.panel_rules(rho0) (current) / new"] = {n: [cur.get(n), h] for n, h in panels}
+        out["h: rf._mehler_far.panel_rules(rho0) (current) / new"] = {n: [cur.get(n), h] for n, h in panels}
         out["current table at this rho0: max error on widths 0.005..17"] = check_table(case, rho0, table)
         out["current table: nodes per far pair"] = round(nodes_per_far_pair(rho0, table)[0], 3)
     out["seconds"] = round(time.perf_counter() - t0, 1)

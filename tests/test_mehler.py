@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from rftheory.density import _fused_pass
-from rftheory.rf import _bvn, _mehler, _mehler_kernels
+from rftheory.rf import _bvn, _mehler, _mehler_far, _mehler_kernels
 
 EPS = np.finfo(float).eps
 
@@ -56,15 +56,12 @@ def test_half_the_orders_fails(monkeypatch):
 
 
 def test_far_quadrature_error_fails(engine, monkeypatch):
-    orig = _mehler._ShiftedQuadrature.__init__
+    orig = _mehler_far._ShiftedQuadrature.__init__
 
     def init(self, *a):
         orig(self, *a)
-        if engine == "numpy":
-            self.blocks = [(c0, c1, C, W * (1 + 1e-9)) for c0, c1, C, W in self.blocks]
-        else:
-            self.wn = self.wn * (1 + 1e-9)
-    monkeypatch.setattr(_mehler._ShiftedQuadrature, "__init__", init)
+        self.wn = self.wn * (1 + 1e-9)               # the weights both engines read (numpy: via blocks())
+    monkeypatch.setattr(_mehler_far._ShiftedQuadrature, "__init__", init)
     assert _worst([0.999]) > 1e-12
 
 
@@ -121,7 +118,7 @@ def _far_error(monkeypatch_panels=None):
     a, b = (x.ravel() for x in np.meshgrid(g, g))
     rc = _mehler.cutoff()
     s0 = np.arctanh(rc)
-    limits = [0.999 * h for t in _mehler._PANELS.values() for _, h in t]
+    limits = [0.999 * h for t in _mehler_far._PANELS.values() for _, h in t]
     widths = np.concatenate([np.geomspace(0.005, 17.0, 23), limits])
     rho = np.tanh(s0 + widths)
     rho = np.concatenate([rho, -rho])
@@ -133,12 +130,12 @@ def _far_error(monkeypatch_panels=None):
     S, w = np.ones_like(alpha), np.eye(a.size)                    # one output column per (a, b)
 
     def run(panels):
-        return _mehler._ShiftedQuadrature(rho, r0, panels).weighted_sum(alpha, S, w, jf, kf, 32, 1)
+        return _mehler_far._ShiftedQuadrature(rho, r0, panels).weighted_sum(alpha, S, w, jf, kf, 32, 1)
     eng = _mehler_kernels.engine()
     if eng not in _FAR_CASE:
         _FAR_CASE[eng] = run(((20, 0.5),))
     ref = _FAR_CASE[eng]
-    got = run(None if monkeypatch_panels is None else monkeypatch_panels)           # None: the engine's table
+    got = run(_mehler_far.panel_rules(rc) if monkeypatch_panels is None else monkeypatch_panels)  # the engine's
     return float(np.max(np.abs(got - ref)))
 
 
@@ -147,13 +144,13 @@ def test_far_quadrature_holds_its_bound(engine):
     grid) holds 1e-15 = TOL, the series' truncation bound; 10 nodes on panels up to 1 wide (the rule of session
     16), limits 1.3x too wide, and (at 0.8) the table calibrated at rho_0 = 0.9 fail (1.5e-15)."""
     rc = _mehler.cutoff()
-    table = _mehler.panel_rules(rc)
-    assert table == _mehler._PANELS[rc]
+    table = _mehler_far.panel_rules(rc)
+    assert table == _mehler_far._PANELS[rc]
     assert _far_error() <= 1e-15
     assert _far_error(((10, 1.0),)) > 1e-15
     assert _far_error(tuple((n, 1.3 * h) for n, h in table)) > 1e-15
     if rc < 0.9:
-        assert _far_error(_mehler._PANELS[0.9]) > 1e-15
+        assert _far_error(_mehler_far._PANELS[0.9]) > 1e-15
 
 
 @pytest.mark.slow
@@ -163,7 +160,7 @@ def test_panel_table_is_the_calibration():
     is 3-10 % narrower than the script for n = 6, 7, 8, 10, 11)."""
     from bench import calibrate_far_panels as cal
 
-    for rc, table in _mehler._PANELS.items():
+    for rc, table in _mehler_far._PANELS.items():
         raw, conv, _ = cal.calibrate(rc)
         assert conv <= 1e-17                                              # the reference is converged
         for n, h in table:
@@ -190,8 +187,8 @@ def test_rho_c_is_in_the_cache_key(tmp_path, monkeypatch):
 
 
 def test_far_panels_pick_the_fewest_nodes():
-    for table in _mehler._PANELS.values():
-        npan, ngl = _mehler.far_panels(np.array([0.01, 0.3, 1.0, 1.1, 5.0]), table)
+    for table in _mehler_far._PANELS.values():
+        npan, ngl = _mehler_far.far_panels(np.array([0.01, 0.3, 1.0, 1.1, 5.0]), table)
         assert list(ngl[:2]) == [3, 7] and npan[0] == npan[1] == 1
         for wd, k, n in zip([0.01, 0.3, 1.0, 1.1, 5.0], npan, ngl):
             h = dict(table)[n]
@@ -204,9 +201,9 @@ def test_cutoff_per_engine_and_its_table(engine):
     a cutoff without a table takes the largest calibrated one below it, else the smallest."""
     assert _mehler.cutoff() == {"numba": 0.8, "numpy": 0.9}[engine]
     assert _mehler.MehlerPairs(np.array([0.85]), 2).far.size == (engine == "numba")
-    assert _mehler.panel_rules(0.85) is _mehler._PANELS[0.8]
-    assert _mehler.panel_rules(0.95) is _mehler._PANELS[0.9]
-    assert _mehler.panel_rules(0.5) is _mehler._PANELS[0.8]
+    assert _mehler_far.panel_rules(0.85) is _mehler_far._PANELS[0.8]
+    assert _mehler_far.panel_rules(0.95) is _mehler_far._PANELS[0.9]
+    assert _mehler_far.panel_rules(0.5) is _mehler_far._PANELS[0.8]
 
 
 def _random_case(p=200, B=48, seed=5):

@@ -24,7 +24,7 @@ from .features import fourier_embedding
 
 BLOCK_STEPS = 256         # (point, time node) steps per block (rounded to whole batches)
 RELU_PAIRS = "mehler"     # ReLU pair sum: "mehler" (rf/_mehler.py) or "kernel" (the hoisted quadrature of
-                          # rf/_relu_pair_kernel.py for every pair, the method before; kept for bench/bench_rf.py's baseline)
+                          # rf/_relu_pair_kernel.py for every pair, the method before; bench/bench_rf.py's baseline)
 _CTX: dict = {}           # token -> _Context, this process's memo (the latest few specs)
 
 

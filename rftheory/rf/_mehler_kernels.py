@@ -89,9 +89,9 @@ def _compile() -> None:
 
 
 def far_sums(jf, kf, sg, off, c1, c2, wn, AT, ST, w, pool):
-    """The far pairs' weighted node sums (Pf, nw) by the compiled kernel, pair chunks on ``pool`` (rf/_mehler.py's
-    ``_Pool``). jf, kf (Pf,) units, sg (Pf,) sign of rho, off (Pf + 1,) node offsets, c1, c2, wn (nodes,) the
-    exponent factors and weights; AT, ST (p, B) alpha and scale; w (B, nw)."""
+    """The far pairs' weighted node sums (Pf, nw) by the compiled kernel, pair chunks on ``pool``
+    (rf/_mehler_far.py's ``_Pool``). jf, kf (Pf,) units, sg (Pf,) sign of rho, off (Pf + 1,) node offsets,
+    c1, c2, wn (nodes,) the exponent factors and weights; AT, ST (p, B) alpha and scale; w (B, nw)."""
     _compile()
     P = jf.shape[0]
     out = np.empty((P, w.shape[1]))
