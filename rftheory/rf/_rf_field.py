@@ -54,13 +54,13 @@ class RFScoreField:
         self._last_time_row = None                  # (t, its embedded row) of the last one-time call
 
     def _apply(self, x, tt) -> np.ndarray:
-        last = self._last_time_row                  # a sampler asks each step's end time again at the next step
-        if tt.size and last is not None and tt[0] == last[0] and tt.min() == tt.max():
+        if tt.size and tt.min() == tt.max():        # one time (a sampler's step)
+            last = self._last_time_row              # a sampler asks each step's end time again at the next step
+            if last is None or last[0] != tt[0]:    # (t, row) replaced whole: safe across threads
+                last = self._last_time_row = (float(tt[0]), self.model._time_rows(tt[:1])[0])
             C, inv = last[1], np.zeros(tt.size, dtype=np.intp)
         else:
             C, inv = self.model._time_rows(tt)      # once per call, not once per block
-            if C.shape[0] == 1:                     # one (time, row) pair, replaced whole: safe across threads
-                self._last_time_row = (float(tt[0]), C)
         if _field_kernel.applies(self.model, C.shape[0]):    # ReLU, D <= 2, one time: compiled (its docstring)
             return _field_kernel.relu_field(x, self.model.W_x, C[0], self.W)
         # rows in blocks whose (rows, p) features stay about 2 MiB (cache-resident): 3.5x faster than one
