@@ -237,9 +237,9 @@ def assemble(model, data, schedule, t0, T, weight, method, parametrization, node
     ``weight`` is one of WEIGHTS, or a tuple of them: then every array gains a leading axis, one entry per
     weight, from one pass (the Gaussian moments do not depend on the weight; the cost is that of one). The
     exact ReLU path sums each block's pairs by the Mehler series (rf/_mehler.py: one GEMM per order and run of
-    tiles, plus a short quadrature for pairs with |rho| > 0.9: compiled where numba runs, rf/_mehler_kernels.py,
-    else numpy in batches of ``batch`` steps), on ``threads`` threads (default: the CPUs available to the
-    process, at most 8).
+    tiles, plus a short quadrature for pairs with |rho| above the cutoff: 0.8 and compiled where numba runs,
+    rf/_mehler_kernels.py, else 0.9 and numpy in batches of ``batch`` steps), on ``threads`` threads (default: the
+    CPUs available to the process, at most 8).
 
     Parameters
     ----------
