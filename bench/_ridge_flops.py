@@ -10,20 +10,17 @@ import numpy as np
 from rftheory import EmpiricalDensity, ridge
 
 
+@contextlib.contextmanager
 def _query_threads(n_threads):
     """rftheory's query-parallel threads set to n_threads for the duration (None: leave the default)."""
     from rftheory import _blas
 
-    @contextlib.contextmanager
-    def ctx():
-        old = _blas.set_query_threads(int(n_threads)) if n_threads else None
-        try:
-            yield
-        finally:
-            if old is not None:
-                _blas.set_query_threads(old)
-
-    return ctx()
+    old = _blas.set_query_threads(int(n_threads)) if n_threads else None
+    try:
+        yield
+    finally:
+        if old is not None:
+            _blas.set_query_threads(old)
 
 
 def _blas_limit(n_threads):
