@@ -20,7 +20,7 @@ import uuid
 import numpy as np
 
 from . import _mehler
-from .features import fourier_embedding
+from .embedding import fourier_embedding
 
 BLOCK_STEPS = 256         # (point, time node) steps per block (rounded to whole batches)
 RELU_PAIRS = "mehler"     # ReLU pair sum: "mehler" (rf/_mehler.py) or "kernel" (the hoisted quadrature of

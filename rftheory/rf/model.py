@@ -25,7 +25,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._checks import RngLike, as_data, as_generator, as_points, check_positive_int, check_real
-from .features import EMBEDDING_ORDERS, fourier_embedding, get_activation
+from .embedding import EMBEDDING_ORDERS, fourier_embedding
+from .features import get_activation
 from .moments import (PARAMETRIZATIONS, WEIGHTS, Moments, QuadratureReport, TimeRule, assemble, cache_key, cache_path,
                       clean_cache_dir, load_moments, save_moments)
 from ..density.schedules import OU, get_schedule

@@ -38,7 +38,7 @@ from . import _exact
 # re-exported: the result types and constants, and the on-disk cache
 from ._moment_cache import cache_key, cache_path, clean_cache_dir, load_moments, save_moments
 from ._moment_types import FORMAT, PARAMETRIZATIONS, WEIGHTS, Moments, QuadratureReport
-from .features import fourier_embedding
+from .embedding import fourier_embedding
 
 __all__ = ["weight_fn", "time_rule", "simpson_rule", "TimeRule", "TIME_RULES", "assemble", "Moments", "QuadratureReport",
            "WEIGHTS", "PARAMETRIZATIONS", "FORMAT", "cache_key", "cache_path", "clean_cache_dir", "load_moments",
