@@ -98,8 +98,11 @@ def test_the_choice_follows_the_cost_model():
     kept = tr.kept(x, 1e-3)
     dense = kept == tr.n
     np.testing.assert_array_equal(dense, _cut_plan.route_dense(X, x / a, r2))
-    # the staged route sends dense at least every query the full-subsample estimate sends dense
-    assert np.all(dense[_cut_plan.prefer_dense(_cut_plan.estimate_kept(X, x / a, r2), tr.n, 32)])
+    # the staged route agrees with the full-subsample estimate wherever that estimate is clear (a factor 2 from
+    # the threshold); near it the stages may stop early, towards dense
+    est = _cut_plan.estimate_kept(X, x / a, r2)
+    thr = _cut_plan.kept_threshold(tr.n, 32)
+    assert np.all(dense[est >= 2 * thr]) and not np.any(dense[est <= thr / 2])
     assert dense.any() and not dense.all()
     # a time at which the radius covers the whole data set goes dense without any search
     assert np.all(tr.kept(x, 50.0) == tr.n)
@@ -149,29 +152,112 @@ def _threshold_case(factor, n=20_000, D=32, m=200):
 
 @pytest.mark.parametrize("factor, dense", [(0.8, False), (1.25, True), (0.05, False), (6.0, True)])
 def test_route_dense_switches_at_the_cost_models_threshold(factor, dense):
-    """200 queries whose kept count is ``factor x threshold``: the route is dense just above the threshold and
-    truncated just below it. (The first stages send only clear cases dense; 1.25 x and 0.8 x are left to the last
-    one; 200 queries at 0.8 x save 9 n, well above the search's fixed SEARCH_FIXED n = 2.5 n.)"""
-    data, q, r2 = _threshold_case(factor)
+    """200 queries whose kept count is ``factor x threshold``, n = 1e5: the route is dense just above the threshold
+    and truncated just below it. (At 0.8 x and 1.25 x the 512-point stage cannot tell, so the last stage decides;
+    200 queries at 0.8 x save 9 n, well above the search's fixed SEARCH_FIXED n = 2.5 n.)"""
+    data, q, r2 = _threshold_case(factor, n=100_000)
     assert np.all(_cut_plan.route_dense(data, q, r2) == dense)
+
+
+@pytest.mark.parametrize("factor, dense", [(0.8, True), (0.3, False)])
+def test_at_small_n_the_route_stops_where_the_last_stage_costs_more_than_it_can_save(factor, dense):
+    """n = 2e4: the last stage's counts cost COUNT x 1536 = 1152 dense units per query, more than truncating a
+    query at 0.8 x the threshold saves (PER_KEPT x 0.2 thr = 900), so after 512 points such queries go dense (the
+    choice that is never slower); at 0.3 x the saving (3150) pays for the last stage, and they are truncated.
+    Power: with COUNT = 0 (refining always pays) the 0.8 x queries are truncated (checked here)."""
+    data, q, r2 = _threshold_case(factor, n=20_000)
+    assert np.all(_cut_plan.route_dense(data, q, r2) == dense)
+    if dense:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(_cut_plan, "COUNT", 0.0)
+            assert not _cut_plan.route_dense(data, q, r2).any()
 
 
 @pytest.mark.parametrize("m, D, dense", [(1, 32, True), (2, 32, True), (200, 32, False), (1, 8, False)])
 def test_a_few_truncatable_queries_go_dense_where_the_search_is_a_pass_over_the_data(m, D, dense):
     """Above TREE_MAX_D the search reads all the data however few queries search (measured: one or two searching
     queries cost 1.4-2.2 dense queries), so one or two queries at 0.8 x the threshold go dense with their batch,
-    200 are truncated; with the k-d tree (D <= 8) a single query is truncated. Power: SEARCH_FIXED = 0 truncates
-    the one and the two queries at D = 32 (tried: this test fails)."""
-    data, q, r2 = _threshold_case(0.8, D=D, m=m)
+    200 are truncated; with the k-d tree (D <= 8) a single query is truncated (n = 1e5). Power: SEARCH_FIXED = 0
+    truncates the one and the two queries at D = 32 (tried: this test fails)."""
+    data, q, r2 = _threshold_case(0.8, n=100_000, D=D, m=m)
     assert np.all(_cut_plan.route_dense(data, q, r2) == dense)
     saving = _cut_plan.group_saving(np.full(m, 0.8 * _cut_plan.kept_threshold(data.shape[0], D)), data.shape[0])
     assert (saving <= _cut_plan.SEARCH_FIXED * data.shape[0]) == (m <= 2)
 
 
+def test_posterior_losses_match_quadrature():
+    """shortfall and excess, ``E[(lam - L)_+]`` and ``E[(L - lam)_+]`` for L ~ Gamma(c + 1/2, 1), against
+    adaptive quadrature of the density (quad's error estimate below 1e-10 here); the closed forms are exact, so
+    the agreement is to 1e-9 relative (quadrature, not round-off, sets it). Power: a posterior Gamma(c + 1)
+    instead (the flat prior) misses by > 1e-3."""
+    from scipy import integrate, stats
+
+    for c in (0, 1, 3, 9, 40):
+        for lam in (0.5, 3.0, 12.2, 60.0):
+            f = stats.gamma(c + 0.5).pdf
+            lo = integrate.quad(lambda x: (lam - x) * f(x), 0, lam, epsabs=1e-13, epsrel=1e-12)[0]
+            hi = integrate.quad(lambda x: (x - lam) * f(x), lam, np.inf, epsabs=1e-13, epsrel=1e-12)[0]
+            assert abs(_cut_plan.shortfall(c, lam) - lo) <= 1e-9 * max(lo, 1e-3)
+            assert abs(_cut_plan.excess(c, lam) - hi) <= 1e-9 * max(hi, 1e-3)
+    # the Jensen bounds the route uses to skip the incomplete gamma functions
+    c = np.arange(0, 60)
+    assert np.all(_cut_plan.shortfall(c, 12.2) >= 12.2 - (c + 0.5) - 1e-12)
+    assert np.all(_cut_plan.excess(c, 12.2) >= (c + 0.5) - 12.2 - 1e-12)
+
+
+def test_the_stages_subsamples_are_nested_and_strided():
+    """Each stage's subsample is a prefix of the whole and is itself the strided subsample floor(j n / S'), so the
+    counts a stage adds to the earlier ones are those of its own strided subsample."""
+    rng = np.random.default_rng(3)
+    for n in (1000, 2049, 100_003):
+        data = rng.standard_normal((n, 3))
+        Y, yy_half, yy_max, sizes, Ya = _cut_plan.nested_subsample(data)
+        S = min(n, _cut_plan.SUBSAMPLE)
+        assert sizes[-1] == S and len(sizes) == len(_cut_plan.STRIDES)
+        idx = (np.arange(S) * (n / S)).astype(np.int64)
+        for size, stride in zip(sizes, _cut_plan.STRIDES):
+            want = data[idx[::stride]]
+            got = Y[:size]
+            assert got.shape == want.shape
+            np.testing.assert_array_equal(got[np.lexsort(got.T)], want[np.lexsort(want.T)])
+        np.testing.assert_array_equal(Ya[:, :3], Y)
+        np.testing.assert_array_equal(Ya[:, 3], yy_half)
+        assert yy_max == yy_half.max()
+
+
+def test_the_last_stage_counts_what_one_count_over_the_whole_subsample_counts(monkeypatch):
+    """The stages keep each one's half-gaps and recount them at the next stage's nearest point: with COUNT = 0
+    (every undecided query goes on to the last stage) the route is the single full-subsample estimate's choice
+    (estimate_kept + prefer_dense), query by query; the same in blocks of 7 queries (memory bound). Power: an
+    outer count that forgets the earlier stages' points (tried) fails it."""
+    rng = np.random.default_rng(4)
+    X = _mixed_data(32, rng, 19000, 1000)
+    tr = TruncatedDensity(X)
+    t = 1e-3
+    a, h = float(tr.schedule.a(t)), float(tr.schedule.h(t))
+    r2 = 2 * h * np.log(tr.n / tr.rtol) / a ** 2
+    x = _square_and_cluster_queries(X, 19000, t, rng)
+    q = x / a
+    monkeypatch.setattr(_cut_plan, "COUNT", 0.0)
+    monkeypatch.setattr(_cut_plan, "SEARCH_FIXED", 0.0)  # no group rule: query by query
+    want = _cut_plan.prefer_dense(_cut_plan.estimate_kept(X, q, r2), tr.n, 32)
+    assert want.any() and not want.all()
+    np.testing.assert_array_equal(_cut_plan.route_dense(X, q, r2), want)
+    monkeypatch.setattr(_cut_plan, "_BLOCK_BYTES", 7 * 8 * _cut_plan.SUBSAMPLE)
+    np.testing.assert_array_equal(_cut_plan.route_dense(X, q, r2), want)
+    # just above and just below the threshold (there a count short by the earlier stages' quarter flips the choice)
+    for factor in (1.1, 0.9):
+        data, q0, r20 = _threshold_case(factor, n=100_000)
+        want = _cut_plan.prefer_dense(_cut_plan.estimate_kept(data, q0, r20), data.shape[0], 32)
+        assert np.all(want == (factor > 1))
+        np.testing.assert_array_equal(_cut_plan.route_dense(data, q0, r20), want)
+
+
 def test_sparse_high_dimensional_data_is_not_sent_dense_by_a_small_subsample():
     """Isotropic data in D = 32: each query keeps a point or two, but a small subsample's nearest point is far
     beyond the cut width, and its count within that larger radius over-estimates the kept count up to a
-    hundredfold. The early stages must not decide there (their nearest-point gate); the route is truncated."""
+    hundredfold. The early stages send a query dense only from the inner ball (inside the kept one), and truncate
+    it only where the outer count is clearly low; the route is truncated."""
     rng = np.random.default_rng(0)
     n, D, t = 20_000, 32, 3e-2
     X = rng.standard_normal((n, D))

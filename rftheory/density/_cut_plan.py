@@ -15,34 +15,39 @@ queries search: one or two searching queries cost more than their dense share), 
 chosen for truncation are truncated only if together they save more than that fixed part
 (:func:`group_saving`); otherwise the whole batch goes dense.
 
-The route is chosen before any search, from the kept count counted on fixed strided subsamples of the data, in
-stages of growing size (``STAGES``, :func:`route_dense`): 128 points, then 512, then ``SUBSAMPLE``. A stage sends to
-the dense pass every query that is clearly dense there: its count is at least ``PILOT_MIN``, scales to the stage's
-margin times the threshold or more, and the subsample's nearest point lies within the cut width (squared distance
-``<= r2 = 2 h_t L / a_t^2``), so that the counted ball (radius^2 ``d_sub^2 + r2 <= 2 r2``) is at most sqrt(2) times
-the kept one (``d_0^2 + r2 >= r2``) in radius, and for data of intrinsic dimension 2 its count at most twice the
-kept one, hence the margin 2 at 512 points (4 at 128, where the counts are noisier). Where the subsample's nearest point is farther -- sparse data, or
-high intrinsic dimension, where a small subsample's count can over-estimate the kept one a hundredfold -- only the
-later stages decide. The others go on to the next stage, and the last stage's estimate decides. A subsample's
-nearest point is no nearer than the data's (>= d_0), so its radius is the larger and every count errs towards
-dense -- and an error towards dense costs at most the dense time, never more. A batch that is clearly dense thus
-pays one product with 128 points (``128 / n`` of the dense pass's product; 0.13 % at n = 1e5) before the dense
-pass, which is then the very call ``EmpiricalDensity.moments`` makes. Either route is within the truncation's
-stated bounds (dense is exact), so the choice changes only the time, and the result by at most those bounds.
+The route is chosen before any search, from counts on a fixed strided subsample of the data, in stages of
+growing size (``STRIDES``, :func:`route_dense`): 128 points, then 512, then ``SUBSAMPLE``, each stage's points
+holding the one before's (so a stage's product covers its new points only). Each stage counts, per query, the
+subsample points in two balls: the outer ball ``|q - y|^2 <= d_sub^2 + r2`` (``d_sub`` the subsample's nearest
+point, never nearer than the data's d_0, so the ball holds the kept one) and the inner ball ``|q - y|^2 <= r2``
+(inside the kept one, since d_0^2 >= 0). Scaled by n / s they bound the kept count k from above and from below,
+each up to the count's noise: for a count c the Poisson mean has the Jeffreys posterior Gamma(c + 1/2, 1). Sending
+dense a query with k < thr forgoes ``PER_KEPT (thr - k)`` dense units; truncating one with k > thr costs
+``PER_KEPT (k - thr)`` more than dense. A stage sends a query dense where the expected loss of that, from below
+(:func:`shortfall` of the inner count), is no more than what the next stage's counts would cost it (``COUNT``
+units per subsample point); else truncates it where the expected loss of truncating, from above (:func:`excess`
+of the outer count), is no more than that; the others go on. The last stage's outer count, scaled, decides the rest
+(an estimate that errs towards dense: an error towards dense costs at most the dense time). So a query far from
+the threshold is decided after 128 or 512 points, and only one whose choice matters and is unclear pays the
+2048-point stage. At small n the last stage pays for itself only for queries far below the threshold (its counts
+cost 1152 dense units a query: at n = 2e4 more than truncating a query at 0.8 x the threshold saves), and the rule
+stops earlier by itself, towards dense. Measured at n = 1e5, D = 32, 120 queries (bench/bench_truncated.py): a
+batch that is all dense pays 0.2-0.5 % of the dense pass before the dense pass (the very call
+``EmpiricalDensity.moments`` makes), and 1.1-1.4 % where its kept counts lie within ~30 % above the threshold
+(near-plane data at t = 3e-4: there the 512-point counts cannot tell, and 2048 points' product is ~0.6 % alone).
+Either route is within the truncation's stated bounds (dense is exact), so the choice changes only the time, and
+the result by at most those bounds.
 """
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import gammainc
 
 from .._blas import blas_single
 
 TREE_MAX_D = 8
 SUBSAMPLE = 2048
-# (subsample size, margin): a query whose count in a stage's subsample is at least PILOT_MIN and scales to at least
-# margin x the threshold, with the subsample's nearest point within the cut width, is clearly dense; the last stage
-# (margin None) decides the rest
-STAGES = ((128, 4.0), (512, 2.0), (SUBSAMPLE, None))
-PILOT_MIN = 8  # a count, not a noisy 1 or 2
+STRIDES = (16, 4, 1)  # stage k counts every STRIDES[k]-th point of the SUBSAMPLE-point subsample (nested stages)
 # costs in units of one (query, point) of the dense batched pass (bench/bench_truncated.py, D = 32, loaded 2-core).
 # That unit is the dense pass at its fastest (~13 ns, near-plane data at t >= 3e-3); at other geometries and times
 # the dense pass costs 20-33 ns per (query, point) (measured, process time, n = 2e4), and the search below was
@@ -53,6 +58,8 @@ SEARCH_BRUTE = 0.7  # per data point and query, the blocked product that finds t
 SEARCH_FIXED = 2.5  # ... plus this per data point once per batch: a pass over all the data however few queries search
                     # (measured, process time, n = 2e4 and 1e5, D = 32: 1.4-2.2 dense queries for 1-2 searching queries,
                     # 3.5-4.8 for 4, 4.3-6.5 for 8, 0.5-0.66 per query for 32-120; the model's 2.5 + 0.7 r errs high)
+COUNT = 0.75  # per subsample point and query, one stage's counts (product, minimum and two comparisons; measured
+              # 5-6 ns per (query, point) at m = 120, D = 32, against the dense pass's 8 ns: bench/bench_truncated.py)
 _BLOCK_BYTES = 64 * 2**20
 
 
@@ -86,67 +93,154 @@ def _half_gap(q, Y, yy_half, qq=None, yy_max=None):
     return e, slack
 
 
-def subsample(data: np.ndarray, size: int) -> tuple:
-    """The fixed strided subsample of ``min(n, size)`` points, their halved squared norms and the largest of them."""
+def nested_subsample(data: np.ndarray) -> tuple:
+    """The fixed strided subsample of ``S = min(n, SUBSAMPLE)`` points ``floor(j n / S)``, j < S, ordered so that each
+    stage's subsample (every ``STRIDES[k]``-th of them: itself strided) is a prefix: ``(points, their halved squared
+    norms, the largest of those, the stages' sizes, the points augmented by their halved squared norms (S, D + 1))``
+    -- with a query augmented as ``(-q, 1)`` one product gives the half-gap ``|y|^2/2 - q.y`` (:func:`_gaps`)."""
     n = data.shape[0]
-    sub = data[np.linspace(0, n - 1, min(n, size)).astype(np.int64)]
+    S = min(n, SUBSAMPLE)
+    j = np.arange(S)
+    order = np.concatenate([j[(j % k == 0) & ((j % prev != 0) if prev else True)]
+                            for prev, k in zip((None,) + STRIDES[:-1], STRIDES)])
+    sizes = tuple(int(np.count_nonzero(j % k == 0)) for k in STRIDES)
+    sub = data[(order * (n / S)).astype(np.int64)]
     yy_half = 0.5 * np.einsum("nd,nd->n", sub, sub)
-    return sub, yy_half, float(yy_half.max())
+    return sub, yy_half, float(yy_half.max()), sizes, np.concatenate([sub, yy_half[:, None]], axis=1)
+
+
+def _gaps(qa, Ya):
+    """Half-gaps ``|y|^2/2 - q.y`` (m, k) of augmented queries ``(-q, 1)`` to augmented points ``(y, |y|^2/2)``: one
+    product (its rounding, below ~(D + 1) eps (|q| |y| + |y|^2/2), is inside :func:`_half_gap`'s slack)."""
+    with blas_single():
+        return qa @ Ya.T
+
+
+def _count_le(g, cut):
+    """Per row, the entries of ``g`` (m, k), k < 2^16, at most ``cut`` (m, 1): a byte sum (numpy's count_nonzero
+    with an axis converts to int first, ~4x slower)."""
+    return np.less_equal(g, cut).view(np.uint8).sum(axis=1, dtype=np.uint16).astype(np.int64)
 
 
 def _count(q, sub, r2, qq=None):
-    """Per query, the subsample points inside the cut radius measured from the subsample's own nearest point;
-    with ``qq`` (|q|^2 per query) also that nearest point's squared distance (from the same product, floored at 0)."""
-    e, slack = _half_gap(q, sub[0], sub[1], qq, sub[2])
-    emin = e.min(axis=1)
-    c = np.count_nonzero(e <= (emin + 0.5 * r2 + slack)[:, None], axis=1)
-    if qq is None:
-        return c
-    return c, np.maximum(2.0 * emin + qq, 0.0)
+    """Per query, the subsample points inside the cut radius measured from the subsample's own nearest point
+    (``|q - y|^2 <= d_sub^2 + r2``: a ball no smaller than the kept one, since d_sub >= d_0). Blocked over the
+    queries (``_BLOCK_BYTES``): memory stays bounded whatever m."""
+    m, s = q.shape[0], sub[0].shape[0]
+    qq = np.einsum("md,md->m", q, q) if qq is None else qq
+    c = np.empty(m, dtype=np.int64)
+    step = max(1, _BLOCK_BYTES // (16 * s))
+    for s0 in range(0, m, step):
+        sl = slice(s0, s0 + step)
+        e, slack = _half_gap(q[sl], sub[0], sub[1], qq[sl], sub[2])
+        c[sl] = np.count_nonzero(e <= (e.min(axis=1) + 0.5 * r2 + slack)[:, None], axis=1)
+    return c
 
 
 def estimate_kept(data: np.ndarray, q: np.ndarray, r2: float, sub=None) -> np.ndarray:
-    """Kept count per query from a strided subsample of ``SUBSAMPLE`` points (``sub``: that subsample as
-    :func:`subsample` gives it, or None); over-estimates the radius, since its nearest point is >= d_0."""
-    sub = subsample(data, SUBSAMPLE) if sub is None else sub
+    """Kept count per query from the whole strided subsample (``sub``: :func:`nested_subsample`'s, or None), in
+    the outer ball: over-estimates the radius, since the subsample's nearest point is >= d_0."""
+    sub = nested_subsample(data) if sub is None else sub
     return _count(q, sub, r2) * (data.shape[0] / sub[0].shape[0])
 
 
+def shortfall(c, lam):
+    """``E[(lam - L)_+]`` for ``L ~ Gamma(c + 1/2, 1)``, the Jeffreys posterior of a Poisson mean given the count
+    c: ``lam P(c + 1/2, lam) - (c + 1/2) P(c + 3/2, lam)`` (P the regularised lower incomplete gamma function)."""
+    a = np.asarray(c, dtype=np.float64) + 0.5
+    return np.maximum(lam * gammainc(a, lam) - a * gammainc(a + 1.0, lam), 0.0)
+
+
+def excess(c, lam):
+    """``E[(L - lam)_+] = E[L] - lam + E[(lam - L)_+]`` for the same posterior as :func:`shortfall`."""
+    return np.maximum(np.asarray(c, dtype=np.float64) + 0.5 - lam + shortfall(c, lam), 0.0)
+
+
 def route_dense(data: np.ndarray, q: np.ndarray, r2: float, subs=None) -> np.ndarray:
-    """True for the queries to send to the dense pass (module docstring): each stage of ``STAGES`` sends its
-    clear cases dense, the last one's estimate decides the rest. ``subs``: a dict that caches the subsamples
-    between calls (or None)."""
+    """True for the queries to send to the dense pass (module docstring): at each stage but the last, a query is
+    decided -- dense or truncated, whichever is expected to lose less -- where that expected loss is no more than
+    the next stage's counts would cost; the last stage's estimate decides the rest. ``subs``: a dict that caches
+    the subsample between calls (or None). Blocked over the queries: memory stays bounded whatever m."""
     n, D = data.shape
     m = q.shape[0]
     thr = kept_threshold(n, D)
     if thr <= n / min(n, SUBSAMPLE):  # every estimate (>= one subsample point, scaled) reaches it
         return np.ones(m, dtype=bool)
     subs = {} if subs is None else subs
+    if "nested" not in subs:
+        subs["nested"] = nested_subsample(data)
+    sub = subs["nested"]
     dense = np.zeros(m, dtype=bool)
-    rest = np.arange(m)
+    est = np.zeros(m)  # the truncated queries' kept estimates, for the group's saving
     qq = np.einsum("md,md->m", q, q)
-    for size, margin in STAGES:
-        if size not in subs:
-            subs[size] = subsample(data, size)
-        sub = subs[size]
-        qr, qqr = (q, qq) if rest.size == m else (q[rest], qq[rest])
-        if margin is None:  # the last stage: the single estimate decides (as estimate_kept + prefer_dense) ...
-            est = estimate_kept(data, qr, r2, sub)
-            dense[rest] = prefer_dense(est, n, D)
-            # ... and, where the search is a pass over all the data, only if the truncated queries together save
-            # more than that pass's fixed part; else the whole batch is dense (the very dense call)
-            if D > TREE_MAX_D and group_saving(est[~dense[rest]], n) <= SEARCH_FIXED * n:
-                dense[:] = True
-            break
-        c, d2 = _count(qr, sub, r2, qqr)
-        # clear: a real count, scaled to margin x the threshold, and a nearest subsample point within the cut
-        # width (then the counted ball is at most sqrt(2) x the kept one in radius; see the module docstring)
-        clear = (c >= PILOT_MIN) & (c * (n / sub[0].shape[0]) >= margin * thr) & (d2 <= r2)
-        dense[rest[clear]] = True
-        rest = rest[~clear]
-        if not rest.size:
-            break
+    step = max(1, _BLOCK_BYTES // (8 * sub[0].shape[0]))
+    for s0 in range(0, m, step):
+        sl = slice(s0, s0 + step)
+        dense[sl], est[sl] = _route_block(q[sl], qq[sl], r2, sub, n, thr)
+    # where the search is a pass over all the data, the truncated queries go truncated only if together they save
+    # more than that pass's fixed part; else the whole batch is dense (the very dense call)
+    if D > TREE_MAX_D and not dense.all() and group_saving(est[~dense], n) <= SEARCH_FIXED * n:
+        dense[:] = True
     return dense
+
+
+def _route_block(q, qq, r2, sub, n, thr):
+    """:func:`route_dense` on one block of queries: (dense mask, kept estimates of the truncated ones). The stages'
+    subsamples are nested, so each stage computes the half-gaps to its new points only, for the undecided queries,
+    and keeps them (one array per stage) for the next stage's outer count."""
+    _, _, yy_max, sizes, Ya = sub
+    m = q.shape[0]
+    dense = np.zeros(m, dtype=bool)
+    est = np.zeros(m)
+    rest = np.arange(m)
+    qa = np.concatenate([-q, np.ones((m, 1))], axis=1)
+    slack = 1e-12 * (qq + 2.0 * yy_max) + 1e-300  # covers the half-gaps' rounding, as _half_gap's
+    gaps = []  # per stage, the undecided queries' half-gaps to that stage's new points (rows: rest)
+    emin = np.full(m, np.inf)
+    c_in = np.zeros(m, dtype=np.int64)
+    lo = 0
+    for k, s in enumerate(sizes):
+        e = _gaps(qa, Ya[lo:s])
+        gaps.append(e)
+        emin = np.minimum(emin, e.min(axis=1))
+        last = k == len(sizes) - 1
+        if not last:
+            # inner ball (inside the kept one): |q - y|^2 = 2 e + |q|^2 <= r2
+            c_in += _count_le(e, (0.5 * (r2 - qq) + slack)[:, None])
+            # expected loss of each choice, in dense units: sending dense a query that keeps k < thr forgoes
+            # PER_KEPT (thr - k) (k from below: the inner count); truncating one that keeps k > thr costs
+            # PER_KEPT (k - thr) more than dense (k from above: the outer count). Dense first: it is never slower.
+            # (By Jensen, shortfall >= lam - E[L] and excess >= E[L] - lam: the incomplete gamma functions are
+            # evaluated only where a choice can be made)
+            lam, unit = thr * s / n, PER_KEPT * n / s
+            refine = COUNT * (sizes[k + 1] - s)
+            go_dense = c_in + 0.5 >= lam - refine / unit
+            go_dense[go_dense] = unit * shortfall(c_in[go_dense], lam) <= refine
+            dense[rest[go_dense]] = True
+            if go_dense.all():
+                break
+            if go_dense.any():  # only the others go on
+                keep = ~go_dense
+                rest, emin, c_in, qa, qq, slack = rest[keep], emin[keep], c_in[keep], qa[keep], qq[keep], slack[keep]
+                gaps = [g[keep] for g in gaps]
+        # outer ball (holds the kept one): |q - y|^2 <= d_sub^2 + r2, i.e. e <= e_min + r2 / 2
+        cut = (emin + 0.5 * r2 + slack)[:, None]
+        c = sum(_count_le(g, cut) for g in gaps)
+        if last:  # the last stage: its estimate decides (as estimate_kept + prefer_dense)
+            est[rest] = c * (n / s)
+            dense[rest] = est[rest] >= thr
+            break
+        go_trunc = c + 0.5 <= lam + refine / unit
+        go_trunc[go_trunc] = unit * excess(c[go_trunc], lam) <= refine
+        est[rest[go_trunc]] = c[go_trunc] * (n / s)
+        if go_trunc.all():
+            break
+        if go_trunc.any():
+            keep = ~go_trunc
+            rest, emin, c_in, qa, qq, slack = rest[keep], emin[keep], c_in[keep], qa[keep], qq[keep], slack[keep]
+            gaps = [g[keep] for g in gaps]
+        lo = s
+    return dense, est
 
 
 def brute_cut(data: np.ndarray, sq_half: np.ndarray, q: np.ndarray, r2: float) -> list:
