@@ -102,24 +102,21 @@ def average_moments(parts):
 def moments(data, s: dict, seed: int, weights):
     """(model, [Moments per weight]) of the RF model for ``data`` at sizes ``s``. U, V and c0 are averages over
     the training points (R1) and the figures' data sets share points (the structured configurations, the 13-point
-    set and the two modes), so each distinct point's moments are assembled once for all figures -- from this
-    process's memo, else the disk cache, else one exact assembly of that point for all the figures' weights
-    (``TWO_MODE_WEIGHTS``, in that order, and any other asked for) -- and
-    averaged (:func:`average_moments`; equal to one assembly of the set at round-off, 1e-15 of max |U|)."""
+    set and the two modes), so each distinct point's moments are assembled once per weight for all figures -- from
+    this process's memo, else the disk cache, else one exact assembly of that point for the weights asked for and
+    not yet there -- and averaged (:func:`average_moments`; equal to one assembly of the set at round-off, 1e-15
+    of max |U|). A weight's bits do not depend on the weights assembled beside it (rf/_exact.py), so neither do
+    the figures' numbers on which figure asked for a point first."""
     data = np.asarray(data, dtype=np.float64)
     mk = _model_key(data, s, seed)
     todo = [w for w in dict.fromkeys(weights) if (mk, w) not in _MEMO]
     model = RandomFeatureModel(data.shape[1], s["p"], s["K"], s["T"], rng=np.random.default_rng(seed))
     if todo:
         keys = [_model_key(x[None], s, seed) for x in data]
-        every = tuple(dict.fromkeys(TWO_MODE_WEIGHTS + tuple(todo)))
         for i, pk in enumerate(keys):
-            if all((pk, w) in _POINT_MEMO for w in todo):
+            need = [w for w in todo if (pk, w) not in _POINT_MEMO]
+            if not need:
                 continue
-            # a point is assembled once for every weight the figures use, in one fixed order: a pass's bits for a
-            # weight depend at round-off on the weights assembled with it, and so would the figures' numbers on
-            # which figure asked for the point first
-            need = [w for w in every if (pk, w) not in _POINT_MEMO]
             got = model.moments(data[i:i + 1], OU(), t0=s["t0"], weight=tuple(need), n_gl=s.get("n_gl", 12),
                                 cache_dir=_CACHE["dir"], progress=_CACHE["progress"], scheduler=_CACHE["scheduler"])
             _POINT_MEMO.update({(pk, w): m for w, m in zip(need, got)})

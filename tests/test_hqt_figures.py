@@ -120,8 +120,8 @@ def test_figure_moments_come_from_the_disk_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(_hqt, "_POINT_MEMO", {})
     monkeypatch.setattr(_hqt, "_FLOWS", {})
     first = _hqt.train_rf(X, s, seed=11)[0].score(x, 0.5)
-    # one entry per training point and weight: each point is assembled for the figures' three weights at once
-    assert len(list(tmp_path.glob("moments-*.npz"))) == 2 * len(_hqt.TWO_MODE_WEIGHTS)
+    # one entry per training point and weight asked for (train_rf's default: one weight)
+    assert len(list(tmp_path.glob("moments-*.npz"))) == 2
     _hqt._MEMO.clear()
     _hqt._POINT_MEMO.clear()
     _hqt._FLOWS.clear()
@@ -195,9 +195,11 @@ def test_a_sets_moments_are_the_average_of_its_points_and_shared_points_are_asse
 
 
 def test_a_points_moments_do_not_depend_on_which_figure_asked_first(monkeypatch):
-    """A point is assembled once for all the figures' weights, in one order, so the two modes' moments have the same
-    bits whether the 13-point set (which holds them) was asked for first with one weight or the two modes with
-    three. Power: assembling only the weights asked for (tried) gives other bits at round-off."""
+    """A point is assembled once per weight, for the weights asked for, and a weight's bits do not depend on the
+    weights assembled beside it (rf/_exact.py), so the two modes' moments have the same bits whether the 13-point
+    set (which holds them) was asked for first with one weight (then the modes' other two weights are assembled
+    as a pair) or the two modes with three. Power: one (nw, B) x (B, p) product for all weights' diagonal of U
+    (session 18's code, tried) gives other bits at round-off."""
     from paper_figures import _hqt
     from rftheory import datasets
 

@@ -12,6 +12,11 @@ one GEMM per order over the block's steps, plus a short quadrature for the pairs
 once per process and memoised by the spec's token (on dask workers; the last 2 are kept, so a long-lived
 cluster holds at most two -- ~100 MB each at p = 1000 -- per worker). A ReLU block's pair sum is one call
 over all its steps, so larger blocks make larger (more efficient) products.
+
+Loss weights assembled together share the steps' per-unit terms, but every product that sums over steps is
+taken per weight (U's diagonal, c0, V, the series' GEMMs and the far pairs' sums on both engines), so a weight's
+bits do not depend on the weights assembled beside it (tests/test_mehler.py). The "kernel" baseline
+(``RELU_PAIRS``) does not keep that: it routes the pairs by all weights' sums together.
 """
 from __future__ import annotations
 
@@ -121,16 +126,21 @@ def block(spec: ExactSpec, lo: int, hi: int, threads: int = 1, ctx: _Context | N
         mu = a[:, None] * ctx.proj[ib] + ctx.C[qb]
         y = a[:, None] * data[ib]                                                    # (B, D)
         if spec.parametrization == "posterior_mean":
-            c0 += w.T @ np.einsum("bd,bd->b", y, y) / D
+            yy = np.einsum("bd,bd->b", y, y) / D
+            for k in range(nw):
+                c0[k] += w[:, k] @ yy
             m1 = act.mean(mu, s)
             for k in range(nw):
                 V[k] += (w[:, k, None] * y).T @ m1
         else:
-            c0 += w.T @ (1.0 / h)
+            for k in range(nw):
+                c0[k] += w[:, k] @ (1.0 / h)
             md = act.mean_deriv(mu, s)
             for k in range(nw):
                 V[k] -= Wx.T * (w[:, k, None] * md).sum(0)[None, :]
-        U_diag += w.T @ act.second(mu, s)
+        sec = act.second(mu, s)
+        for k in range(nw):  # one product per weight: a weight's bits do not depend on its companions
+            U_diag[k] += w[:, k] @ sec
         if ctx.mehler is not None:
             for acc, x in zip(rel, (mu / s, s, w)):
                 acc.append(x)

@@ -179,7 +179,8 @@ class _ShiftedQuadrature:
                 val = np.matmul(W, E)[:, 0, :]                        # (m, steps)
                 val *= ST[j, b0:b1]
                 val *= ST[k, b0:b1]
-                res += val @ w[b0:b1]
+                for i in range(w.shape[1]):  # per weight: its bits do not depend on its companions
+                    res[:, i] += val @ w[b0:b1, i]
             out[c0:c1] = res
         with blas_single(), _Pool(threads) as pool:
             pool.map(blk, self.blocks())

@@ -12,7 +12,7 @@ from .._results import short_repr
 __all__ = ["Moments", "QuadratureReport"]
 
 WEIGHTS = ("1", "1/h", "1/h2")
-FORMAT = 4   # of the moment cache: raise it whenever the assembly's numbers change (it is part of every cache key)
+FORMAT = 5   # of the moment cache: raise it whenever the assembly's numbers change (it is part of every cache key)
 PARAMETRIZATIONS = ("posterior_mean", "score")
 
 
