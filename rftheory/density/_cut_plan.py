@@ -157,10 +157,11 @@ def excess(c, lam):
 
 
 def route_dense(data: np.ndarray, q: np.ndarray, r2: float, subs=None) -> np.ndarray:
-    """True for the queries to send to the dense pass (module docstring): at each stage but the last, a query is
-    decided -- dense or truncated, whichever is expected to lose less -- where that expected loss is no more than
-    the next stage's counts would cost; the last stage's estimate decides the rest. ``subs``: a dict that caches
-    the subsample between calls (or None). Blocked over the queries: memory stays bounded whatever m."""
+    """True for the queries to send to the dense pass (module docstring): at each stage but the last, a query goes
+    dense where the expected loss of that is no more than the next stage's counts would cost it, else truncated
+    where the expected loss of truncating is no more than that; the last stage's estimate decides the rest.
+    ``subs``: a dict that caches the subsample between calls (or None). Blocked over the queries: memory stays
+    bounded whatever m."""
     n, D = data.shape
     m = q.shape[0]
     thr = kept_threshold(n, D)
@@ -182,6 +183,11 @@ def route_dense(data: np.ndarray, q: np.ndarray, r2: float, subs=None) -> np.nda
     if D > TREE_MAX_D and not dense.all() and group_saving(est[~dense], n) <= SEARCH_FIXED * n:
         dense[:] = True
     return dense
+
+
+def _rows(keep, *arrays) -> list:
+    """Each array's rows where ``keep``."""
+    return [a[keep] for a in arrays]
 
 
 def _route_block(q, qq, r2, sub, n, thr):
@@ -220,9 +226,7 @@ def _route_block(q, qq, r2, sub, n, thr):
             if go_dense.all():
                 break
             if go_dense.any():  # only the others go on
-                keep = ~go_dense
-                rest, emin, c_in, qa, qq, slack = rest[keep], emin[keep], c_in[keep], qa[keep], qq[keep], slack[keep]
-                gaps = [g[keep] for g in gaps]
+                rest, emin, c_in, qa, qq, slack, *gaps = _rows(~go_dense, rest, emin, c_in, qa, qq, slack, *gaps)
         # outer ball (holds the kept one): |q - y|^2 <= d_sub^2 + r2, i.e. e <= e_min + r2 / 2
         cut = (emin + 0.5 * r2 + slack)[:, None]
         c = sum(_count_le(g, cut) for g in gaps)
@@ -236,9 +240,7 @@ def _route_block(q, qq, r2, sub, n, thr):
         if go_trunc.all():
             break
         if go_trunc.any():
-            keep = ~go_trunc
-            rest, emin, c_in, qa, qq, slack = rest[keep], emin[keep], c_in[keep], qa[keep], qq[keep], slack[keep]
-            gaps = [g[keep] for g in gaps]
+            rest, emin, c_in, qa, qq, slack, *gaps = _rows(~go_trunc, rest, emin, c_in, qa, qq, slack, *gaps)
         lo = s
     return dense, est
 
