@@ -185,6 +185,36 @@ def test_a_few_truncatable_queries_go_dense_where_the_search_is_a_pass_over_the_
     assert (saving <= _cut_plan.SEARCH_FIXED * data.shape[0]) == (m <= 2)
 
 
+def test_a_batch_whose_truncatable_queries_cannot_pay_the_searchs_fixed_part_goes_dense_early(monkeypatch):
+    """D = 32, n = 2e4: 55 queries at a cluster of 6 x the threshold's points (dense after 128 points) and 5 at a
+    group of 0.3 x the threshold. Truncating those 5 would save ~5 x 3150 dense units, below the search's fixed
+    SEARCH_FIXED n = 50000, so the whole batch goes dense -- and already after the first stage (one product), since
+    no later count could change that. Power: without the stage's group test (group=False) a second stage runs,
+    and with SEARCH_FIXED = 0 the 5 queries are truncated (both checked here)."""
+    n, D = 20_000, 32
+    thr = _cut_plan.kept_threshold(n, D)
+    spread = np.argsort(np.mod(np.arange(n) * (np.sqrt(5) - 1) / 2, 1.0))  # indices spread evenly
+    data = np.zeros((n, D))
+    data[:, 0] = 10.0  # far from both groups
+    A, B = spread[:int(0.3 * thr)], spread[int(0.3 * thr):int(0.3 * thr) + int(6 * thr)]
+    data[A, 0] = 0.0
+    data[B, 0], data[B, 2] = 0.0, 5.0
+    data[:, 1] = np.linspace(0, 1e-3, n)
+    q = np.zeros((60, D))
+    q[5:, 2] = 5.0
+    calls = []
+    gaps = _cut_plan._gaps
+    monkeypatch.setattr(_cut_plan, "_gaps", lambda qa, Ya: calls.append(Ya.shape[0]) or gaps(qa, Ya))
+    assert _cut_plan.route_dense(data, q, 0.15).all() and len(calls) == 1
+    calls.clear()
+    block = _cut_plan._route_block
+    monkeypatch.setattr(_cut_plan, "_route_block", lambda *a: block(*a[:-1], False))
+    assert _cut_plan.route_dense(data, q, 0.15).all() and len(calls) >= 2
+    monkeypatch.setattr(_cut_plan, "_route_block", block)
+    monkeypatch.setattr(_cut_plan, "SEARCH_FIXED", 0.0)
+    assert np.array_equal(_cut_plan.route_dense(data, q, 0.15), np.arange(60) >= 5)
+
+
 def test_posterior_losses_match_quadrature():
     """shortfall and excess, ``E[(lam - L)_+]`` and ``E[(L - lam)_+]`` for L ~ Gamma(c + 1/2, 1), against
     adaptive quadrature of the density (quad's error estimate below 1e-10 here); the closed forms are exact, so

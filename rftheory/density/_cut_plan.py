@@ -31,10 +31,13 @@ of the outer count), is no more than that; the others go on. The last stage's ou
 the threshold is decided after 128 or 512 points, and only one whose choice matters and is unclear pays the
 2048-point stage. At small n the last stage pays for itself only for queries far below the threshold (its counts
 cost 1152 dense units a query: at n = 2e4 more than truncating a query at 0.8 x the threshold saves), and the rule
-stops earlier by itself, towards dense. Measured at n = 1e5, D = 32, 120 queries (bench/bench_truncated.py): a
-batch that is all dense pays 0.2-0.5 % of the dense pass before the dense pass (the very call
-``EmpiricalDensity.moments`` makes), and 1.1-1.4 % where its kept counts lie within ~30 % above the threshold
-(near-plane data at t = 3e-4: there the 512-point counts cannot tell, and 2048 points' product is ~0.6 % alone).
+stops earlier by itself, towards dense. Above TREE_MAX_D a stage also sends the whole batch dense where all that
+truncation could still be expected to save (the undecided queries' shortfalls and the truncated ones' estimated
+savings) does not reach the search's fixed part. Measured at n = 1e5, D = 32, 120 queries
+(bench/bench_truncated.py): a batch that is all dense pays 0.2-0.6 % of the dense pass before the dense pass (the
+very call ``EmpiricalDensity.moments`` makes), and 1.2-1.3 % where its kept counts lie within ~30 % above the
+threshold (near-plane data at t = 3e-4: there the 512-point counts cannot tell, and 2048 points' product is
+~0.6 % alone); at n = 2e4, 60 queries, 0.9-1.7 %, and 5 % in that near-threshold case.
 Either route is within the truncation's stated bounds (dense is exact), so the choice changes only the time, and
 the result by at most those bounds.
 """
@@ -58,8 +61,9 @@ SEARCH_BRUTE = 0.7  # per data point and query, the blocked product that finds t
 SEARCH_FIXED = 2.5  # ... plus this per data point once per batch: a pass over all the data however few queries search
                     # (measured, process time, n = 2e4 and 1e5, D = 32: 1.4-2.2 dense queries for 1-2 searching queries,
                     # 3.5-4.8 for 4, 4.3-6.5 for 8, 0.5-0.66 per query for 32-120; the model's 2.5 + 0.7 r errs high)
-COUNT = 0.75  # per subsample point and query, one stage's counts (product, minimum and two comparisons; measured
-              # 5-6 ns per (query, point) at m = 120, D = 32, against the dense pass's 8 ns: bench/bench_truncated.py)
+COUNT = 0.75  # per new subsample point and query, one stage's counts (product, minimum, comparisons; measured 4.9 ns
+              # per (query, new point) with every overhead at m = 120, D = 32, n = 1e5, against the dense pass's
+              # 8 ns, i.e. 0.6 units; 0.75 errs high: the stages decide a little earlier)
 _BLOCK_BYTES = 64 * 2**20
 
 
@@ -175,9 +179,10 @@ def route_dense(data: np.ndarray, q: np.ndarray, r2: float, subs=None) -> np.nda
     est = np.zeros(m)  # the truncated queries' kept estimates, for the group's saving
     qq = np.einsum("md,md->m", q, q)
     step = max(1, _BLOCK_BYTES // (8 * sub[0].shape[0]))
+    group = D > TREE_MAX_D and m <= step  # the search's fixed part can be weighed inside the (one) block
     for s0 in range(0, m, step):
         sl = slice(s0, s0 + step)
-        dense[sl], est[sl] = _route_block(q[sl], qq[sl], r2, sub, n, thr)
+        dense[sl], est[sl] = _route_block(q[sl], qq[sl], r2, sub, n, thr, group)
     # where the search is a pass over all the data, the truncated queries go truncated only if together they save
     # more than that pass's fixed part; else the whole batch is dense (the very dense call)
     if D > TREE_MAX_D and not dense.all() and group_saving(est[~dense], n) <= SEARCH_FIXED * n:
@@ -190,13 +195,17 @@ def _rows(keep, *arrays) -> list:
     return [a[keep] for a in arrays]
 
 
-def _route_block(q, qq, r2, sub, n, thr):
+def _route_block(q, qq, r2, sub, n, thr, group=False):
     """:func:`route_dense` on one block of queries: (dense mask, kept estimates of the truncated ones). The stages'
     subsamples are nested, so each stage computes the half-gaps to its new points only, for the undecided queries,
-    and keeps them (one array per stage) for the next stage's outer count."""
+    and keeps them (one array per stage) for the next stage's outer count. With ``group`` (the block is the whole
+    batch, and the search has a fixed part) a stage also sends the whole block dense where all that truncation
+    could still be expected to save -- the undecided queries' shortfalls and the truncated ones' estimated
+    savings -- is no more than that fixed part (``SEARCH_FIXED n``)."""
     _, _, yy_max, sizes, Ya = sub
     m = q.shape[0]
     dense = np.zeros(m, dtype=bool)
+    trunc = np.zeros(m, dtype=bool)
     est = np.zeros(m)
     rest = np.arange(m)
     qa = np.concatenate([-q, np.ones((m, 1))], axis=1)
@@ -220,8 +229,15 @@ def _route_block(q, qq, r2, sub, n, thr):
             # evaluated only where a choice can be made)
             lam, unit = thr * s / n, PER_KEPT * n / s
             refine = COUNT * (sizes[k + 1] - s)
-            go_dense = c_in + 0.5 >= lam - refine / unit
-            go_dense[go_dense] = unit * shortfall(c_in[go_dense], lam) <= refine
+            if group:  # every undecided query's expected saving, for the group's test below
+                lose = unit * shortfall(c_in, lam)
+                go_dense = lose <= refine
+                if np.sum(lose[~go_dense]) + group_saving(est[trunc], n) <= SEARCH_FIXED * n:
+                    dense[:] = True  # truncating what is left cannot be expected to pay the search's fixed part
+                    break
+            else:
+                go_dense = c_in + 0.5 >= lam - refine / unit
+                go_dense[go_dense] = unit * shortfall(c_in[go_dense], lam) <= refine
             dense[rest[go_dense]] = True
             if go_dense.all():
                 break
@@ -237,6 +253,7 @@ def _route_block(q, qq, r2, sub, n, thr):
         go_trunc = c + 0.5 <= lam + refine / unit
         go_trunc[go_trunc] = unit * excess(c[go_trunc], lam) <= refine
         est[rest[go_trunc]] = c[go_trunc] * (n / s)
+        trunc[rest[go_trunc]] = True
         if go_trunc.all():
             break
         if go_trunc.any():
