@@ -50,3 +50,14 @@ def test_third_moment_and_hessian_derivative_vs_mpmath(D, precise):
         assert np.abs(ref).max() > 1e-3                  # a mixed posterior: the comparison has content
         np.testing.assert_allclose(mom.third[q], ref, rtol=0, atol=tol)
         np.testing.assert_allclose(dH[q], (a / h) ** 3 * ref, rtol=0, atol=64 * EPS * R**3 * (a / h) ** 3)
+
+
+def test_third_cumulant_is_exactly_symmetric():
+    """Each (i, j, k) is read from its sorted triple's one entry, so the tensor has the same bits under every
+    permutation of its indices (round-off would otherwise differ between, e.g., (w d_i) d_j d_k and
+    (w d_j) d_i d_k; the three-operand einsum used before fails this, tried). D = 7 > 4: the two-pass path."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((500, 7))
+    k3 = EmpiricalDensity(X).third_cumulant(rng.standard_normal((9, 7)), 0.3)
+    for perm in ((0, 2, 1, 3), (0, 1, 3, 2), (0, 3, 2, 1), (0, 2, 3, 1), (0, 3, 1, 2)):
+        np.testing.assert_array_equal(k3, k3.transpose(perm))
