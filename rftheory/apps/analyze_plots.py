@@ -77,8 +77,11 @@ def plot(res, path_png, path_pdf):
         ax[2].scatter(res.normal_offset[conv], res.tangent_offset[conv], s=4)
         ax[2].set(title="offset x - pi(x) split in the ridge frame", xlabel="normal part (length)",
                   ylabel="tangent part (length)")
-    ax[3].hist(res.memo.ratios, bins=40, range=(0, 1), color="#d62728")
+    r = np.asarray(res.memo.ratios)
+    ax[3].hist(r[r < 1 / 3], bins=40, range=(0, 1), color="#d62728", label="memorised (d1/d2 < 1/3)")
+    ax[3].hist(r[r >= 1 / 3], bins=40, range=(0, 1), color="#7f7f7f", label="not memorised")
     ax[3].axvline(1 / 3, color="k", ls="--", lw=0.8)
+    ax[3].legend(fontsize=7, loc="upper center")
     ax[3].set(title=f"memorised {res.memo.fraction:.3f} (d1/d2 < 1/3)", xlabel="d1/d2 (distinct points)",
               ylabel="samples")
     top = float(max(res.nn_distance.max(), res.train_nn_distance.max(), 1e-300))
