@@ -16,7 +16,7 @@ import numpy as np
 
 from .._blas import blas_single as _blas_single, run_blocks as _run_blocks
 from .._results import frame as _table, short_repr
-from . import _columns, _fused_exp, _fused_merge
+from . import _columns, _fused_exp, _fused_merge, _sym3
 from ._partial_eigh import top_eigh
 from ._posterior_sums import central_third, centred_scatter, shift_plan, shift_third
 
@@ -430,14 +430,13 @@ class _StreamingPass:
     def _third_cumulant(self, x, tt):
         """:meth:`third_cumulant` on validated input: per query block and data chunk, ``sum_n (w d)_i (d_j d_k)``
         for the pairs j <= k as one product per query, ``(D, chunk) x (chunk, D(D+1)/2)`` (BLAS; the plain
-        three-operand einsum it replaces ran ~40x slower at D = 24), then every (i, j, k) read from its sorted
-        triple's entry, so the tensor is exactly symmetric."""
+        three-operand einsum it replaces ran 5-17x slower at D = 8-32), read back exactly symmetric
+        (:mod:`rftheory.density._sym3`)."""
         m = x.shape[0]
         a, h = self.schedule._a(tt), self.schedule._h(tt)
         xq = x - a[:, None] * self.center[None, :]
         D, nc = self.D, self.chunk_size
-        jj, kk = self._pairs
-        P = jj.size
+        P = D * (D + 1) // 2
         out = np.empty((m, D, D, D))
         qc = int(max(1, _BLOCK_BYTES // (8 * min(nc, self.n) * (2 * D + P))))
         for q0 in range(0, m, qc):
@@ -449,19 +448,11 @@ class _StreamingPass:
                 Xb = self._xc[n0:n0 + nc]
                 w = np.exp(self._logits(xs, as_, hs, n0, Xb) - M[:, None]) / W[:, None]
                 d = Xb[None, :, :] - mu[:, None, :]
-                dd = d[:, :, jj] * d[:, :, kk]
+                dd = _sym3.pair_products(d)
                 d *= w[:, :, None]
                 acc += np.matmul(d.transpose(0, 2, 1), dd)
-            out[sl] = acc.reshape(-1, D * P)[:, self._k3_index()].reshape(-1, D, D, D)
+            out[sl] = _sym3.symmetric(acc)
         return out
-
-    def _k3_index(self):
-        """Flat index into (D, pairs) of each (i, j, k)'s sorted triple (a <= b <= c): ``a P + pair(b, c)``."""
-        if getattr(self, "_k3_flat", None) is None:
-            D = self.D
-            srt = np.sort(np.stack(np.meshgrid(np.arange(D), np.arange(D), np.arange(D), indexing="ij")), axis=0)
-            self._k3_flat = (srt[0] * self._pairs[0].size + self._pair_index[srt[1], srt[2]]).ravel()
-        return self._k3_flat
 
     def _logits(self, xq, a, h, n0, Xb):
         """Logits up to a per-query constant, ``(a x'.x_i - a^2 |x_i|^2 / 2)/h``, as the same single product

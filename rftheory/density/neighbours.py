@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike
 
 from .._blas import blas_single
 from .._checks import as_data, as_points, per_point_times, single_query
-from . import _cut_plan
+from . import _cut_plan, _sym3
 from .empirical import EmpiricalDensity, PosteriorMoments
 from .schedules import OU, Schedule, get_schedule
 
@@ -210,7 +210,7 @@ class TruncatedDensity:
                     Z = Yc - mc
                     C[q] = (Z * w[:, None]).T @ Z
                 if third:
-                    K3[q] = np.einsum("k,ki,kj,kl->ijl", w, Z, Z, Z, optimize=True)
+                    K3[q] = _sym3.third_sum(w, Z)
         tr = np.flatnonzero(~dense)
         score[tr] = (a_all[tr, None] * mean[tr] - x[tr]) / h_all[tr, None]
         return PosteriorMoments(t=tt, a=a_all, h=h_all, log_density=lp, mean=mean, score=score, cov=C,
