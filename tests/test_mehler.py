@@ -169,7 +169,7 @@ def test_panel_table_is_the_calibration():
 
 def test_rho_c_is_in_the_cache_key(tmp_path, monkeypatch):
     """U moves at round-off with the cutoff (series orders, far pairs), so an entry made at another cutoff is
-    never read as this one's (at 0.9 the key has no ``rho_c``: entries made before session 18 stay valid). Power:
+    never read as this one's (at 0.9 the key has no ``rho_c``). Power:
     without the key's ``rho_c`` all runs share one file."""
     from rftheory.rf.model import RandomFeatureModel
 
