@@ -257,7 +257,8 @@ def test_the_stages_subsamples_are_nested_and_strided():
 
 def test_the_last_stage_counts_what_one_count_over_the_whole_subsample_counts(monkeypatch):
     """The stages keep each one's half-gaps and recount them at the next stage's nearest point: with COUNT = 0
-    (every undecided query goes on to the last stage) the route is the single full-subsample estimate's choice
+    (only a query whose expected loss is exactly 0 is decided early; the others go on to the last stage) the route
+    is the single full-subsample estimate's choice
     (estimate_kept + prefer_dense), query by query; the same in blocks of 7 queries (memory bound). Power: an
     outer count that forgets the earlier stages' points (tried) fails it."""
     rng = np.random.default_rng(4)
