@@ -229,7 +229,7 @@ def test_posterior_losses_match_quadrature():
             hi = integrate.quad(lambda x: (x - lam) * f(x), lam, np.inf, epsabs=1e-13, epsrel=1e-12)[0]
             assert abs(_cut_plan.shortfall(c, lam) - lo) <= 1e-9 * max(lo, 1e-3)
             assert abs(_cut_plan.excess(c, lam) - hi) <= 1e-9 * max(hi, 1e-3)
-    # the Jensen bounds the route uses to skip the incomplete gamma functions
+    # the Jensen bounds (the route uses the excess one to skip the incomplete gamma functions)
     c = np.arange(0, 60)
     assert np.all(_cut_plan.shortfall(c, 12.2) >= 12.2 - (c + 0.5) - 1e-12)
     assert np.all(_cut_plan.excess(c, 12.2) >= (c + 0.5) - 12.2 - 1e-12)

@@ -225,19 +225,13 @@ def _route_block(q, qq, r2, sub, n, thr, group=False):
             # expected loss of each choice, in dense units: sending dense a query that keeps k < thr forgoes
             # PER_KEPT (thr - k) (k from below: the inner count); truncating one that keeps k > thr costs
             # PER_KEPT (k - thr) more than dense (k from above: the outer count). Dense first: it is never slower.
-            # (By Jensen, shortfall >= lam - E[L] and excess >= E[L] - lam: the incomplete gamma functions are
-            # evaluated only where a choice can be made)
             lam, unit = thr * s / n, PER_KEPT * n / s
             refine = COUNT * (sizes[k + 1] - s)
-            if group:  # every undecided query's expected saving, for the group's test below
-                lose = unit * shortfall(c_in, lam)
-                go_dense = lose <= refine
-                if np.sum(lose[~go_dense]) + group_saving(est[trunc], n) <= SEARCH_FIXED * n:
-                    dense[:] = True  # truncating what is left cannot be expected to pay the search's fixed part
-                    break
-            else:
-                go_dense = c_in + 0.5 >= lam - refine / unit
-                go_dense[go_dense] = unit * shortfall(c_in[go_dense], lam) <= refine
+            lose = unit * shortfall(c_in, lam)  # each undecided query's expected saving, were it truncated
+            go_dense = lose <= refine
+            if group and np.sum(lose[~go_dense]) + group_saving(est[trunc], n) <= SEARCH_FIXED * n:
+                dense[:] = True  # truncating what is left cannot be expected to pay the search's fixed part
+                break
             dense[rest[go_dense]] = True
             if go_dense.all():
                 break
@@ -250,6 +244,7 @@ def _route_block(q, qq, r2, sub, n, thr, group=False):
             est[rest] = c * (n / s)
             dense[rest] = est[rest] >= thr
             break
+        # (by Jensen, excess >= E[L] - lam: the incomplete gamma functions only where truncation is possible)
         go_trunc = c + 0.5 <= lam + refine / unit
         go_trunc[go_trunc] = unit * excess(c[go_trunc], lam) <= refine
         est[rest[go_trunc]] = c[go_trunc] * (n / s)

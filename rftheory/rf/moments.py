@@ -235,7 +235,8 @@ def assemble(model, data, schedule, t0, T, weight, method, parametrization, node
     """U, V, c0 of a model on the given time rule (restricted to ``units``; R1, docs/theory.md §4).
 
     ``weight`` is one of WEIGHTS, or a tuple of them: then every array gains a leading axis, one entry per
-    weight, from one pass (the Gaussian moments do not depend on the weight; the cost is that of one). The
+    weight, from one pass (the Gaussian moments do not depend on the weight and are computed once; every sum over
+    the steps is taken per weight, so a weight's bits do not depend on the weights beside it, rf/_exact.py). The
     exact ReLU path sums each block's pairs by the Mehler series (rf/_mehler.py: one GEMM per order and run of
     tiles, plus a short quadrature for pairs with |rho| above the cutoff: 0.8 and compiled where numba runs,
     rf/_mehler_kernels.py, else 0.9 and numpy in batches of ``batch`` steps), on ``threads`` threads (default: the
