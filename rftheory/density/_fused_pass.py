@@ -303,7 +303,7 @@ def exp_le0(x: np.ndarray) -> np.ndarray:
 def fused_moments(dens, x, tt, cov=False, third=False):
     """:meth:`EmpiricalDensity._moments` by the compiled pass (validated input; D <= MAX_D)."""
     from .._blas import run_blocks
-    from ._streaming import PosteriorMoments, _H_MIN, _refuse_non_finite, _require_finite
+    from ._posterior import PosteriorMoments, _H_MIN, _refuse_non_finite, _require_finite
 
     _compile()
     m, D = x.shape
@@ -350,7 +350,7 @@ def fused_one(dens, x1, a, h, third, fixed=None):
     each query is computed alone). None where the general call is needed (subnormal h_t, or a result that is
     not finite, which that call refuses by name). ``fixed``, a dict kept by a caller whose a and h do not change
     between calls, holds the scratch and the factors computed from them alone."""
-    from ._streaming import _H_MIN
+    from ._posterior import _H_MIN
 
     f = fixed.get("fused") if fixed is not None else None
     if f is None:

@@ -3,20 +3,20 @@
 Its numerics are described in the docstring of ``rftheory.density.empirical``: one pass over chunks of the
 centred training set with a running log-sum-exp maximum, one matrix product for the logits and one for the
 moment sums of each (query block, data chunk), the precise per-query centred sums where cancellation would
-matter, and the query blocks on the query-parallel threads (``rftheory._blas``). ``PosteriorMoments`` is
-the pass's result; ``_StreamingPass`` is the part of ``EmpiricalDensity`` that runs it (validated input).
+matter, and the query blocks on the query-parallel threads (``rftheory._blas``). ``_StreamingPass`` is the part
+of ``EmpiricalDensity`` that runs it (validated input); its result type and finiteness refusals are in
+:mod:`rftheory.density._posterior`.
 """
 from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from .._blas import blas_single as _blas_single, run_blocks as _run_blocks
-from .._results import frame as _table, short_repr
 from . import _columns, _fused_exp, _fused_merge, _sym3
+from ._posterior import _H_MIN, PosteriorMoments, _refuse_non_finite, _require_finite
 from ._partial_eigh import top_eigh
 from ._posterior_sums import central_third, centred_scatter, shift_plan, shift_third
 
@@ -31,101 +31,6 @@ _FUSED_THIRD_MAX_D = 4
 _TINY_WORK = 4 * 65536
 
 
-@dataclass
-class PosteriorMoments:
-    """One streaming pass of the posterior over the training set at m query points (:meth:`EmpiricalDensity.moments`).
-
-    Attributes
-    ----------
-    t, a, h : numpy.ndarray, shape (m,)
-        Time, signal scale, noise variance at each query.
-    log_density : numpy.ndarray, shape (m,)
-        ``log p_t(x)`` (-inf where p_t(x) underflows float64; ``log_density()`` refuses that).
-    mean : numpy.ndarray, shape (m, D)
-        Posterior mean ``m_t(x)`` (length).
-    score : numpy.ndarray, shape (m, D)
-        ``s*(x, t) = (a m - x)/h`` (1/length).
-    cov : numpy.ndarray, shape (m, D, D), or None
-        Posterior covariance (length^2), if requested.
-    nearest : numpy.ndarray of int, shape (m,)
-        Index of the training point of largest weight.
-    max_weight : numpy.ndarray, shape (m,)
-        Its weight.
-    third : numpy.ndarray, shape (m, D, D, D), or None
-        Posterior third central moment (length^3), if requested.
-    """
-
-    t: np.ndarray
-    a: np.ndarray
-    h: np.ndarray
-    log_density: np.ndarray
-    mean: np.ndarray
-    score: np.ndarray
-    cov: np.ndarray | None
-    nearest: np.ndarray
-    max_weight: np.ndarray
-    third: np.ndarray | None = None
-
-    __repr__ = short_repr
-
-    def to_frame(self):
-        """One row per query: t, a, h, log_density, nearest, max_weight, mean_k, score_k.
-
-        Returns
-        -------
-        pandas.DataFrame
-
-        Raises
-        ------
-        ImportError
-            If pandas (an optional dependency: ``pip install "rftheory[frames]"``) is not installed.
-        """
-        return _table({"t": self.t, "a": self.a, "h": self.h, "log_density": self.log_density,
-                      "nearest": self.nearest, "max_weight": self.max_weight, "mean": self.mean,
-                      "score": self.score}, "query")
-
-    @property
-    def hessian(self) -> np.ndarray:
-        """(m, D, D) Hessian of log p_t, ``-I/h + (a^2/h^2) cov`` (P1)."""
-        if self.cov is None:
-            raise ValueError("hessian needs the posterior covariance: call moments(..., cov=True)")
-        D = self.cov.shape[-1]
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):     # handled below
-            c = (self.a * self.a / (self.h * self.h))[:, None, None]
-            H = c * self.cov - np.eye(D)[None] / self.h[:, None, None]
-        big = ~np.isfinite(c[:, 0, 0])
-        if big.any():      # a^2/h^2 overflows below t ~ 1e-154 while (a/h) ((a/h) cov) may be finite
-            r = (self.a[big] / self.h[big])[:, None, None]
-            with np.errstate(over="ignore", invalid="ignore"):  # beyond float64: refused just below
-                H[big] = r * (r * self.cov[big]) - np.eye(D)[None] / self.h[big][:, None, None]
-        _require_finite(H.reshape(H.shape[0], -1), "the Hessian", self.t, self.h)
-        return H
-
-
-def _all_finite(values) -> bool:
-    """True if every entry is finite: one reduction (a finite sum proves it; an overflowing sum of finite
-    values says nothing, and the caller then checks entry by entry)."""
-    return math.isfinite(float(np.add.reduce(values, axis=None)))
-
-
-_H_MIN = 1.0 / np.finfo(np.float64).max   # below it 1/h_t is not a float64
-
-
-def _require_finite(values, what: str, tt, h, scale=None) -> None:
-    """ValueError, naming the first query, if ``values`` (m, ...) holds NaN or inf: float64 cannot represent
-    the result at that time for the data's (or the query's) scale. The library never returns them silently."""
-    if _all_finite(values):
-        return
-    bad = ~np.all(np.isfinite(values.reshape(values.shape[0], -1)), axis=1)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        where = f" (data radius {scale:.3g})" if scale is not None else ""
-        raise ValueError(f"{what} at t = {tt[i]:.3g} (h_t = {h[i]:.3g}) for query x[{i}] is not representable in "
-                         f"float64{where}: t is below what float64 resolves at this scale, or the data or query "
-                         f"are too large; use a larger t or rescale the data")
-
-
-
 def _query_blocks(m: int, qc: int) -> list:
     """Slices of the m queries in blocks of at most qc (the memory budget): equal blocks (sizes differ by at most
     one), their count even, and a multiple of 8 from 8 on, so that 2, 4 or 8 query threads get equal shares.
@@ -137,27 +42,6 @@ def _query_blocks(m: int, qc: int) -> list:
     base, extra = divmod(m, nb)
     edges = np.concatenate([[0], np.cumsum([base + (i < extra) for i in range(nb)])])
     return [slice(int(edges[i]), int(edges[i + 1])) for i in range(nb)]
-
-
-def _refuse_non_finite(lp, score, cov, k3, tt, h, radius) -> None:
-    """Refuse by name a pass's result that is not finite (``cov``, ``k3`` None where not computed). ``log p``
-    may be -inf where p_t underflows (a query far from the data): log_density() refuses that, while the score
-    there is finite and usable; NaN is refused everywhere. A finite total proves every entry finite; else each
-    is checked by name. Shared by the numpy pass and the compiled one (``_fused_pass``)."""
-    total = float(np.add.reduce(lp)) + float(np.add.reduce(score, axis=None))
-    if cov is not None:
-        total += float(np.add.reduce(cov, axis=None))
-    if k3 is not None:
-        total += float(np.add.reduce(k3, axis=None))
-    if math.isfinite(total):
-        return
-    if not _all_finite(lp):
-        _require_finite(np.where(lp == -np.inf, 0.0, lp)[:, None], "log p_t", tt, h, radius)
-    _require_finite(score, "the score", tt, h, radius)
-    if cov is not None:
-        _require_finite(cov, "the posterior covariance", tt, h, radius)
-    if k3 is not None:
-        _require_finite(k3, "the posterior third moment", tt, h, radius)
 
 
 class _StreamingPass:

@@ -31,7 +31,8 @@ from numpy.typing import ArrayLike
 
 from .._checks import RngLike, as_data, as_points, per_point_times, single_query
 from . import _fused_pass
-from ._streaming import PosteriorMoments, _StreamingPass, _require_finite
+from ._posterior import PosteriorMoments, _require_finite
+from ._streaming import _StreamingPass
 from .schedules import OU, Schedule, get_schedule
 
 __all__ = ["EmpiricalDensity", "PosteriorMoments"]
